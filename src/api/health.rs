@@ -1,0 +1,159 @@
+//! `GET /health` (liveness), `GET /ready` (readiness), `GET /api/v1/health` (details).
+
+use super::AppState;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// Liveness: the process serves requests.
+#[derive(Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "The process is alive", body = Liveness)))]
+pub async fn liveness() -> web::Json<Liveness> {
+    web::Json(Liveness {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Readiness: every check passed.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: &'static str,
+    /// Each check and whether it passed.
+    pub checks: BTreeMap<&'static str, bool>,
+}
+
+#[utoipa::path(get, path = "/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready to serve traffic", body = Readiness),
+        (status = 503, description = "Not ready; `details` names the failing checks")))]
+pub async fn readiness(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
+    let mut checks = BTreeMap::new();
+    // A TLS listener only starts with a loaded certificate; a reload failure keeps the old one.
+    let certs_loaded = state.tls.as_ref().is_none_or(|tls| tls.current_leaf().is_some());
+    checks.insert("certificates_loaded", certs_loaded);
+    let failing: Vec<&str> = checks
+        .iter()
+        .filter(|(_, ok)| !**ok)
+        .map(|(name, _)| *name)
+        .collect();
+    if failing.is_empty() {
+        Ok(web::Json(Readiness {
+            status: "ready",
+            checks,
+        }))
+    } else {
+        Err(ApiError::unavailable(format!("not ready: {}", failing.join(", ")))
+            .with_details(serde_json::json!({ "failing_checks": failing })))
+    }
+}
+
+/// State of one dependency.
+#[derive(Serialize, ToSchema, Clone)]
+pub struct Component {
+    /// `ok`, `degraded` or `down`.
+    pub status: ComponentStatus,
+    /// Round-trip time of the probe, when one was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentStatus {
+    Ok,
+    Degraded,
+    Down,
+}
+
+/// The detailed health report.
+#[derive(Serialize, ToSchema)]
+pub struct HealthReport {
+    /// `healthy`, `degraded` (still serving; HTTP 200) or `unhealthy` (HTTP 503).
+    pub status: &'static str,
+    pub version: &'static str,
+    /// `attached` when the Kubernetes API answers, else `detached` (workflows run as dry runs).
+    pub mode: &'static str,
+    pub uptime_seconds: u64,
+    pub components: BTreeMap<&'static str, Component>,
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Healthy or degraded", body = HealthReport),
+        (status = 401, description = "Missing or wrong token"),
+        (status = 503, description = "A dependency is down", body = HealthReport)))]
+pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
+    let mut components = BTreeMap::new();
+    let probe = state.cluster.probe().await;
+    components.insert(
+        "kubernetes",
+        Component {
+            // Detached is a supported mode, not an outage: degraded, never down.
+            status: if probe.reachable {
+                ComponentStatus::Ok
+            } else {
+                ComponentStatus::Degraded
+            },
+            latency_ms: probe.latency.map(|d| d.as_secs_f64() * 1000.0),
+            message: probe.message,
+        },
+    );
+    components.insert("tls", tls_component(&state));
+
+    let worst = components
+        .values()
+        .map(|c| c.status)
+        .max()
+        .unwrap_or(ComponentStatus::Ok);
+    let report = HealthReport {
+        status: match worst {
+            ComponentStatus::Ok => "healthy",
+            ComponentStatus::Degraded => "degraded",
+            ComponentStatus::Down => "unhealthy",
+        },
+        version: env!("CARGO_PKG_VERSION"),
+        mode: if probe.reachable { "attached" } else { "detached" },
+        uptime_seconds: state.started_at.elapsed().as_secs(),
+        components,
+    };
+    if worst == ComponentStatus::Down {
+        HttpResponse::ServiceUnavailable().json(report)
+    } else {
+        HttpResponse::Ok().json(report)
+    }
+}
+
+fn tls_component(state: &AppState) -> Component {
+    match &state.tls {
+        None => Component {
+            status: ComponentStatus::Ok,
+            latency_ms: None,
+            message: "TLS_MODE=off: plain HTTP (terminate TLS in front of the engine)".into(),
+        },
+        Some(tls) => {
+            let source = tls.source();
+            Component {
+                status: ComponentStatus::Ok,
+                latency_ms: None,
+                message: format!(
+                    "serving {} certificate {} (reloaded when the file changes)",
+                    source.origin,
+                    source.cert_file.display()
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
+
+use super::health;
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "coordination-engine",
+        description = "Incidents in, GitOps-safe remediation out. All /api/v1 routes except this \
+                       document need `Authorization: Bearer <token>`; every error has the shape \
+                       {\"error\":{\"code\",\"message\",\"details\"?},\"request_id\"}."
+    ),
+    paths(health::liveness, health::readiness, health::detailed, document),
+    components(schemas(
+        health::Liveness,
+        health::Readiness,
+        health::HealthReport,
+        health::Component,
+        health::ComponentStatus
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The document, rendered once at startup.
+pub struct OpenApiJson(pub String);
+
+impl OpenApiJson {
+    pub fn render() -> Self {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+        OpenApiJson(doc.to_json().expect("the OpenAPI document is serialisable"))
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "This OpenAPI 3 document")))]
+pub async fn document(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}

@@ -1,0 +1,113 @@
+//! Every route of the API listener and the metrics listener, in one place.
+
+use super::{AppState, health, openapi};
+use crate::auth::{ApiToken, require_token};
+use crate::error::{ApiError, json_error, path_error, query_error};
+use crate::metrics::Metrics;
+use crate::request_context::request_context;
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, web};
+
+/// Body limit of the REST API (SPEC §3). Webhook routes set their own.
+pub const API_BODY_LIMIT: usize = 1024 * 1024;
+
+/// `(method, pattern, success status)` of every API route; used to pre-create metric series.
+pub const ROUTES: &[(&str, &str, u16)] = &[
+    ("GET", "/health", 200),
+    ("GET", "/ready", 200),
+    ("GET", "/api/v1/health", 200),
+    ("GET", "/api/v1/openapi.json", 200),
+];
+
+/// Everything the API app needs, shared by all workers.
+#[derive(Clone)]
+pub struct Shared {
+    pub state: web::Data<AppState>,
+    pub metrics: web::Data<Metrics>,
+    pub token: web::Data<ApiToken>,
+    pub openapi: web::Data<openapi::OpenApiJson>,
+}
+
+/// The API app: routes, shared state, error mapping and middleware.
+pub fn api_app(
+    shared: Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(shared.state)
+        .app_data(shared.metrics)
+        .app_data(shared.token)
+        .app_data(shared.openapi)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(API_BODY_LIMIT)
+                .error_handler(json_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::PayloadConfig::new(API_BODY_LIMIT))
+        .configure(routes)
+        .default_service(web::to(not_found))
+        .wrap(from_fn(request_context))
+}
+
+/// The routes themselves. Public routes first: `/api/v1/openapi.json` must be matched before
+/// the authenticated `/api/v1` scope.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    // `web::resource(..).route(..)`, not `cfg.route(..)`: a resource answers a wrong method
+    // with 405, a guarded route would fall through to 404.
+    cfg.service(web::resource("/health").route(web::get().to(health::liveness)))
+        .service(web::resource("/ready").route(web::get().to(health::readiness)))
+        .service(web::resource("/api/v1/openapi.json").route(web::get().to(openapi::document)))
+        .service(
+            web::scope("/api/v1")
+                .wrap(from_fn(require_token))
+                .service(web::resource("/health").route(web::get().to(health::detailed)))
+                .default_service(web::to(not_found)),
+        );
+}
+
+async fn not_found() -> ApiError {
+    ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND)
+}
+
+/// The metrics app: `GET /metrics` in the Prometheus text format.
+pub fn metrics_app(
+    metrics: web::Data<Metrics>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(metrics)
+        .service(web::resource("/metrics").route(web::get().to(render_metrics)))
+        .default_service(web::to(not_found))
+        .wrap(from_fn(request_context))
+}
+
+async fn render_metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(metrics.render())
+}
+
+impl actix_web::Responder for ApiError {
+    type Body = BoxBody;
+    fn respond_to(self, _req: &actix_web::HttpRequest) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}

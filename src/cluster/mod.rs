@@ -1,0 +1,121 @@
+//! The connection to the Kubernetes API server, or its absence ("detached" mode).
+//!
+//! Attached when `KUBECONFIG` is set or the process runs in a pod; detached otherwise. In
+//! detached mode every workflow is planned and recorded but executed as a dry run.
+
+use crate::config::Settings;
+use std::time::{Duration, Instant};
+
+/// How long a health probe waits for the API server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("KUBECONFIG {path}: {reason}")]
+    Kubeconfig { path: String, reason: String },
+    #[error("in-cluster configuration: {0}")]
+    InCluster(String),
+    #[error("cannot build the Kubernetes client: {0}")]
+    Client(String),
+}
+
+/// How the engine reaches the cluster.
+#[derive(Clone)]
+pub enum Cluster {
+    Detached,
+    Configured {
+        client: kube::Client,
+        /// Where the configuration came from (`kubeconfig <path>` or `in-cluster`).
+        source: String,
+    },
+}
+
+/// The outcome of one probe of the API server.
+#[derive(Debug, Clone)]
+pub struct ClusterProbe {
+    pub reachable: bool,
+    pub latency: Option<Duration>,
+    pub message: String,
+}
+
+impl Cluster {
+    /// Builds the client from the settings (no network call: a missing cluster is not an
+    /// error, a broken kubeconfig is).
+    pub async fn connect(settings: &Settings) -> Result<Cluster, ClusterError> {
+        if let Some(paths) = &settings.kubeconfig {
+            let config = kubeconfig(paths).await?;
+            let client =
+                kube::Client::try_from(config).map_err(|e| ClusterError::Client(e.to_string()))?;
+            return Ok(Cluster::Configured {
+                client,
+                source: format!("kubeconfig {paths}"),
+            });
+        }
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            let config = kube::Config::incluster()
+                .map_err(|e| ClusterError::InCluster(e.to_string()))?;
+            let client =
+                kube::Client::try_from(config).map_err(|e| ClusterError::Client(e.to_string()))?;
+            return Ok(Cluster::Configured {
+                client,
+                source: "in-cluster".into(),
+            });
+        }
+        Ok(Cluster::Detached)
+    }
+
+    /// Asks the API server for its version, with a short timeout.
+    pub async fn probe(&self) -> ClusterProbe {
+        let Cluster::Configured { client, source } = self else {
+            return ClusterProbe {
+                reachable: false,
+                latency: None,
+                message: "no cluster configured (set KUBECONFIG or run in a pod): detached mode, \
+                          workflows are planned and recorded but run as dry runs"
+                    .into(),
+            };
+        };
+        let started = Instant::now();
+        match tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version()).await {
+            Ok(Ok(info)) => ClusterProbe {
+                reachable: true,
+                latency: Some(started.elapsed()),
+                message: format!("Kubernetes {} via {source}", info.git_version),
+            },
+            Ok(Err(error)) => ClusterProbe {
+                reachable: false,
+                latency: Some(started.elapsed()),
+                message: format!("API server unreachable via {source}: {error}; detached mode"),
+            },
+            Err(_) => ClusterProbe {
+                reachable: false,
+                latency: Some(started.elapsed()),
+                message: format!(
+                    "API server did not answer within {}s via {source}; detached mode",
+                    PROBE_TIMEOUT.as_secs()
+                ),
+            },
+        }
+    }
+}
+
+/// Reads a `KUBECONFIG` value (one path or several joined by ':', merged in order).
+async fn kubeconfig(paths: &str) -> Result<kube::Config, ClusterError> {
+    let error = |reason: String| ClusterError::Kubeconfig {
+        path: paths.to_string(),
+        reason,
+    };
+    let mut merged: Option<kube::config::Kubeconfig> = None;
+    for path in paths.split(':').filter(|p| !p.is_empty()) {
+        let file = kube::config::Kubeconfig::read_from(path)
+            .map_err(|e| error(format!("{path}: {e}")))?;
+        merged = Some(match merged {
+            None => file,
+            Some(acc) => acc.merge(file).map_err(|e| error(e.to_string()))?,
+        });
+    }
+    let merged = merged.ok_or_else(|| error("no path given".into()))?;
+    kube::Config::from_custom_kubeconfig(merged, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(|e| error(e.to_string()))
+}

@@ -1,0 +1,272 @@
+//! The typed, validated settings and their cross-field rules.
+
+use super::parse::{ConfigError, RawValues, format_duration};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A secret string: never printed by `Debug` or `check-config`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Use `tls_cert_file`/`tls_key_file` when given, else a generated cert under `data_dir/tls`.
+    Auto,
+    /// Load the given PEM files and reload them when they change.
+    Files,
+    /// Plain HTTP (behind a mesh or a TLS-terminating proxy).
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub mode: TlsMode,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// How often the cert files are checked for rotation.
+    pub reload_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub api_token: Option<Secret>,
+    pub api_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArgoCdSettings {
+    pub api_url: Option<String>,
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KServeSettings {
+    pub enabled: bool,
+    pub namespace: String,
+    pub anomaly_detector_service: Option<String>,
+    pub predictive_analytics_service: Option<String>,
+    pub timeout: Duration,
+}
+
+/// The effective configuration of one process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind_address: IpAddr,
+    pub port: u16,
+    pub metrics_port: u16,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub namespace: String,
+    pub data_dir: PathBuf,
+    pub tls: TlsSettings,
+    pub auth: AuthSettings,
+    pub kubeconfig: Option<String>,
+    pub argocd: ArgoCdSettings,
+    pub kserve: KServeSettings,
+    /// Deprecated by KServe; accepted so old deployments keep starting (a warning is logged).
+    pub ml_service_url: Option<String>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    pub(super) fn from_raw(raw: &RawValues) -> Result<Settings, ConfigError> {
+        let settings = Settings {
+            bind_address: raw.ip("bind_address", IpAddr::V4(Ipv4Addr::UNSPECIFIED))?,
+            port: raw.port("port", 8080)?,
+            metrics_port: raw.port("metrics_port", 9090)?,
+            log_level: log_level(raw)?,
+            log_format: match raw.choice("log_format", "json", &["json", "text"])?.as_str() {
+                "text" => LogFormat::Text,
+                _ => LogFormat::Json,
+            },
+            namespace: dns_label(raw, "namespace", "self-healing-platform")?,
+            data_dir: raw.path("data_dir").unwrap_or_else(|| PathBuf::from("data")),
+            tls: TlsSettings {
+                mode: match raw.choice("tls_mode", "auto", &["auto", "files", "off"])?.as_str() {
+                    "files" => TlsMode::Files,
+                    "off" => TlsMode::Off,
+                    _ => TlsMode::Auto,
+                },
+                cert_file: raw.path("tls_cert_file"),
+                key_file: raw.path("tls_key_file"),
+                reload_interval: raw.duration("tls_reload_interval", Duration::from_secs(5))?,
+            },
+            auth: AuthSettings {
+                api_token: raw.string("api_token").map(Secret::new),
+                api_token_file: raw.path("api_token_file"),
+            },
+            kubeconfig: raw.string("kubeconfig"),
+            argocd: ArgoCdSettings {
+                api_url: raw.http_url("argocd_api_url")?,
+                token: raw.string("argocd_token").map(Secret::new),
+            },
+            kserve: KServeSettings {
+                enabled: raw.bool("enable_kserve_integration", false)?,
+                namespace: dns_label(raw, "kserve_namespace", "self-healing-platform")?,
+                anomaly_detector_service: raw.string("kserve_anomaly_detector_service"),
+                predictive_analytics_service: raw.string("kserve_predictive_analytics_service"),
+                timeout: raw.duration("kserve_timeout", Duration::from_secs(10))?,
+            },
+            ml_service_url: raw.http_url("ml_service_url")?,
+            shutdown_timeout: raw.duration("shutdown_timeout", Duration::from_secs(30))?,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rules that involve more than one key.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.port != 0 && self.port == self.metrics_port {
+            return Err(ConfigError::invalid(
+                "metrics_port",
+                &self.metrics_port.to_string(),
+                "PORT and METRICS_PORT must differ",
+            ));
+        }
+        self.validate_tls()?;
+        if let Some(path) = &self.auth.api_token_file {
+            require_readable_file("api_token_file", path)?;
+        }
+        if self.tls.reload_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "tls_reload_interval",
+                "0s",
+                "must be greater than zero",
+            ));
+        }
+        let has_model = self.kserve.anomaly_detector_service.is_some()
+            || self.kserve.predictive_analytics_service.is_some()
+            || self.ml_service_url.is_some();
+        if self.kserve.enabled && !has_model {
+            return Err(ConfigError::invalid(
+                "enable_kserve_integration",
+                "true",
+                "KServe is enabled but no model is configured: set KSERVE_ANOMALY_DETECTOR_SERVICE \
+                 and/or KSERVE_PREDICTIVE_ANALYTICS_SERVICE, or set ENABLE_KSERVE_INTEGRATION=false",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let (cert, key) = (&self.tls.cert_file, &self.tls.key_file);
+        match self.tls.mode {
+            TlsMode::Off => Ok(()),
+            TlsMode::Files | TlsMode::Auto if cert.is_some() || key.is_some() => {
+                let cert = cert.as_ref().ok_or_else(|| {
+                    ConfigError::invalid("tls_cert_file", "", "required when TLS_KEY_FILE is set")
+                })?;
+                let key = key.as_ref().ok_or_else(|| {
+                    ConfigError::invalid("tls_key_file", "", "required when TLS_CERT_FILE is set")
+                })?;
+                require_readable_file("tls_cert_file", cert)?;
+                require_readable_file("tls_key_file", key)
+            }
+            TlsMode::Files => Err(ConfigError::invalid(
+                "tls_cert_file",
+                "",
+                "TLS_MODE=files needs TLS_CERT_FILE and TLS_KEY_FILE",
+            )),
+            TlsMode::Auto => Ok(()),
+        }
+    }
+
+    /// The effective configuration as YAML, secrets replaced by `<redacted>`.
+    pub fn to_redacted_yaml(&self) -> String {
+        let secret = |s: &Option<Secret>| s.as_ref().map(|_| "<redacted>".to_string());
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let rows: Vec<(&str, Option<String>)> = vec![
+            ("bind_address", Some(self.bind_address.to_string())),
+            ("port", Some(self.port.to_string())),
+            ("metrics_port", Some(self.metrics_port.to_string())),
+            ("log_level", Some(self.log_level.clone())),
+            ("log_format", Some(format!("{:?}", self.log_format).to_lowercase())),
+            ("namespace", Some(self.namespace.clone())),
+            ("data_dir", Some(self.data_dir.display().to_string())),
+            ("tls_mode", Some(format!("{:?}", self.tls.mode).to_lowercase())),
+            ("tls_cert_file", path(&self.tls.cert_file)),
+            ("tls_key_file", path(&self.tls.key_file)),
+            ("tls_reload_interval", Some(format_duration(self.tls.reload_interval))),
+            ("api_token", secret(&self.auth.api_token)),
+            ("api_token_file", path(&self.auth.api_token_file)),
+            ("kubeconfig", self.kubeconfig.clone()),
+            ("argocd_api_url", self.argocd.api_url.clone()),
+            ("argocd_token", secret(&self.argocd.token)),
+            ("enable_kserve_integration", Some(self.kserve.enabled.to_string())),
+            ("kserve_namespace", Some(self.kserve.namespace.clone())),
+            ("kserve_anomaly_detector_service", self.kserve.anomaly_detector_service.clone()),
+            (
+                "kserve_predictive_analytics_service",
+                self.kserve.predictive_analytics_service.clone(),
+            ),
+            ("kserve_timeout", Some(format_duration(self.kserve.timeout))),
+            ("ml_service_url", self.ml_service_url.clone()),
+            ("shutdown_timeout", Some(format_duration(self.shutdown_timeout))),
+        ];
+        rows.into_iter()
+            .map(|(key, value)| match value {
+                // JSON strings are valid YAML scalars and quote anything unusual.
+                Some(v) => format!("{key}: {}\n", serde_json::Value::String(v)),
+                None => format!("{key}: null\n"),
+            })
+            .collect()
+    }
+}
+
+fn log_level(raw: &RawValues) -> Result<String, ConfigError> {
+    let level = raw.string_or("log_level", "info");
+    tracing_subscriber::EnvFilter::try_new(&level)
+        .map_err(|e| ConfigError::invalid("log_level", &level, format!("not a log filter: {e}")))?;
+    Ok(level)
+}
+
+/// A Kubernetes namespace name (RFC 1123 label).
+fn dns_label(raw: &RawValues, key: &str, default: &str) -> Result<String, ConfigError> {
+    let value = raw.string_or(key, default);
+    let valid = !value.is_empty()
+        && value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if valid {
+        Ok(value)
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            &value,
+            "expected a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)",
+        ))
+    }
+}
+
+fn require_readable_file(key: &str, path: &std::path::Path) -> Result<(), ConfigError> {
+    std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|e| ConfigError::invalid(key, &path.display().to_string(), e.to_string()))
+}

@@ -1,0 +1,26 @@
+//! # coordination-engine
+//!
+//! Keeps Kubernetes/OpenShift clusters healthy without fighting GitOps.
+//!
+//! ```text
+//! sources (alertmanager, audit, admission, api)
+//!     → incident → detect → plan → gate → execute → verify → (escalate | resolve)
+//! guard: admission reviews → decision (from memory only)
+//! ```
+//!
+//! This build provides the foundation: configuration, TLS with hot reload, authentication,
+//! the error shape, health, metrics and the OpenAPI document. `startup` is the only place
+//! that wires concrete types together.
+
+pub mod api;
+pub mod auth;
+pub mod banner;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod request_context;
+pub mod startup;
+pub mod telemetry;
+pub mod tls;

@@ -1,0 +1,129 @@
+//! The outermost middleware: request id, one tracing span per request, HTTP metrics, and the
+//! guarantee that every error response has the JSON error shape (actix's own 404/405/413
+//! included).
+
+use crate::error::{ApiError, REQUEST_ID};
+use crate::metrics::Metrics;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Route label of requests that matched no route (bounded cardinality: never the raw path).
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// A caller-supplied id is kept when it is short and printable; otherwise we make one.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = request_id(&req);
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        path = %req.path(),
+        status = tracing::field::Empty,
+    );
+    // Never clone the HttpRequest before routing: actix needs to own it uniquely.
+    // Our handlers, extractors and middleware turn errors into responses, so `Err` here is
+    // only an actix-internal failure; actix renders it, and it is counted below.
+    let result = REQUEST_ID
+        .scope(
+            id.clone(),
+            async move {
+                next.call(req)
+                    .await
+                    .map(|response| ensure_json_error(response.map_into_boxed_body()))
+            }
+            .instrument(span.clone()),
+        )
+        .await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            let status = error.as_response_error().status_code().as_u16().to_string();
+            if let Some(metrics) = &metrics {
+                metrics
+                    .http_requests
+                    .with_label_values(&[UNMATCHED_ROUTE, &method, &status])
+                    .inc();
+            }
+            return Err(error);
+        }
+    };
+
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = response.status().as_u16();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_string());
+    let elapsed = started.elapsed();
+    if let Some(metrics) = metrics {
+        metrics
+            .http_requests
+            .with_label_values(&[&route, &method, &status.to_string()])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&[&route])
+            .observe(elapsed.as_secs_f64());
+    }
+    span.record("status", status);
+    let _entered = span.enter();
+    let micros = elapsed.as_micros() as u64;
+    if route == "/health" || route == "/ready" {
+        tracing::debug!(status, micros, route, "request served");
+    } else {
+        tracing::info!(status, micros, route, "request served");
+    }
+    Ok(response)
+}
+
+/// Replaces a non-JSON error body (from actix or a library) with the error shape.
+/// Must run inside the `REQUEST_ID` scope so the body carries the id.
+fn ensure_json_error(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = ApiError::from_status(status);
+    let body = error.body_json();
+    response.map_body(|head, _old| {
+        head.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if status == actix_web::http::StatusCode::UNAUTHORIZED {
+            head.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        BoxBody::new(body)
+    })
+    .map_into_boxed_body()
+}

@@ -1,0 +1,206 @@
+//! The only wiring place: builds TLS, cluster, state and the two listeners.
+
+use crate::api::routes::{ROUTES, Shared, api_app, metrics_app};
+use crate::api::{AppState, openapi::OpenApiJson};
+use crate::auth::{ApiToken, TokenOrigin, resolve_token};
+use crate::cluster::Cluster;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::tls::{self, ReloadingCert};
+use actix_web::{HttpServer, web};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Anything that stops the process before it serves (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("DATA_DIR {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("API token: {0}")]
+    Token(#[from] crate::auth::TokenError),
+    #[error("Kubernetes: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        key: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound, not yet running server pair.
+pub struct Application {
+    api: actix_web::dev::Server,
+    metrics: actix_web::dev::Server,
+    pub api_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    /// `https` or `http`.
+    pub scheme: &'static str,
+    pub token: ApiToken,
+    pub token_origin: TokenOrigin,
+    pub tls: Option<Arc<ReloadingCert>>,
+    pub metrics_handle: Metrics,
+}
+
+/// Stops both listeners; in-flight requests finish first (up to `SHUTDOWN_TIMEOUT`).
+#[derive(Clone)]
+pub struct ShutdownHandle(Vec<actix_web::dev::ServerHandle>);
+
+impl ShutdownHandle {
+    pub async fn graceful_stop(&self) {
+        for handle in &self.0 {
+            handle.stop(true).await;
+        }
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let settings = Arc::new(settings);
+        prepare_data_dir(&settings)?;
+        if settings.ml_service_url.is_some() {
+            tracing::warn!("ML_SERVICE_URL is deprecated: configure KSERVE_* instead");
+        }
+        let metrics = Metrics::new();
+        for (method, route, status) in ROUTES {
+            metrics.init_route(route, method, *status);
+        }
+        metrics.init_route("/metrics", "GET", 200);
+
+        let provider = tls::crypto_provider();
+        let tls = match tls::resolve_source(&settings)? {
+            None => None,
+            Some(source) => {
+                let cert = Arc::new(ReloadingCert::load(source, provider.clone())?);
+                cert.clone()
+                    .spawn_watcher(settings.tls.reload_interval, metrics.clone());
+                Some(cert)
+            }
+        };
+        let (token, token_origin) = resolve_token(&settings)?;
+        let cluster = Cluster::connect(&settings).await?;
+
+        let shared = Shared {
+            state: web::Data::new(AppState {
+                settings: settings.clone(),
+                cluster,
+                tls: tls.clone(),
+                started_at: Instant::now(),
+            }),
+            metrics: web::Data::new(metrics.clone()),
+            token: web::Data::new(token.clone()),
+            openapi: web::Data::new(OpenApiJson::render()),
+        };
+
+        let api_listener = bind(&settings, settings.port, "PORT")?;
+        let metrics_listener = bind(&settings, settings.metrics_port, "METRICS_PORT")?;
+        let api_addr = local_addr(&api_listener, "PORT")?;
+        let metrics_addr = local_addr(&metrics_listener, "METRICS_PORT")?;
+        let shutdown_secs = settings.shutdown_timeout.as_secs();
+
+        let api_shared = shared.clone();
+        let api_server = HttpServer::new(move || api_app(api_shared.clone()))
+            .disable_signals()
+            .shutdown_timeout(shutdown_secs);
+        let api_server = match &tls {
+            Some(cert) => {
+                let config = tls::server_config(cert.clone(), provider.clone())?;
+                api_server.listen_rustls_0_23(api_listener, config)
+            }
+            None => api_server.listen(api_listener),
+        }
+        .map_err(|source| StartupError::Bind {
+            addr: api_addr,
+            key: "PORT",
+            source,
+        })?
+        .run();
+
+        let metrics_data = shared.metrics.clone();
+        let metrics_server = HttpServer::new(move || metrics_app(metrics_data.clone()))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(shutdown_secs)
+            .listen(metrics_listener)
+            .map_err(|source| StartupError::Bind {
+                addr: metrics_addr,
+                key: "METRICS_PORT",
+                source,
+            })?
+            .run();
+
+        Ok(Application {
+            api: api_server,
+            metrics: metrics_server,
+            api_addr,
+            metrics_addr,
+            scheme: if tls.is_some() { "https" } else { "http" },
+            token,
+            token_origin,
+            tls,
+            metrics_handle: metrics,
+        })
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(vec![self.api.handle(), self.metrics.handle()])
+    }
+
+    /// Serves until both listeners stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (api, metrics) = tokio::join!(self.api, self.metrics);
+        api.and(metrics)
+    }
+}
+
+/// Waits for SIGTERM or SIGINT, then stops gracefully.
+pub async fn stop_on_signal(handle: ShutdownHandle) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM received: finishing in-flight requests"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: finishing in-flight requests"),
+    }
+    handle.graceful_stop().await;
+}
+
+fn prepare_data_dir(settings: &Settings) -> Result<(), StartupError> {
+    let dir = &settings.data_dir;
+    let error = |source| StartupError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(error)?;
+    // Fail now, with a clear message, rather than on the first write.
+    let probe = dir.join(".write-probe");
+    std::fs::write(&probe, b"ok").map_err(error)?;
+    std::fs::remove_file(&probe).map_err(error)
+}
+
+fn bind(settings: &Settings, port: u16, key: &'static str) -> Result<TcpListener, StartupError> {
+    let addr = SocketAddr::new(settings.bind_address, port);
+    TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, key, source })
+}
+
+fn local_addr(listener: &TcpListener, key: &'static str) -> Result<SocketAddr, StartupError> {
+    listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        key,
+        source,
+    })
+}
