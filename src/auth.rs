@@ -29,7 +29,11 @@ impl ApiToken {
 
     /// Constant-time comparison, so response timing does not leak a prefix of the token.
     pub fn matches(&self, presented: &str) -> bool {
-        self.0.expose().as_bytes().ct_eq(presented.as_bytes()).into()
+        self.0
+            .expose()
+            .as_bytes()
+            .ct_eq(presented.as_bytes())
+            .into()
     }
 
     pub fn expose(&self) -> &str {
@@ -108,9 +112,7 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 fn bearer(req: &ServiceRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Middleware: 401 (with `WWW-Authenticate: Bearer`) unless the request carries the token.

@@ -20,17 +20,32 @@ fn reachable(addr: SocketAddr) -> String {
 pub fn render(app: &Application, data_dir: &Path) -> String {
     let base = format!("{}://{}", app.scheme, reachable(app.api_addr));
     let mut out = String::new();
-    let _ = writeln!(out, "coordination-engine {} is running", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        out,
+        "coordination-engine {} is running",
+        env!("CARGO_PKG_VERSION")
+    );
     let _ = writeln!(out, "  API:     {base}  (listening on {})", app.api_addr);
-    let _ = writeln!(out, "  metrics: http://{}/metrics", reachable(app.metrics_addr));
+    let _ = writeln!(
+        out,
+        "  metrics: http://{}/metrics",
+        reachable(app.metrics_addr)
+    );
     let ca = match app.tls.as_ref().map(|t| t.source().origin) {
-        Some("generated") => format!("--cacert {} ", data_dir.join("tls").join(CA_CERT_FILE).display()),
+        Some("generated") => format!(
+            "--cacert {} ",
+            data_dir.join("tls").join(CA_CERT_FILE).display()
+        ),
         Some(_) => "--cacert <your CA bundle> ".to_string(),
         None => String::new(),
     };
     let header = match &app.token_origin {
         TokenOrigin::Generated(path) => {
-            let _ = writeln!(out, "  API token (generated now, shown once, stored in {}):", path.display());
+            let _ = writeln!(
+                out,
+                "  API token (generated now, shown once, stored in {}):",
+                path.display()
+            );
             let _ = writeln!(out, "    {}", app.token.expose());
             format!("\"Authorization: Bearer $(cat {})\"", path.display())
         }

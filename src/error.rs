@@ -84,14 +84,29 @@ impl ApiError {
             401 => ("unauthorized", "Authentication is required."),
             403 => ("forbidden", "The caller is not allowed to do this."),
             404 => ("not_found", "No route matches this path."),
-            405 => ("method_not_allowed", "This route does not accept this method."),
-            406 => ("not_acceptable", "The requested representation is not available."),
+            405 => (
+                "method_not_allowed",
+                "This route does not accept this method.",
+            ),
+            406 => (
+                "not_acceptable",
+                "The requested representation is not available.",
+            ),
             408 => ("request_timeout", "The request took too long to arrive."),
             409 => ("conflict", "The request conflicts with the current state."),
             411 => ("length_required", "A Content-Length header is required."),
-            413 => ("payload_too_large", "The request body is larger than this route accepts."),
-            415 => ("unsupported_media_type", "The Content-Type is not supported here."),
-            422 => ("unprocessable_entity", "The request is well-formed but invalid."),
+            413 => (
+                "payload_too_large",
+                "The request body is larger than this route accepts.",
+            ),
+            415 => (
+                "unsupported_media_type",
+                "The Content-Type is not supported here.",
+            ),
+            422 => (
+                "unprocessable_entity",
+                "The request is well-formed but invalid.",
+            ),
             429 => ("too_many_requests", "Too many requests; retry later."),
             503 => ("unavailable", "The service is temporarily unavailable."),
             s if s >= 500 => ("internal", "An internal error occurred."),
@@ -116,7 +131,13 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -141,7 +162,10 @@ impl ResponseError for ApiError {
 }
 
 /// Maps actix's JSON extractor errors onto the error shape (400/413/415, never text).
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
     let api = match &err {
         E::OverflowKnownLength { length, limit } => ApiError::new(
@@ -170,12 +194,18 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::Htt
 }
 
 /// Maps query-string parse errors onto the error shape.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request(format!("Invalid query string: {err}")).into()
 }
 
 /// Maps path-segment parse errors onto the error shape.
-pub fn path_error(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::not_found(format!("Invalid path parameter: {err}")).into()
 }
 
@@ -199,7 +229,9 @@ mod tests {
     #[tokio::test]
     async fn body_carries_the_request_id_in_scope() {
         let body = REQUEST_ID
-            .scope("req-1".to_string(), async { ApiError::not_found("gone").body_json() })
+            .scope("req-1".to_string(), async {
+                ApiError::not_found("gone").body_json()
+            })
             .await;
         let value: Value = serde_json::from_str(&body).expect("json");
         assert_eq!(value["request_id"], "req-1");
@@ -211,6 +243,12 @@ mod tests {
     #[test]
     fn unauthorized_asks_for_a_bearer_token() {
         let response = ApiError::unauthorized("no").error_response();
-        assert_eq!(response.headers().get("www-authenticate").map(|v| v.as_bytes()), Some(&b"Bearer"[..]));
+        assert_eq!(
+            response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..])
+        );
     }
 }

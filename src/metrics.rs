@@ -57,7 +57,10 @@ impl Metrics {
         )
         .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
-            opts("build_info", "Always 1; the version label says which build runs"),
+            opts(
+                "build_info",
+                "Always 1; the version label says which build runs",
+            ),
             &["version"],
         )
         .expect("valid metric definition");
@@ -126,14 +129,25 @@ mod tests {
         assert!(text.contains(
             "coordination_engine_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 0"
         ), "{text}");
-        assert!(text.contains("coordination_engine_tls_certificate_reloads_total{result=\"failure\"} 0"));
+        assert!(
+            text.contains(
+                "coordination_engine_tls_certificate_reloads_total{result=\"failure\"} 0"
+            )
+        );
     }
 
     #[test]
     fn two_apps_do_not_share_counters() {
         let a = Metrics::new();
         let b = Metrics::new();
-        a.http_requests.with_label_values(&["/x", "GET", "200"]).inc();
-        assert_eq!(b.http_requests.with_label_values(&["/x", "GET", "200"]).get(), 0);
+        a.http_requests
+            .with_label_values(&["/x", "GET", "200"])
+            .inc();
+        assert_eq!(
+            b.http_requests
+                .with_label_values(&["/x", "GET", "200"])
+                .get(),
+            0
+        );
     }
 }

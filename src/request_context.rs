@@ -114,16 +114,17 @@ fn ensure_json_error(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxB
     }
     let error = ApiError::from_status(status);
     let body = error.body_json();
-    response.map_body(|head, _old| {
-        head.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if status == actix_web::http::StatusCode::UNAUTHORIZED {
-            head.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        BoxBody::new(body)
-    })
-    .map_into_boxed_body()
+    response
+        .map_body(|head, _old| {
+            head.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if status == actix_web::http::StatusCode::UNAUTHORIZED {
+                head.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            BoxBody::new(body)
+        })
+        .map_into_boxed_body()
 }

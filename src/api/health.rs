@@ -40,7 +40,10 @@ pub struct Readiness {
 pub async fn readiness(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
     let mut checks = BTreeMap::new();
     // A TLS listener only starts with a loaded certificate; a reload failure keeps the old one.
-    let certs_loaded = state.tls.as_ref().is_none_or(|tls| tls.current_leaf().is_some());
+    let certs_loaded = state
+        .tls
+        .as_ref()
+        .is_none_or(|tls| tls.current_leaf().is_some());
     checks.insert("certificates_loaded", certs_loaded);
     let failing: Vec<&str> = checks
         .iter()
@@ -53,8 +56,10 @@ pub async fn readiness(state: web::Data<AppState>) -> Result<web::Json<Readiness
             checks,
         }))
     } else {
-        Err(ApiError::unavailable(format!("not ready: {}", failing.join(", ")))
-            .with_details(serde_json::json!({ "failing_checks": failing })))
+        Err(
+            ApiError::unavailable(format!("not ready: {}", failing.join(", ")))
+                .with_details(serde_json::json!({ "failing_checks": failing })),
+        )
     }
 }
 
@@ -125,7 +130,11 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
             ComponentStatus::Down => "unhealthy",
         },
         version: env!("CARGO_PKG_VERSION"),
-        mode: if probe.reachable { "attached" } else { "detached" },
+        mode: if probe.reachable {
+            "attached"
+        } else {
+            "detached"
+        },
         uptime_seconds: state.started_at.elapsed().as_secs(),
         components,
     };

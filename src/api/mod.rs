@@ -18,3 +18,6 @@ pub struct AppState {
     pub tls: Option<Arc<ReloadingCert>>,
     pub started_at: Instant,
 }
+
+#[cfg(test)]
+mod tests;

@@ -52,8 +52,8 @@ impl Cluster {
             });
         }
         if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
-            let config = kube::Config::incluster()
-                .map_err(|e| ClusterError::InCluster(e.to_string()))?;
+            let config =
+                kube::Config::incluster().map_err(|e| ClusterError::InCluster(e.to_string()))?;
             let client =
                 kube::Client::try_from(config).map_err(|e| ClusterError::Client(e.to_string()))?;
             return Ok(Cluster::Configured {
@@ -107,8 +107,8 @@ async fn kubeconfig(paths: &str) -> Result<kube::Config, ClusterError> {
     };
     let mut merged: Option<kube::config::Kubeconfig> = None;
     for path in paths.split(':').filter(|p| !p.is_empty()) {
-        let file = kube::config::Kubeconfig::read_from(path)
-            .map_err(|e| error(format!("{path}: {e}")))?;
+        let file =
+            kube::config::Kubeconfig::read_from(path).map_err(|e| error(format!("{path}: {e}")))?;
         merged = Some(match merged {
             None => file,
             Some(acc) => acc.merge(file).map_err(|e| error(e.to_string()))?,

@@ -10,8 +10,7 @@ mod settings;
 
 pub use parse::{ConfigError, env_name, format_duration, parse_duration};
 pub use settings::{
-    ArgoCdSettings, AuthSettings, KServeSettings, LogFormat, Secret, Settings, TlsMode,
-    TlsSettings,
+    ArgoCdSettings, AuthSettings, KServeSettings, LogFormat, Secret, Settings, TlsMode, TlsSettings,
 };
 
 use parse::RawValues;
@@ -142,9 +141,9 @@ fn to_raw(merged: &config::Config) -> Result<RawValues, ConfigError> {
         if matches!(value.kind, config::ValueKind::Nil) {
             continue;
         }
-        let text = value
-            .into_string()
-            .map_err(|_| ConfigError::invalid(&key, &shown, "expected a single value, not a list or map"))?;
+        let text = value.into_string().map_err(|_| {
+            ConfigError::invalid(&key, &shown, "expected a single value, not a list or map")
+        })?;
         raw.0.insert(key, text);
     }
     Ok(raw)
@@ -266,7 +265,9 @@ mod tests {
         .to_string();
         assert!(err.contains("TLS_CERT_FILE"), "{err}");
         assert!(err.contains("/nonexistent/tls.crt"), "{err}");
-        let err = load(&env(&[("TLS_MODE", "files")])).unwrap_err().to_string();
+        let err = load(&env(&[("TLS_MODE", "files")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("TLS_CERT_FILE"), "{err}");
     }
 

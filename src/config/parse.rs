@@ -20,7 +20,9 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
-    #[error("unknown configuration key {key:?} (from {origin}); see config/default.yaml for the known keys")]
+    #[error(
+        "unknown configuration key {key:?} (from {origin}); see config/default.yaml for the known keys"
+    )]
     UnknownKey { key: String, origin: String },
     #[error("cannot read configuration: {0}")]
     Source(String),
@@ -64,7 +66,12 @@ impl RawValues {
         self.string(key).map(PathBuf::from)
     }
 
-    pub fn parse_or<T: FromStr>(&self, key: &str, default: T, what: &str) -> Result<T, ConfigError> {
+    pub fn parse_or<T: FromStr>(
+        &self,
+        key: &str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError> {
         match self.string(key) {
             None => Ok(default),
             Some(v) => v
@@ -106,7 +113,12 @@ impl RawValues {
     }
 
     /// One of `allowed` (case-insensitive), returned lower-cased.
-    pub fn choice(&self, key: &str, default: &str, allowed: &[&str]) -> Result<String, ConfigError> {
+    pub fn choice(
+        &self,
+        key: &str,
+        default: &str,
+        allowed: &[&str],
+    ) -> Result<String, ConfigError> {
         let value = self.string_or(key, default).to_ascii_lowercase();
         if allowed.contains(&value.as_str()) {
             Ok(value)

@@ -99,14 +99,22 @@ impl Settings {
             port: raw.port("port", 8080)?,
             metrics_port: raw.port("metrics_port", 9090)?,
             log_level: log_level(raw)?,
-            log_format: match raw.choice("log_format", "json", &["json", "text"])?.as_str() {
+            log_format: match raw
+                .choice("log_format", "json", &["json", "text"])?
+                .as_str()
+            {
                 "text" => LogFormat::Text,
                 _ => LogFormat::Json,
             },
             namespace: dns_label(raw, "namespace", "self-healing-platform")?,
-            data_dir: raw.path("data_dir").unwrap_or_else(|| PathBuf::from("data")),
+            data_dir: raw
+                .path("data_dir")
+                .unwrap_or_else(|| PathBuf::from("data")),
             tls: TlsSettings {
-                mode: match raw.choice("tls_mode", "auto", &["auto", "files", "off"])?.as_str() {
+                mode: match raw
+                    .choice("tls_mode", "auto", &["auto", "files", "off"])?
+                    .as_str()
+                {
                     "files" => TlsMode::Files,
                     "off" => TlsMode::Off,
                     _ => TlsMode::Auto,
@@ -204,28 +212,46 @@ impl Settings {
             ("port", Some(self.port.to_string())),
             ("metrics_port", Some(self.metrics_port.to_string())),
             ("log_level", Some(self.log_level.clone())),
-            ("log_format", Some(format!("{:?}", self.log_format).to_lowercase())),
+            (
+                "log_format",
+                Some(format!("{:?}", self.log_format).to_lowercase()),
+            ),
             ("namespace", Some(self.namespace.clone())),
             ("data_dir", Some(self.data_dir.display().to_string())),
-            ("tls_mode", Some(format!("{:?}", self.tls.mode).to_lowercase())),
+            (
+                "tls_mode",
+                Some(format!("{:?}", self.tls.mode).to_lowercase()),
+            ),
             ("tls_cert_file", path(&self.tls.cert_file)),
             ("tls_key_file", path(&self.tls.key_file)),
-            ("tls_reload_interval", Some(format_duration(self.tls.reload_interval))),
+            (
+                "tls_reload_interval",
+                Some(format_duration(self.tls.reload_interval)),
+            ),
             ("api_token", secret(&self.auth.api_token)),
             ("api_token_file", path(&self.auth.api_token_file)),
             ("kubeconfig", self.kubeconfig.clone()),
             ("argocd_api_url", self.argocd.api_url.clone()),
             ("argocd_token", secret(&self.argocd.token)),
-            ("enable_kserve_integration", Some(self.kserve.enabled.to_string())),
+            (
+                "enable_kserve_integration",
+                Some(self.kserve.enabled.to_string()),
+            ),
             ("kserve_namespace", Some(self.kserve.namespace.clone())),
-            ("kserve_anomaly_detector_service", self.kserve.anomaly_detector_service.clone()),
+            (
+                "kserve_anomaly_detector_service",
+                self.kserve.anomaly_detector_service.clone(),
+            ),
             (
                 "kserve_predictive_analytics_service",
                 self.kserve.predictive_analytics_service.clone(),
             ),
             ("kserve_timeout", Some(format_duration(self.kserve.timeout))),
             ("ml_service_url", self.ml_service_url.clone()),
-            ("shutdown_timeout", Some(format_duration(self.shutdown_timeout))),
+            (
+                "shutdown_timeout",
+                Some(format_duration(self.shutdown_timeout)),
+            ),
         ];
         rows.into_iter()
             .map(|(key, value)| match value {

@@ -5,8 +5,8 @@
 //! (`tls.crt`, `tls.key`, `ca.crt`), so the same directory layout works everywhere.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
 };
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -160,9 +160,7 @@ fn validate_name(name: &str) -> Result<(), GenerateError> {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     let labels: Vec<&str> = name.strip_prefix("*.").unwrap_or(name).split('.').collect();
     if labels.iter().all(|l| label_ok(l)) {
@@ -197,7 +195,10 @@ mod tests {
     fn generated_keys_are_private_and_files_complete() {
         let dir = tempfile::tempdir().expect("tempdir");
         let paths = generate_into(dir.path(), &default_names(), false).expect("generate");
-        let mode = std::fs::metadata(&paths.key).expect("key").permissions().mode();
+        let mode = std::fs::metadata(&paths.key)
+            .expect("key")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let ca_key_mode = std::fs::metadata(dir.path().join(CA_KEY_FILE))
             .expect("ca key")
@@ -218,7 +219,10 @@ mod tests {
             Err(GenerateError::Exists(_))
         ));
         generate_into(dir.path(), &default_names(), true).expect("forced");
-        assert_ne!(before, std::fs::read(dir.path().join(KEY_FILE)).expect("key"));
+        assert_ne!(
+            before,
+            std::fs::read(dir.path().join(KEY_FILE)).expect("key")
+        );
     }
 
     #[test]
@@ -226,7 +230,13 @@ mod tests {
         for bad in ["", "has space", "under_score.example", "-"] {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
-        for good in ["localhost", "ce.ns.svc", "*.apps.example.com", "10.0.0.1", "::1"] {
+        for good in [
+            "localhost",
+            "ce.ns.svc",
+            "*.apps.example.com",
+            "10.0.0.1",
+            "::1",
+        ] {
             assert!(validate_name(good).is_ok(), "{good:?}");
         }
     }

@@ -36,7 +36,11 @@ pub struct CertSource {
 /// Decides which cert files to serve, generating a local CA and cert on first start in
 /// `auto` mode. `None` means plain HTTP.
 pub fn resolve_source(settings: &Settings) -> Result<Option<CertSource>, TlsError> {
-    match (settings.tls.mode, &settings.tls.cert_file, &settings.tls.key_file) {
+    match (
+        settings.tls.mode,
+        &settings.tls.cert_file,
+        &settings.tls.key_file,
+    ) {
         (TlsMode::Off, _, _) => Ok(None),
         (_, Some(cert), Some(key)) => Ok(Some(CertSource {
             cert_file: cert.clone(),
@@ -123,7 +127,11 @@ impl ReloadingCert {
     /// Loads the files again; the old certificate stays in use if they are invalid
     /// (e.g. a rotation caught between writing the cert and the key).
     pub fn reload(&self) -> Result<(), TlsError> {
-        let key = load_certified_key(&self.source.cert_file, &self.source.key_file, &self.provider)?;
+        let key = load_certified_key(
+            &self.source.cert_file,
+            &self.source.key_file,
+            &self.provider,
+        )?;
         *self
             .current
             .write()

@@ -1,0 +1,195 @@
+//! `spawn_app()` and the typed helpers the tests share.
+
+use coordination_engine::config::{self, Sources};
+use coordination_engine::startup::Application;
+use coordination_engine::tls;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    /// The CA that signed the serving cert (generated in `DATA_DIR/tls` or given).
+    pub ca_file: PathBuf,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    pub async fn get_authed(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.metrics_addr))
+            .await
+            .expect("metrics listener answers")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+}
+
+/// Base environment for a test app: ephemeral ports, loopback, a temp data dir.
+pub fn test_env(data_dir: &Path) -> HashMap<String, String> {
+    [
+        ("BIND_ADDRESS", "127.0.0.1"),
+        ("PORT", "0"),
+        ("METRICS_PORT", "0"),
+        ("TLS_RELOAD_INTERVAL", "50ms"),
+        ("LOG_LEVEL", "warn"),
+        ("SHUTDOWN_TIMEOUT", "5s"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("DATA_DIR".to_string(), data_dir.display().to_string())])
+    .collect()
+}
+
+/// The server with embedded defaults (TLS auto: a generated CA and cert).
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The server with extra environment settings.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    tls::install_default_provider();
+    let data_dir = tempfile::tempdir().expect("temp data dir");
+    let mut env = test_env(data_dir.path());
+    customise(&mut env);
+    let ca_file = match env.remove("TEST_CA_FILE") {
+        Some(file) => PathBuf::from(file),
+        None => PathBuf::from(&env["DATA_DIR"]).join("tls").join("ca.crt"),
+    };
+    let tls_off = env.get("TLS_MODE").is_some_and(|mode| mode == "off");
+    let settings = config::load(&Sources { files: vec![], env }).expect("test settings are valid");
+    let app = Application::build(settings).await.expect("app builds");
+    let (addr, metrics_addr) = (app.api_addr, app.metrics_addr);
+    let token = app.token.expose().to_string();
+    tokio::spawn(app.run_until_stopped());
+    let client = if tls_off {
+        reqwest::Client::new()
+    } else {
+        https_client(&ca_file)
+    };
+    TestApp {
+        addr,
+        metrics_addr,
+        token,
+        client,
+        data_dir,
+        ca_file,
+    }
+}
+
+/// A client that trusts only `ca_file` (so the tests prove the chain verifies).
+pub fn https_client(ca_file: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca_file).expect("CA file exists");
+    let ca = reqwest::Certificate::from_pem(&pem).expect("CA is PEM");
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .expect("client builds")
+}
+
+/// A raw TLS connection trusting the given CA files.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    ca_files: &[&Path],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for file in ca_files {
+        for cert in CertificateDer::pem_file_iter(file).expect("CA readable") {
+            roots.add(cert.expect("CA is PEM")).expect("CA is valid");
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("tcp connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
+    connector.connect(name, tcp).await.expect("TLS handshake")
+}
+
+/// The leaf certificate a fresh connection is served.
+pub async fn served_leaf(addr: SocketAddr, ca_files: &[&Path]) -> Vec<u8> {
+    let stream = tls_connect(addr, ca_files).await;
+    let (_, session) = stream.get_ref();
+    session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .expect("server sent a certificate")
+        .to_vec()
+}
+
+/// The first certificate of a PEM file (the leaf of a chain).
+pub fn first_cert_der(path: &Path) -> Vec<u8> {
+    CertificateDer::pem_file_iter(path)
+        .expect("readable")
+        .next()
+        .expect("one certificate")
+        .expect("PEM")
+        .to_vec()
+}
+
+/// Sends raw bytes over TLS and reads the whole response (the server closes the connection).
+pub async fn raw_exchange(
+    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    bytes: &[u8],
+) -> String {
+    stream.write_all(bytes).await.expect("write");
+    stream.flush().await.expect("flush");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Parses the error shape and checks its invariants; returns (code, body).
+pub async fn error_body(response: reqwest::Response) -> (String, serde_json::Value) {
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("every response has X-Request-ID")
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    let body: serde_json::Value = response.json().await.expect("error body is JSON");
+    assert_eq!(
+        body["request_id"], header_id,
+        "body and header ids agree: {body}"
+    );
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("message is a string");
+    assert!(!message.is_empty());
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("code is a string")
+        .to_string();
+    (code, body)
+}

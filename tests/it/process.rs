@@ -1,0 +1,265 @@
+//! The real binary: exit codes, startup errors, the banner, graceful shutdown.
+
+use crate::helpers::{raw_exchange, tls_connect};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const BIN: &str = env!("CARGO_BIN_EXE_coordination-engine");
+
+/// Runs the binary to completion in `dir` with only the given environment.
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("binary runs")
+}
+
+fn assert_startup_error(env: &[(&str, &str)], must_name: &[&str]) {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut full = vec![
+        ("PORT", "0"),
+        ("METRICS_PORT", "0"),
+        ("BIND_ADDRESS", "127.0.0.1"),
+    ];
+    full.retain(|(k, _)| !env.iter().any(|(key, _)| key == k));
+    full.extend_from_slice(env);
+    let output = run(dir.path(), &["serve"], &full);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{env:?}: {stderr}");
+    for word in must_name {
+        assert!(
+            stderr.contains(word),
+            "{env:?}: stderr should name {word:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn invalid_settings_exit_2_naming_key_and_value() {
+    assert_startup_error(&[("PORT", "abc")], &["PORT", "abc"]);
+    assert_startup_error(&[("TLS_MODE", "bogus")], &["TLS_MODE", "bogus"]);
+    assert_startup_error(
+        &[("PORT", "9191"), ("METRICS_PORT", "9191")],
+        &["METRICS_PORT", "9191"],
+    );
+    assert_startup_error(
+        &[
+            ("TLS_MODE", "files"),
+            ("TLS_CERT_FILE", "/does/not/exist.crt"),
+            ("TLS_KEY_FILE", "/does/not/exist.key"),
+        ],
+        &["TLS_CERT_FILE", "/does/not/exist.crt"],
+    );
+    assert_startup_error(&[("LOG_FORMAT", "yaml")], &["LOG_FORMAT", "yaml"]);
+}
+
+#[test]
+fn an_unusable_data_dir_or_kubeconfig_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    let data_dir = file.join("data").display().to_string();
+    assert_startup_error(
+        &[("DATA_DIR", data_dir.as_str())],
+        &["DATA_DIR", "not-a-dir"],
+    );
+    assert_startup_error(
+        &[("KUBECONFIG", "/no/such/kubeconfig")],
+        &["KUBECONFIG", "/no/such/kubeconfig"],
+    );
+}
+
+#[test]
+fn a_cert_that_does_not_match_its_key_is_refused_at_startup() {
+    use coordination_engine::tls::generate::{CERT_FILE, KEY_FILE, default_names, generate_into};
+    let a = tempfile::tempdir().expect("dir");
+    let b = tempfile::tempdir().expect("dir");
+    generate_into(a.path(), &default_names(), false).expect("a");
+    generate_into(b.path(), &default_names(), false).expect("b");
+    let cert = a.path().join(CERT_FILE).display().to_string();
+    let key = b.path().join(KEY_FILE).display().to_string();
+    assert_startup_error(
+        &[
+            ("TLS_MODE", "files"),
+            ("TLS_CERT_FILE", &cert),
+            ("TLS_KEY_FILE", &key),
+        ],
+        &["does not match"],
+    );
+}
+
+#[test]
+fn check_config_prints_the_effective_config_with_secrets_redacted() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(dir.path().join("config")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config/default.yaml"),
+        "port: 8181\nlog_level: debug\n",
+    )
+    .expect("yaml");
+    let extra = dir.path().join("extra.yaml");
+    std::fs::write(&extra, "port: 8282\n").expect("yaml");
+    let output = run(
+        dir.path(),
+        &["check-config", "--config", "extra.yaml"],
+        &[("API_TOKEN", "top-secret-value"), ("METRICS_PORT", "9393")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("port: \"8282\""),
+        "--config wins over default.yaml: {stdout}"
+    );
+    assert!(
+        stdout.contains("metrics_port: \"9393\""),
+        "env wins: {stdout}"
+    );
+    assert!(
+        stdout.contains("log_level: \"debug\""),
+        "default.yaml is read: {stdout}"
+    );
+    assert!(stdout.contains("api_token: \"<redacted>\""));
+    assert!(!stdout.contains("top-secret-value"));
+
+    let bad = run(dir.path(), &["check-config"], &[("PORT", "-1")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("PORT"));
+}
+
+#[test]
+fn certs_generate_writes_a_ca_and_a_serving_cert_with_private_keys() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = run(
+        dir.path(),
+        &[
+            "certs",
+            "generate",
+            "--out",
+            "out",
+            "--dns",
+            "ce.example.svc",
+            "--dns",
+            "10.1.2.3",
+        ],
+        &[],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for (file, mode) in [
+        ("ca.crt", 0o644),
+        ("ca.key", 0o600),
+        ("tls.crt", 0o644),
+        ("tls.key", 0o600),
+    ] {
+        let meta = std::fs::metadata(dir.path().join("out").join(file)).expect(file);
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "{file}");
+    }
+    let again = run(dir.path(), &["certs", "generate", "--out", "out"], &[]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "existing keys are not overwritten"
+    );
+    let bad = run(
+        dir.path(),
+        &["certs", "generate", "--out", "o2", "--dns", "bad name"],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = run(dir.path(), &["version"], &[]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+/// Reads lines from `reader` until one contains `needle`; returns that line.
+async fn line_containing<R: tokio::io::AsyncRead + Unpin>(
+    lines: &mut tokio::io::Lines<BufReader<R>>,
+    needle: &str,
+) -> String {
+    let wait = async {
+        while let Some(line) = lines.next_line().await.expect("read output") {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("output ended before {needle:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no line with {needle:?} within 20s"))
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
+    coordination_engine::tls::install_default_provider();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .envs([
+            ("PORT", "0"),
+            ("METRICS_PORT", "0"),
+            ("BIND_ADDRESS", "127.0.0.1"),
+            ("LOG_FORMAT", "json"),
+            ("LOG_LEVEL", "info"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+
+    // The banner tells a new user where to go and how to authenticate.
+    let api_line = line_containing(&mut stderr, "listening on").await;
+    let addr: std::net::SocketAddr = api_line
+        .rsplit("listening on ")
+        .next()
+        .and_then(|rest| rest.trim_end_matches(')').parse().ok())
+        .expect("banner names the address");
+    line_containing(&mut stderr, "Authorization: Bearer $(cat data/api-token)").await;
+
+    // A request whose headers are not finished yet is in flight when SIGTERM arrives.
+    let ca = dir.path().join("data/tls/ca.crt");
+    let mut stream = tls_connect(addr, &[ca.as_path()]).await;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .expect("partial request");
+    stream.flush().await.expect("flush");
+    let pid = child.id().expect("running") as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    line_containing(&mut stdout, "SIGTERM received").await;
+
+    let response = raw_exchange(&mut stream, b"Connection: close\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""status":"ok""#), "{response}");
+
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits after the in-flight request")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
