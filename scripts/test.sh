@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need (idempotent), then runs the checks CI runs.
+#   ./scripts/test.sh            everything
+#   SKIP_INSTALL=1 ./scripts/test.sh   do not touch system packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# System packages the build and tests need. apt-get update runs at most once, and only when
+# something is missing.
+APT_PACKAGES=(ca-certificates gcc pkg-config)
+
+install_system_deps() {
+  [ "${SKIP_INSTALL:-0}" = "1" ] && return 0
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+install_system_deps
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+log "one rustls crypto provider (ring) in the tree"
+if cargo tree --locked -i aws-lc-rs >/dev/null 2>&1; then
+  echo "aws-lc-rs is in the dependency tree: kube would panic at runtime (STACK.md pitfall 1)" >&2
+  exit 1
+fi
+
+log "cargo test"
+cargo test --locked --all-targets
+cargo test --locked --doc
+
+log "all checks passed"
