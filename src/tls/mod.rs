@@ -187,12 +187,11 @@ pub fn server_config(
     resolver: Arc<ReloadingCert>,
     provider: Arc<CryptoProvider>,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    // ALPN (h2, http/1.1) is added by actix-http when it wraps this config.
+    Ok(rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
-        .with_cert_resolver(resolver);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+        .with_cert_resolver(resolver))
 }
 
 /// The process-wide crypto provider: ring, and only ring (see STACK.md).
