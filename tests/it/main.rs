@@ -4,5 +4,7 @@ mod api_errors;
 mod auth;
 mod health;
 mod helpers;
+mod peers;
 mod process;
+mod prometheus;
 mod tls_reload;

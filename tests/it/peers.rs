@@ -1,0 +1,40 @@
+//! Real peer processes started by tests (installed by `scripts/test.sh`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+/// Finds a peer binary: `$<ENV>` or the first name found in `PATH`. `None` (with a message) when
+/// it is missing, so a developer without it sees why the test did nothing; CI installs it.
+pub fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    let found = std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        eprintln!("SKIPPED: none of {names:?} in PATH (set {env}); ./scripts/test.sh installs it");
+    }
+    found
+}
+
+/// A port that was free a moment ago, for peers that cannot be told to pick one.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts a peer process that is killed when the handle drops.
+pub fn spawn(binary: &PathBuf, args: &[String]) -> tokio::process::Child {
+    tokio::process::Command::new(binary)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
+}
