@@ -277,13 +277,19 @@ mod tests {
         assert!(Active.can_become(Cancelled));
         assert!(!Remediating.can_become(Cancelled));
         assert!(Escalated.can_become(Resolved));
-        assert!(!Active.can_become(Remediating), "only the pipeline starts remediation");
+        assert!(
+            !Active.can_become(Remediating),
+            "only the pipeline starts remediation"
+        );
     }
 
     #[test]
     fn target_strings_parse_in_the_shapes_clients_send() {
         let (ns, t) = Target::parse("Deployment/web");
-        assert_eq!((ns, t.kind.as_str(), t.name.as_str()), (None, "Deployment", "web"));
+        assert_eq!(
+            (ns, t.kind.as_str(), t.name.as_str()),
+            (None, "Deployment", "web")
+        );
         let (ns, t) = Target::parse("prod/Pod/web-1");
         assert_eq!(ns.as_deref(), Some("prod"));
         assert_eq!(t.display(), "Pod/web-1");

@@ -25,7 +25,28 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub tls_reloads: IntCounterVec,
     pub build_info: IntGaugeVec,
+    pub store_duration: HistogramVec,
+    pub incidents: IntCounterVec,
 }
+
+/// Store operations timed by `store_operation_duration_seconds{op}`.
+pub const STORE_OPS: &[&str] = &[
+    "insert_incident",
+    "get_incident",
+    "change_incident",
+    "list_incidents",
+    "summarize_incidents",
+    "insert_workflow",
+    "get_workflow",
+    "list_workflows",
+    "act_on_workflow",
+    "set_pause",
+    "clear_pause",
+    "purge",
+];
+
+/// Layers an incident can be attributed to (`unknown` until detection runs).
+pub const LAYERS: &[&str] = &["infrastructure", "platform", "application", "unknown"];
 
 impl Metrics {
     /// Registers every metric in a fresh registry.
@@ -65,11 +86,31 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let store_duration = HistogramVec::new(
+            HistogramOpts::new(
+                format!("{PREFIX}_store_operation_duration_seconds"),
+                "Time of one store operation, by operation",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["op"],
+        )
+        .expect("valid metric definition");
+        let incidents = IntCounterVec::new(
+            opts(
+                "incidents_total",
+                "Incidents created, by source and affected layer",
+            ),
+            &["source", "layer"],
+        )
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(tls_reloads.clone()),
             Box::new(build_info.clone()),
+            Box::new(store_duration.clone()),
+            Box::new(incidents.clone()),
         ] {
             registry
                 .register(collector)
@@ -81,12 +122,22 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        for op in STORE_OPS {
+            store_duration.with_label_values(&[op]);
+        }
+        for source in crate::incident::Source::ALL {
+            for layer in LAYERS {
+                incidents.with_label_values(&[source.as_str(), layer]);
+            }
+        }
         Metrics {
             registry,
             http_requests,
             http_duration,
             tls_reloads,
             build_info,
+            store_duration,
+            incidents,
         }
     }
 

@@ -1,11 +1,12 @@
 //! The only wiring place: builds TLS, cluster, state and the two listeners.
 
-use crate::api::routes::{ROUTES, Shared, api_app, metrics_app};
+use crate::api::routes::{ROUTES, Shared, api_app, compat_app, metrics_app};
 use crate::api::{AppState, openapi::OpenApiJson};
 use crate::auth::{ApiToken, TokenOrigin, resolve_token};
 use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::metrics::Metrics;
+use crate::store::{SqliteStore, Store, StoreError};
 use crate::tls::{self, ReloadingCert};
 use actix_web::{HttpServer, web};
 use std::net::{SocketAddr, TcpListener};
@@ -24,6 +25,8 @@ pub enum StartupError {
     Tls(#[from] tls::TlsError),
     #[error("API token: {0}")]
     Token(#[from] crate::auth::TokenError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
     #[error("Kubernetes: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot listen on {addr} ({key}): {source}")]
@@ -38,7 +41,11 @@ pub enum StartupError {
 pub struct Application {
     api: actix_web::dev::Server,
     metrics: actix_web::dev::Server,
+    compat: Option<actix_web::dev::Server>,
     pub api_addr: SocketAddr,
+    /// The compatibility listener's address, when enabled.
+    pub compat_addr: Option<SocketAddr>,
+    pub store: Arc<SqliteStore>,
     pub metrics_addr: SocketAddr,
     /// `https` or `http`.
     pub scheme: &'static str,
@@ -85,11 +92,15 @@ impl Application {
         };
         let (token, token_origin) = resolve_token(&settings)?;
         let cluster = Cluster::connect(&settings).await?;
+        let store = Arc::new(SqliteStore::open(&settings.data_dir, metrics.clone()).await?);
+        spawn_retention(store.clone(), settings.incident_retention_days);
 
         let shared = Shared {
             state: web::Data::new(AppState {
                 settings: settings.clone(),
                 cluster,
+                store: store.clone(),
+                metrics: metrics.clone(),
                 tls: tls.clone(),
                 started_at: Instant::now(),
             }),
@@ -135,9 +146,34 @@ impl Application {
             })?
             .run();
 
+        let (compat, compat_addr) = match settings.compat_http_port {
+            None => (None, None),
+            Some(port) => {
+                let listener = bind(&settings, port, "COMPAT_HTTP_PORT")?;
+                let addr = local_addr(&listener, "COMPAT_HTTP_PORT")?;
+                tracing::warn!(%addr, "COMPAT_HTTP_PORT is set: serving the Go engine's client routes over plain HTTP WITHOUT authentication; restrict it with a NetworkPolicy");
+                let compat_shared = shared.clone();
+                let server = HttpServer::new(move || compat_app(compat_shared.clone()))
+                    .workers(1)
+                    .disable_signals()
+                    .shutdown_timeout(shutdown_secs)
+                    .listen(listener)
+                    .map_err(|source| StartupError::Bind {
+                        addr,
+                        key: "COMPAT_HTTP_PORT",
+                        source,
+                    })?
+                    .run();
+                (Some(server), Some(addr))
+            }
+        };
+
         Ok(Application {
             api: api_server,
             metrics: metrics_server,
+            compat,
+            compat_addr,
+            store,
             api_addr,
             metrics_addr,
             scheme: if tls.is_some() { "https" } else { "http" },
@@ -149,13 +185,22 @@ impl Application {
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(vec![self.api.handle(), self.metrics.handle()])
+        let mut handles = vec![self.api.handle(), self.metrics.handle()];
+        handles.extend(self.compat.as_ref().map(|c| c.handle()));
+        ShutdownHandle(handles)
     }
 
-    /// Serves until both listeners stop.
+    /// Serves until every listener stops, then closes the store cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (api, metrics) = tokio::join!(self.api, self.metrics);
-        api.and(metrics)
+        let compat = async {
+            match self.compat {
+                Some(server) => server.await,
+                None => Ok(()),
+            }
+        };
+        let (api, metrics, compat) = tokio::join!(self.api, self.metrics, compat);
+        self.store.close().await;
+        api.and(metrics).and(compat)
     }
 }
 
@@ -177,6 +222,27 @@ pub async fn stop_on_signal(handle: ShutdownHandle) {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: finishing in-flight requests"),
     }
     handle.graceful_stop().await;
+}
+
+/// Purges closed incidents past the retention period, at startup and then hourly.
+fn spawn_retention(store: Arc<SqliteStore>, days: u32) {
+    if days == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            ticker.tick().await;
+            let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+            match store.purge_closed_before(cutoff).await {
+                Ok(0) => {}
+                Ok(purged) => {
+                    tracing::info!(purged, days, "purged closed incidents past retention")
+                }
+                Err(error) => tracing::warn!(%error, "retention purge failed; will retry"),
+            }
+        }
+    });
 }
 
 fn prepare_data_dir(settings: &Settings) -> Result<(), StartupError> {

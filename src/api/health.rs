@@ -117,6 +117,21 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
         },
     );
     components.insert("tls", tls_component(&state));
+    components.insert(
+        "store",
+        match state.store.ping().await {
+            Ok(latency) => Component {
+                status: ComponentStatus::Ok,
+                latency_ms: Some(latency.as_secs_f64() * 1000.0),
+                message: "SQLite (WAL) under DATA_DIR".into(),
+            },
+            Err(error) => Component {
+                status: ComponentStatus::Down,
+                latency_ms: None,
+                message: error.to_string(),
+            },
+        },
+    );
 
     let worst = components
         .values()

@@ -1,12 +1,22 @@
 //! HTTP handlers only: extract, call, map. `routes` lists every route.
 
 pub mod health;
+pub mod incidents;
 pub mod openapi;
+pub mod params;
+pub mod pause;
 pub mod routes;
+pub mod validate;
+pub mod views;
+pub mod workflows;
 
 use crate::cluster::Cluster;
 use crate::config::Settings;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
 use crate::tls::ReloadingCert;
+use actix_web::http::StatusCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,9 +24,46 @@ use std::time::Instant;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub cluster: Cluster,
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
     /// `None` when `TLS_MODE=off`.
     pub tls: Option<Arc<ReloadingCert>>,
     pub started_at: Instant,
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} does not exist")),
+            StoreError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            StoreError::Unavailable(reason) => {
+                tracing::error!(%reason, "store unavailable");
+                ApiError::unavailable("The store is unavailable; retry later.")
+            }
+            StoreError::Corrupt { id, reason } => {
+                tracing::error!(%id, %reason, "stored record is unreadable");
+                ApiError::internal(format!("stored record {id} is unreadable"))
+            }
+        }
+    }
+}
+
+/// Checks an id's shape before touching the store: a malformed id is simply not found.
+pub fn valid_id<'a>(prefix: &str, id: &'a str) -> Result<&'a str, ApiError> {
+    if crate::incident::is_valid_id(prefix, id) {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found(format!(
+            "{id:?} is not a {} id (expected {prefix}-<32 hex digits>)",
+            if prefix == "inc" {
+                "incident"
+            } else {
+                "workflow"
+            }
+        )))
+    }
 }
 
 #[cfg(test)]

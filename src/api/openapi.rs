@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
-use super::health;
+use super::{health, incidents, pause, views, workflows};
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -13,13 +13,40 @@ use utoipa::{Modify, OpenApi};
                        document need `Authorization: Bearer <token>`; every error has the shape \
                        {\"error\":{\"code\",\"message\",\"details\"?},\"request_id\"}."
     ),
-    paths(health::liveness, health::readiness, health::detailed, document),
+    paths(
+        health::liveness,
+        health::readiness,
+        health::detailed,
+        document,
+        incidents::create,
+        incidents::list,
+        incidents::get,
+        incidents::change,
+        workflows::list,
+        workflows::get,
+        workflows::approve,
+        workflows::reject,
+        workflows::cancel,
+        workflows::list_coordination,
+        workflows::get_coordination,
+        pause::pause,
+        pause::resume,
+        pause::list
+    ),
     components(schemas(
         health::Liveness,
         health::Readiness,
         health::HealthReport,
         health::Component,
-        health::ComponentStatus
+        health::ComponentStatus,
+        views::IncidentView,
+        incidents::CreateIncident,
+        incidents::Created,
+        incidents::IncidentList,
+        incidents::ChangeIncident,
+        workflows::WorkflowList,
+        pause::PauseState,
+        pause::PauseList
     )),
     modifiers(&BearerAuth)
 )]

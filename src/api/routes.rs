@@ -1,6 +1,7 @@
 //! Every route of the API listener and the metrics listener, in one place.
 
-use super::{AppState, health, openapi};
+use super::views::Vocabulary;
+use super::{AppState, health, incidents, openapi, pause, workflows};
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, json_error, path_error, query_error};
 use crate::metrics::Metrics;
@@ -19,6 +20,20 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("GET", "/ready", 200),
     ("GET", "/api/v1/health", 200),
     ("GET", "/api/v1/openapi.json", 200),
+    ("POST", "/api/v1/incidents", 201),
+    ("GET", "/api/v1/incidents", 200),
+    ("GET", "/api/v1/incidents/{id}", 200),
+    ("PATCH", "/api/v1/incidents/{id}", 200),
+    ("GET", "/api/v1/workflows", 200),
+    ("GET", "/api/v1/workflows/{id}", 200),
+    ("POST", "/api/v1/workflows/{id}/approve", 200),
+    ("POST", "/api/v1/workflows/{id}/reject", 200),
+    ("POST", "/api/v1/workflows/{id}/cancel", 200),
+    ("GET", "/api/v1/coordination/workflows", 200),
+    ("GET", "/api/v1/coordination/workflows/{id}", 200),
+    ("GET", "/api/v1/pause", 200),
+    ("POST", "/api/v1/pause", 200),
+    ("DELETE", "/api/v1/pause", 200),
 ];
 
 /// Everything the API app needs, shared by all workers.
@@ -47,17 +62,59 @@ pub fn api_app(
         .app_data(shared.metrics)
         .app_data(shared.token)
         .app_data(shared.openapi)
-        .app_data(
-            web::JsonConfig::default()
-                .limit(API_BODY_LIMIT)
-                .error_handler(json_error),
-        )
-        .app_data(web::QueryConfig::default().error_handler(query_error))
-        .app_data(web::PathConfig::default().error_handler(path_error))
-        .app_data(web::PayloadConfig::new(API_BODY_LIMIT))
+        .app_data(web::Data::new(Vocabulary::Current))
+        .configure(extractor_config)
         .configure(routes)
         .default_service(web::to(not_found))
         .wrap(from_fn(request_context))
+}
+
+/// Body limits and the mapping of extractor errors onto the error shape.
+fn extractor_config(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(API_BODY_LIMIT)
+            .error_handler(json_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(query_error))
+    .app_data(web::PathConfig::default().error_handler(path_error))
+    .app_data(web::PayloadConfig::new(API_BODY_LIMIT));
+}
+
+/// The compatibility listener (`COMPAT_HTTP_PORT`, plain HTTP, no token): the routes the Go
+/// engine's MCP server calls, under `/api/v1` and under the doubled `/api/v1/api/v1` its Helm
+/// chart produces, answering in the Go engine's status vocabulary.
+pub fn compat_app(
+    shared: Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(shared.state)
+        .app_data(shared.metrics)
+        .app_data(web::Data::new(Vocabulary::Legacy))
+        .configure(extractor_config)
+        .service(web::resource("/health").route(web::get().to(health::liveness)))
+        // The longer prefix first: `/api/v1` would otherwise swallow `/api/v1/api/v1/…`.
+        .service(web::scope("/api/v1/api/v1").configure(compat_routes))
+        .service(web::scope("/api/v1").configure(compat_routes))
+        .default_service(web::to(not_found))
+        .wrap(from_fn(request_context))
+}
+
+/// What the MCP server calls (its contract, §2). Later issues add their routes here.
+fn compat_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/incidents")
+            .route(web::get().to(incidents::list))
+            .route(web::post().to(incidents::create)),
+    );
 }
 
 /// The routes themselves. Public routes first: `/api/v1/openapi.json` must be matched before
@@ -72,8 +129,41 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .wrap(from_fn(require_token))
                 .service(web::resource("/health").route(web::get().to(health::detailed)))
+                .configure(api_v1_routes)
                 .default_service(web::to(not_found)),
         );
+}
+
+/// The authenticated `/api/v1` routes (relative to the scope).
+fn api_v1_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/incidents")
+            .route(web::get().to(incidents::list))
+            .route(web::post().to(incidents::create)),
+    )
+    .service(
+        web::resource("/incidents/{id}")
+            .route(web::get().to(incidents::get))
+            .route(web::patch().to(incidents::change)),
+    )
+    .service(web::resource("/workflows").route(web::get().to(workflows::list)))
+    .service(web::resource("/workflows/{id}").route(web::get().to(workflows::get)))
+    .service(web::resource("/workflows/{id}/approve").route(web::post().to(workflows::approve)))
+    .service(web::resource("/workflows/{id}/reject").route(web::post().to(workflows::reject)))
+    .service(web::resource("/workflows/{id}/cancel").route(web::post().to(workflows::cancel)))
+    .service(
+        web::resource("/coordination/workflows").route(web::get().to(workflows::list_coordination)),
+    )
+    .service(
+        web::resource("/coordination/workflows/{id}")
+            .route(web::get().to(workflows::get_coordination)),
+    )
+    .service(
+        web::resource("/pause")
+            .route(web::get().to(pause::list))
+            .route(web::post().to(pause::pause))
+            .route(web::delete().to(pause::resume)),
+    );
 }
 
 async fn not_found() -> ApiError {

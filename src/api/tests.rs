@@ -8,6 +8,7 @@ use crate::auth::ApiToken;
 use crate::cluster::Cluster;
 use crate::config::{Sources, load};
 use crate::metrics::Metrics;
+use crate::store::SqliteStore;
 use actix_web::{test, web};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -29,23 +30,32 @@ async fn echo(_body: web::Json<Echo>, _query: web::Query<EchoQuery>) -> &'static
     "ok"
 }
 
-fn shared() -> Shared {
+async fn shared() -> (Shared, tempfile::TempDir) {
     let settings = load(&Sources::default()).expect("defaults");
-    Shared {
+    let dir = tempfile::tempdir().expect("dir");
+    let metrics = Metrics::new();
+    let store = SqliteStore::open(dir.path(), metrics.clone())
+        .await
+        .expect("store");
+    let shared = Shared {
         state: web::Data::new(AppState {
             settings: Arc::new(settings),
             cluster: Cluster::Detached,
+            store: Arc::new(store),
+            metrics: metrics.clone(),
             tls: None,
             started_at: std::time::Instant::now(),
         }),
-        metrics: web::Data::new(Metrics::new()),
+        metrics: web::Data::new(metrics),
         token: web::Data::new(ApiToken::new("t")),
         openapi: web::Data::new(OpenApiJson::render()),
-    }
+    };
+    (shared, dir)
 }
 
 async fn call(req: test::TestRequest) -> (u16, serde_json::Value) {
-    let app = test::init_service(api_app(shared()).route("/echo", web::post().to(echo))).await;
+    let (shared, _dir) = shared().await;
+    let app = test::init_service(api_app(shared).route("/echo", web::post().to(echo))).await;
     let response = test::call_service(&app, req.to_request()).await;
     let status = response.status().as_u16();
     let body = test::read_body(response).await;

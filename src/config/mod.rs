@@ -42,6 +42,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("kserve_timeout", false),
     ("ml_service_url", false),
     ("shutdown_timeout", false),
+    ("compat_http_port", false),
+    ("incident_retention_days", false),
 ];
 
 /// The file loaded before `--config`, relative to the working directory, when it exists.

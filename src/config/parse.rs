@@ -84,6 +84,16 @@ impl RawValues {
         self.parse_or(key, default, "a TCP port number between 0 and 65535")
     }
 
+    pub fn optional_port(&self, key: &str) -> Result<Option<u16>, ConfigError> {
+        self.string(key)
+            .map(|v| {
+                v.parse::<u16>().map_err(|_| {
+                    ConfigError::invalid(key, &v, "expected a TCP port number between 0 and 65535")
+                })
+            })
+            .transpose()
+    }
+
     pub fn ip(&self, key: &str, default: IpAddr) -> Result<IpAddr, ConfigError> {
         self.parse_or(key, default, "an IP address such as 0.0.0.0 or 127.0.0.1")
     }

@@ -90,6 +90,10 @@ pub struct Settings {
     pub ml_service_url: Option<String>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Plain-HTTP, token-less listener for the Go engine's clients (off when `None`).
+    pub compat_http_port: Option<u16>,
+    /// Closed incidents older than this are purged; 0 keeps everything.
+    pub incident_retention_days: u32,
 }
 
 impl Settings {
@@ -141,6 +145,12 @@ impl Settings {
             },
             ml_service_url: raw.http_url("ml_service_url")?,
             shutdown_timeout: raw.duration("shutdown_timeout", Duration::from_secs(30))?,
+            compat_http_port: raw.optional_port("compat_http_port")?,
+            incident_retention_days: raw.parse_or(
+                "incident_retention_days",
+                90,
+                "a whole number of days (0 keeps incidents forever)",
+            )?,
         };
         settings.validate()?;
         Ok(settings)
@@ -153,6 +163,16 @@ impl Settings {
                 "metrics_port",
                 &self.metrics_port.to_string(),
                 "PORT and METRICS_PORT must differ",
+            ));
+        }
+        if let Some(compat) = self.compat_http_port
+            && compat != 0
+            && (compat == self.port || compat == self.metrics_port)
+        {
+            return Err(ConfigError::invalid(
+                "compat_http_port",
+                &compat.to_string(),
+                "COMPAT_HTTP_PORT must differ from PORT and METRICS_PORT",
             ));
         }
         self.validate_tls()?;

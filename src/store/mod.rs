@@ -1,0 +1,160 @@
+//! Persistence, shaped by the domain: incidents, workflows, pauses.
+//!
+//! `sqlite.rs` is the embedded implementation. The schema (`schema.rs`) and the filter SQL
+//! (`query.rs`) use only portable SQL (BIGINT microsecond timestamps, TEXT JSON documents,
+//! `$n` placeholders) so the PostgreSQL implementation can share them.
+
+mod query;
+mod schema;
+pub mod sqlite;
+
+use crate::incident::{Incident, IncidentStatus, Severity, Source};
+use crate::workflow::{HumanAction, Workflow, WorkflowKind, WorkflowStatus};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be used right now (I/O, locked, closed): callers answer 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The requested change is not allowed from the current state (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored document no longer parses: never silently dropped.
+    #[error("stored record {id} is unreadable: {reason}")]
+    Corrupt { id: String, reason: String },
+}
+
+/// Filters of `GET /api/v1/incidents`. Empty means "no filter".
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub namespace: Option<String>,
+    /// Any of these statuses.
+    pub statuses: Vec<IncidentStatus>,
+    pub severity: Option<Severity>,
+    pub source: Option<Source>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Filters of `GET /api/v1/workflows`.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowFilter {
+    pub statuses: Vec<WorkflowStatus>,
+    pub namespace: Option<String>,
+    pub incident_id: Option<String>,
+    pub kind: Option<WorkflowKind>,
+}
+
+/// Where a page starts: an offset, or the position after the last row of the previous page
+/// (keyset pagination: stable while rows are being inserted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart {
+    Offset(i64),
+    After { created_at_us: i64, id: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub start: PageStart,
+}
+
+/// Counts over the filtered incidents.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct IncidentSummary {
+    pub total: i64,
+    pub active: i64,
+    /// Resolved.
+    pub completed: i64,
+    /// Escalated (the engine could not fix it).
+    pub failed: i64,
+    pub by_status: BTreeMap<String, i64>,
+    pub by_severity: BTreeMap<String, i64>,
+}
+
+/// A page of rows, newest first.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<PageStart>,
+}
+
+/// A remediation pause: global (`namespace: None`) or for one namespace.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Pause {
+    pub namespace: Option<String>,
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+/// What PATCH may change on an incident.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentChange {
+    pub status: Option<IncidentStatus>,
+    pub note: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A trivial round trip; its latency goes into `/api/v1/health`.
+    async fn ping(&self) -> Result<Duration, StoreError>;
+
+    async fn insert_incident(&self, incident: &Incident) -> Result<(), StoreError>;
+    async fn get_incident(&self, id: &str) -> Result<Incident, StoreError>;
+    /// Applies a status change and/or a note atomically; `Conflict` on an illegal transition.
+    async fn change_incident(
+        &self,
+        id: &str,
+        change: IncidentChange,
+        now: DateTime<Utc>,
+    ) -> Result<Incident, StoreError>;
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Incident>, StoreError>;
+    async fn summarize_incidents(
+        &self,
+        filter: &IncidentFilter,
+    ) -> Result<IncidentSummary, StoreError>;
+
+    /// Stores a workflow and links it to its incident, in one transaction.
+    async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError>;
+    async fn get_workflow(&self, id: &str) -> Result<Workflow, StoreError>;
+    async fn list_workflows(
+        &self,
+        filter: &WorkflowFilter,
+        page: &PageRequest,
+    ) -> Result<(Page<Workflow>, i64), StoreError>;
+    /// Approve/reject/cancel, checked against the current state inside the transaction.
+    async fn act_on_workflow(
+        &self,
+        id: &str,
+        action: HumanAction,
+        now: DateTime<Utc>,
+    ) -> Result<Workflow, StoreError>;
+
+    async fn set_pause(&self, pause: &Pause) -> Result<(), StoreError>;
+    /// `true` when a pause was removed.
+    async fn clear_pause(&self, namespace: Option<&str>) -> Result<bool, StoreError>;
+    async fn list_pauses(&self) -> Result<Vec<Pause>, StoreError>;
+
+    /// Deletes resolved/cancelled incidents (and their workflows) closed before `cutoff`.
+    async fn purge_closed_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Microseconds since the epoch: the stored form of every timestamp (sorts, compares, and is
+/// the same type in SQLite and PostgreSQL).
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}

@@ -1,0 +1,56 @@
+//! The schema, as ordered migrations recorded in `schema_version`.
+//!
+//! Portable SQL only: it runs unchanged on SQLite and PostgreSQL. Queryable fields are columns;
+//! the whole record is a JSON document (`doc`), so adding a field needs no migration.
+
+/// `(version, name, SQL)`. Never edit a released migration: add a new one.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "incidents, workflows, pauses",
+    r#"
+CREATE TABLE incidents (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    namespace   TEXT,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    closed_at   BIGINT,
+    doc         TEXT NOT NULL
+);
+CREATE INDEX incidents_by_created ON incidents (created_at, id);
+CREATE INDEX incidents_by_status ON incidents (status, created_at, id);
+CREATE INDEX incidents_by_namespace ON incidents (namespace, created_at, id);
+CREATE INDEX incidents_by_severity ON incidents (severity, created_at, id);
+CREATE INDEX incidents_by_closed ON incidents (closed_at);
+
+CREATE TABLE workflows (
+    id           TEXT PRIMARY KEY,
+    incident_id  TEXT NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+    kind         TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    namespace    TEXT,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    doc          TEXT NOT NULL
+);
+CREATE INDEX workflows_by_created ON workflows (created_at, id);
+CREATE INDEX workflows_by_incident ON workflows (incident_id);
+CREATE INDEX workflows_by_status ON workflows (status, created_at, id);
+
+CREATE TABLE pauses (
+    scope       TEXT PRIMARY KEY,
+    namespace   TEXT,
+    reason      TEXT,
+    since       BIGINT NOT NULL
+);
+"#,
+)];
+
+/// Created before any migration runs.
+pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
+    version     BIGINT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  BIGINT NOT NULL
+)";

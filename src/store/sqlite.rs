@@ -1,0 +1,492 @@
+//! The embedded store: SQLite in WAL mode under `DATA_DIR`.
+//!
+//! One writer connection (SQLite allows one writer at a time; queueing in the pool is fairer
+//! and faster than retrying `SQLITE_BUSY`) and a few read-only connections, which WAL lets run
+//! beside the writer. `synchronous=FULL`: a commit is on disk before we acknowledge it.
+//! sqlx runs each SQLite connection on its own thread, so blocking calls never run on the
+//! async executor.
+
+use super::query::{Bind, incident_where, push_where, workflow_where};
+use super::schema::{MIGRATIONS, VERSION_TABLE};
+use super::{
+    IncidentChange, IncidentFilter, IncidentSummary, Page, PageRequest, PageStart, Pause, Store,
+    StoreError, WorkflowFilter, to_micros,
+};
+use crate::incident::{Incident, IncidentStatus, Note};
+use crate::metrics::Metrics;
+use crate::workflow::{HumanAction, Workflow};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The database file under `DATA_DIR`.
+pub const DB_FILE: &str = "coordination-engine.db";
+const READERS: u32 = 4;
+/// How long a caller waits for a connection before the store counts as unavailable (503).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    metrics: Metrics,
+    path: PathBuf,
+}
+
+fn unavailable(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
+    pub async fn open(data_dir: &Path, metrics: Metrics) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(ACQUIRE_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        migrate(&writer)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+        Ok(SqliteStore {
+            writer,
+            readers,
+            metrics,
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection; later calls fail as `Unavailable`. Used at shutdown (and by
+    /// tests to simulate an outage).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.readers.close().await;
+    }
+
+    fn observe(&self, op: &str, started: Instant) {
+        self.metrics
+            .store_duration
+            .with_label_values(&[op])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    async fn read_incident(
+        conn: &mut sqlx::SqliteConnection,
+        id: &str,
+    ) -> Result<Incident, StoreError> {
+        let row = sqlx::query("SELECT doc FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?;
+        decode(id, &row.get::<String, _>(0))
+    }
+
+    async fn write_incident(
+        conn: &mut sqlx::SqliteConnection,
+        incident: &Incident,
+        insert: bool,
+    ) -> Result<(), StoreError> {
+        let sql = if insert {
+            "INSERT INTO incidents (source, severity, status, namespace, created_at, updated_at, \
+             closed_at, doc, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        } else {
+            "UPDATE incidents SET source = $1, severity = $2, status = $3, namespace = $4, \
+             created_at = $5, updated_at = $6, closed_at = $7, doc = $8 WHERE id = $9"
+        };
+        let closed_at = incident
+            .status
+            .is_terminal()
+            .then(|| to_micros(incident.resolved_at.unwrap_or(incident.updated_at)));
+        sqlx::query(sql)
+            .bind(incident.source.as_str())
+            .bind(incident.severity.as_str())
+            .bind(incident.status.as_str())
+            .bind(&incident.namespace)
+            .bind(to_micros(incident.created_at))
+            .bind(to_micros(incident.updated_at))
+            .bind(closed_at)
+            .bind(encode(incident)?)
+            .bind(&incident.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn write_workflow(
+        conn: &mut sqlx::SqliteConnection,
+        workflow: &Workflow,
+        insert: bool,
+    ) -> Result<(), StoreError> {
+        let sql = if insert {
+            "INSERT INTO workflows (incident_id, kind, status, namespace, created_at, updated_at, \
+             doc, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        } else {
+            "UPDATE workflows SET incident_id = $1, kind = $2, status = $3, namespace = $4, \
+             created_at = $5, updated_at = $6, doc = $7 WHERE id = $8"
+        };
+        sqlx::query(sql)
+            .bind(&workflow.incident_id)
+            .bind(workflow.kind.as_str())
+            .bind(workflow.status.as_str())
+            .bind(&workflow.namespace)
+            .bind(to_micros(workflow.created_at))
+            .bind(to_micros(workflow.updated_at))
+            .bind(encode(workflow)?)
+            .bind(&workflow.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Unavailable(format!("encode: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(id: &str, doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Applies every migration newer than the recorded version, each in its own transaction.
+async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query(VERSION_TABLE).execute(pool).await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(pool)
+        .await?
+        .get(0);
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(version)
+            .bind(name)
+            .bind(to_micros(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "applied store migration");
+    }
+    Ok(())
+}
+
+/// Runs a list query: `SELECT doc, created_at, id FROM <table> <where> ORDER BY … LIMIT`.
+async fn list_docs<T: serde::de::DeserializeOwned>(
+    pool: &SqlitePool,
+    table: &str,
+    (where_sql, binds): (String, Vec<Bind>),
+    page: &PageRequest,
+) -> Result<Page<T>, StoreError> {
+    let mut builder: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT doc, created_at, id FROM {table}"));
+    push_where(&mut builder, &where_sql, binds);
+    // One row more than asked tells whether there is a next page.
+    builder.push(" ORDER BY created_at DESC, id DESC LIMIT ");
+    builder.push_bind(page.limit + 1);
+    if let PageStart::Offset(offset) = page.start {
+        builder.push(" OFFSET ");
+        builder.push_bind(offset);
+    }
+    let rows = builder.build().fetch_all(pool).await.map_err(unavailable)?;
+    let has_more = rows.len() as i64 > page.limit;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for row in rows.iter().take(page.limit as usize) {
+        let id: String = row.get(2);
+        items.push(decode(&id, &row.get::<String, _>(0))?);
+        last = Some((row.get::<i64, _>(1), id));
+    }
+    let next = match (has_more, last) {
+        (true, Some((created_at_us, id))) => Some(PageStart::After { created_at_us, id }),
+        _ => None,
+    };
+    Ok(Page { items, next })
+}
+
+async fn count(
+    pool: &SqlitePool,
+    table: &str,
+    (where_sql, binds): (String, Vec<Bind>),
+) -> Result<i64, StoreError> {
+    let mut builder: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT COUNT(*) FROM {table}"));
+    push_where(&mut builder, &where_sql, binds);
+    let row = builder.build().fetch_one(pool).await.map_err(unavailable)?;
+    Ok(row.get(0))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<Duration, StoreError> {
+        let started = Instant::now();
+        sqlx::query("SELECT 1")
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(started.elapsed())
+    }
+
+    async fn insert_incident(&self, incident: &Incident) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut conn = self.writer.acquire().await.map_err(unavailable)?;
+        Self::write_incident(&mut conn, incident, true).await?;
+        self.observe("insert_incident", started);
+        Ok(())
+    }
+
+    async fn get_incident(&self, id: &str) -> Result<Incident, StoreError> {
+        let started = Instant::now();
+        let mut conn = self.readers.acquire().await.map_err(unavailable)?;
+        let incident = Self::read_incident(&mut conn, id).await;
+        self.observe("get_incident", started);
+        incident
+    }
+
+    async fn change_incident(
+        &self,
+        id: &str,
+        change: IncidentChange,
+        now: DateTime<Utc>,
+    ) -> Result<Incident, StoreError> {
+        let started = Instant::now();
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let mut incident = Self::read_incident(&mut tx, id).await?;
+        if let Some(to) = change.status
+            && to != incident.status
+        {
+            if !incident.status.can_become(to) {
+                return Err(StoreError::Conflict(format!(
+                    "incident {id} is {} and cannot become {to}",
+                    incident.status
+                )));
+            }
+            incident.status = to;
+            if to == IncidentStatus::Resolved {
+                incident.resolved_at = Some(now);
+            }
+        }
+        if let Some(text) = change.note {
+            incident.notes.push(Note { at: now, text });
+        }
+        incident.updated_at = now;
+        Self::write_incident(&mut tx, &incident, false).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.observe("change_incident", started);
+        Ok(incident)
+    }
+
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Incident>, StoreError> {
+        let started = Instant::now();
+        let page = list_docs(
+            &self.readers,
+            "incidents",
+            incident_where(filter, Some(&page.start)),
+            page,
+        )
+        .await;
+        self.observe("list_incidents", started);
+        page
+    }
+
+    async fn summarize_incidents(
+        &self,
+        filter: &IncidentFilter,
+    ) -> Result<IncidentSummary, StoreError> {
+        let started = Instant::now();
+        let (where_sql, binds) = incident_where(filter, None);
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new("SELECT status, severity, COUNT(*) FROM incidents");
+        push_where(&mut builder, &where_sql, binds);
+        builder.push(" GROUP BY status, severity");
+        let rows = builder
+            .build()
+            .fetch_all(&self.readers)
+            .await
+            .map_err(unavailable)?;
+        let mut summary = IncidentSummary::default();
+        for row in rows {
+            let (status, severity, n): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
+            summary.total += n;
+            match status.as_str() {
+                "active" => summary.active += n,
+                "resolved" => summary.completed += n,
+                "escalated" => summary.failed += n,
+                _ => {}
+            }
+            *summary.by_status.entry(status).or_default() += n;
+            *summary.by_severity.entry(severity).or_default() += n;
+        }
+        self.observe("summarize_incidents", started);
+        Ok(summary)
+    }
+
+    async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let mut incident = Self::read_incident(&mut tx, &workflow.incident_id).await?;
+        Self::write_workflow(&mut tx, workflow, true).await?;
+        incident.workflow_ids.push(workflow.id.clone());
+        incident.updated_at = workflow.created_at;
+        Self::write_incident(&mut tx, &incident, false).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.observe("insert_workflow", started);
+        Ok(())
+    }
+
+    async fn get_workflow(&self, id: &str) -> Result<Workflow, StoreError> {
+        let started = Instant::now();
+        let row = sqlx::query("SELECT doc FROM workflows WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::NotFound(format!("workflow {id}")))?;
+        self.observe("get_workflow", started);
+        decode(id, &row.get::<String, _>(0))
+    }
+
+    async fn list_workflows(
+        &self,
+        filter: &WorkflowFilter,
+        page: &PageRequest,
+    ) -> Result<(Page<Workflow>, i64), StoreError> {
+        let started = Instant::now();
+        let items = list_docs(
+            &self.readers,
+            "workflows",
+            workflow_where(filter, Some(&page.start)),
+            page,
+        )
+        .await?;
+        let total = count(&self.readers, "workflows", workflow_where(filter, None)).await?;
+        self.observe("list_workflows", started);
+        Ok((items, total))
+    }
+
+    async fn act_on_workflow(
+        &self,
+        id: &str,
+        action: HumanAction,
+        now: DateTime<Utc>,
+    ) -> Result<Workflow, StoreError> {
+        let started = Instant::now();
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let row = sqlx::query("SELECT doc FROM workflows WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::NotFound(format!("workflow {id}")))?;
+        let mut workflow: Workflow = decode(id, &row.get::<String, _>(0))?;
+        let next = action.apply(workflow.status).map_err(|why| {
+            StoreError::Conflict(format!("cannot {} workflow {id}: {why}", action.as_str()))
+        })?;
+        workflow.status = next;
+        workflow.updated_at = now;
+        if next.is_terminal() {
+            workflow.finished_at = Some(now);
+            if action == HumanAction::Reject {
+                workflow.error = Some("rejected by an operator".into());
+            }
+        }
+        Self::write_workflow(&mut tx, &workflow, false).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.observe("act_on_workflow", started);
+        Ok(workflow)
+    }
+
+    async fn set_pause(&self, pause: &Pause) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let scope = pause.namespace.clone().unwrap_or_else(|| "*".into());
+        sqlx::query(
+            "INSERT INTO pauses (scope, namespace, reason, since) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason",
+        )
+        .bind(scope)
+        .bind(&pause.namespace)
+        .bind(&pause.reason)
+        .bind(to_micros(pause.since))
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        self.observe("set_pause", started);
+        Ok(())
+    }
+
+    async fn clear_pause(&self, namespace: Option<&str>) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let result = sqlx::query("DELETE FROM pauses WHERE scope = $1")
+            .bind(namespace.unwrap_or("*"))
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        self.observe("clear_pause", started);
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn list_pauses(&self) -> Result<Vec<Pause>, StoreError> {
+        let rows = sqlx::query("SELECT namespace, reason, since FROM pauses ORDER BY scope")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|row| {
+                let since: i64 = row.get(2);
+                Ok(Pause {
+                    namespace: row.get(0),
+                    reason: row.get(1),
+                    since: DateTime::from_timestamp_micros(since).ok_or_else(|| {
+                        StoreError::Corrupt {
+                            id: "pauses".into(),
+                            reason: format!("bad timestamp {since}"),
+                        }
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_closed_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let started = Instant::now();
+        // Workflows go with their incident (ON DELETE CASCADE).
+        let result =
+            sqlx::query("DELETE FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1")
+                .bind(to_micros(cutoff))
+                .execute(&self.writer)
+                .await
+                .map_err(unavailable)?;
+        self.observe("purge", started);
+        Ok(result.rows_affected())
+    }
+}
