@@ -161,38 +161,6 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Maps actix's JSON extractor errors onto the error shape (400/413/415, never text).
-pub fn json_error(
-    err: actix_web::error::JsonPayloadError,
-    _req: &actix_web::HttpRequest,
-) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as E;
-    let api = match &err {
-        E::OverflowKnownLength { length, limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("The body is {length} bytes; this route accepts at most {limit}."),
-        ),
-        E::Overflow { limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("The body is larger than the {limit} bytes this route accepts."),
-        ),
-        E::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the body as Content-Type: application/json.",
-        ),
-        E::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            format!("The JSON body does not have the expected shape: {e}"),
-        ),
-        other => ApiError::bad_request(format!("The body is not valid JSON: {other}")),
-    };
-    api.into()
-}
-
 /// Maps query-string parse errors onto the error shape.
 pub fn query_error(
     err: actix_web::error::QueryPayloadError,

@@ -1,5 +1,6 @@
 //! `/api/v1/incidents`: create, list, get, change.
 
+use super::json::JsonBody;
 use super::params::{self, PagingParams};
 use super::validate::{self, bounded, bounded_map, invalid, required_text};
 use super::views::{IncidentView, Vocabulary};
@@ -155,7 +156,7 @@ fn build_incident(body: CreateIncident, now: DateTime<Utc>) -> Result<Incident, 
 pub async fn create(
     state: web::Data<AppState>,
     vocabulary: web::Data<Vocabulary>,
-    body: web::Json<CreateIncident>,
+    body: JsonBody<CreateIncident>,
 ) -> Result<HttpResponse, ApiError> {
     let incident = build_incident(body.into_inner(), Utc::now())?;
     state.store.insert_incident(&incident).await?;
@@ -279,7 +280,7 @@ pub async fn change(
     state: web::Data<AppState>,
     vocabulary: web::Data<Vocabulary>,
     id: web::Path<String>,
-    body: web::Json<ChangeIncident>,
+    body: JsonBody<ChangeIncident>,
 ) -> Result<web::Json<IncidentView>, ApiError> {
     let id = valid_id("inc", &id)?;
     let body = body.into_inner();

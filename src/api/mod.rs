@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod incidents;
+pub mod json;
 pub mod openapi;
 pub mod params;
 pub mod pause;

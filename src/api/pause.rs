@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::params;
-use super::validate::{bounded, invalid};
+use super::validate::bounded;
 use crate::error::ApiError;
 use crate::store::Pause;
 use actix_web::web;
@@ -59,7 +59,7 @@ pub async fn pause(
     let request: PauseRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PauseRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| invalid("body", e.to_string()))?
+        super::json::parse(&body)?
     };
     let reason = request
         .reason

@@ -3,7 +3,7 @@
 use super::views::Vocabulary;
 use super::{AppState, health, incidents, openapi, pause, workflows};
 use crate::auth::{ApiToken, require_token};
-use crate::error::{ApiError, json_error, path_error, query_error};
+use crate::error::{ApiError, path_error, query_error};
 use crate::metrics::Metrics;
 use crate::request_context::request_context;
 use actix_web::body::BoxBody;
@@ -71,14 +71,10 @@ pub fn api_app(
 
 /// Body limits and the mapping of extractor errors onto the error shape.
 fn extractor_config(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(API_BODY_LIMIT)
-            .error_handler(json_error),
-    )
-    .app_data(web::QueryConfig::default().error_handler(query_error))
-    .app_data(web::PathConfig::default().error_handler(path_error))
-    .app_data(web::PayloadConfig::new(API_BODY_LIMIT));
+    // JSON bodies go through `JsonBody`, which reads them under this limit.
+    cfg.app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::PayloadConfig::new(API_BODY_LIMIT));
 }
 
 /// The compatibility listener (`COMPAT_HTTP_PORT`, plain HTTP, no token): the routes the Go

@@ -1,7 +1,8 @@
-//! The error mapping of actix's extractors, checked on a throw-away echo route mounted on the
-//! real app (the API's own JSON routes arrive with later issues and reuse the same config).
+//! The error mapping of our JSON extractor and actix's query extractor, checked on a
+//! throw-away echo route mounted on the real app.
 
 use super::AppState;
+use super::json::JsonBody;
 use super::openapi::OpenApiJson;
 use super::routes::{API_BODY_LIMIT, Shared, api_app};
 use crate::auth::ApiToken;
@@ -26,7 +27,7 @@ struct EchoQuery {
     limit: u32,
 }
 
-async fn echo(_body: web::Json<Echo>, _query: web::Query<EchoQuery>) -> &'static str {
+async fn echo(_body: JsonBody<Echo>, _query: web::Query<EchoQuery>) -> &'static str {
     "ok"
 }
 
@@ -89,6 +90,11 @@ async fn wrong_types_and_unknown_fields_are_422_naming_the_problem() {
             .as_str()
             .is_some_and(|m| m.contains("extra"))
     );
+    let (status, body) = call(post(br#"{"n":-1}"#, "application/json")).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["details"]["field"], "n");
+    let (status, _) = call(post(br#"{"n":1} trailing"#, "application/json")).await;
+    assert_eq!(status, 400);
 }
 
 #[actix_web::test]

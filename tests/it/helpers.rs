@@ -2,6 +2,7 @@
 
 use coordination_engine::config::{self, Sources};
 use coordination_engine::startup::Application;
+use coordination_engine::store::SqliteStore;
 use coordination_engine::tls;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -13,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub compat_addr: Option<SocketAddr>,
+    pub store: Arc<SqliteStore>,
     pub metrics_addr: SocketAddr,
     pub token: String,
     pub client: reqwest::Client,
@@ -33,6 +36,44 @@ impl TestApp {
             .send()
             .await
             .expect("request reaches the server")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// Creates an incident through the API and returns its id.
+    pub async fn create_incident(&self, body: serde_json::Value) -> String {
+        let response = self.post_json("/api/v1/incidents", &body).await;
+        assert_eq!(response.status(), 201, "create {body}");
+        let created: serde_json::Value = response.json().await.expect("json");
+        created["incident_id"]
+            .as_str()
+            .expect("incident_id")
+            .to_string()
+    }
+
+    /// GET with the token, expecting 200 and JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = self.get_authed(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json")
     }
 
     pub async fn metrics(&self) -> String {
@@ -79,7 +120,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)
     let tls_off = env.get("TLS_MODE").is_some_and(|mode| mode == "off");
     let settings = config::load(&Sources { files: vec![], env }).expect("test settings are valid");
     let app = Application::build(settings).await.expect("app builds");
-    let (addr, metrics_addr) = (app.api_addr, app.metrics_addr);
+    let (addr, metrics_addr, compat_addr) = (app.api_addr, app.metrics_addr, app.compat_addr);
+    let store = app.store.clone();
     let token = app.token.expose().to_string();
     tokio::spawn(app.run_until_stopped());
     let client = if tls_off {
@@ -89,6 +131,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)
     };
     TestApp {
         addr,
+        compat_addr,
+        store,
         metrics_addr,
         token,
         client,

@@ -2,9 +2,12 @@
 
 mod api_errors;
 mod auth;
+mod compat;
 mod health;
 mod helpers;
+mod incidents;
 mod peers;
 mod process;
 mod prometheus;
 mod tls_reload;
+mod workflows;
