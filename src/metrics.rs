@@ -32,6 +32,7 @@ pub struct Metrics {
 /// Store operations timed by `store_operation_duration_seconds{op}`.
 pub const STORE_OPS: &[&str] = &[
     "insert_incident",
+    "insert_incidents",
     "get_incident",
     "change_incident",
     "list_incidents",

@@ -45,6 +45,7 @@ pub async fn readiness(state: web::Data<AppState>) -> Result<web::Json<Readiness
         .as_ref()
         .is_none_or(|tls| tls.current_leaf().is_some());
     checks.insert("certificates_loaded", certs_loaded);
+    checks.insert("store_reachable", state.store.ping().await.is_ok());
     let failing: Vec<&str> = checks
         .iter()
         .filter(|(_, ok)| !**ok)

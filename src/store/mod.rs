@@ -110,6 +110,8 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<Duration, StoreError>;
 
     async fn insert_incident(&self, incident: &Incident) -> Result<(), StoreError>;
+    /// Inserts all or nothing, in one transaction (one fsync for the batch).
+    async fn insert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError>;
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError>;
     /// Applies a status change and/or a note atomically; `Conflict` on an illegal transition.
     async fn change_incident(

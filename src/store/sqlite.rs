@@ -261,6 +261,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn insert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        for incident in incidents {
+            Self::write_incident(&mut tx, incident, true).await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        self.observe("insert_incidents", started);
+        Ok(())
+    }
+
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError> {
         let started = Instant::now();
         let mut conn = self.readers.acquire().await.map_err(unavailable)?;

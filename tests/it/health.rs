@@ -26,6 +26,8 @@ async fn detailed_health_is_degraded_and_detached_without_a_cluster() {
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["components"]["kubernetes"]["status"], "degraded");
     assert_eq!(body["components"]["tls"]["status"], "ok");
+    assert_eq!(body["components"]["store"]["status"], "ok");
+    assert!(body["components"]["store"]["latency_ms"].is_number());
     assert!(body["uptime_seconds"].is_u64(), "integer uptime: {body}");
 }
 
@@ -42,6 +44,7 @@ async fn readiness_reports_its_checks() {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["status"], "ready");
     assert_eq!(body["checks"]["certificates_loaded"], true);
+    assert_eq!(body["checks"]["store_reachable"], true);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 mod api_errors;
 mod auth;
 mod compat;
+mod durability;
 mod health;
 mod helpers;
 mod incidents;

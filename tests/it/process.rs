@@ -263,3 +263,99 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
         .expect("wait");
     assert_eq!(status.code(), Some(0));
 }
+
+/// Starts `serve` in `dir` and returns the child and its API address (from the banner).
+async fn start_server(dir: &Path, env: &[(&str, &str)]) -> (tokio::process::Child, std::net::SocketAddr) {
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("serve")
+        .current_dir(dir)
+        .env_clear()
+        .envs([("PORT", "0"), ("METRICS_PORT", "0"), ("BIND_ADDRESS", "127.0.0.1"), ("LOG_LEVEL", "warn")])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let line = line_containing(&mut stderr, "listening on").await;
+    let addr = line
+        .rsplit("listening on ")
+        .next()
+        .and_then(|rest| rest.trim_end_matches(')').parse().ok())
+        .expect("banner names the address");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    (child, addr)
+}
+
+#[tokio::test]
+async fn everything_acknowledged_survives_sigkill() {
+    coordination_engine::tls::install_default_provider();
+    let dir = tempfile::tempdir().expect("dir");
+    let env = [("API_TOKEN", "durability-test-token")];
+    let (mut child, addr) = start_server(dir.path(), &env).await;
+    let client = crate::helpers::https_client(&dir.path().join("data/tls/ca.crt"));
+    let url = |addr: std::net::SocketAddr, path: &str| format!("https://localhost:{}{path}", addr.port());
+
+    let mut acknowledged = Vec::new();
+    for i in 0..25 {
+        let response = client
+            .post(url(addr, "/api/v1/incidents"))
+            .bearer_auth("durability-test-token")
+            .json(&serde_json::json!({"title": format!("durable {i}")}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.expect("json");
+        acknowledged.push(body["incident_id"].as_str().expect("id").to_string());
+    }
+    let paused = client
+        .post(url(addr, "/api/v1/pause?namespace=prod"))
+        .bearer_auth("durability-test-token")
+        .send()
+        .await
+        .expect("pause");
+    assert_eq!(paused.status(), 200);
+
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("killed");
+
+    let (_child, addr) = start_server(dir.path(), &env).await;
+    for id in &acknowledged {
+        let response = client
+            .get(url(addr, &format!("/api/v1/incidents/{id}")))
+            .bearer_auth("durability-test-token")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), 200, "{id} survived");
+    }
+    let pauses: serde_json::Value = client
+        .get(url(addr, "/api/v1/pause"))
+        .bearer_auth("durability-test-token")
+        .send()
+        .await
+        .expect("pauses")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(pauses["pauses"][0]["namespace"], "prod");
+}
+
+#[test]
+fn a_corrupt_database_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("data/coordination-engine.db"),
+        b"this is not an SQLite database, it is a text file that someone copied over it",
+    )
+    .expect("write");
+    let output = run(dir.path(), &["serve"], &[("PORT", "0"), ("METRICS_PORT", "0"), ("BIND_ADDRESS", "127.0.0.1")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("coordination-engine.db"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
