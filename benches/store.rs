@@ -19,20 +19,44 @@ struct Sizes {
     query_runs: usize,
 }
 
-const FULL: Sizes = Sizes { rows: 100_000, single: 2_000, concurrent_tasks: 50, concurrent_each: 40, query_runs: 300 };
-const SMOKE: Sizes = Sizes { rows: 2_000, single: 50, concurrent_tasks: 5, concurrent_each: 5, query_runs: 5 };
+const FULL: Sizes = Sizes {
+    rows: 100_000,
+    single: 2_000,
+    concurrent_tasks: 50,
+    concurrent_each: 40,
+    query_runs: 300,
+};
+const SMOKE: Sizes = Sizes {
+    rows: 2_000,
+    single: 50,
+    concurrent_tasks: 5,
+    concurrent_each: 5,
+    query_runs: 5,
+};
 
 const NAMESPACES: usize = 50;
 
 fn incident(i: usize, now: chrono::DateTime<Utc>) -> Incident {
     let severity = Severity::ALL[i % Severity::ALL.len()];
     let created = now - ChronoDuration::seconds((FULL.rows - i % FULL.rows) as i64);
-    let mut incident = Incident::new(Source::Alertmanager, format!("KubePodCrashLooping {i}"), severity, created);
+    let mut incident = Incident::new(
+        Source::Alertmanager,
+        format!("KubePodCrashLooping {i}"),
+        severity,
+        created,
+    );
     incident.namespace = Some(format!("team-{}", i % NAMESPACES));
-    incident.target = Some(Target { kind: "Deployment".into(), name: format!("app-{i}") });
+    incident.target = Some(Target {
+        kind: "Deployment".into(),
+        name: format!("app-{i}"),
+    });
     incident.issue_type = "crash_loop".into();
-    incident.labels.insert("alertname".into(), "KubePodCrashLooping".into());
-    incident.labels.insert("pod".into(), format!("app-{i}-7d9f8-abcde"));
+    incident
+        .labels
+        .insert("alertname".into(), "KubePodCrashLooping".into());
+    incident
+        .labels
+        .insert("pod".into(), format!("app-{i}-7d9f8-abcde"));
     incident.description = "Pod is restarting 3 times / 5 minutes.".into();
     // A realistic mix: most incidents are closed.
     if i % 4 != 0 {
@@ -63,7 +87,10 @@ where
         run().await;
         samples.push(started.elapsed());
     }
-    (percentile(&mut samples, 0.5), percentile(&mut samples, 0.99))
+    (
+        percentile(&mut samples, 0.5),
+        percentile(&mut samples, 0.99),
+    )
 }
 
 #[tokio::main]
@@ -72,14 +99,21 @@ async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let sizes = if full { FULL } else { SMOKE };
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Arc::new(SqliteStore::open(dir.path(), Metrics::new()).await.expect("store"));
+    let store = Arc::new(
+        SqliteStore::open(dir.path(), Metrics::new())
+            .await
+            .expect("store"),
+    );
     let now = Utc::now();
     let mut report = String::new();
 
     // 1. Sequential single inserts: one transaction (one fsync) per incident.
     let started = Instant::now();
     for i in 0..sizes.single {
-        store.insert_incident(&incident(i, now)).await.expect("insert");
+        store
+            .insert_incident(&incident(i, now))
+            .await
+            .expect("insert");
     }
     let single_rate = sizes.single as f64 / started.elapsed().as_secs_f64();
 
@@ -91,7 +125,10 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             for j in 0..sizes.concurrent_each {
                 let i = sizes.single + t * sizes.concurrent_each + j;
-                store.insert_incident(&incident(i, now)).await.expect("insert");
+                store
+                    .insert_incident(&incident(i, now))
+                    .await
+                    .expect("insert");
             }
         }));
     }
@@ -120,10 +157,16 @@ async fn main() {
         statuses: vec![IncidentStatus::Active],
         ..Default::default()
     };
-    let by_severity = IncidentFilter { severity: Some(Severity::High), ..Default::default() };
+    let by_severity = IncidentFilter {
+        severity: Some(Severity::High),
+        ..Default::default()
+    };
     let everything = IncidentFilter::default();
     let deep_cursor = store
-        .list_incidents(&everything, &page(50, PageStart::Offset((sizes.rows / 2) as i64)))
+        .list_incidents(
+            &everything,
+            &page(50, PageStart::Offset((sizes.rows / 2) as i64)),
+        )
         .await
         .expect("list")
         .next
@@ -131,13 +174,28 @@ async fn main() {
 
     let mut rows = Vec::new();
     for (name, filter, start) in [
-        ("page of 50, namespace + status=active", &filtered, PageStart::Offset(0)),
-        ("page of 50, severity=high", &by_severity, PageStart::Offset(0)),
+        (
+            "page of 50, namespace + status=active",
+            &filtered,
+            PageStart::Offset(0),
+        ),
+        (
+            "page of 50, severity=high",
+            &by_severity,
+            PageStart::Offset(0),
+        ),
         ("page of 50, no filter", &everything, PageStart::Offset(0)),
-        ("page of 50, no filter, cursor in the middle", &everything, deep_cursor.clone()),
+        (
+            "page of 50, no filter, cursor in the middle",
+            &everything,
+            deep_cursor.clone(),
+        ),
     ] {
         let (p50, p99) = time_query(sizes.query_runs, || async {
-            store.list_incidents(filter, &page(50, start.clone())).await.expect("list");
+            store
+                .list_incidents(filter, &page(50, start.clone()))
+                .await
+                .expect("list");
         })
         .await;
         rows.push((name.to_string(), p50, p99));
@@ -154,20 +212,45 @@ async fn main() {
     }
     let (p50, p99) = time_query(sizes.query_runs, || async {
         let list = page(50, PageStart::Offset(0));
-        let (a, b) = tokio::join!(store.list_incidents(&filtered, &list), store.summarize_incidents(&filtered));
+        let (a, b) = tokio::join!(
+            store.list_incidents(&filtered, &list),
+            store.summarize_incidents(&filtered)
+        );
         a.expect("list");
         b.expect("summary");
     })
     .await;
-    rows.push(("GET /api/v1/incidents?namespace=…&status=active (page + summary)".into(), p50, p99));
+    rows.push((
+        "GET /api/v1/incidents?namespace=…&status=active (page + summary)".into(),
+        p50,
+        p99,
+    ));
 
     let _ = writeln!(report, "## Store (SQLite, WAL, synchronous=FULL)\n");
-    let _ = writeln!(report, "{} incidents; 3 of 4 resolved, spread over {NAMESPACES} namespaces and 5 severities.\n", sizes.rows);
+    let _ = writeln!(
+        report,
+        "{} incidents; 3 of 4 resolved, spread over {NAMESPACES} namespaces and 5 severities.\n",
+        sizes.rows
+    );
     let _ = writeln!(report, "| write | throughput |\n|---|---|");
-    let _ = writeln!(report, "| single insert, one commit each, sequential | {single_rate:.0} incidents/s |");
-    let _ = writeln!(report, "| single insert, {} concurrent tasks | {concurrent_rate:.0} incidents/s |", sizes.concurrent_tasks);
-    let _ = writeln!(report, "| batches of 100, one commit per batch | {batch_rate:.0} incidents/s |\n");
-    let _ = writeln!(report, "| read ({} runs each) | p50 | p99 |\n|---|---|---|", sizes.query_runs);
+    let _ = writeln!(
+        report,
+        "| single insert, one commit each, sequential | {single_rate:.0} incidents/s |"
+    );
+    let _ = writeln!(
+        report,
+        "| single insert, {} concurrent tasks | {concurrent_rate:.0} incidents/s |",
+        sizes.concurrent_tasks
+    );
+    let _ = writeln!(
+        report,
+        "| batches of 100, one commit per batch | {batch_rate:.0} incidents/s |\n"
+    );
+    let _ = writeln!(
+        report,
+        "| read ({} runs each) | p50 | p99 |\n|---|---|---|",
+        sizes.query_runs
+    );
     for (name, p50, p99) in &rows {
         let _ = writeln!(report, "| {name} | {} | {} |", ms(*p50), ms(*p99));
     }
@@ -188,12 +271,21 @@ fn write_perf_md(section: &str) {
         "Measured {} on this machine: {} CPUs, `cargo bench --bench store` (release profile), \
          database in a temp dir on the same disk as the repository.\n\n",
         Utc::now().format("%Y-%m-%d"),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
     let block = format!("{start_marker}\n{machine}{section}{end_marker}");
     let updated = match (existing.find(start_marker), existing.find(end_marker)) {
-        (Some(a), Some(b)) if a < b => format!("{}{}{}", &existing[..a], block, &existing[b + end_marker.len()..]),
-        _ if existing.is_empty() => format!("# Performance\n\nNumbers from the benchmarks, with how they were measured. Re-run them after changing the hot paths.\n\n{block}\n"),
+        (Some(a), Some(b)) if a < b => format!(
+            "{}{}{}",
+            &existing[..a],
+            block,
+            &existing[b + end_marker.len()..]
+        ),
+        _ if existing.is_empty() => format!(
+            "# Performance\n\nNumbers from the benchmarks, with how they were measured. Re-run them after changing the hot paths.\n\n{block}\n"
+        ),
         _ => format!("{existing}\n{block}\n"),
     };
     std::fs::write(&path, updated).expect("write docs/perf.md");

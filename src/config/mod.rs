@@ -282,6 +282,25 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_default_yaml_documents_every_key_with_the_built_in_defaults() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).expect("config/default.yaml");
+        for (key, _) in KEYS {
+            assert!(
+                text.contains(&format!("\n{key}:")),
+                "{key} is documented in default.yaml"
+            );
+        }
+        let mut sources = env(&[]);
+        sources.files = vec![(path, true)];
+        let from_file = load(&sources)
+            .expect("default.yaml is valid")
+            .to_redacted_yaml();
+        let built_in = load(&env(&[])).expect("defaults").to_redacted_yaml();
+        assert_eq!(from_file, built_in);
+    }
+
+    #[test]
     fn empty_yaml_value_means_unset() {
         let file = yaml("argocd_api_url:\nport: 8081\n");
         let mut sources = env(&[]);

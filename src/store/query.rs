@@ -64,6 +64,35 @@ pub fn workflow_where(filter: &WorkflowFilter, after: Option<&PageStart>) -> (St
     clauses.finish()
 }
 
+/// The WHERE clause of a summary over `incident_counts`, or `None` when the filter needs the
+/// incidents table itself (`since` is not a counter dimension).
+pub fn counts_where(filter: &IncidentFilter) -> Option<(String, Vec<Bind>)> {
+    if filter.since.is_some() {
+        return None;
+    }
+    let mut clauses = Clauses::default();
+    if let Some(ns) = &filter.namespace {
+        clauses.eq("namespace", Bind::Text(ns.clone()));
+    }
+    if !filter.statuses.is_empty() {
+        clauses.any_of(
+            "status",
+            filter
+                .statuses
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
+        );
+    }
+    if let Some(severity) = filter.severity {
+        clauses.eq("severity", Bind::Text(severity.as_str().into()));
+    }
+    if let Some(source) = filter.source {
+        clauses.eq("source", Bind::Text(source.as_str().into()));
+    }
+    Some(clauses.finish())
+}
+
 /// Pushes SQL text with `$n` placeholders and binds the values in order.
 pub fn push_where<DB>(builder: &mut QueryBuilder<DB>, sql: &str, binds: Vec<Bind>)
 where
@@ -111,9 +140,8 @@ impl Clauses {
     /// Rows strictly older than the cursor in (created_at DESC, id DESC) order.
     fn after(&mut self, start: Option<&PageStart>) {
         if let Some(PageStart::After { created_at_us, id }) = start {
-            self.sql
-                .push("(created_at < ? OR (created_at = ? AND id < ?))".to_string());
-            self.binds.push(Bind::Int(*created_at_us));
+            // A row-value comparison: both databases turn it into one index range.
+            self.sql.push("(created_at, id) < (?, ?)".to_string());
             self.binds.push(Bind::Int(*created_at_us));
             self.binds.push(Bind::Text(id.clone()));
         }

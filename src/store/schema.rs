@@ -4,10 +4,11 @@
 //! the whole record is a JSON document (`doc`), so adding a field needs no migration.
 
 /// `(version, name, SQL)`. Never edit a released migration: add a new one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "incidents, workflows, pauses",
-    r#"
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "incidents, workflows, pauses",
+        r#"
 CREATE TABLE incidents (
     id          TEXT PRIMARY KEY,
     source      TEXT NOT NULL,
@@ -46,7 +47,29 @@ CREATE TABLE pauses (
     since       BIGINT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "incident counters and namespace+status index",
+        r#"
+-- Counts per (status, severity, namespace, source), kept in the same transactions as the
+-- incidents, so list summaries never scan the table. '' stands for "no namespace" (a NULL
+-- would never conflict in the primary key).
+CREATE TABLE incident_counts (
+    status      TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    namespace   TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    n           BIGINT NOT NULL,
+    PRIMARY KEY (status, severity, namespace, source)
+);
+INSERT INTO incident_counts (status, severity, namespace, source, n)
+    SELECT status, severity, COALESCE(namespace, ''), source, COUNT(*)
+    FROM incidents GROUP BY status, severity, COALESCE(namespace, ''), source;
+CREATE INDEX incidents_by_namespace_status ON incidents (namespace, status, created_at, id);
+"#,
+    ),
+];
 
 /// Created before any migration runs.
 pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (

@@ -6,7 +6,7 @@
 //! sqlx runs each SQLite connection on its own thread, so blocking calls never run on the
 //! async executor.
 
-use super::query::{Bind, incident_where, push_where, workflow_where};
+use super::query::{Bind, counts_where, incident_where, push_where, workflow_where};
 use super::schema::{MIGRATIONS, VERSION_TABLE};
 use super::{
     IncidentChange, IncidentFilter, IncidentSummary, Page, PageRequest, PageStart, Pause, Store,
@@ -104,11 +104,13 @@ impl SqliteStore {
         decode(id, &row.get::<String, _>(0))
     }
 
+    /// Inserts (`previous: None`) or updates an incident, keeping `incident_counts` in step.
     async fn write_incident(
         conn: &mut sqlx::SqliteConnection,
         incident: &Incident,
-        insert: bool,
+        previous: Option<&Incident>,
     ) -> Result<(), StoreError> {
+        let insert = previous.is_none();
         let sql = if insert {
             "INSERT INTO incidents (source, severity, status, namespace, created_at, updated_at, \
              closed_at, doc, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -133,6 +135,15 @@ impl SqliteStore {
             .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
+        let key = count_key(incident);
+        match previous.map(count_key) {
+            Some(old) if old == key => {}
+            Some(old) => {
+                bump_count(conn, &old, -1).await?;
+                bump_count(conn, &key, 1).await?;
+            }
+            None => bump_count(conn, &key, 1).await?,
+        }
         Ok(())
     }
 
@@ -162,6 +173,39 @@ impl SqliteStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// The `incident_counts` dimensions of an incident.
+type CountKey = (&'static str, &'static str, String, &'static str);
+
+fn count_key(incident: &Incident) -> CountKey {
+    (
+        incident.status.as_str(),
+        incident.severity.as_str(),
+        incident.namespace.clone().unwrap_or_default(),
+        incident.source.as_str(),
+    )
+}
+
+async fn bump_count(
+    conn: &mut sqlx::SqliteConnection,
+    (status, severity, namespace, source): &CountKey,
+    delta: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO incident_counts (status, severity, namespace, source, n) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (status, severity, namespace, source) \
+         DO UPDATE SET n = incident_counts.n + excluded.n",
+    )
+    .bind(*status)
+    .bind(*severity)
+    .bind(namespace)
+    .bind(*source)
+    .bind(delta)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -255,8 +299,9 @@ impl Store for SqliteStore {
 
     async fn insert_incident(&self, incident: &Incident) -> Result<(), StoreError> {
         let started = Instant::now();
-        let mut conn = self.writer.acquire().await.map_err(unavailable)?;
-        Self::write_incident(&mut conn, incident, true).await?;
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        Self::write_incident(&mut tx, incident, None).await?;
+        tx.commit().await.map_err(unavailable)?;
         self.observe("insert_incident", started);
         Ok(())
     }
@@ -265,7 +310,7 @@ impl Store for SqliteStore {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         for incident in incidents {
-            Self::write_incident(&mut tx, incident, true).await?;
+            Self::write_incident(&mut tx, incident, None).await?;
         }
         tx.commit().await.map_err(unavailable)?;
         self.observe("insert_incidents", started);
@@ -288,7 +333,8 @@ impl Store for SqliteStore {
     ) -> Result<Incident, StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let mut incident = Self::read_incident(&mut tx, id).await?;
+        let previous = Self::read_incident(&mut tx, id).await?;
+        let mut incident = previous.clone();
         if let Some(to) = change.status
             && to != incident.status
         {
@@ -307,7 +353,7 @@ impl Store for SqliteStore {
             incident.notes.push(Note { at: now, text });
         }
         incident.updated_at = now;
-        Self::write_incident(&mut tx, &incident, false).await?;
+        Self::write_incident(&mut tx, &incident, Some(&previous)).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("change_incident", started);
         Ok(incident)
@@ -335,10 +381,21 @@ impl Store for SqliteStore {
         filter: &IncidentFilter,
     ) -> Result<IncidentSummary, StoreError> {
         let started = Instant::now();
-        let (where_sql, binds) = incident_where(filter, None);
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT status, severity, COUNT(*) FROM incidents");
-        push_where(&mut builder, &where_sql, binds);
+        // The counters answer in constant time; only a `since` filter needs the rows.
+        let mut builder: QueryBuilder<Sqlite> = match counts_where(filter) {
+            Some((where_sql, binds)) => {
+                let mut b =
+                    QueryBuilder::new("SELECT status, severity, SUM(n) FROM incident_counts");
+                push_where(&mut b, &where_sql, binds);
+                b
+            }
+            None => {
+                let (where_sql, binds) = incident_where(filter, None);
+                let mut b = QueryBuilder::new("SELECT status, severity, COUNT(*) FROM incidents");
+                push_where(&mut b, &where_sql, binds);
+                b
+            }
+        };
         builder.push(" GROUP BY status, severity");
         let rows = builder
             .build()
@@ -348,6 +405,9 @@ impl Store for SqliteStore {
         let mut summary = IncidentSummary::default();
         for row in rows {
             let (status, severity, n): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
+            if n == 0 {
+                continue;
+            }
             summary.total += n;
             match status.as_str() {
                 "active" => summary.active += n,
@@ -365,11 +425,12 @@ impl Store for SqliteStore {
     async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let mut incident = Self::read_incident(&mut tx, &workflow.incident_id).await?;
+        let previous = Self::read_incident(&mut tx, &workflow.incident_id).await?;
         Self::write_workflow(&mut tx, workflow, true).await?;
+        let mut incident = previous.clone();
         incident.workflow_ids.push(workflow.id.clone());
         incident.updated_at = workflow.created_at;
-        Self::write_incident(&mut tx, &incident, false).await?;
+        Self::write_incident(&mut tx, &incident, Some(&previous)).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("insert_workflow", started);
         Ok(())
@@ -490,14 +551,120 @@ impl Store for SqliteStore {
 
     async fn purge_closed_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let started = Instant::now();
+        let cutoff = to_micros(cutoff);
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        // Take the purged rows out of the counters first, in the same transaction.
+        let groups = sqlx::query(
+            "SELECT status, severity, COALESCE(namespace, ''), source, COUNT(*) FROM incidents \
+             WHERE closed_at IS NOT NULL AND closed_at < $1 \
+             GROUP BY status, severity, COALESCE(namespace, ''), source",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        for row in groups {
+            sqlx::query(
+                "UPDATE incident_counts SET n = n - $1 \
+                 WHERE status = $2 AND severity = $3 AND namespace = $4 AND source = $5",
+            )
+            .bind(row.get::<i64, _>(4))
+            .bind(row.get::<String, _>(0))
+            .bind(row.get::<String, _>(1))
+            .bind(row.get::<String, _>(2))
+            .bind(row.get::<String, _>(3))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
         // Workflows go with their incident (ON DELETE CASCADE).
         let result =
             sqlx::query("DELETE FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1")
-                .bind(to_micros(cutoff))
-                .execute(&self.writer)
+                .bind(cutoff)
+                .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
         self.observe("purge", started);
         Ok(result.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{Severity, Source};
+
+    async fn totals(store: &SqliteStore, filter: &IncidentFilter) -> (i64, i64) {
+        let counted = store.summarize_incidents(filter).await.expect("summary");
+        // The same filter plus a `since` far in the past forces the row scan.
+        let mut scan_filter = filter.clone();
+        scan_filter.since = Some(Utc::now() - chrono::Duration::days(3650));
+        let scanned = store
+            .summarize_incidents(&scan_filter)
+            .await
+            .expect("summary");
+        assert_eq!(counted, scanned, "counters agree with a scan");
+        (counted.total, counted.completed)
+    }
+
+    #[tokio::test]
+    async fn counters_follow_inserts_changes_and_purges() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(dir.path(), Metrics::new())
+            .await
+            .expect("store");
+        let now = Utc::now();
+        let mut ids = Vec::new();
+        for (i, ns) in [Some("a"), Some("b"), None].into_iter().enumerate() {
+            let mut incident = Incident::new(Source::Api, format!("t{i}"), Severity::High, now);
+            incident.namespace = ns.map(String::from);
+            store.insert_incident(&incident).await.expect("insert");
+            ids.push(incident.id);
+        }
+        let all = IncidentFilter::default();
+        let only_a = IncidentFilter {
+            namespace: Some("a".into()),
+            ..Default::default()
+        };
+        assert_eq!(totals(&store, &all).await, (3, 0));
+        let resolve = IncidentChange {
+            status: Some(IncidentStatus::Resolved),
+            note: None,
+        };
+        store
+            .change_incident(&ids[0], resolve, now)
+            .await
+            .expect("resolve");
+        assert_eq!(totals(&store, &all).await, (3, 1));
+        assert_eq!(totals(&store, &only_a).await, (1, 1));
+        let purged = store
+            .purge_closed_before(now + chrono::Duration::seconds(1))
+            .await
+            .expect("purge");
+        assert_eq!(purged, 1);
+        assert_eq!(totals(&store, &all).await, (2, 0));
+        assert_eq!(totals(&store, &only_a).await, (0, 0));
+    }
+
+    #[tokio::test]
+    async fn migrations_are_recorded_and_not_reapplied() {
+        let dir = tempfile::tempdir().expect("dir");
+        let first = SqliteStore::open(dir.path(), Metrics::new())
+            .await
+            .expect("store");
+        first.close().await;
+        let again = SqliteStore::open(dir.path(), Metrics::new())
+            .await
+            .expect("reopen");
+        let versions: Vec<i64> = sqlx::query("SELECT version FROM schema_version ORDER BY version")
+            .fetch_all(&again.readers)
+            .await
+            .expect("versions")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let expected: Vec<i64> = MIGRATIONS.iter().map(|(v, _, _)| *v).collect();
+        assert_eq!(versions, expected);
     }
 }

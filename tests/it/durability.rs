@@ -48,44 +48,76 @@ async fn fifty_concurrent_writers_lose_nothing_and_deadlock_nothing() {
     let created = created.load(Ordering::Relaxed) as i64;
     assert!(created > 50, "some throughput: {created}");
     let all = app.get_json("/api/v1/incidents?limit=1").await;
-    assert_eq!(all["total"], created, "every acknowledged incident is stored");
+    assert_eq!(
+        all["total"], created,
+        "every acknowledged incident is stored"
+    );
     let per_namespace: i64 = futures_util::future::join_all((0..5).map(|ns| {
         let app = app.clone();
-        async move { app.get_json(&format!("/api/v1/incidents?namespace=ns-{ns}&limit=1")).await["total"].as_i64().unwrap_or(-1) }
+        async move {
+            app.get_json(&format!("/api/v1/incidents?namespace=ns-{ns}&limit=1"))
+                .await["total"]
+                .as_i64()
+                .unwrap_or(-1)
+        }
     }))
     .await
     .into_iter()
     .sum();
     assert_eq!(per_namespace, created);
-    eprintln!("{created} incidents and {} notes from 50 writers in {seconds}s", noted.load(Ordering::Relaxed));
+    eprintln!(
+        "{created} incidents and {} notes from 50 writers in {seconds}s",
+        noted.load(Ordering::Relaxed)
+    );
 }
 
 #[tokio::test]
 async fn a_store_outage_is_503_in_the_error_shape_and_readiness_fails() {
     let app = spawn_app().await;
-    let id = app.create_incident(json!({"title": "before the outage"})).await;
+    let id = app
+        .create_incident(json!({"title": "before the outage"}))
+        .await;
     app.store.close().await;
 
-    let create = app.post_json("/api/v1/incidents", &json!({"title": "during"})).await;
+    let create = app
+        .post_json("/api/v1/incidents", &json!({"title": "during"}))
+        .await;
     assert_eq!(create.status(), 503);
     let (code, body) = error_body(create).await;
     assert_eq!(code, "unavailable", "{body}");
-    for path in ["/api/v1/incidents", &format!("/api/v1/incidents/{id}"), "/api/v1/workflows"] {
+    for path in [
+        "/api/v1/incidents",
+        &format!("/api/v1/incidents/{id}"),
+        "/api/v1/workflows",
+    ] {
         let response = app.get_authed(path).await;
         assert_eq!(response.status(), 503, "{path}");
         error_body(response).await;
     }
-    let ready = app.client.get(app.url("/ready")).send().await.expect("ready");
+    let ready = app
+        .client
+        .get(app.url("/ready"))
+        .send()
+        .await
+        .expect("ready");
     assert_eq!(ready.status(), 503);
     let (_, ready) = error_body(ready).await;
-    assert_eq!(ready["error"]["details"]["failing_checks"], json!(["store_reachable"]));
+    assert_eq!(
+        ready["error"]["details"]["failing_checks"],
+        json!(["store_reachable"])
+    );
     let health = app.get_authed("/api/v1/health").await;
     assert_eq!(health.status(), 503);
     let health: Value = health.json().await.expect("json");
     assert_eq!(health["status"], "unhealthy");
     assert_eq!(health["components"]["store"]["status"], "down");
     // Liveness is not readiness: the process is fine, restarting it would not help.
-    let live = app.client.get(app.url("/health")).send().await.expect("health");
+    let live = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(live.status(), 200);
 }
 
@@ -94,12 +126,37 @@ async fn retention_purges_only_closed_incidents_older_than_the_cutoff() {
     let app = spawn_app().await;
     let open = app.create_incident(json!({"title": "open"})).await;
     let closed = app.create_incident(json!({"title": "closed"})).await;
-    let response = app.patch_json(&format!("/api/v1/incidents/{closed}"), &json!({"status": "resolved"})).await;
+    let response = app
+        .patch_json(
+            &format!("/api/v1/incidents/{closed}"),
+            &json!({"status": "resolved"}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let past = chrono::Utc::now() - chrono::Duration::days(1);
     assert_eq!(app.store.purge_closed_before(past).await.expect("purge"), 0);
     let future = chrono::Utc::now() + chrono::Duration::seconds(1);
-    assert_eq!(app.store.purge_closed_before(future).await.expect("purge"), 1);
-    assert_eq!(app.get_authed(&format!("/api/v1/incidents/{closed}")).await.status(), 404);
-    assert_eq!(app.get_authed(&format!("/api/v1/incidents/{open}")).await.status(), 200);
+    assert_eq!(
+        app.store.purge_closed_before(future).await.expect("purge"),
+        1
+    );
+    assert_eq!(
+        app.get_authed(&format!("/api/v1/incidents/{closed}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get_authed(&format!("/api/v1/incidents/{open}"))
+            .await
+            .status(),
+        200
+    );
+    // The summary counters follow deletions (and agree with a row scan via `since`).
+    for query in ["", "?since=1h"] {
+        let listed = app.get_json(&format!("/api/v1/incidents{query}")).await;
+        assert_eq!(listed["total"], 1, "{query}");
+        assert_eq!(listed["summary"]["completed"], 0, "{query}");
+        assert_eq!(listed["summary"]["active"], 1, "{query}");
+    }
 }

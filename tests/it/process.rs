@@ -265,12 +265,20 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
 }
 
 /// Starts `serve` in `dir` and returns the child and its API address (from the banner).
-async fn start_server(dir: &Path, env: &[(&str, &str)]) -> (tokio::process::Child, std::net::SocketAddr) {
+async fn start_server(
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, std::net::SocketAddr) {
     let mut child = tokio::process::Command::new(BIN)
         .arg("serve")
         .current_dir(dir)
         .env_clear()
-        .envs([("PORT", "0"), ("METRICS_PORT", "0"), ("BIND_ADDRESS", "127.0.0.1"), ("LOG_LEVEL", "warn")])
+        .envs([
+            ("PORT", "0"),
+            ("METRICS_PORT", "0"),
+            ("BIND_ADDRESS", "127.0.0.1"),
+            ("LOG_LEVEL", "warn"),
+        ])
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -296,7 +304,8 @@ async fn everything_acknowledged_survives_sigkill() {
     let env = [("API_TOKEN", "durability-test-token")];
     let (mut child, addr) = start_server(dir.path(), &env).await;
     let client = crate::helpers::https_client(&dir.path().join("data/tls/ca.crt"));
-    let url = |addr: std::net::SocketAddr, path: &str| format!("https://localhost:{}{path}", addr.port());
+    let url =
+        |addr: std::net::SocketAddr, path: &str| format!("https://localhost:{}{path}", addr.port());
 
     let mut acknowledged = Vec::new();
     for i in 0..25 {
@@ -353,7 +362,15 @@ fn a_corrupt_database_is_a_clear_startup_error() {
         b"this is not an SQLite database, it is a text file that someone copied over it",
     )
     .expect("write");
-    let output = run(dir.path(), &["serve"], &[("PORT", "0"), ("METRICS_PORT", "0"), ("BIND_ADDRESS", "127.0.0.1")]);
+    let output = run(
+        dir.path(),
+        &["serve"],
+        &[
+            ("PORT", "0"),
+            ("METRICS_PORT", "0"),
+            ("BIND_ADDRESS", "127.0.0.1"),
+        ],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("coordination-engine.db"), "{stderr}");
