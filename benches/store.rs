@@ -100,9 +100,13 @@ async fn main() {
     let sizes = if full { FULL } else { SMOKE };
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(
-        SqliteStore::open(dir.path(), Metrics::new())
-            .await
-            .expect("store"),
+        SqliteStore::open(
+            dir.path(),
+            std::time::Duration::from_secs(5),
+            Metrics::new(),
+        )
+        .await
+        .expect("store"),
     );
     let now = Utc::now();
     let mut report = String::new();

@@ -22,6 +22,7 @@ pub mod error;
 pub mod incident;
 pub mod metrics;
 pub mod request_context;
+pub mod sources;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -27,12 +27,15 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     pub store_duration: HistogramVec,
     pub incidents: IntCounterVec,
+    pub alerts_received: IntCounterVec,
+    pub alerts_deduplicated: prometheus::IntCounter,
 }
 
 /// Store operations timed by `store_operation_duration_seconds{op}`.
 pub const STORE_OPS: &[&str] = &[
     "insert_incident",
     "insert_incidents",
+    "record_alerts",
     "get_incident",
     "change_incident",
     "list_incidents",
@@ -105,6 +108,20 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let alerts_received = IntCounterVec::new(
+            opts(
+                "alerts_received_total",
+                "Alerts received from Alertmanager (every delivery, retries included), by status",
+            ),
+            &["status"],
+        )
+        .expect("valid metric definition");
+        let alerts_deduplicated = prometheus::IntCounter::with_opts(opts(
+            "alerts_deduplicated_total",
+            "Alert deliveries that matched an existing incident (resends, retries)",
+        ))
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -112,6 +129,8 @@ impl Metrics {
             Box::new(build_info.clone()),
             Box::new(store_duration.clone()),
             Box::new(incidents.clone()),
+            Box::new(alerts_received.clone()),
+            Box::new(alerts_deduplicated.clone()),
         ] {
             registry
                 .register(collector)
@@ -123,6 +142,9 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        for status in ["firing", "resolved"] {
+            alerts_received.with_label_values(&[status]);
+        }
         for op in STORE_OPS {
             store_duration.with_label_values(&[op]);
         }
@@ -139,6 +161,8 @@ impl Metrics {
             build_info,
             store_duration,
             incidents,
+            alerts_received,
+            alerts_deduplicated,
         }
     }
 

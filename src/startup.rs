@@ -92,7 +92,14 @@ impl Application {
         };
         let (token, token_origin) = resolve_token(&settings)?;
         let cluster = Cluster::connect(&settings).await?;
-        let store = Arc::new(SqliteStore::open(&settings.data_dir, metrics.clone()).await?);
+        let store = Arc::new(
+            SqliteStore::open(
+                &settings.data_dir,
+                settings.store_busy_timeout,
+                metrics.clone(),
+            )
+            .await?,
+        );
         spawn_retention(store.clone(), settings.incident_retention_days);
 
         let shared = Shared {

@@ -9,6 +9,7 @@ pub mod pause;
 pub mod routes;
 pub mod validate;
 pub mod views;
+pub mod webhooks;
 pub mod workflows;
 
 use crate::cluster::Cluster;

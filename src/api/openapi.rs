@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
-use super::{health, incidents, pause, views, workflows};
+use super::{health, incidents, pause, views, webhooks, workflows};
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -31,7 +31,8 @@ use utoipa::{Modify, OpenApi};
         workflows::get_coordination,
         pause::pause,
         pause::resume,
-        pause::list
+        pause::list,
+        webhooks::alertmanager
     ),
     components(schemas(
         health::Liveness,
@@ -46,7 +47,8 @@ use utoipa::{Modify, OpenApi};
         incidents::ChangeIncident,
         workflows::WorkflowList,
         pause::PauseState,
-        pause::PauseList
+        pause::PauseList,
+        webhooks::Accepted
     )),
     modifiers(&BearerAuth)
 )]

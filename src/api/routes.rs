@@ -1,7 +1,7 @@
 //! Every route of the API listener and the metrics listener, in one place.
 
 use super::views::Vocabulary;
-use super::{AppState, health, incidents, openapi, pause, workflows};
+use super::{AppState, health, incidents, openapi, pause, webhooks, workflows};
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
 use crate::metrics::Metrics;
@@ -34,6 +34,7 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("GET", "/api/v1/pause", 200),
     ("POST", "/api/v1/pause", 200),
     ("DELETE", "/api/v1/pause", 200),
+    ("POST", "/webhooks/alertmanager", 200),
 ];
 
 /// Everything the API app needs, shared by all workers.
@@ -126,6 +127,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(require_token))
                 .service(web::resource("/health").route(web::get().to(health::detailed)))
                 .configure(api_v1_routes)
+                .default_service(web::to(not_found)),
+        )
+        .service(
+            web::scope("/webhooks")
+                .wrap(from_fn(require_token))
+                .service(
+                    web::resource("/alertmanager")
+                        .app_data(web::PayloadConfig::new(webhooks::ALERTMANAGER_BODY_LIMIT))
+                        .route(web::post().to(webhooks::alertmanager)),
+                )
                 .default_service(web::to(not_found)),
         );
 }

@@ -35,9 +35,13 @@ async fn shared() -> (Shared, tempfile::TempDir) {
     let settings = load(&Sources::default()).expect("defaults");
     let dir = tempfile::tempdir().expect("dir");
     let metrics = Metrics::new();
-    let store = SqliteStore::open(dir.path(), metrics.clone())
-        .await
-        .expect("store");
+    let store = SqliteStore::open(
+        dir.path(),
+        std::time::Duration::from_secs(5),
+        metrics.clone(),
+    )
+    .await
+    .expect("store");
     let shared = Shared {
         state: web::Data::new(AppState {
             settings: Arc::new(settings),

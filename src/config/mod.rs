@@ -44,6 +44,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("shutdown_timeout", false),
     ("compat_http_port", false),
     ("incident_retention_days", false),
+    ("store_busy_timeout", false),
+    ("alert_issue_types", false),
 ];
 
 /// The file loaded before `--config`, relative to the working directory, when it exists.

@@ -94,6 +94,12 @@ pub struct Settings {
     pub compat_http_port: Option<u16>,
     /// Closed incidents older than this are purged; 0 keeps everything.
     pub incident_retention_days: u32,
+    /// How long a request waits for the store before answering 503.
+    pub store_busy_timeout: Duration,
+    /// alertname → issue type (defaults plus `ALERT_ISSUE_TYPES`).
+    pub alert_issue_types: crate::sources::alertmanager::IssueTypes,
+    /// The raw `ALERT_ISSUE_TYPES` value, for printing.
+    pub alert_issue_types_text: String,
 }
 
 impl Settings {
@@ -151,6 +157,13 @@ impl Settings {
                 90,
                 "a whole number of days (0 keeps incidents forever)",
             )?,
+            store_busy_timeout: raw.duration("store_busy_timeout", Duration::from_secs(5))?,
+            alert_issue_types: {
+                let text = raw.string_or("alert_issue_types", "");
+                crate::sources::alertmanager::IssueTypes::with_overrides(&text)
+                    .map_err(|why| ConfigError::invalid("alert_issue_types", &text, why))?
+            },
+            alert_issue_types_text: raw.string_or("alert_issue_types", ""),
         };
         settings.validate()?;
         Ok(settings)
@@ -271,6 +284,22 @@ impl Settings {
             (
                 "shutdown_timeout",
                 Some(format_duration(self.shutdown_timeout)),
+            ),
+            (
+                "compat_http_port",
+                self.compat_http_port.map(|p| p.to_string()),
+            ),
+            (
+                "incident_retention_days",
+                Some(self.incident_retention_days.to_string()),
+            ),
+            (
+                "store_busy_timeout",
+                Some(format_duration(self.store_busy_timeout)),
+            ),
+            (
+                "alert_issue_types",
+                Some(self.alert_issue_types_text.clone()).filter(|t| !t.is_empty()),
             ),
         ];
         rows.into_iter()

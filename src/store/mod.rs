@@ -9,6 +9,7 @@ mod schema;
 pub mod sqlite;
 
 use crate::incident::{Incident, IncidentStatus, Severity, Source};
+use crate::sources::alertmanager::AlertRecord;
 use crate::workflow::{HumanAction, Workflow, WorkflowKind, WorkflowStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -97,6 +98,19 @@ pub struct Pause {
     pub since: DateTime<Utc>,
 }
 
+/// What one Alertmanager notification did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AlertBatchOutcome {
+    /// New incidents.
+    pub created: u64,
+    /// Existing incidents whose alert was delivered again (resends, retries).
+    pub deduplicated: u64,
+    /// Existing incidents resolved by this notification.
+    pub resolved: u64,
+    /// The incident of each alert, in the order of the payload.
+    pub incident_ids: Vec<String>,
+}
+
 /// What PATCH may change on an incident.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentChange {
@@ -110,6 +124,16 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<Duration, StoreError>;
 
     async fn insert_incident(&self, incident: &Incident) -> Result<(), StoreError>;
+    /// Records one Alertmanager notification in one transaction: new alerts become incidents
+    /// (actionable ones are queued for the pipeline), redeliveries update `last_seen` and
+    /// `occurrences`, resolved notifications resolve. All or nothing.
+    async fn record_alerts(
+        &self,
+        records: &[AlertRecord],
+        now: DateTime<Utc>,
+    ) -> Result<AlertBatchOutcome, StoreError>;
+    /// Incident ids waiting for the pipeline, oldest first.
+    async fn queued_incidents(&self, limit: i64) -> Result<Vec<String>, StoreError>;
     /// Inserts all or nothing, in one transaction (one fsync for the batch).
     async fn insert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError>;
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError>;

@@ -69,6 +69,24 @@ INSERT INTO incident_counts (status, severity, namespace, source, n)
 CREATE INDEX incidents_by_namespace_status ON incidents (namespace, status, created_at, id);
 "#,
     ),
+    (
+        3,
+        "alert identities and the pipeline queue",
+        r#"
+-- fingerprint@startsAt of an Alertmanager alert: redeliveries find their incident by it, and
+-- the unique index makes a second incident for one alert impossible.
+ALTER TABLE incidents ADD COLUMN alert_key TEXT;
+CREATE UNIQUE INDEX incidents_by_alert_key ON incidents (alert_key);
+
+-- New actionable incidents waiting for the pipeline. In the store, not in memory: a crash
+-- between acknowledging an alert and processing it loses nothing.
+CREATE TABLE incident_queue (
+    incident_id  TEXT PRIMARY KEY REFERENCES incidents (id) ON DELETE CASCADE,
+    enqueued_at  BIGINT NOT NULL
+);
+CREATE INDEX incident_queue_by_time ON incident_queue (enqueued_at);
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

@@ -9,11 +9,12 @@
 use super::query::{Bind, counts_where, incident_where, push_where, workflow_where};
 use super::schema::{MIGRATIONS, VERSION_TABLE};
 use super::{
-    IncidentChange, IncidentFilter, IncidentSummary, Page, PageRequest, PageStart, Pause, Store,
-    StoreError, WorkflowFilter, to_micros,
+    AlertBatchOutcome, IncidentChange, IncidentFilter, IncidentSummary, Page, PageRequest,
+    PageStart, Pause, Store, StoreError, WorkflowFilter, to_micros,
 };
 use crate::incident::{Incident, IncidentStatus, Note};
 use crate::metrics::Metrics;
+use crate::sources::alertmanager::AlertRecord;
 use crate::workflow::{HumanAction, Workflow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,8 +26,6 @@ use std::time::{Duration, Instant};
 /// The database file under `DATA_DIR`.
 pub const DB_FILE: &str = "coordination-engine.db";
 const READERS: u32 = 4;
-/// How long a caller waits for a connection before the store counts as unavailable (503).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -41,7 +40,13 @@ fn unavailable(error: sqlx::Error) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
-    pub async fn open(data_dir: &Path, metrics: Metrics) -> Result<Self, StoreError> {
+    /// `busy_timeout`: how long a caller waits for a connection or a lock before the store
+    /// counts as unavailable (503).
+    pub async fn open(
+        data_dir: &Path,
+        busy_timeout: Duration,
+        metrics: Metrics,
+    ) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -49,10 +54,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(ACQUIRE_TIMEOUT);
+            .busy_timeout(busy_timeout);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(busy_timeout)
             .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
@@ -61,7 +66,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(busy_timeout)
             .connect_with(options.read_only(true))
             .await
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
@@ -109,14 +114,16 @@ impl SqliteStore {
         conn: &mut sqlx::SqliteConnection,
         incident: &Incident,
         previous: Option<&Incident>,
+        counts: &mut CountDeltas,
     ) -> Result<(), StoreError> {
         let insert = previous.is_none();
         let sql = if insert {
             "INSERT INTO incidents (source, severity, status, namespace, created_at, updated_at, \
-             closed_at, doc, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+             closed_at, doc, id, alert_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         } else {
             "UPDATE incidents SET source = $1, severity = $2, status = $3, namespace = $4, \
-             created_at = $5, updated_at = $6, closed_at = $7, doc = $8 WHERE id = $9"
+             created_at = $5, updated_at = $6, closed_at = $7, doc = $8, \
+             alert_key = COALESCE(alert_key, $10) WHERE id = $9"
         };
         let closed_at = incident
             .status
@@ -132,6 +139,7 @@ impl SqliteStore {
             .bind(closed_at)
             .bind(encode(incident)?)
             .bind(&incident.id)
+            .bind(alert_key(incident))
             .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
@@ -139,10 +147,10 @@ impl SqliteStore {
         match previous.map(count_key) {
             Some(old) if old == key => {}
             Some(old) => {
-                bump_count(conn, &old, -1).await?;
-                bump_count(conn, &key, 1).await?;
+                *counts.entry(old).or_default() -= 1;
+                *counts.entry(key).or_default() += 1;
             }
-            None => bump_count(conn, &key, 1).await?,
+            None => *counts.entry(key).or_default() += 1,
         }
         Ok(())
     }
@@ -175,6 +183,17 @@ impl SqliteStore {
     }
 }
 
+/// `fingerprint@startsAt` (µs) of an Alertmanager incident: the identity of its alert.
+pub fn alert_key(incident: &Incident) -> Option<String> {
+    match (&incident.source, &incident.fingerprint) {
+        (crate::incident::Source::Alertmanager, Some(fingerprint)) => Some(format!(
+            "{fingerprint}@{}",
+            incident.first_seen.timestamp_micros()
+        )),
+        _ => None,
+    }
+}
+
 /// The `incident_counts` dimensions of an incident.
 type CountKey = (&'static str, &'static str, String, &'static str);
 
@@ -187,24 +206,31 @@ fn count_key(incident: &Incident) -> CountKey {
     )
 }
 
-async fn bump_count(
+/// Counter changes of one transaction, applied once per key at commit.
+type CountDeltas = std::collections::HashMap<CountKey, i64>;
+
+async fn flush_counts(
     conn: &mut sqlx::SqliteConnection,
-    (status, severity, namespace, source): &CountKey,
-    delta: i64,
+    counts: CountDeltas,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO incident_counts (status, severity, namespace, source, n) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (status, severity, namespace, source) \
-         DO UPDATE SET n = incident_counts.n + excluded.n",
-    )
-    .bind(*status)
-    .bind(*severity)
-    .bind(namespace)
-    .bind(*source)
-    .bind(delta)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+    for ((status, severity, namespace, source), delta) in counts {
+        if delta == 0 {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO incident_counts (status, severity, namespace, source, n) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (status, severity, namespace, source) \
+             DO UPDATE SET n = incident_counts.n + excluded.n",
+        )
+        .bind(status)
+        .bind(severity)
+        .bind(namespace)
+        .bind(source)
+        .bind(delta)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    }
     Ok(())
 }
 
@@ -300,7 +326,9 @@ impl Store for SqliteStore {
     async fn insert_incident(&self, incident: &Incident) -> Result<(), StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        Self::write_incident(&mut tx, incident, None).await?;
+        let mut counts = CountDeltas::default();
+        Self::write_incident(&mut tx, incident, None, &mut counts).await?;
+        flush_counts(&mut tx, counts).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("insert_incident", started);
         Ok(())
@@ -309,12 +337,79 @@ impl Store for SqliteStore {
     async fn insert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let mut counts = CountDeltas::default();
         for incident in incidents {
-            Self::write_incident(&mut tx, incident, None).await?;
+            Self::write_incident(&mut tx, incident, None, &mut counts).await?;
         }
+        flush_counts(&mut tx, counts).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("insert_incidents", started);
         Ok(())
+    }
+
+    async fn record_alerts(
+        &self,
+        records: &[AlertRecord],
+        now: DateTime<Utc>,
+    ) -> Result<AlertBatchOutcome, StoreError> {
+        let started = Instant::now();
+        let mut outcome = AlertBatchOutcome::default();
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let mut counts = CountDeltas::default();
+        for record in records {
+            let existing = sqlx::query("SELECT id, doc FROM incidents WHERE alert_key = $1")
+                .bind(&record.key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            let Some(row) = existing else {
+                let incident = &record.incident;
+                Self::write_incident(&mut tx, incident, None, &mut counts).await?;
+                if record.actionable && !record.resolved {
+                    sqlx::query(
+                        "INSERT INTO incident_queue (incident_id, enqueued_at) VALUES ($1, $2)",
+                    )
+                    .bind(&incident.id)
+                    .bind(to_micros(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                }
+                outcome.created += 1;
+                outcome.incident_ids.push(incident.id.clone());
+                continue;
+            };
+            let id: String = row.get(0);
+            let previous: Incident = decode(&id, &row.get::<String, _>(1))?;
+            let mut incident = previous.clone();
+            incident.last_seen = now;
+            incident.occurrences += 1;
+            incident.updated_at = now;
+            if record.resolved && !incident.status.is_terminal() {
+                incident.status = IncidentStatus::Resolved;
+                incident.resolved_at = Some(record.ends_at.unwrap_or(now));
+                outcome.resolved += 1;
+            } else {
+                outcome.deduplicated += 1;
+            }
+            Self::write_incident(&mut tx, &incident, Some(&previous), &mut counts).await?;
+            outcome.incident_ids.push(id);
+        }
+        flush_counts(&mut tx, counts).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.observe("record_alerts", started);
+        Ok(outcome)
+    }
+
+    async fn queued_incidents(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT incident_id FROM incident_queue ORDER BY enqueued_at, incident_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError> {
@@ -333,6 +428,7 @@ impl Store for SqliteStore {
     ) -> Result<Incident, StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let mut counts = CountDeltas::default();
         let previous = Self::read_incident(&mut tx, id).await?;
         let mut incident = previous.clone();
         if let Some(to) = change.status
@@ -353,7 +449,8 @@ impl Store for SqliteStore {
             incident.notes.push(Note { at: now, text });
         }
         incident.updated_at = now;
-        Self::write_incident(&mut tx, &incident, Some(&previous)).await?;
+        Self::write_incident(&mut tx, &incident, Some(&previous), &mut counts).await?;
+        flush_counts(&mut tx, counts).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("change_incident", started);
         Ok(incident)
@@ -425,12 +522,14 @@ impl Store for SqliteStore {
     async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let mut counts = CountDeltas::default();
         let previous = Self::read_incident(&mut tx, &workflow.incident_id).await?;
         Self::write_workflow(&mut tx, workflow, true).await?;
         let mut incident = previous.clone();
         incident.workflow_ids.push(workflow.id.clone());
         incident.updated_at = workflow.created_at;
-        Self::write_incident(&mut tx, &incident, Some(&previous)).await?;
+        Self::write_incident(&mut tx, &incident, Some(&previous), &mut counts).await?;
+        flush_counts(&mut tx, counts).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("insert_workflow", started);
         Ok(())
@@ -611,7 +710,7 @@ mod tests {
     #[tokio::test]
     async fn counters_follow_inserts_changes_and_purges() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = SqliteStore::open(dir.path(), Metrics::new())
+        let store = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
             .await
             .expect("store");
         let now = Utc::now();
@@ -650,11 +749,11 @@ mod tests {
     #[tokio::test]
     async fn migrations_are_recorded_and_not_reapplied() {
         let dir = tempfile::tempdir().expect("dir");
-        let first = SqliteStore::open(dir.path(), Metrics::new())
+        let first = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
             .await
             .expect("store");
         first.close().await;
-        let again = SqliteStore::open(dir.path(), Metrics::new())
+        let again = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
             .await
             .expect("reopen");
         let versions: Vec<i64> = sqlx::query("SELECT version FROM schema_version ORDER BY version")

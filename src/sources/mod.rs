@@ -1,0 +1,3 @@
+//! Incident sources: payload → validated records (parsing and mapping only; no I/O).
+
+pub mod alertmanager;
