@@ -1,5 +1,6 @@
 //! The one integration-test binary: the real server on port 0 with real TLS.
 
+mod alertmanager;
 mod api_errors;
 mod auth;
 mod compat;
