@@ -9,7 +9,7 @@ log() { printf '\n==> %s\n' "$*"; }
 
 # System packages the build and tests need. apt-get update runs at most once, and only when
 # something is missing.
-APT_PACKAGES=(ca-certificates gcc pkg-config prometheus)
+APT_PACKAGES=(ca-certificates gcc pkg-config prometheus prometheus-alertmanager)
 
 install_system_deps() {
   [ "${SKIP_INSTALL:-0}" = "1" ] && return 0

@@ -28,7 +28,9 @@ async fn post(app: &TestApp, body: &Value) -> reqwest::Response {
 }
 
 async fn total(app: &TestApp) -> i64 {
-    app.get_json("/api/v1/incidents?limit=1").await["total"].as_i64().expect("total")
+    app.get_json("/api/v1/incidents?limit=1").await["total"]
+        .as_i64()
+        .expect("total")
 }
 
 #[tokio::test]
@@ -49,8 +51,14 @@ async fn an_alert_becomes_one_incident_however_often_it_is_delivered() {
     assert_eq!(incident["namespace"], "prod");
     assert_eq!(incident["target"], "Pod/api-7d9f");
     assert_eq!(incident["fingerprint"], "faeeacf5ff6beaf7");
-    assert_eq!(incident["annotations"]["runbook_url"], "https://runbooks.example/crashloop");
-    assert_eq!(app.store.queued_incidents(10).await.expect("queue"), vec![id.clone()]);
+    assert_eq!(
+        incident["annotations"]["runbook_url"],
+        "https://runbooks.example/crashloop"
+    );
+    assert_eq!(
+        app.store.queued_incidents(10).await.expect("queue"),
+        vec![id.clone()]
+    );
 
     // Alertmanager resends the group every repeat_interval and retries on errors.
     for _ in 0..3 {
@@ -62,19 +70,32 @@ async fn an_alert_becomes_one_incident_however_often_it_is_delivered() {
     assert_eq!(total(&app).await, 1);
     let incident = app.get_json(&format!("/api/v1/incidents/{id}")).await;
     assert_eq!(incident["occurrences"], 4);
-    assert_eq!(app.store.queued_incidents(10).await.expect("queue").len(), 1, "queued once");
+    assert_eq!(
+        app.store.queued_incidents(10).await.expect("queue").len(),
+        1,
+        "queued once"
+    );
 
-    let resolved: Value = post(&app, &sample("alertmanager-sample-resolved.json")).await.json().await.expect("json");
+    let resolved: Value = post(&app, &sample("alertmanager-sample-resolved.json"))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(resolved["resolved"], 1);
     let incident = app.get_json(&format!("/api/v1/incidents/{id}")).await;
     assert_eq!(incident["status"], "resolved");
     assert_eq!(incident["resolved_at"], "2026-11-22T19:20:17Z");
 
     let metrics = app.metrics().await;
-    assert!(metrics.contains(r#"coordination_engine_alerts_received_total{status="firing"} 4"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"coordination_engine_alerts_received_total{status="firing"} 4"#),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"coordination_engine_alerts_received_total{status="resolved"} 1"#));
     assert!(metrics.contains("coordination_engine_alerts_deduplicated_total 3"));
-    assert!(metrics.contains(r#"coordination_engine_incidents_total{layer="unknown",source="alertmanager"} 1"#));
+    assert!(metrics.contains(
+        r#"coordination_engine_incidents_total{layer="unknown",source="alertmanager"} 1"#
+    ));
 }
 
 #[tokio::test]
@@ -99,14 +120,23 @@ async fn a_batch_repeating_an_alert_stores_it_once_and_unknown_alerts_are_not_qu
     assert_eq!(outcome["created"], 2);
     assert_eq!(outcome["deduplicated"], 1);
     assert_eq!(total(&app).await, 2);
-    assert_eq!(app.store.queued_incidents(10).await.expect("queue").len(), 1);
+    assert_eq!(
+        app.store.queued_incidents(10).await.expect("queue").len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn the_receiver_needs_the_token() {
     let app = spawn_app().await;
     let body = sample("alertmanager-sample.json");
-    let anonymous = app.client.post(app.url("/webhooks/alertmanager")).json(&body).send().await.expect("send");
+    let anonymous = app
+        .client
+        .post(app.url("/webhooks/alertmanager"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(anonymous.status(), 401);
     let wrong = app
         .client
@@ -142,19 +172,66 @@ async fn bad_notifications_get_the_right_4xx_and_store_nothing() {
     );
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("not JSON", b"<alert/>".to_vec(), 400, "bad_request"),
-        ("wrong version", with(&|v| v["version"] = json!("3")), 422, "version"),
-        ("version as number", with(&|v| v["version"] = json!(4)), 422, "version"),
-        ("missing alerts", with(&|v| { v.as_object_mut().map(|o| o.remove("alerts")); }), 422, "alerts"),
-        ("alert without labels", with(&|v| v["alerts"][0]["labels"] = json!({})), 422, "alerts[0].labels"),
-        ("labels not strings", with(&|v| v["alerts"][0]["labels"]["x"] = json!(1)), 422, "alerts[0].labels"),
-        ("bad startsAt", with(&|v| v["alerts"][0]["startsAt"] = json!("yesterday")), 422, "alerts[0].startsAt"),
-        ("bad status", with(&|v| v["alerts"][0]["status"] = json!("burning")), 422, "alerts[0].status"),
-        ("10 000 alerts", serde_json::to_vec(&many).expect("json"), 413, "too_many_alerts"),
-        ("6 MiB body", {
-            let mut v = good.clone();
-            v["commonAnnotations"]["padding"] = json!("x".repeat(6 * 1024 * 1024));
-            serde_json::to_vec(&v).expect("json")
-        }, 413, "payload_too_large"),
+        (
+            "wrong version",
+            with(&|v| v["version"] = json!("3")),
+            422,
+            "version",
+        ),
+        (
+            "version as number",
+            with(&|v| v["version"] = json!(4)),
+            422,
+            "version",
+        ),
+        (
+            "missing alerts",
+            with(&|v| {
+                v.as_object_mut().map(|o| o.remove("alerts"));
+            }),
+            422,
+            "alerts",
+        ),
+        (
+            "alert without labels",
+            with(&|v| v["alerts"][0]["labels"] = json!({})),
+            422,
+            "alerts[0].labels",
+        ),
+        (
+            "labels not strings",
+            with(&|v| v["alerts"][0]["labels"]["x"] = json!(1)),
+            422,
+            "alerts[0].labels",
+        ),
+        (
+            "bad startsAt",
+            with(&|v| v["alerts"][0]["startsAt"] = json!("yesterday")),
+            422,
+            "alerts[0].startsAt",
+        ),
+        (
+            "bad status",
+            with(&|v| v["alerts"][0]["status"] = json!("burning")),
+            422,
+            "alerts[0].status",
+        ),
+        (
+            "10 000 alerts",
+            serde_json::to_vec(&many).expect("json"),
+            413,
+            "too_many_alerts",
+        ),
+        (
+            "6 MiB body",
+            {
+                let mut v = good.clone();
+                v["commonAnnotations"]["padding"] = json!("x".repeat(6 * 1024 * 1024));
+                serde_json::to_vec(&v).expect("json")
+            },
+            413,
+            "payload_too_large",
+        ),
     ];
     for (name, body, status, needle) in cases {
         let response = post_raw(&app, body).await;
@@ -177,17 +254,26 @@ async fn while_the_store_is_locked_alertmanager_gets_503_and_the_retry_lands() {
     let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
         .await
         .expect("open the database");
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut blocker).await.expect("lock");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .expect("lock");
     let firing = sample("alertmanager-sample.json");
     let refused = post(&app, &firing).await;
     assert_eq!(refused.status(), 503);
     let (code, _) = error_body(refused).await;
     assert_eq!(code, "unavailable");
 
-    sqlx::query("ROLLBACK").execute(&mut blocker).await.expect("unlock");
+    sqlx::query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .expect("unlock");
     let retried = post(&app, &firing).await;
     assert_eq!(retried.status(), 200);
     let retried: Value = retried.json().await.expect("json");
-    assert_eq!(retried["created"], 1, "the failed attempt left nothing behind");
+    assert_eq!(
+        retried["created"], 1,
+        "the failed attempt left nothing behind"
+    );
     assert_eq!(total(&app).await, 1);
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: the real server on port 0 with real TLS.
 
 mod alertmanager;
+mod alertmanager_e2e;
 mod api_errors;
 mod auth;
 mod compat;

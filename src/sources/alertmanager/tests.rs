@@ -115,7 +115,11 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 /// (labels, expected namespace, expected (kind, name)).
-type TargetCase<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, Option<(&'a str, &'a str)>);
+type TargetCase<'a> = (
+    &'a [(&'a str, &'a str)],
+    Option<&'a str>,
+    Option<(&'a str, &'a str)>,
+);
 
 #[test]
 fn targets_come_from_the_most_specific_label() {
