@@ -3,7 +3,10 @@
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke version and writes nothing,
 //! so CI proves it still works without spending minutes on it.
 
+mod common;
+
 use chrono::{Duration as ChronoDuration, Utc};
+use common::{ms, percentile};
 use coordination_engine::incident::{Incident, IncidentStatus, Severity, Source, Target};
 use coordination_engine::metrics::Metrics;
 use coordination_engine::store::{IncidentFilter, PageRequest, PageStart, SqliteStore, Store};
@@ -64,16 +67,6 @@ fn incident(i: usize, now: chrono::DateTime<Utc>) -> Incident {
         incident.resolved_at = Some(created + ChronoDuration::minutes(5));
     }
     incident
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[index]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
 async fn time_query<F, Fut>(runs: usize, mut run: F) -> (Duration, Duration)
@@ -261,37 +254,6 @@ async fn main() {
     print!("{report}");
 
     if full {
-        write_perf_md(&report);
+        common::write_section("store", "cargo bench --bench store", &report);
     }
-}
-
-/// Replaces the store section of docs/perf.md (other sections belong to other benchmarks).
-fn write_perf_md(section: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/perf.md");
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-    let start_marker = "<!-- bench:store:start -->";
-    let end_marker = "<!-- bench:store:end -->";
-    let machine = format!(
-        "Measured {} on this machine: {} CPUs, `cargo bench --bench store` (release profile), \
-         database in a temp dir on the same disk as the repository.\n\n",
-        Utc::now().format("%Y-%m-%d"),
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
-    let block = format!("{start_marker}\n{machine}{section}{end_marker}");
-    let updated = match (existing.find(start_marker), existing.find(end_marker)) {
-        (Some(a), Some(b)) if a < b => format!(
-            "{}{}{}",
-            &existing[..a],
-            block,
-            &existing[b + end_marker.len()..]
-        ),
-        _ if existing.is_empty() => format!(
-            "# Performance\n\nNumbers from the benchmarks, with how they were measured. Re-run them after changing the hot paths.\n\n{block}\n"
-        ),
-        _ => format!("{existing}\n{block}\n"),
-    };
-    std::fs::write(&path, updated).expect("write docs/perf.md");
-    eprintln!("wrote {}", path.display());
 }

@@ -1,0 +1,120 @@
+//! Alertmanager intake benchmark: `cargo bench --bench intake` (writes docs/perf.md).
+//!
+//! The real server in-process (TLS on, SQLite with synchronous=FULL), notifications posted over
+//! HTTPS with keep-alive, each answered only after its commit. Under `cargo test` it runs a
+//! small smoke version and writes nothing.
+
+mod common;
+
+use common::{ms, percentile};
+use coordination_engine::config::{self, Sources};
+use coordination_engine::startup::Application;
+use serde_json::{Value, json};
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+fn notification(batch: usize, size: usize) -> Value {
+    let alerts: Vec<Value> = (0..size)
+        .map(|i| {
+            json!({
+                "status": "firing",
+                "labels": {"alertname": "KubePodCrashLooping", "namespace": format!("team-{}", i % 50),
+                           "pod": format!("app-{batch}-{i}"), "severity": "warning"},
+                "annotations": {"summary": "Pod is crash looping", "runbook_url": "https://runbooks.example/crashloop"},
+                "startsAt": "2026-11-23T10:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.local/graph",
+                "fingerprint": format!("{:08x}{:08x}", batch, i),
+            })
+        })
+        .collect();
+    json!({"version": "4", "status": "firing", "receiver": "engine", "groupKey": "{}", "alerts": alerts,
+           "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am:9093"})
+}
+
+#[tokio::main]
+async fn main() {
+    coordination_engine::tls::install_default_provider();
+    let full = std::env::args().any(|a| a == "--bench");
+    let dir = tempfile::tempdir().expect("dir");
+    let env = [
+        ("BIND_ADDRESS", "127.0.0.1"),
+        ("PORT", "0"),
+        ("METRICS_PORT", "0"),
+        ("LOG_LEVEL", "warn"),
+        ("API_TOKEN", "bench-token"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("DATA_DIR".to_string(), dir.path().display().to_string())])
+    .collect();
+    let settings = config::load(&Sources { files: vec![], env }).expect("settings");
+    let app = Application::build(settings).await.expect("app");
+    let url = format!(
+        "https://localhost:{}/webhooks/alertmanager",
+        app.api_addr.port()
+    );
+    tokio::spawn(app.run_until_stopped());
+    let ca = std::fs::read(dir.path().join("tls/ca.crt")).expect("ca");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("pem")])
+        .build()
+        .expect("client");
+
+    let mut report = String::from("## Alertmanager intake\n\n");
+    let _ = writeln!(
+        report,
+        "One sender, sequential notifications of new alerts (each alert a new incident), HTTPS \
+         with keep-alive; a notification is answered after its transaction is on disk.\n"
+    );
+    let _ = writeln!(
+        report,
+        "| alerts per notification | notifications | alerts/s committed | p50 per notification | p99 per notification |\n|---|---|---|---|---|"
+    );
+    let plan: &[(usize, usize)] = if full {
+        &[(1, 1000), (100, 200), (1000, 30)]
+    } else {
+        &[(1, 5), (100, 2), (1000, 1)]
+    };
+    let mut batch_id = 0;
+    for &(size, count) in plan {
+        let bodies: Vec<Vec<u8>> = (0..count)
+            .map(|_| {
+                batch_id += 1;
+                serde_json::to_vec(&notification(batch_id, size)).expect("json")
+            })
+            .collect();
+        let mut samples = Vec::with_capacity(count);
+        let started = Instant::now();
+        for body in bodies {
+            let sent = Instant::now();
+            let response = client
+                .post(&url)
+                .bearer_auth("bench-token")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("body");
+            samples.push(sent.elapsed());
+        }
+        let elapsed: Duration = started.elapsed();
+        let rate = (size * count) as f64 / elapsed.as_secs_f64();
+        let (p50, p99) = (
+            percentile(&mut samples, 0.5),
+            percentile(&mut samples, 0.99),
+        );
+        let _ = writeln!(
+            report,
+            "| {size} | {count} | {rate:.0} | {} | {} |",
+            ms(p50),
+            ms(p99)
+        );
+    }
+    print!("{report}");
+    if full {
+        common::write_section("intake", "cargo bench --bench intake", &report);
+    }
+}
