@@ -120,6 +120,17 @@ async fn openapi_document_is_public_and_lists_the_routes() {
         "/ready",
         "/api/v1/health",
         "/api/v1/openapi.json",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{id}",
+        "/api/v1/workflows",
+        "/api/v1/workflows/{id}",
+        "/api/v1/workflows/{id}/approve",
+        "/api/v1/workflows/{id}/reject",
+        "/api/v1/workflows/{id}/cancel",
+        "/api/v1/coordination/workflows",
+        "/api/v1/coordination/workflows/{id}",
+        "/api/v1/pause",
+        "/webhooks/alertmanager",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
