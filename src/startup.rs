@@ -124,6 +124,7 @@ impl Application {
 
         let api_shared = shared.clone();
         let api_server = HttpServer::new(move || api_app(api_shared.clone()))
+            .on_connect(disable_nagle)
             .disable_signals()
             .shutdown_timeout(shutdown_secs);
         let api_server = match &tls {
@@ -142,6 +143,7 @@ impl Application {
 
         let metrics_data = shared.metrics.clone();
         let metrics_server = HttpServer::new(move || metrics_app(metrics_data.clone()))
+            .on_connect(disable_nagle)
             .workers(1)
             .disable_signals()
             .shutdown_timeout(shutdown_secs)
@@ -161,6 +163,7 @@ impl Application {
                 tracing::warn!(%addr, "COMPAT_HTTP_PORT is set: serving the Go engine's client routes over plain HTTP WITHOUT authentication; restrict it with a NetworkPolicy");
                 let compat_shared = shared.clone();
                 let server = HttpServer::new(move || compat_app(compat_shared.clone()))
+                    .on_connect(disable_nagle)
                     .workers(1)
                     .disable_signals()
                     .shutdown_timeout(shutdown_secs)
@@ -208,6 +211,25 @@ impl Application {
         let (api, metrics, compat) = tokio::join!(self.api, self.metrics, compat);
         self.store.close().await;
         api.and(metrics).and(compat)
+    }
+}
+
+/// Sets TCP_NODELAY on each connection. actix does not, and with Nagle's algorithm a response
+/// written as more than one segment waits for the client's delayed ACK (~40 ms per request on
+/// keep-alive connections; measured in docs/perf.md).
+fn disable_nagle(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    use actix_web::rt::net::TcpStream;
+    let tcp = if let Some(tls) =
+        connection.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+    {
+        Some(tls.get_ref().0)
+    } else {
+        connection.downcast_ref::<TcpStream>()
+    };
+    if let Some(tcp) = tcp
+        && let Err(error) = tcp.set_nodelay(true)
+    {
+        tracing::debug!(%error, "cannot set TCP_NODELAY");
     }
 }
 
