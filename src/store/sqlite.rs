@@ -23,6 +23,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod bulk;
+
 /// The database file under `DATA_DIR`.
 pub const DB_FILE: &str = "coordination-engine.db";
 const READERS: u32 = 4;
@@ -125,10 +127,6 @@ impl SqliteStore {
              created_at = $5, updated_at = $6, closed_at = $7, doc = $8, \
              alert_key = COALESCE(alert_key, $10) WHERE id = $9"
         };
-        let closed_at = incident
-            .status
-            .is_terminal()
-            .then(|| to_micros(incident.resolved_at.unwrap_or(incident.updated_at)));
         sqlx::query(sql)
             .bind(incident.source.as_str())
             .bind(incident.severity.as_str())
@@ -136,7 +134,7 @@ impl SqliteStore {
             .bind(&incident.namespace)
             .bind(to_micros(incident.created_at))
             .bind(to_micros(incident.updated_at))
-            .bind(closed_at)
+            .bind(closed_at(incident))
             .bind(encode(incident)?)
             .bind(&incident.id)
             .bind(alert_key(incident))
@@ -181,6 +179,14 @@ impl SqliteStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// When a closed incident was closed (what retention compares), `None` while open.
+fn closed_at(incident: &Incident) -> Option<i64> {
+    incident
+        .status
+        .is_terminal()
+        .then(|| to_micros(incident.resolved_at.unwrap_or(incident.updated_at)))
 }
 
 /// `fingerprint@startsAt` (µs) of an Alertmanager incident: the identity of its alert.
@@ -338,9 +344,7 @@ impl Store for SqliteStore {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let mut counts = CountDeltas::default();
-        for incident in incidents {
-            Self::write_incident(&mut tx, incident, None, &mut counts).await?;
-        }
+        bulk::insert_new(&mut tx, incidents, &mut counts).await?;
         flush_counts(&mut tx, counts).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("insert_incidents", started);
@@ -353,47 +357,11 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<AlertBatchOutcome, StoreError> {
         let started = Instant::now();
-        let mut outcome = AlertBatchOutcome::default();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let mut counts = CountDeltas::default();
-        for record in records {
-            let existing = sqlx::query("SELECT id, doc FROM incidents WHERE alert_key = $1")
-                .bind(&record.key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-            let Some(row) = existing else {
-                let incident = &record.incident;
-                Self::write_incident(&mut tx, incident, None, &mut counts).await?;
-                if record.actionable && !record.resolved {
-                    sqlx::query(
-                        "INSERT INTO incident_queue (incident_id, enqueued_at) VALUES ($1, $2)",
-                    )
-                    .bind(&incident.id)
-                    .bind(to_micros(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                }
-                outcome.created += 1;
-                outcome.incident_ids.push(incident.id.clone());
-                continue;
-            };
-            let id: String = row.get(0);
-            let previous: Incident = decode(&id, &row.get::<String, _>(1))?;
-            let mut incident = previous.clone();
-            incident.last_seen = now;
-            incident.occurrences += 1;
-            incident.updated_at = now;
-            if record.resolved && !incident.status.is_terminal() {
-                incident.status = IncidentStatus::Resolved;
-                incident.resolved_at = Some(record.ends_at.unwrap_or(now));
-                outcome.resolved += 1;
-            } else {
-                outcome.deduplicated += 1;
-            }
+        let (outcome, updates) = bulk::record_alerts(&mut tx, records, now, &mut counts).await?;
+        for (previous, incident) in updates {
             Self::write_incident(&mut tx, &incident, Some(&previous), &mut counts).await?;
-            outcome.incident_ids.push(id);
         }
         flush_counts(&mut tx, counts).await?;
         tx.commit().await.map_err(unavailable)?;
