@@ -19,6 +19,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod incident;
 pub mod metrics;
 pub mod request_context;

@@ -1,0 +1,162 @@
+//! AdmissionReview `admission.k8s.io/v1`: the request we read and the response we write.
+//! Our own small types (not kube-core's) so that every malformed review gets a 400 naming the
+//! field, and the response carries exactly what the API server reads.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionReview {
+    pub api_version: String,
+    pub kind: String,
+    pub request: Option<AdmissionRequest>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct GroupVersionResource {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub resource: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub resource: GroupVersionResource,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: Operation,
+    #[serde(default)]
+    pub user_info: UserInfo,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+impl AdmissionRequest {
+    /// The object whose ownership decides: the old one for DELETE, else the new one.
+    pub fn subject(&self) -> Option<&Value> {
+        match self.operation {
+            Operation::Delete => self.old_object.as_ref().or(self.object.as_ref()),
+            _ => self.object.as_ref().or(self.old_object.as_ref()),
+        }
+    }
+
+    /// The object's name: the request's, else `metadata.name` of the subject.
+    pub fn object_name(&self) -> String {
+        if !self.name.is_empty() {
+            return self.name.clone();
+        }
+        self.subject()
+            .and_then(|o| o.pointer("/metadata/name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.namespace.as_deref().unwrap_or_default()
+    }
+}
+
+/// Why a review is malformed (HTTP 400).
+pub fn validate(review: &AdmissionReview) -> Result<&AdmissionRequest, String> {
+    if review.api_version != "admission.k8s.io/v1" {
+        return Err(format!(
+            "apiVersion must be admission.k8s.io/v1, got {:?}",
+            review.api_version
+        ));
+    }
+    if review.kind != "AdmissionReview" {
+        return Err(format!(
+            "kind must be AdmissionReview, got {:?}",
+            review.kind
+        ));
+    }
+    let request = review.request.as_ref().ok_or("the review has no request")?;
+    if request.uid.trim().is_empty() {
+        return Err("request.uid is missing".into());
+    }
+    for (field, value) in [
+        ("request.object", &request.object),
+        ("request.oldObject", &request.old_object),
+    ] {
+        if let Some(v) = value
+            && !v.is_object()
+            && !v.is_null()
+        {
+            return Err(format!("{field} must be an object"));
+        }
+    }
+    Ok(request)
+}
+
+/// The response body the API server reads.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewResponse {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub response: ResponseBody,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseBody {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub audit_annotations: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub code: u16,
+    pub message: String,
+    pub reason: &'static str,
+}

@@ -1,0 +1,349 @@
+//! `review()`: one AdmissionRequest and the in-memory view in, a decision with its reason out.
+//! Pure: no I/O, no clock but the one passed in, no locks.
+
+use super::admission::{AdmissionRequest, Operation};
+use super::diff::{ALWAYS_IGNORED, changed_paths, is_under};
+use super::tracking::{ObjectRef, Ownership, ownership};
+use super::view::{GuardMode, GuardView};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Label or annotation (on the object in Git, or on the namespace) that turns the guard off.
+pub const OPT_OUT_KEY: &str = "coordination-engine.io/guard";
+pub const OPT_OUT_VALUE: &str = "disabled";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Allow,
+    /// Allowed, with a warning to the user (`GUARD_MODE=warn`).
+    Warn,
+    Deny,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Warn => "warn",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
+/// The guard's answer, with the reason code (metrics, logs) and the rule trace (explain).
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub reason: &'static str,
+    pub message: String,
+    pub application: Option<String>,
+    pub changed_paths: Vec<String>,
+    pub trace: Vec<String>,
+}
+
+/// Every reason code, for initialising metrics.
+pub const REASONS: &[&str] = &[
+    "guard_off",
+    "not_a_change",
+    "status_subresource",
+    "opted_out",
+    "not_managed",
+    "gitops_identity",
+    "exempt_identity",
+    "ignored_fields_only",
+    "remediation_lease",
+    "parent_unknown",
+    "manual_change",
+];
+
+struct Review {
+    trace: Vec<String>,
+    application: Option<String>,
+    changed: Vec<String>,
+}
+
+impl Review {
+    fn done(self, outcome: Outcome, reason: &'static str, message: String) -> Decision {
+        Decision {
+            outcome,
+            reason,
+            message,
+            application: self.application,
+            changed_paths: self.changed,
+            trace: self.trace,
+        }
+    }
+
+    fn allow(mut self, reason: &'static str, why: String) -> Decision {
+        self.trace.push(format!("allow: {why}"));
+        self.done(Outcome::Allow, reason, why)
+    }
+}
+
+fn has_opt_out(object: Option<&Value>) -> bool {
+    let Some(metadata) = object.and_then(|o| o.get("metadata")) else {
+        return false;
+    };
+    ["labels", "annotations"].iter().any(|field| {
+        metadata
+            .get(field)
+            .and_then(|m| m.get(OPT_OUT_KEY))
+            .and_then(Value::as_str)
+            == Some(OPT_OUT_VALUE)
+    })
+}
+
+fn is_exempt(view: &GuardView, request: &AdmissionRequest) -> Option<(&'static str, String)> {
+    let user = &request.user_info.username;
+    let config = &view.config;
+    if config.gitops_identities.contains(user) {
+        return Some(("gitops_identity", format!("{user} is an ArgoCD identity")));
+    }
+    if user.starts_with("system:serviceaccount:kube-system:")
+        || user == "system:kube-controller-manager"
+    {
+        return Some((
+            "exempt_identity",
+            format!("{user} is a Kubernetes controller"),
+        ));
+    }
+    if config.exempt_users.contains(user) {
+        return Some(("exempt_identity", format!("{user} is an exempt user")));
+    }
+    request
+        .user_info
+        .groups
+        .iter()
+        .find(|g| config.exempt_groups.contains(*g))
+        .map(|g| {
+            (
+                "exempt_identity",
+                format!("{user} is in the exempt group {g}"),
+            )
+        })
+}
+
+/// The paths of an UPDATE that are drift: all changes minus what ArgoCD ignores.
+fn drift_paths(
+    view: &GuardView,
+    request: &AdmissionRequest,
+    app: &str,
+    target: &ObjectRef<'_>,
+) -> Vec<String> {
+    let (Some(old), Some(new)) = (&request.old_object, &request.object) else {
+        return Vec::new();
+    };
+    let mut paths = changed_paths(old, new);
+    // A Scale's /spec/replicas is the parent's /spec/replicas, so the same ignore rules apply.
+    let config = &view.config;
+    let allowed_meta = |path: &str| {
+        let check = |prefix: &str, list: &std::collections::HashSet<String>| {
+            path.strip_prefix(prefix)
+                .map(|key| key.replace("~1", "/").replace("~0", "~"))
+                .is_some_and(|key| list.contains(&key))
+        };
+        check("/metadata/annotations/", &config.annotation_allow_list)
+            || check("/metadata/labels/", &config.label_allow_list)
+    };
+    let app_rules: Vec<&String> = view
+        .applications
+        .get(app)
+        .map(|info| {
+            info.ignore_differences
+                .iter()
+                .filter(|rule| {
+                    rule.group == target.group
+                        && rule.kind == target.kind
+                        && rule.name.as_deref().is_none_or(|n| n == target.name)
+                        && rule
+                            .namespace
+                            .as_deref()
+                            .is_none_or(|n| n == target.namespace)
+                })
+                .flat_map(|rule| rule.json_pointers.iter())
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.retain(|path| {
+        !ALWAYS_IGNORED.iter().any(|p| is_under(path, p))
+            && !allowed_meta(path)
+            && !app_rules.iter().any(|p| is_under(path, p))
+    });
+    paths
+}
+
+/// Decides one admission request.
+pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) -> Decision {
+    let mut r = Review {
+        trace: Vec::new(),
+        application: None,
+        changed: Vec::new(),
+    };
+    let namespace = request.namespace();
+    let mode = view.config.mode_for(namespace);
+    if mode == GuardMode::Off {
+        return r.allow(
+            "guard_off",
+            format!("GUARD_MODE is off for namespace {namespace:?}"),
+        );
+    }
+    if request.operation == Operation::Connect {
+        return r.allow(
+            "not_a_change",
+            "CONNECT (exec, attach, port-forward) changes no object".into(),
+        );
+    }
+    if request.sub_resource.as_deref() == Some("status") {
+        return r.allow(
+            "status_subresource",
+            "status is written by controllers, not Git".into(),
+        );
+    }
+    if view.config.disabled_namespaces.contains(namespace) {
+        return r.allow(
+            "opted_out",
+            format!("namespace {namespace} opted out of the guard"),
+        );
+    }
+    // The old object decides for UPDATE too: adding the opt-out label by hand must not count.
+    let opt_out_source = match request.operation {
+        Operation::Create => request.object.as_ref(),
+        _ => request.old_object.as_ref(),
+    };
+    if has_opt_out(opt_out_source) {
+        return r.allow(
+            "opted_out",
+            format!("the object carries {OPT_OUT_KEY}={OPT_OUT_VALUE}"),
+        );
+    }
+    let name = request.object_name();
+    let is_scale = request.sub_resource.as_deref() == Some("scale");
+    // A Scale carries no annotations: judge the parent object, from the metadata cache.
+    let parent = if is_scale {
+        let key = (
+            request.resource.group.clone(),
+            request.resource.resource.clone(),
+            namespace.to_string(),
+            name.clone(),
+        );
+        match view.parents.get(&key) {
+            Some(parent) => {
+                r.trace.push(format!(
+                    "scale subresource: judged by {} {name}",
+                    parent.kind
+                ));
+                Some(serde_json::json!({ "metadata": parent.metadata, "kind": parent.kind }))
+            }
+            None => {
+                return r.allow(
+                    "parent_unknown",
+                    format!(
+                        "scale of {}/{name}: the parent is not in the metadata cache",
+                        request.resource.resource
+                    ),
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let kind = parent
+        .as_ref()
+        .and_then(|p| p.get("kind"))
+        .and_then(Value::as_str)
+        .unwrap_or(&request.kind.kind)
+        .to_string();
+    let target = ObjectRef {
+        group: if is_scale {
+            &request.resource.group
+        } else {
+            &request.kind.group
+        },
+        kind: &kind,
+        namespace,
+        name: &name,
+    };
+    let Some(subject) = parent.as_ref().or(request.subject()) else {
+        return r.allow("not_managed", "the review carries no object".into());
+    };
+    let (app, by) = match ownership(subject, &target, view) {
+        Ownership::NotManaged(why) => return r.allow("not_managed", why),
+        Ownership::Managed { app, by } => (app, by),
+    };
+    r.trace
+        .push(format!("managed by Application {app:?} ({by})"));
+    r.application = Some(app.clone());
+    if let Some((reason, why)) = is_exempt(view, request) {
+        return r.allow(reason, why);
+    }
+    if request.operation == Operation::Update {
+        r.changed = drift_paths(view, request, &app, &target);
+        if r.changed.is_empty() {
+            return r.allow(
+                "ignored_fields_only",
+                "only fields ArgoCD ignores changed".into(),
+            );
+        }
+        r.trace.push(format!("drift: {}", r.changed.join(", ")));
+    }
+    if request.user_info.username == view.config.own_identity {
+        let uid = subject
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let lease = view.leases.iter().find(|l| {
+            l.object_uid == uid
+                && l.expires_at > now
+                && request.operation == Operation::Update
+                && r.changed
+                    .iter()
+                    .all(|p| l.paths.iter().any(|allowed| is_under(p, allowed)))
+        });
+        if let Some(lease) = lease {
+            return r.allow(
+                "remediation_lease",
+                format!(
+                    "the engine's change under the lease of incident {}",
+                    lease.incident_id
+                ),
+            );
+        }
+        r.trace
+            .push("the engine's own identity without a valid lease for these paths".into());
+    }
+    let what = format!(
+        "{} {}{}",
+        target.kind,
+        if namespace.is_empty() {
+            String::new()
+        } else {
+            format!("{namespace}/")
+        },
+        name
+    );
+    let changed = if r.changed.is_empty() {
+        String::new()
+    } else {
+        format!(" Changed: {}.", r.changed.join(", "))
+    };
+    let op = format!("{:?}", request.operation).to_uppercase();
+    let message = format!(
+        "{op} of {what} denied: it is managed by ArgoCD Application {app:?} ({by}), and a manual \
+         change is drift that ArgoCD reverts or hides. Make the change in Git and let ArgoCD \
+         sync.{changed} Emergency: an exempt break-glass identity (GUARD_EXEMPT_GROUPS) can make \
+         it, after disabling the Application's auto-sync, or an admin can set \
+         GUARD_NAMESPACE_MODES={namespace}=warn."
+    );
+    if mode == GuardMode::Warn {
+        r.trace
+            .push("GUARD_MODE=warn: allowed with a warning".into());
+        return r.done(Outcome::Warn, "manual_change", message);
+    }
+    r.trace.push("deny".into());
+    r.done(Outcome::Deny, "manual_change", message)
+}
+
+#[cfg(test)]
+mod tests;

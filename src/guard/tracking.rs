@@ -1,0 +1,148 @@
+//! Is this object managed by ArgoCD, and by which Application? (SPEC §5.1, §6 rule 1.)
+
+use super::view::{GuardView, TrackingMethod};
+use serde_json::Value;
+
+pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
+pub const INSTALLATION_ID_ANNOTATION: &str = "argocd.argoproj.io/installation-id";
+
+/// A parsed `<app>:<group>/<kind>:<namespace>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackingId {
+    pub app: String,
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+pub fn parse_tracking_id(text: &str) -> Option<TrackingId> {
+    let (app, rest) = text.split_once(':')?;
+    let (group_kind, namespace_name) = rest.split_once(':')?;
+    let (group, kind) = group_kind.split_once('/')?;
+    let (namespace, name) = namespace_name.split_once('/')?;
+    if app.is_empty() || kind.is_empty() || name.is_empty() {
+        return None;
+    }
+    Some(TrackingId {
+        app: app.into(),
+        group: group.into(),
+        kind: kind.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+    })
+}
+
+/// The identity of the object under review.
+#[derive(Debug, Clone)]
+pub struct ObjectRef<'a> {
+    pub group: &'a str,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+/// How the object was found to be managed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// Not managed; the string says why (for the trace).
+    NotManaged(String),
+    Managed {
+        app: String,
+        by: &'static str,
+    },
+}
+
+fn metadata_map<'a>(object: &'a Value, field: &str) -> Option<&'a serde_json::Map<String, Value>> {
+    object.get("metadata")?.get(field)?.as_object()
+}
+
+/// Rule 1: the tracking-id must name this very object (a copied annotation does not count);
+/// the tracking label counts only with label tracking and an existing Application.
+pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ownership {
+    let annotations = metadata_map(object, "annotations");
+    let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
+    if let (Some(ours), Some(theirs)) = (
+        &view.argo.installation_id,
+        annotation(INSTALLATION_ID_ANNOTATION),
+    ) && ours != theirs
+    {
+        return Ownership::NotManaged(format!("managed by another ArgoCD installation ({theirs})"));
+    }
+    let method = view.argo.tracking;
+    if matches!(
+        method,
+        TrackingMethod::Annotation | TrackingMethod::AnnotationAndLabel
+    ) && let Some(raw) = annotation(TRACKING_ID_ANNOTATION)
+    {
+        return match parse_tracking_id(raw) {
+            Some(id)
+                if id.group == target.group
+                    && id.kind == target.kind
+                    && id.namespace == target.namespace
+                    && id.name == target.name =>
+            {
+                Ownership::Managed {
+                    app: id.app,
+                    by: "tracking-id annotation",
+                }
+            }
+            Some(_) => Ownership::NotManaged(format!(
+                "tracking-id {raw:?} names another object (copied annotation)"
+            )),
+            None => Ownership::NotManaged(format!("tracking-id {raw:?} does not parse")),
+        };
+    }
+    if matches!(
+        method,
+        TrackingMethod::Label | TrackingMethod::AnnotationAndLabel
+    ) && let Some(app) = metadata_map(object, "labels")
+        .and_then(|l| l.get(&view.argo.label_key))
+        .and_then(Value::as_str)
+    {
+        // Every Helm chart sets app.kubernetes.io/instance: only an existing Application counts.
+        return if view.applications.contains_key(app) {
+            Ownership::Managed {
+                app: app.to_string(),
+                by: "tracking label",
+            }
+        } else {
+            Ownership::NotManaged(format!(
+                "label {}={app} but no such Application",
+                view.argo.label_key
+            ))
+        };
+    }
+    Ownership::NotManaged("no ArgoCD tracking marker".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_ids_parse_with_core_group_and_cluster_scope() {
+        let id = parse_tracking_id("shop:apps/Deployment:prod/cart").expect("parses");
+        assert_eq!(
+            (id.app.as_str(), id.group.as_str(), id.kind.as_str()),
+            ("shop", "apps", "Deployment")
+        );
+        let core = parse_tracking_id("shop:/ConfigMap:prod/settings").expect("parses");
+        assert_eq!(core.group, "");
+        let cluster = parse_tracking_id("infra:rbac.authorization.k8s.io/ClusterRole:/reader")
+            .expect("parses");
+        assert_eq!(cluster.namespace, "");
+        let namespaced_app =
+            parse_tracking_id("team-a_shop:apps/Deployment:prod/cart").expect("parses");
+        assert_eq!(namespaced_app.app, "team-a_shop");
+        for bad in [
+            "",
+            "shop",
+            "shop:apps/Deployment",
+            "shop:Deployment:prod/cart",
+            ":apps/Deployment:prod/cart",
+        ] {
+            assert_eq!(parse_tracking_id(bad), None, "{bad:?}");
+        }
+    }
+}
