@@ -29,6 +29,8 @@ pub struct Metrics {
     pub incidents: IntCounterVec,
     pub alerts_received: IntCounterVec,
     pub alerts_deduplicated: prometheus::IntCounter,
+    pub admission_reviews: IntCounterVec,
+    pub admission_duration: prometheus::Histogram,
 }
 
 /// Store operations timed by `store_operation_duration_seconds{op}`.
@@ -122,6 +124,25 @@ impl Metrics {
         ))
         .expect("valid metric definition");
 
+        let admission_reviews = IntCounterVec::new(
+            opts(
+                "admission_reviews_total",
+                "Admission reviews answered by the GitOps guard, by decision and reason",
+            ),
+            &["decision", "reason"],
+        )
+        .expect("valid metric definition");
+        let admission_duration = prometheus::Histogram::with_opts(
+            HistogramOpts::new(
+                format!("{PREFIX}_admission_review_duration_seconds"),
+                "Our own time to decide one admission review (parse, review, encode)",
+            )
+            .buckets(vec![
+                0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+            ]),
+        )
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -131,6 +152,8 @@ impl Metrics {
             Box::new(incidents.clone()),
             Box::new(alerts_received.clone()),
             Box::new(alerts_deduplicated.clone()),
+            Box::new(admission_reviews.clone()),
+            Box::new(admission_duration.clone()),
         ] {
             registry
                 .register(collector)
@@ -144,6 +167,17 @@ impl Metrics {
             .set(1);
         for status in ["firing", "resolved"] {
             alerts_received.with_label_values(&[status]);
+        }
+        for reason in crate::guard::review::REASONS {
+            for decision in ["allow", "warn", "deny"] {
+                let possible = match *reason {
+                    "manual_change" => decision != "allow",
+                    _ => decision == "allow",
+                };
+                if possible {
+                    admission_reviews.with_label_values(&[decision, reason]);
+                }
+            }
         }
         for op in STORE_OPS {
             store_duration.with_label_values(&[op]);
@@ -163,6 +197,8 @@ impl Metrics {
             incidents,
             alerts_received,
             alerts_deduplicated,
+            admission_reviews,
+            admission_duration,
         }
     }
 

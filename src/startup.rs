@@ -101,6 +101,9 @@ impl Application {
             .await?,
         );
         spawn_retention(store.clone(), settings.incident_retention_days);
+        let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
+            crate::guard::GuardConfig::from_settings(&settings),
+        ));
 
         let shared = Shared {
             state: web::Data::new(AppState {
@@ -108,6 +111,8 @@ impl Application {
                 cluster,
                 store: store.clone(),
                 metrics: metrics.clone(),
+                guard: guard_view.clone(),
+                denials: crate::guard::record::DenialRecorder::spawn(store.clone()),
                 tls: tls.clone(),
                 started_at: Instant::now(),
             }),

@@ -1,5 +1,6 @@
 //! HTTP handlers only: extract, call, map. `routes` lists every route.
 
+pub mod guard;
 pub mod health;
 pub mod incidents;
 pub mod json;
@@ -28,6 +29,9 @@ pub struct AppState {
     pub cluster: Cluster,
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
+    /// The guard's live view (watchers write it, reviews read snapshots).
+    pub guard: crate::guard::SharedView,
+    pub denials: crate::guard::record::DenialRecorder,
     /// `None` when `TLS_MODE=off`.
     pub tls: Option<Arc<ReloadingCert>>,
     pub started_at: Instant,

@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
-use super::{health, incidents, pause, views, webhooks, workflows};
+use super::{guard, health, incidents, pause, views, webhooks, workflows};
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -32,7 +32,9 @@ use utoipa::{Modify, OpenApi};
         pause::pause,
         pause::resume,
         pause::list,
-        webhooks::alertmanager
+        webhooks::alertmanager,
+        guard::validate_review,
+        guard::explain
     ),
     components(schemas(
         health::Liveness,
@@ -48,7 +50,9 @@ use utoipa::{Modify, OpenApi};
         workflows::WorkflowList,
         pause::PauseState,
         pause::PauseList,
-        webhooks::Accepted
+        webhooks::Accepted,
+        guard::ExplainShort,
+        guard::Explanation
     )),
     modifiers(&BearerAuth)
 )]

@@ -1,7 +1,7 @@
 //! Every route of the API listener and the metrics listener, in one place.
 
 use super::views::Vocabulary;
-use super::{AppState, health, incidents, openapi, pause, webhooks, workflows};
+use super::{AppState, guard, health, incidents, openapi, pause, webhooks, workflows};
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
 use crate::metrics::Metrics;
@@ -35,6 +35,8 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("POST", "/api/v1/pause", 200),
     ("DELETE", "/api/v1/pause", 200),
     ("POST", "/webhooks/alertmanager", 200),
+    ("POST", "/webhooks/validate", 200),
+    ("POST", "/api/v1/guard/explain", 200),
 ];
 
 /// Everything the API app needs, shared by all workers.
@@ -129,6 +131,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(api_v1_routes)
                 .default_service(web::to(not_found)),
         )
+        // Admission reviews come from the API server over TLS, without our token (SPEC §3).
+        .service(
+            web::resource("/webhooks/validate")
+                .app_data(web::PayloadConfig::new(guard::ADMISSION_BODY_LIMIT))
+                .route(web::post().to(guard::validate_review)),
+        )
         .service(
             web::scope("/webhooks")
                 .wrap(from_fn(require_token))
@@ -165,6 +173,7 @@ fn api_v1_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/coordination/workflows/{id}")
             .route(web::get().to(workflows::get_coordination)),
     )
+    .service(web::resource("/guard/explain").route(web::post().to(guard::explain)))
     .service(
         web::resource("/pause")
             .route(web::get().to(pause::list))

@@ -35,19 +35,27 @@ async fn shared() -> (Shared, tempfile::TempDir) {
     let settings = load(&Sources::default()).expect("defaults");
     let dir = tempfile::tempdir().expect("dir");
     let metrics = Metrics::new();
-    let store = SqliteStore::open(
-        dir.path(),
-        std::time::Duration::from_secs(5),
-        metrics.clone(),
-    )
-    .await
-    .expect("store");
+    let store: Arc<dyn crate::store::Store> = Arc::new(
+        SqliteStore::open(
+            dir.path(),
+            std::time::Duration::from_secs(5),
+            metrics.clone(),
+        )
+        .await
+        .expect("store"),
+    );
     let shared = Shared {
         state: web::Data::new(AppState {
             settings: Arc::new(settings),
             cluster: Cluster::Detached,
-            store: Arc::new(store),
+            store: store.clone(),
             metrics: metrics.clone(),
+            guard: crate::guard::SharedView::new(crate::guard::GuardView::new(
+                crate::guard::GuardConfig::from_settings(
+                    &load(&Sources::default()).expect("defaults"),
+                ),
+            )),
+            denials: crate::guard::record::DenialRecorder::spawn(store.clone()),
             tls: None,
             started_at: std::time::Instant::now(),
         }),

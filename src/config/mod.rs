@@ -10,7 +10,8 @@ mod settings;
 
 pub use parse::{ConfigError, env_name, format_duration, parse_duration};
 pub use settings::{
-    ArgoCdSettings, AuthSettings, KServeSettings, LogFormat, Secret, Settings, TlsMode, TlsSettings,
+    ArgoCdSettings, AuthSettings, GuardSettings, KServeSettings, LogFormat, Secret, Settings,
+    TlsMode, TlsSettings,
 };
 
 use parse::RawValues;
@@ -46,6 +47,16 @@ pub const KEYS: &[(&str, bool)] = &[
     ("incident_retention_days", false),
     ("store_busy_timeout", false),
     ("alert_issue_types", false),
+    ("service_account", false),
+    ("argocd_namespaces", false),
+    ("guard_mode", false),
+    ("guard_namespace_modes", false),
+    ("guard_disabled_namespaces", false),
+    ("guard_exempt_users", false),
+    ("guard_exempt_groups", false),
+    ("guard_gitops_identities", false),
+    ("guard_annotation_allow_list", false),
+    ("guard_label_allow_list", false),
 ];
 
 /// The file loaded before `--config`, relative to the working directory, when it exists.

@@ -141,6 +141,19 @@ impl RawValues {
         }
     }
 
+    /// A comma-separated list (empty entries dropped).
+    pub fn list(&self, key: &str) -> Vec<String> {
+        self.string(key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// An `http://` or `https://` URL without trailing slash.
     pub fn http_url(&self, key: &str) -> Result<Option<String>, ConfigError> {
         let Some(v) = self.string(key) else {

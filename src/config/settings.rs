@@ -100,6 +100,26 @@ pub struct Settings {
     pub alert_issue_types: crate::sources::alertmanager::IssueTypes,
     /// The raw `ALERT_ISSUE_TYPES` value, for printing.
     pub alert_issue_types_text: String,
+    /// The engine's ServiceAccount name (its identity is
+    /// `system:serviceaccount:<NAMESPACE>:<SERVICE_ACCOUNT>`).
+    pub service_account: String,
+    /// Namespaces where ArgoCD (and its `argocd-cm`) runs.
+    pub argocd_namespaces: Vec<String>,
+    pub guard: GuardSettings,
+}
+
+/// The admission guard's settings (SPEC §6).
+#[derive(Debug, Clone)]
+pub struct GuardSettings {
+    pub mode: crate::guard::GuardMode,
+    pub namespace_modes: Vec<(String, crate::guard::GuardMode)>,
+    pub disabled_namespaces: Vec<String>,
+    pub exempt_users: Vec<String>,
+    pub exempt_groups: Vec<String>,
+    /// Extra GitOps identities, on top of ArgoCD's defaults.
+    pub gitops_identities: Vec<String>,
+    pub annotation_allow_list: Vec<String>,
+    pub label_allow_list: Vec<String>,
 }
 
 impl Settings {
@@ -164,6 +184,16 @@ impl Settings {
                     .map_err(|why| ConfigError::invalid("alert_issue_types", &text, why))?
             },
             alert_issue_types_text: raw.string_or("alert_issue_types", ""),
+            service_account: raw.string_or("service_account", "coordination-engine"),
+            argocd_namespaces: {
+                let list = raw.list("argocd_namespaces");
+                if list.is_empty() {
+                    vec!["argocd".into(), "openshift-gitops".into()]
+                } else {
+                    list
+                }
+            },
+            guard: guard_settings(raw)?,
         };
         settings.validate()?;
         Ok(settings)
@@ -301,6 +331,39 @@ impl Settings {
                 "alert_issue_types",
                 Some(self.alert_issue_types_text.clone()).filter(|t| !t.is_empty()),
             ),
+            ("service_account", Some(self.service_account.clone())),
+            ("argocd_namespaces", Some(self.argocd_namespaces.join(","))),
+            (
+                "guard_mode",
+                Some(format!("{:?}", self.guard.mode).to_lowercase()),
+            ),
+            (
+                "guard_namespace_modes",
+                Some(
+                    self.guard
+                        .namespace_modes
+                        .iter()
+                        .map(|(ns, m)| format!("{ns}={}", format!("{m:?}").to_lowercase()))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+                .filter(|t| !t.is_empty()),
+            ),
+            (
+                "guard_disabled_namespaces",
+                join(&self.guard.disabled_namespaces),
+            ),
+            ("guard_exempt_users", join(&self.guard.exempt_users)),
+            ("guard_exempt_groups", join(&self.guard.exempt_groups)),
+            (
+                "guard_gitops_identities",
+                join(&self.guard.gitops_identities),
+            ),
+            (
+                "guard_annotation_allow_list",
+                join(&self.guard.annotation_allow_list),
+            ),
+            ("guard_label_allow_list", join(&self.guard.label_allow_list)),
         ];
         rows.into_iter()
             .map(|(key, value)| match value {
@@ -310,6 +373,41 @@ impl Settings {
             })
             .collect()
     }
+}
+
+/// A list for printing; `None` (printed as null) when empty.
+fn join(list: &[String]) -> Option<String> {
+    (!list.is_empty()).then(|| list.join(","))
+}
+
+fn guard_settings(raw: &RawValues) -> Result<GuardSettings, ConfigError> {
+    let mode_text = raw.string_or("guard_mode", "enforce");
+    let mode = mode_text
+        .parse()
+        .map_err(|why: String| ConfigError::invalid("guard_mode", &mode_text, why))?;
+    let namespace_modes = raw
+        .list("guard_namespace_modes")
+        .into_iter()
+        .map(|entry| {
+            let (ns, m) = entry.split_once('=').ok_or_else(|| {
+                ConfigError::invalid("guard_namespace_modes", &entry, "expected namespace=mode")
+            })?;
+            let mode = m.trim().parse().map_err(|why: String| {
+                ConfigError::invalid("guard_namespace_modes", &entry, why)
+            })?;
+            Ok((ns.trim().to_string(), mode))
+        })
+        .collect::<Result<_, ConfigError>>()?;
+    Ok(GuardSettings {
+        mode,
+        namespace_modes,
+        disabled_namespaces: raw.list("guard_disabled_namespaces"),
+        exempt_users: raw.list("guard_exempt_users"),
+        exempt_groups: raw.list("guard_exempt_groups"),
+        gitops_identities: raw.list("guard_gitops_identities"),
+        annotation_allow_list: raw.list("guard_annotation_allow_list"),
+        label_allow_list: raw.list("guard_label_allow_list"),
+    })
 }
 
 fn log_level(raw: &RawValues) -> Result<String, ConfigError> {

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod diff;
+pub mod record;
 pub mod review;
 pub mod tracking;
 pub mod view;

@@ -184,3 +184,30 @@ impl SharedView {
         *guard = Arc::new(next);
     }
 }
+
+impl GuardConfig {
+    /// The guard's configuration from the settings.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        let guard = &settings.guard;
+        let set = |list: &[String]| list.iter().cloned().collect::<HashSet<String>>();
+        let mut gitops_identities: HashSet<String> = DEFAULT_GITOPS_IDENTITIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        gitops_identities.extend(guard.gitops_identities.iter().cloned());
+        GuardConfig {
+            mode: guard.mode,
+            namespace_modes: guard.namespace_modes.iter().cloned().collect(),
+            disabled_namespaces: set(&guard.disabled_namespaces),
+            gitops_identities,
+            exempt_users: set(&guard.exempt_users),
+            exempt_groups: set(&guard.exempt_groups),
+            own_identity: format!(
+                "system:serviceaccount:{}:{}",
+                settings.namespace, settings.service_account
+            ),
+            annotation_allow_list: set(&guard.annotation_allow_list),
+            label_allow_list: set(&guard.label_allow_list),
+        }
+    }
+}

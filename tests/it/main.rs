@@ -6,6 +6,7 @@ mod api_errors;
 mod auth;
 mod compat;
 mod durability;
+mod guard;
 mod health;
 mod helpers;
 mod incidents;

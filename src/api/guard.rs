@@ -1,0 +1,220 @@
+//! `POST /webhooks/validate` (the ValidatingWebhookConfiguration endpoint) and
+//! `POST /api/v1/guard/explain` (the same decision with its trace, recording nothing).
+
+use super::AppState;
+use super::json::{JsonBody, parse};
+use crate::error::ApiError;
+use crate::guard::admission::{
+    AdmissionRequest, AdmissionReview, GroupVersionKind, Operation, ResponseBody, ReviewResponse,
+    Status, UserInfo, validate,
+};
+use crate::guard::{Decision, Outcome, review};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use utoipa::ToSchema;
+
+/// Body limit of admission reviews (SPEC §3): an UPDATE carries object and oldObject.
+pub const ADMISSION_BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// A malformed review is a 400, whatever was wrong with it.
+fn malformed(error: ApiError) -> ApiError {
+    if error.status == StatusCode::UNPROCESSABLE_ENTITY {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            ..error
+        }
+    } else {
+        error
+    }
+}
+
+fn response_for(request: &AdmissionRequest, decision: &Decision) -> ReviewResponse {
+    let mut audit = BTreeMap::new();
+    audit.insert(
+        "coordination-engine.io/reason".to_string(),
+        decision.reason.to_string(),
+    );
+    if let Some(app) = &decision.application {
+        audit.insert(
+            "coordination-engine.io/argocd-application".to_string(),
+            app.clone(),
+        );
+    }
+    ReviewResponse {
+        api_version: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        response: ResponseBody {
+            uid: request.uid.clone(),
+            allowed: decision.outcome != Outcome::Deny,
+            status: (decision.outcome == Outcome::Deny).then(|| Status {
+                code: 403,
+                message: decision.message.clone(),
+                reason: "Forbidden",
+            }),
+            warnings: if decision.outcome == Outcome::Warn {
+                vec![decision.message.clone()]
+            } else {
+                Vec::new()
+            },
+            audit_annotations: audit,
+        },
+    }
+}
+
+#[utoipa::path(post, path = "/webhooks/validate", tag = "guard",
+    request_body(content = serde_json::Value, description = "AdmissionReview admission.k8s.io/v1"),
+    responses(
+        (status = 200, description = "AdmissionReview with the decision (a denial is allowed=false, code 403)"),
+        (status = 400, description = "Malformed review"),
+        (status = 413, description = "Over 3 MiB")))]
+pub async fn validate_review(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let review_in: AdmissionReview = parse(&body).map_err(malformed)?;
+    let request = validate(&review_in).map_err(ApiError::bad_request)?;
+    let now = Utc::now();
+    let decision = review(request, &state.guard.snapshot(), now);
+    let body = serde_json::to_vec(&response_for(request, &decision))
+        .map_err(|e| ApiError::internal(format!("cannot encode the response: {e}")))?;
+    state
+        .metrics
+        .admission_reviews
+        .with_label_values(&[decision.outcome.as_str(), decision.reason])
+        .inc();
+    state
+        .metrics
+        .admission_duration
+        .observe(started.elapsed().as_secs_f64());
+    let dry_run = request.dry_run.unwrap_or(false);
+    if decision.outcome == Outcome::Deny && !dry_run {
+        state.denials.record(request, &decision, now);
+    }
+    tracing::info!(
+        uid = %request.uid,
+        kind = %request.kind.kind,
+        namespace = %request.namespace(),
+        name = %request.object_name(),
+        operation = ?request.operation,
+        user = %request.user_info.username,
+        decision = decision.outcome.as_str(),
+        reason = decision.reason,
+        dry_run,
+        "admission review"
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
+}
+
+/// The short form of an explain request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainShort {
+    pub user: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// CREATE, UPDATE, DELETE or CONNECT.
+    pub operation: String,
+    pub object: Option<Value>,
+    #[serde(alias = "oldObject")]
+    pub old_object: Option<Value>,
+    #[serde(alias = "subResource")]
+    pub sub_resource: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Explanation {
+    /// allow, warn or deny.
+    pub decision: String,
+    pub allowed: bool,
+    pub reason: String,
+    pub message: String,
+    pub application: Option<String>,
+    pub changed_paths: Vec<String>,
+    /// The rules that fired, in order.
+    pub trace: Vec<String>,
+}
+
+fn request_from_short(short: ExplainShort) -> Result<AdmissionRequest, ApiError> {
+    let operation: Operation = serde_json::from_value(Value::from(short.operation.to_uppercase()))
+        .map_err(|_| {
+            super::validate::invalid("operation", "expected CREATE, UPDATE, DELETE or CONNECT")
+        })?;
+    let subject = short
+        .object
+        .as_ref()
+        .or(short.old_object.as_ref())
+        .ok_or_else(|| super::validate::invalid("object", "object or old_object is required"))?;
+    if !subject.is_object() {
+        return Err(super::validate::invalid(
+            "object",
+            "must be a Kubernetes object",
+        ));
+    }
+    let text = |pointer: &str| {
+        subject
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let api_version = text("/apiVersion");
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+    Ok(AdmissionRequest {
+        uid: "explain".into(),
+        kind: GroupVersionKind {
+            group: group.into(),
+            version: version.into(),
+            kind: text("/kind"),
+        },
+        resource: Default::default(),
+        sub_resource: short.sub_resource,
+        name: text("/metadata/name"),
+        namespace: Some(text("/metadata/namespace")).filter(|ns| !ns.is_empty()),
+        operation,
+        user_info: UserInfo {
+            username: short.user,
+            groups: short.groups,
+        },
+        object: short.object,
+        old_object: short.old_object,
+        dry_run: Some(true),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/guard/explain", tag = "guard", security(("bearer" = [])),
+    request_body(content = ExplainShort, description = "An AdmissionReview, or the short form"),
+    responses((status = 200, body = Explanation), (status = 400), (status = 422)))]
+pub async fn explain(
+    state: web::Data<AppState>,
+    body: JsonBody<Value>,
+) -> Result<web::Json<Explanation>, ApiError> {
+    let body = body.into_inner();
+    let request = if body.get("apiVersion").is_some() {
+        let review_in: AdmissionReview = serde_json::from_value(body)
+            .map_err(|e| ApiError::bad_request(format!("not an AdmissionReview: {e}")))?;
+        validate(&review_in).map_err(ApiError::bad_request)?.clone()
+    } else {
+        let short: ExplainShort = serde_json::from_value(body)
+            .map_err(|e| super::validate::invalid("body", e.to_string()))?;
+        request_from_short(short)?
+    };
+    let decision = review(&request, &state.guard.snapshot(), Utc::now());
+    Ok(web::Json(Explanation {
+        decision: decision.outcome.as_str().into(),
+        allowed: decision.outcome != Outcome::Deny,
+        reason: decision.reason.into(),
+        message: decision.message,
+        application: decision.application,
+        changed_paths: decision.changed_paths,
+        trace: decision.trace,
+    }))
+}
