@@ -104,6 +104,13 @@ impl Application {
         let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
             crate::guard::GuardConfig::from_settings(&settings),
         ));
+        if let Cluster::Configured { client, .. } = &cluster {
+            crate::cluster::argocd::spawn_watchers(
+                client.clone(),
+                guard_view.clone(),
+                settings.argocd_namespaces.clone(),
+            );
+        }
 
         let shared = Shared {
             state: web::Data::new(AppState {

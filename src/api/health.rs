@@ -46,6 +46,10 @@ pub async fn readiness(state: web::Data<AppState>) -> Result<web::Json<Readiness
         .is_none_or(|tls| tls.current_leaf().is_some());
     checks.insert("certificates_loaded", certs_loaded);
     checks.insert("store_reachable", state.store.ping().await.is_ok());
+    // Attached: the guard must know ArgoCD's Applications before it judges reviews.
+    if matches!(state.cluster, crate::cluster::Cluster::Configured { .. }) {
+        checks.insert("guard_cache_synced", state.guard.snapshot().applications_synced);
+    }
     let failing: Vec<&str> = checks
         .iter()
         .filter(|(_, ok)| !**ok)

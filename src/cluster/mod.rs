@@ -3,6 +3,8 @@
 //! Attached when `KUBECONFIG` is set or the process runs in a pod; detached otherwise. In
 //! detached mode every workflow is planned and recorded but executed as a dry run.
 
+pub mod argocd;
+
 use crate::config::Settings;
 use std::time::{Duration, Instant};
 

@@ -142,6 +142,8 @@ pub struct GuardView {
     pub applications: HashMap<String, AppInfo>,
     pub leases: Vec<Lease>,
     pub parents: HashMap<ParentKey, ParentMeta>,
+    /// The Application watch finished its first list (or found no Application API).
+    pub applications_synced: bool,
 }
 
 impl GuardView {
@@ -152,6 +154,7 @@ impl GuardView {
             applications: HashMap::new(),
             leases: Vec::new(),
             parents: HashMap::new(),
+            applications_synced: false,
         }
     }
 }
