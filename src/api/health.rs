@@ -48,7 +48,10 @@ pub async fn readiness(state: web::Data<AppState>) -> Result<web::Json<Readiness
     checks.insert("store_reachable", state.store.ping().await.is_ok());
     // Attached: the guard must know ArgoCD's Applications before it judges reviews.
     if matches!(state.cluster, crate::cluster::Cluster::Configured { .. }) {
-        checks.insert("guard_cache_synced", state.guard.snapshot().applications_synced);
+        checks.insert(
+            "guard_cache_synced",
+            state.guard.snapshot().applications_synced,
+        );
     }
     let failing: Vec<&str> = checks
         .iter()

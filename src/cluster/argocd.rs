@@ -7,8 +7,8 @@ use crate::guard::view::{AppInfo, ArgoSettings, IgnoreRule, TrackingMethod};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,7 +31,10 @@ fn jq_to_pointer(jq: &str) -> Option<String> {
     let rest = jq.strip_prefix('.')?;
     let valid = !rest.is_empty()
         && rest.split('.').all(|seg| {
-            !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         });
     valid.then(|| format!("/{}", rest.replace('.', "/")))
 }
@@ -52,11 +55,20 @@ pub fn app_info(object: &Value) -> Option<AppInfo> {
                     let strings = |f: &str| {
                         rule.get(f)
                             .and_then(Value::as_array)
-                            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect::<Vec<_>>())
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .map(String::from)
+                                    .collect::<Vec<_>>()
+                            })
                             .unwrap_or_default()
                     };
                     let mut json_pointers = strings("jsonPointers");
-                    json_pointers.extend(strings("jqPathExpressions").iter().filter_map(|jq| jq_to_pointer(jq)));
+                    json_pointers.extend(
+                        strings("jqPathExpressions")
+                            .iter()
+                            .filter_map(|jq| jq_to_pointer(jq)),
+                    );
                     IgnoreRule {
                         group: field("group").unwrap_or_default(),
                         kind: field("kind").unwrap_or_default(),
@@ -72,14 +84,22 @@ pub fn app_info(object: &Value) -> Option<AppInfo> {
         .pointer("/spec/syncPolicy/automated/selfHeal")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    Some(AppInfo { name, namespace, ignore_differences, self_heal })
+    Some(AppInfo {
+        name,
+        namespace,
+        ignore_differences,
+        self_heal,
+    })
 }
 
 /// ArgoCD's settings from the data of `argocd-cm`.
 pub fn argo_settings(data: &BTreeMap<String, String>) -> ArgoSettings {
     let defaults = ArgoSettings::default();
     ArgoSettings {
-        tracking: match data.get("application.resourceTrackingMethod").map(|s| s.trim()) {
+        tracking: match data
+            .get("application.resourceTrackingMethod")
+            .map(|s| s.trim())
+        {
             Some("label") => TrackingMethod::Label,
             Some("annotation+label") => TrackingMethod::AnnotationAndLabel,
             _ => TrackingMethod::Annotation,
@@ -107,7 +127,11 @@ fn is_not_found(error: &watcher::Error) -> bool {
 
 /// Starts the watches. They run until the process stops, retrying with backoff.
 pub fn spawn_watchers(client: kube::Client, view: SharedView, argocd_namespaces: Vec<String>) {
-    tokio::spawn(watch_applications(client.clone(), view.clone(), argocd_namespaces.clone()));
+    tokio::spawn(watch_applications(
+        client.clone(),
+        view.clone(),
+        argocd_namespaces.clone(),
+    ));
     for namespace in argocd_namespaces {
         tokio::spawn(watch_argocd_cm(client.clone(), view.clone(), namespace));
     }
@@ -123,7 +147,12 @@ async fn watch_applications(client: kube::Client, view: SharedView, control: Vec
     let publish = |known: &HashMap<(String, String), AppInfo>| {
         let apps = known
             .values()
-            .map(|info| (tracking_name(&info.namespace, &info.name, &control), info.clone()))
+            .map(|info| {
+                (
+                    tracking_name(&info.namespace, &info.name, &control),
+                    info.clone(),
+                )
+            })
             .collect();
         view.update(|v| {
             v.applications = apps;
@@ -133,7 +162,12 @@ async fn watch_applications(client: kube::Client, view: SharedView, control: Vec
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
     futures_util::pin_mut!(stream);
     while let Some(event) = stream.next().await {
-        let parse = |object: &DynamicObject| serde_json::to_value(object).ok().as_ref().and_then(app_info);
+        let parse = |object: &DynamicObject| {
+            serde_json::to_value(object)
+                .ok()
+                .as_ref()
+                .and_then(app_info)
+        };
         match event {
             Ok(Event::Init) => listing.clear(),
             Ok(Event::InitApply(object)) => {
@@ -202,32 +236,53 @@ mod tests {
     #[test]
     fn ignore_differences_are_read_with_pointers_and_plain_jq_paths() {
         let app = json!({"metadata": {"name": "shop", "namespace": "argocd"},
-            "spec": {"syncPolicy": {"automated": {"selfHeal": true}}, "ignoreDifferences": [
-                {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]},
-                {"kind": "ConfigMap", "name": "settings", "jqPathExpressions": [".data.generated", ".data[] | select(.x)"]}
-            ]}});
+        "spec": {"syncPolicy": {"automated": {"selfHeal": true}}, "ignoreDifferences": [
+            {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]},
+            {"kind": "ConfigMap", "name": "settings", "jqPathExpressions": [".data.generated", ".data[] | select(.x)"]}
+        ]}});
         let info = app_info(&app).expect("parses");
         assert!(info.self_heal);
         assert_eq!(info.ignore_differences.len(), 2);
-        assert_eq!(info.ignore_differences[0].json_pointers, vec!["/spec/replicas"]);
+        assert_eq!(
+            info.ignore_differences[0].json_pointers,
+            vec!["/spec/replicas"]
+        );
         assert_eq!(info.ignore_differences[1].group, "");
         assert_eq!(info.ignore_differences[1].name.as_deref(), Some("settings"));
-        assert_eq!(info.ignore_differences[1].json_pointers, vec!["/data/generated"], "complex jq is not guessed");
+        assert_eq!(
+            info.ignore_differences[1].json_pointers,
+            vec!["/data/generated"],
+            "complex jq is not guessed"
+        );
     }
 
     #[test]
     fn argocd_cm_selects_tracking_and_label_key() {
-        let data = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert_eq!(argo_settings(&data(&[])).tracking, TrackingMethod::Annotation);
+        let data = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            argo_settings(&data(&[])).tracking,
+            TrackingMethod::Annotation
+        );
         let label = argo_settings(&data(&[
             ("application.resourceTrackingMethod", "label"),
-            ("application.instanceLabelKey", "argocd.argoproj.io/instance"),
+            (
+                "application.instanceLabelKey",
+                "argocd.argoproj.io/instance",
+            ),
             ("installationID", "prod-argo"),
         ]));
         assert_eq!(label.tracking, TrackingMethod::Label);
         assert_eq!(label.label_key, "argocd.argoproj.io/instance");
         assert_eq!(label.installation_id.as_deref(), Some("prod-argo"));
-        let both = argo_settings(&data(&[("application.resourceTrackingMethod", "annotation+label")]));
+        let both = argo_settings(&data(&[(
+            "application.resourceTrackingMethod",
+            "annotation+label",
+        )]));
         assert_eq!(both.tracking, TrackingMethod::AnnotationAndLabel);
     }
 }

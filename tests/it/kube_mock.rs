@@ -1,0 +1,129 @@
+//! A mock Kubernetes API server for the kube-rs code (no real API server can run here): serves
+//! canned lists, streams watch events the test sends, and records every request so the test
+//! can assert exactly what the engine asked for.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: HashMap<String, String>,
+}
+
+#[derive(Clone)]
+struct State {
+    lists: Arc<HashMap<String, Value>>,
+    watches: Arc<HashMap<String, broadcast::Sender<Value>>>,
+    log: Arc<Mutex<Vec<Recorded>>>,
+}
+
+pub struct MockApiServer {
+    pub url: String,
+    state: State,
+    handle: actix_web::dev::ServerHandle,
+}
+
+fn query_map(req: &HttpRequest) -> HashMap<String, String> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    let query = query_map(&req);
+    let path = req.path().to_string();
+    if let Ok(mut log) = state.log.lock() {
+        log.push(Recorded {
+            method: req.method().to_string(),
+            path: path.clone(),
+            query: query.clone(),
+        });
+    }
+    if query.get("watch").map(String::as_str) == Some("true") {
+        let Some(sender) = state.watches.get(&path) else {
+            return HttpResponse::NotFound().finish();
+        };
+        let receiver = sender.subscribe();
+        let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) => {
+                        let mut line = serde_json::to_vec(&event).expect("event is JSON");
+                        line.push(b'\n');
+                        return Some((Ok::<_, actix_web::Error>(web::Bytes::from(line)), receiver));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .streaming(events);
+    }
+    match state.lists.get(&path) {
+        Some(list) => HttpResponse::Ok().json(list),
+        None => HttpResponse::NotFound().json(serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
+            "message": format!("{path} not found")
+        })),
+    }
+}
+
+impl MockApiServer {
+    /// `lists`: path → list object. Every listed path can also be watched.
+    pub async fn start(lists: HashMap<String, Value>) -> Self {
+        let watches = lists
+            .keys()
+            .map(|path| (path.clone(), broadcast::channel(64).0))
+            .collect();
+        let state = State {
+            lists: Arc::new(lists),
+            watches: Arc::new(watches),
+            log: Arc::new(Mutex::new(Vec::new())),
+        };
+        let data = web::Data::new(state.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(serve))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        MockApiServer { url, state, handle }
+    }
+
+    /// Sends a watch event (`{"type": …, "object": …}`) to every open watch of `path`.
+    pub fn send(&self, path: &str, event: Value) -> usize {
+        self.state
+            .watches
+            .get(path)
+            .map(|s| s.send(event).unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn client(&self) -> kube::Client {
+        let uri: http::Uri = self.url.parse().expect("url");
+        kube::Client::try_from(kube::Config::new(uri)).expect("client")
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
