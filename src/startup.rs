@@ -110,6 +110,10 @@ impl Application {
                 guard_view.clone(),
                 settings.argocd_namespaces.clone(),
             );
+            crate::cluster::parents::spawn_watchers(
+                client.clone(),
+                guard_view.snapshot().parents.clone(),
+            );
         }
 
         let shared = Shared {

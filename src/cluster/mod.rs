@@ -4,6 +4,7 @@
 //! detached mode every workflow is planned and recorded but executed as a dry run.
 
 pub mod argocd;
+pub mod parents;
 
 use crate::config::Settings;
 use std::time::{Duration, Instant};

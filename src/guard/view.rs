@@ -132,6 +132,58 @@ pub struct ParentMeta {
 /// `(group, resource, namespace, name)`, as a scale request names its parent.
 pub type ParentKey = (String, String, String, String);
 
+/// The metadata cache of scalable objects. Shared (not copied) between snapshots: it can hold
+/// 100 000 entries, and copying it on every watch event would cost more than the lock.
+#[derive(Debug, Clone, Default)]
+pub struct ParentCache(Arc<RwLock<HashMap<ParentKey, ParentMeta>>>);
+
+impl ParentCache {
+    pub fn get(&self, key: &ParentKey) -> Option<ParentMeta> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn insert(&self, key: ParentKey, meta: ParentMeta) {
+        self.write().insert(key, meta);
+    }
+
+    pub fn remove(&self, key: &ParentKey) {
+        self.write().remove(key);
+    }
+
+    /// Replaces every entry of one resource (after a relist).
+    pub fn replace_resource(
+        &self,
+        group: &str,
+        resource: &str,
+        entries: Vec<(ParentKey, ParentMeta)>,
+    ) {
+        let mut map = self.write();
+        map.retain(|(g, r, _, _), _| !(g == group && r == resource));
+        map.extend(entries);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ParentKey, ParentMeta>> {
+        self.0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// The state a review consults.
 #[derive(Debug, Clone)]
 pub struct GuardView {
@@ -141,7 +193,7 @@ pub struct GuardView {
     /// outside the control-plane namespaces.
     pub applications: HashMap<String, AppInfo>,
     pub leases: Vec<Lease>,
-    pub parents: HashMap<ParentKey, ParentMeta>,
+    pub parents: ParentCache,
     /// The Application watch finished its first list (or found no Application API).
     pub applications_synced: bool,
 }
@@ -153,7 +205,7 @@ impl GuardView {
             argo: ArgoSettings::default(),
             applications: HashMap::new(),
             leases: Vec::new(),
-            parents: HashMap::new(),
+            parents: ParentCache::default(),
             applications_synced: false,
         }
     }

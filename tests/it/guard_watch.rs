@@ -180,3 +180,126 @@ async fn a_cluster_without_argocd_is_synced_with_no_applications() {
     assert!(view.snapshot().applications.is_empty());
     mock.stop().await;
 }
+
+fn scale_review(user: &str) -> AdmissionReview {
+    serde_json::from_value(json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "scale-1", "kind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "subResource": "scale", "name": "cart", "namespace": "prod", "operation": "UPDATE",
+            "userInfo": {"username": user},
+            "object": {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "cart", "namespace": "prod"}, "spec": {"replicas": 6}},
+            "oldObject": {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "cart", "namespace": "prod"}, "spec": {"replicas": 2}}
+        }
+    }))
+    .expect("review")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_requests_are_judged_by_the_parent_from_the_metadata_cache() {
+    coordination_engine::tls::install_default_provider();
+    let deployment_meta = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+        "metadata": {"name": "cart", "namespace": "prod", "uid": "uid-cart", "resourceVersion": "3",
+            "labels": {"app": "cart"},
+            "annotations": {"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:prod/cart",
+                            "kubectl.kubernetes.io/last-applied-configuration": "{…large…}"}}});
+    let meta_list = |items: Vec<Value>| json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {"resourceVersion": "10"}, "items": items});
+    let mock = MockApiServer::start(HashMap::from([
+        (
+            "/apis/apps/v1/deployments".to_string(),
+            meta_list(vec![deployment_meta]),
+        ),
+        ("/apis/apps/v1/statefulsets".to_string(), meta_list(vec![])),
+        ("/apis/apps/v1/replicasets".to_string(), meta_list(vec![])),
+    ]))
+    .await;
+    let settings = config::load(&Sources::default()).expect("defaults");
+    let view = SharedView::new(GuardView::new(GuardConfig::from_settings(&settings)));
+    coordination_engine::cluster::parents::spawn_watchers(
+        mock.client(),
+        view.snapshot().parents.clone(),
+    );
+    eventually("the metadata cache", || {
+        (!view.snapshot().parents.is_empty()).then_some(())
+    })
+    .await;
+
+    let by_alice = scale_review("alice");
+    let decision = review(
+        validate(&by_alice).expect("valid"),
+        &view.snapshot(),
+        chrono::Utc::now(),
+    );
+    assert_eq!(
+        (decision.outcome.as_str(), decision.reason),
+        ("deny", "manual_change")
+    );
+    assert_eq!(decision.application.as_deref(), Some("shop"));
+    assert_eq!(decision.changed_paths, vec!["/spec/replicas"]);
+    let by_hpa = scale_review("system:serviceaccount:kube-system:horizontal-pod-autoscaler");
+    let decision = review(
+        validate(&by_hpa).expect("valid"),
+        &view.snapshot(),
+        chrono::Utc::now(),
+    );
+    assert_eq!(decision.reason, "exempt_identity");
+
+    // Only what the guard reads is kept (not last-applied-configuration).
+    let key = (
+        "apps".to_string(),
+        "deployments".to_string(),
+        "prod".to_string(),
+        "cart".to_string(),
+    );
+    let cached = view.snapshot().parents.get(&key).expect("cached");
+    assert!(
+        cached.metadata["annotations"]
+            .get("kubectl.kubernetes.io/last-applied-configuration")
+            .is_none()
+    );
+
+    // A deletion leaves the cache.
+    eventually("the watch to open", || {
+        mock.requests()
+            .iter()
+            .any(|r| {
+                r.path == "/apis/apps/v1/deployments"
+                    && r.query.get("watch").map(String::as_str) == Some("true")
+            })
+            .then_some(())
+    })
+    .await;
+    let mut deleted = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+        "metadata": {"name": "cart", "namespace": "prod", "uid": "uid-cart", "resourceVersion": "11"}});
+    deleted["metadata"]["labels"] = json!({});
+    assert!(
+        mock.send(
+            "/apis/apps/v1/deployments",
+            json!({"type": "DELETED", "object": deleted})
+        ) > 0
+    );
+    eventually("the deletion", || {
+        view.snapshot().parents.get(&key).is_none().then_some(())
+    })
+    .await;
+
+    // Metadata only, for every scalable kind.
+    let requests = mock.requests();
+    for path in [
+        "/apis/apps/v1/deployments",
+        "/apis/apps/v1/statefulsets",
+        "/apis/apps/v1/replicasets",
+    ] {
+        let first = requests
+            .iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| panic!("{path} listed"));
+        assert!(
+            first.accept.contains("as=PartialObjectMetadataList"),
+            "{path}: {}",
+            first.accept
+        );
+    }
+    mock.stop().await;
+}

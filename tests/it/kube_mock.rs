@@ -13,6 +13,7 @@ pub struct Recorded {
     pub method: String,
     pub path: String,
     pub query: HashMap<String, String>,
+    pub accept: String,
 }
 
 #[derive(Clone)]
@@ -42,6 +43,12 @@ async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
             method: req.method().to_string(),
             path: path.clone(),
             query: query.clone(),
+            accept: req
+                .headers()
+                .get("accept")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
         });
     }
     if query.get("watch").map(String::as_str) == Some("true") {
