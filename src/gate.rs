@@ -1,0 +1,306 @@
+//! Plan × state × policy → gate decisions (SPEC §5.3). Pure: the pipeline gathers the state
+//! (pauses, active workflows, recent attempts, budgets) from the store and records every
+//! decision on the workflow with its reason.
+
+use crate::plan::{Action, Plan};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GateOutcome {
+    Pass,
+    /// Plan and record only.
+    DryRun,
+    AwaitApproval,
+    Block,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GateDecision {
+    pub gate: String,
+    pub outcome: GateOutcome,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Storm budget: at most this many workflows per namespace / cluster per window.
+#[derive(Debug, Clone, Copy)]
+pub struct StormBudget {
+    pub per_namespace: u32,
+    pub per_cluster: u32,
+    pub window: Duration,
+}
+
+impl Default for StormBudget {
+    fn default() -> Self {
+        StormBudget {
+            per_namespace: 5,
+            per_cluster: 20,
+            window: Duration::minutes(10),
+        }
+    }
+}
+
+/// What the gates look at.
+#[derive(Debug, Clone, Default)]
+pub struct GateContext {
+    pub global_pause: bool,
+    pub namespace_paused: bool,
+    /// The caller asked for a dry run.
+    pub dry_run_requested: bool,
+    /// No cluster: everything is a dry run.
+    pub detached: bool,
+    /// Another workflow is active for the same target.
+    pub active_workflow: Option<String>,
+    /// Attempts on this target that did not fix it, most recent last.
+    pub failed_attempts: Vec<DateTime<Utc>>,
+    pub namespace_workflows_in_window: u32,
+    pub cluster_workflows_in_window: u32,
+    pub budget: Option<StormBudget>,
+    /// Actions that need `POST /approve`.
+    pub approval_required: HashSet<Action>,
+}
+
+/// What the pipeline does after the gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Run {
+        dry_run: bool,
+    },
+    AwaitApproval,
+    /// Not now (paused, cooldown, another workflow active); the reason is recorded.
+    Hold(String),
+    /// The storm budget is spent: pause and hand over to a human.
+    Escalate(String),
+}
+
+/// Cooldown after `n` failed attempts: 1, 2, 4, … minutes, at most an hour.
+pub fn cooldown(failed_attempts: usize) -> Duration {
+    if failed_attempts == 0 {
+        return Duration::zero();
+    }
+    let minutes = 1i64 << (failed_attempts.min(7) - 1);
+    Duration::minutes(minutes.min(60))
+}
+
+pub fn gate(plan: &Plan, ctx: &GateContext, now: DateTime<Utc>) -> (Vec<GateDecision>, Verdict) {
+    let mut decisions = Vec::new();
+    let mut record = |gate: &str, outcome, reason: String| {
+        decisions.push(GateDecision {
+            gate: gate.into(),
+            outcome,
+            reason,
+            at: now,
+        });
+    };
+    if ctx.global_pause || ctx.namespace_paused {
+        let scope = if ctx.global_pause {
+            "globally"
+        } else {
+            "for this namespace"
+        };
+        let reason = format!("remediation is paused {scope}");
+        record("pause", GateOutcome::Block, reason.clone());
+        return (decisions, Verdict::Hold(reason));
+    }
+    record("pause", GateOutcome::Pass, "not paused".into());
+    if let Some(active) = &ctx.active_workflow {
+        let reason = format!("workflow {active} is already active for this target");
+        record("single_active", GateOutcome::Block, reason.clone());
+        return (decisions, Verdict::Hold(reason));
+    }
+    record(
+        "single_active",
+        GateOutcome::Pass,
+        "no other active workflow for the target".into(),
+    );
+    if let Some(last) = ctx.failed_attempts.last() {
+        let wait = cooldown(ctx.failed_attempts.len());
+        if now < *last + wait {
+            let reason = format!(
+                "{} failed attempt(s): cooling down {} min after the last",
+                ctx.failed_attempts.len(),
+                wait.num_minutes()
+            );
+            record("cooldown", GateOutcome::Block, reason.clone());
+            return (decisions, Verdict::Hold(reason));
+        }
+    }
+    record(
+        "cooldown",
+        GateOutcome::Pass,
+        "no cooldown in effect".into(),
+    );
+    if let Some(budget) = ctx.budget {
+        let over = if ctx.namespace_workflows_in_window >= budget.per_namespace {
+            Some(format!(
+                "{} workflows in this namespace within {} min (budget {})",
+                ctx.namespace_workflows_in_window,
+                budget.window.num_minutes(),
+                budget.per_namespace
+            ))
+        } else if ctx.cluster_workflows_in_window >= budget.per_cluster {
+            Some(format!(
+                "{} workflows in the cluster within {} min (budget {})",
+                ctx.cluster_workflows_in_window,
+                budget.window.num_minutes(),
+                budget.per_cluster
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = over {
+            record("storm_budget", GateOutcome::Block, reason.clone());
+            return (decisions, Verdict::Escalate(reason));
+        }
+        record(
+            "storm_budget",
+            GateOutcome::Pass,
+            "within the storm budget".into(),
+        );
+    }
+    let needs_approval: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| ctx.approval_required.contains(&s.action))
+        .map(|s| s.action.as_str())
+        .collect();
+    if !needs_approval.is_empty() {
+        record(
+            "approval",
+            GateOutcome::AwaitApproval,
+            format!("{} need approval", needs_approval.join(", ")),
+        );
+        return (decisions, Verdict::AwaitApproval);
+    }
+    record(
+        "approval",
+        GateOutcome::Pass,
+        "no step needs approval".into(),
+    );
+    let dry_run = ctx.dry_run_requested || ctx.detached;
+    let reason = match (ctx.dry_run_requested, ctx.detached) {
+        (true, _) => "dry run requested".to_string(),
+        (false, true) => "detached (no cluster): planned and recorded only".to_string(),
+        _ => "live".to_string(),
+    };
+    record(
+        "dry_run",
+        if dry_run {
+            GateOutcome::DryRun
+        } else {
+            GateOutcome::Pass
+        },
+        reason,
+    );
+    (decisions, Verdict::Run { dry_run })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Layer;
+    use crate::plan::{StepTarget, plan};
+
+    fn crash_plan() -> Plan {
+        let target = StepTarget {
+            kind: "Pod".into(),
+            namespace: Some("shop".into()),
+            name: "cart-1".into(),
+        };
+        plan("crash_loop", target, &[], Layer::Application)
+    }
+
+    fn verdict(ctx: &GateContext) -> Verdict {
+        gate(&crash_plan(), ctx, Utc::now()).1
+    }
+
+    #[test]
+    fn gates_in_order_with_their_verdicts() {
+        let now = Utc::now();
+        let base = GateContext::default();
+        assert_eq!(verdict(&base), Verdict::Run { dry_run: false });
+        assert_eq!(
+            verdict(&GateContext {
+                detached: true,
+                ..base.clone()
+            }),
+            Verdict::Run { dry_run: true }
+        );
+        assert_eq!(
+            verdict(&GateContext {
+                dry_run_requested: true,
+                ..base.clone()
+            }),
+            Verdict::Run { dry_run: true }
+        );
+        assert!(
+            matches!(verdict(&GateContext { global_pause: true, ..base.clone() }), Verdict::Hold(r) if r.contains("paused"))
+        );
+        assert!(matches!(
+            verdict(&GateContext {
+                namespace_paused: true,
+                ..base.clone()
+            }),
+            Verdict::Hold(_)
+        ));
+        assert!(matches!(
+            verdict(&GateContext { active_workflow: Some("wf-1".into()), ..base.clone() }),
+            Verdict::Hold(r) if r.contains("wf-1")
+        ));
+        let recent = GateContext {
+            failed_attempts: vec![now - Duration::seconds(30)],
+            ..base.clone()
+        };
+        assert!(matches!(verdict(&recent), Verdict::Hold(r) if r.contains("cooling down")));
+        let old = GateContext {
+            failed_attempts: vec![now - Duration::minutes(5)],
+            ..base.clone()
+        };
+        assert_eq!(verdict(&old), Verdict::Run { dry_run: false });
+        let storm = GateContext {
+            budget: Some(StormBudget::default()),
+            namespace_workflows_in_window: 5,
+            ..base.clone()
+        };
+        assert!(matches!(verdict(&storm), Verdict::Escalate(r) if r.contains("budget")));
+        let approval = GateContext {
+            approval_required: [Action::Rollback].into_iter().collect(),
+            ..base.clone()
+        };
+        assert_eq!(verdict(&approval), Verdict::AwaitApproval);
+    }
+
+    #[test]
+    fn cooldown_doubles_and_is_capped() {
+        assert_eq!(cooldown(0), Duration::zero());
+        assert_eq!(cooldown(1), Duration::minutes(1));
+        assert_eq!(cooldown(3), Duration::minutes(4));
+        assert_eq!(cooldown(20), Duration::minutes(60));
+    }
+
+    #[test]
+    fn every_gate_that_ran_is_recorded_with_a_reason() {
+        let (decisions, _) = gate(
+            &crash_plan(),
+            &GateContext {
+                detached: true,
+                ..Default::default()
+            },
+            Utc::now(),
+        );
+        let gates: Vec<&str> = decisions.iter().map(|d| d.gate.as_str()).collect();
+        assert_eq!(
+            gates,
+            vec!["pause", "single_active", "cooldown", "approval", "dry_run"]
+        );
+        assert!(decisions.iter().all(|d| !d.reason.is_empty()));
+        assert_eq!(
+            decisions.last().map(|d| d.outcome),
+            Some(GateOutcome::DryRun)
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! Diagnosis → plan (SPEC §5.2): ordered steps, lowest layer first, least invasive first, each
+//! with its channel, timeout, verification and undo. Pure data.
+
+use crate::detect::{Layer, LayerFinding};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Read events, scheduling and container states; changes nothing.
+    InspectEvents,
+    DeletePod,
+    RolloutRestart,
+    /// Back to the previous revision, through the owning channel.
+    Rollback,
+    Cordon,
+    Drain,
+    RestartOperatorPods,
+    /// Hand over to a human with the evidence and what is needed.
+    Escalate,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::InspectEvents => "inspect_events",
+            Action::DeletePod => "delete_pod",
+            Action::RolloutRestart => "rollout_restart",
+            Action::Rollback => "rollback",
+            Action::Cordon => "cordon",
+            Action::Drain => "drain",
+            Action::RestartOperatorPods => "restart_operator_pods",
+            Action::Escalate => "escalate",
+        }
+    }
+
+    /// Whether the action changes the cluster.
+    pub fn mutates(self) -> bool {
+        !matches!(self, Action::InspectEvents | Action::Escalate)
+    }
+}
+
+/// The object a step acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StepTarget {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Step {
+    pub order: u32,
+    pub layer: Layer,
+    pub action: Action,
+    pub target: StepTarget,
+    /// `workload` (manual), `argocd`, `helm`, `operator`, `node`, `platform`, `human`;
+    /// `pending_detection` until ownership is known (it needs the cluster).
+    pub channel: String,
+    pub expected_effect: String,
+    pub timeout_seconds: u64,
+    pub verification: String,
+    pub undo: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Plan {
+    pub issue_type: String,
+    pub root_cause_layer: Layer,
+    pub affected_layers: Vec<Layer>,
+    pub steps: Vec<Step>,
+    pub estimated_duration_seconds: u64,
+}
+
+/// Workload checkpoints time out within 2 minutes by default (SPEC §5.5).
+const WORKLOAD_TIMEOUT: u64 = 120;
+const NODE_TIMEOUT: u64 = 300;
+
+/// The escalation ladder of an issue type, least invasive first.
+pub fn ladder(issue_type: &str, target_kind: &str) -> Vec<Action> {
+    use Action::*;
+    match issue_type {
+        "crash_loop" | "pod_crash" if target_kind == "Pod" => {
+            vec![DeletePod, RolloutRestart, Rollback, Escalate]
+        }
+        "crash_loop" | "pod_crash" => vec![RolloutRestart, Rollback, Escalate],
+        "pod_not_ready" | "replicas_mismatch" | "rollout_stuck" | "container_waiting" | "oom"
+        | "oom_kill" | "high_memory" | "high_cpu" => vec![InspectEvents, RolloutRestart, Escalate],
+        // A bad image is fixed where the image is defined: no blind restarts.
+        "image_pull" | "image_pull_backoff" => vec![InspectEvents, Escalate],
+        "node_not_ready" | "node_unreachable" | "kubelet_down" => {
+            vec![InspectEvents, Cordon, Drain, Escalate]
+        }
+        "operator_degraded" | "operator_down" => vec![InspectEvents, RestartOperatorPods, Escalate],
+        _ => vec![InspectEvents, Escalate],
+    }
+}
+
+fn step_details(
+    action: Action,
+    layer: Layer,
+) -> (&'static str, String, u64, String, Option<String>) {
+    let timeout = if layer == Layer::Infrastructure {
+        NODE_TIMEOUT
+    } else {
+        WORKLOAD_TIMEOUT
+    };
+    match action {
+        Action::InspectEvents => (
+            "workload",
+            "evidence collected (events, scheduling, container states)".into(),
+            30,
+            "none".into(),
+            None,
+        ),
+        Action::DeletePod => (
+            "pending_detection",
+            "the failing pod is replaced by its controller".into(),
+            timeout,
+            "replacement pod Ready and restart count stable".into(),
+            None,
+        ),
+        Action::RolloutRestart => (
+            "pending_detection",
+            "all pods restarted with the current template".into(),
+            timeout,
+            "rollout complete and pods Ready".into(),
+            None,
+        ),
+        Action::Rollback => (
+            "pending_detection",
+            "previous revision running".into(),
+            timeout,
+            "rollout complete, pods Ready, alert resolved".into(),
+            Some("roll forward to the current revision".into()),
+        ),
+        Action::Cordon => (
+            "node",
+            "no new pods scheduled on the node".into(),
+            30,
+            "node unschedulable".into(),
+            Some("uncordon".into()),
+        ),
+        Action::Drain => (
+            "node",
+            "pods evicted (PDBs honoured)".into(),
+            NODE_TIMEOUT,
+            "no evictable pods left on the node".into(),
+            Some("uncordon".into()),
+        ),
+        Action::RestartOperatorPods => (
+            "platform",
+            "operator pods restarted".into(),
+            NODE_TIMEOUT,
+            "ClusterOperator Available=True, Degraded=False".into(),
+            None,
+        ),
+        Action::Escalate => (
+            "human",
+            "a human has the evidence and what is needed".into(),
+            0,
+            "none".into(),
+            None,
+        ),
+    }
+}
+
+/// The plan for one target.
+pub fn plan(issue_type: &str, target: StepTarget, layers: &[LayerFinding], root: Layer) -> Plan {
+    let steps: Vec<Step> = ladder(issue_type, &target.kind)
+        .into_iter()
+        .enumerate()
+        .map(|(i, action)| {
+            let (channel, effect, timeout, verification, undo) = step_details(action, root);
+            Step {
+                order: i as u32 + 1,
+                layer: root,
+                action,
+                target: target.clone(),
+                channel: channel.into(),
+                expected_effect: effect,
+                timeout_seconds: timeout,
+                verification,
+                undo,
+            }
+        })
+        .collect();
+    Plan {
+        issue_type: issue_type.to_string(),
+        root_cause_layer: root,
+        affected_layers: layers.iter().map(|l| l.layer).collect(),
+        estimated_duration_seconds: steps.iter().map(|s| s.timeout_seconds).sum(),
+        steps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(kind: &str) -> StepTarget {
+        StepTarget {
+            kind: kind.into(),
+            namespace: Some("shop".into()),
+            name: "cart".into(),
+        }
+    }
+
+    #[test]
+    fn ladders_start_least_invasive_and_end_with_escalation() {
+        use Action::*;
+        let cases = [
+            (
+                "crash_loop",
+                "Pod",
+                vec![DeletePod, RolloutRestart, Rollback, Escalate],
+            ),
+            (
+                "crash_loop",
+                "Deployment",
+                vec![RolloutRestart, Rollback, Escalate],
+            ),
+            (
+                "replicas_mismatch",
+                "Deployment",
+                vec![InspectEvents, RolloutRestart, Escalate],
+            ),
+            ("image_pull", "Pod", vec![InspectEvents, Escalate]),
+            (
+                "node_not_ready",
+                "Node",
+                vec![InspectEvents, Cordon, Drain, Escalate],
+            ),
+            (
+                "operator_degraded",
+                "ClusterOperator",
+                vec![InspectEvents, RestartOperatorPods, Escalate],
+            ),
+            ("unknown", "Pod", vec![InspectEvents, Escalate]),
+        ];
+        for (issue, kind, expected) in cases {
+            assert_eq!(ladder(issue, kind), expected, "{issue} on {kind}");
+            assert_eq!(ladder(issue, kind).last(), Some(&Escalate));
+        }
+    }
+
+    #[test]
+    fn image_pull_errors_never_restart() {
+        assert!(!ladder("image_pull", "Pod").iter().any(|a| a.mutates()));
+    }
+
+    #[test]
+    fn a_plan_numbers_its_steps_and_sums_the_timeouts() {
+        let p = plan("crash_loop", target("Pod"), &[], Layer::Application);
+        assert_eq!(
+            p.steps.iter().map(|s| s.order).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(p.estimated_duration_seconds, 3 * WORKLOAD_TIMEOUT);
+        assert!(p.steps[2].undo.is_some(), "a rollback can be undone");
+        assert_eq!(p.steps[3].channel, "human");
+    }
+}
