@@ -18,6 +18,27 @@ pub enum GateOutcome {
     Block,
 }
 
+impl GateOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateOutcome::Pass => "pass",
+            GateOutcome::DryRun => "dry_run",
+            GateOutcome::AwaitApproval => "await_approval",
+            GateOutcome::Block => "block",
+        }
+    }
+}
+
+/// Every gate, in the order they run.
+pub const GATES: &[&str] = &[
+    "pause",
+    "single_active",
+    "cooldown",
+    "storm_budget",
+    "approval",
+    "dry_run",
+];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GateDecision {
     pub gate: String,

@@ -24,6 +24,7 @@ pub mod gate;
 pub mod guard;
 pub mod incident;
 pub mod metrics;
+pub mod pipeline;
 pub mod plan;
 pub mod request_context;
 pub mod sources;

@@ -31,6 +31,9 @@ pub struct Metrics {
     pub alerts_deduplicated: prometheus::IntCounter,
     pub admission_reviews: IntCounterVec,
     pub admission_duration: prometheus::Histogram,
+    pub remediations: IntCounterVec,
+    pub remediation_duration: HistogramVec,
+    pub gate_decisions: IntCounterVec,
 }
 
 /// Store operations timed by `store_operation_duration_seconds{op}`.
@@ -143,6 +146,34 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let remediations = IntCounterVec::new(
+            opts(
+                "remediation_total",
+                "Workflows that ended, by mode (live, dry_run) and final status (Go engine name)",
+            ),
+            &["mode", "status"],
+        )
+        .expect("valid metric definition");
+        let remediation_duration = HistogramVec::new(
+            HistogramOpts::new(
+                format!("{PREFIX}_remediation_duration_seconds"),
+                "Time from a workflow's start to its end, by mode (Go engine name)",
+            )
+            .buckets(vec![
+                0.001, 0.01, 0.1, 1.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+            ]),
+            &["mode"],
+        )
+        .expect("valid metric definition");
+        let gate_decisions = IntCounterVec::new(
+            opts(
+                "workflow_gate_decisions_total",
+                "Gate decisions recorded on workflows, by gate and outcome",
+            ),
+            &["gate", "outcome"],
+        )
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -154,6 +185,9 @@ impl Metrics {
             Box::new(alerts_deduplicated.clone()),
             Box::new(admission_reviews.clone()),
             Box::new(admission_duration.clone()),
+            Box::new(remediations.clone()),
+            Box::new(remediation_duration.clone()),
+            Box::new(gate_decisions.clone()),
         ] {
             registry
                 .register(collector)
@@ -179,6 +213,23 @@ impl Metrics {
                 }
             }
         }
+        for mode in ["live", "dry_run"] {
+            remediation_duration.with_label_values(&[mode]);
+            for status in [
+                "succeeded",
+                "failed",
+                "escalated",
+                "cancelled",
+                "interrupted",
+            ] {
+                remediations.with_label_values(&[mode, status]);
+            }
+        }
+        for gate in crate::gate::GATES {
+            for outcome in ["pass", "block", "dry_run", "await_approval"] {
+                gate_decisions.with_label_values(&[gate, outcome]);
+            }
+        }
         for op in STORE_OPS {
             store_duration.with_label_values(&[op]);
         }
@@ -199,6 +250,9 @@ impl Metrics {
             alerts_deduplicated,
             admission_reviews,
             admission_duration,
+            remediations,
+            remediation_duration,
+            gate_decisions,
         }
     }
 

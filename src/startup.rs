@@ -101,6 +101,16 @@ impl Application {
             .await?,
         );
         spawn_retention(store.clone(), settings.incident_retention_days);
+        let pipeline = Arc::new(crate::pipeline::Pipeline::new(
+            store.clone(),
+            metrics.clone(),
+            matches!(cluster, Cluster::Detached),
+        ));
+        if !settings.pipeline_interval.is_zero() {
+            pipeline
+                .clone()
+                .spawn_queue_consumer(settings.pipeline_interval);
+        }
         let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
             crate::guard::GuardConfig::from_settings(&settings),
         ));
@@ -124,6 +134,7 @@ impl Application {
                 metrics: metrics.clone(),
                 guard: guard_view.clone(),
                 denials: crate::guard::record::DenialRecorder::spawn(store.clone()),
+                pipeline: pipeline.clone(),
                 tls: tls.clone(),
                 started_at: Instant::now(),
             }),

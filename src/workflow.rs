@@ -94,6 +94,12 @@ pub struct Workflow {
     pub mode: WorkflowMode,
     /// Namespace of the target (copied from the incident, for filtering).
     pub namespace: Option<String>,
+    /// `namespace/Kind/name` of the target: one active workflow per target.
+    #[serde(default)]
+    pub target_key: Option<String>,
+    /// When escalated: `{reason, channel, tried[], needed}`.
+    #[serde(default)]
+    pub escalation: Option<Value>,
     pub plan: Option<Value>,
     pub steps: Vec<Value>,
     pub gate_decisions: Vec<Value>,
@@ -119,6 +125,8 @@ impl Workflow {
             status: WorkflowStatus::Pending,
             mode,
             namespace,
+            target_key: None,
+            escalation: None,
             plan: None,
             steps: Vec::new(),
             gate_decisions: Vec::new(),

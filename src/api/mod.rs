@@ -7,6 +7,7 @@ pub mod json;
 pub mod openapi;
 pub mod params;
 pub mod pause;
+pub mod remediation;
 pub mod routes;
 pub mod validate;
 pub mod views;
@@ -32,6 +33,7 @@ pub struct AppState {
     /// The guard's live view (watchers write it, reviews read snapshots).
     pub guard: crate::guard::SharedView,
     pub denials: crate::guard::record::DenialRecorder,
+    pub pipeline: Arc<crate::pipeline::Pipeline>,
     /// `None` when `TLS_MODE=off`.
     pub tls: Option<Arc<ReloadingCert>>,
     pub started_at: Instant,

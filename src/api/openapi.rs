@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
-use super::{guard, health, incidents, pause, views, webhooks, workflows};
+use super::{guard, health, incidents, pause, remediation, views, webhooks, workflows};
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -34,7 +34,9 @@ use utoipa::{Modify, OpenApi};
         pause::list,
         webhooks::alertmanager,
         guard::validate_review,
-        guard::explain
+        guard::explain,
+        remediation::trigger,
+        remediation::coordination_trigger
     ),
     components(schemas(
         health::Liveness,
@@ -52,7 +54,15 @@ use utoipa::{Modify, OpenApi};
         pause::PauseList,
         webhooks::Accepted,
         guard::ExplainShort,
-        guard::Explanation
+        guard::Explanation,
+        remediation::FlatTrigger,
+        remediation::NestedTrigger,
+        remediation::ResourceRef,
+        remediation::IssueRef,
+        remediation::Triggered,
+        remediation::CoordinationTrigger,
+        remediation::CoordinationResource,
+        remediation::CoordinationTriggered
     )),
     modifiers(&BearerAuth)
 )]

@@ -1,7 +1,7 @@
 //! Every route of the API listener and the metrics listener, in one place.
 
 use super::views::Vocabulary;
-use super::{AppState, guard, health, incidents, openapi, pause, webhooks, workflows};
+use super::{AppState, guard, health, incidents, openapi, pause, remediation, webhooks, workflows};
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
 use crate::metrics::Metrics;
@@ -37,6 +37,8 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("POST", "/webhooks/alertmanager", 200),
     ("POST", "/webhooks/validate", 200),
     ("POST", "/api/v1/guard/explain", 200),
+    ("POST", "/api/v1/remediation/trigger", 202),
+    ("POST", "/api/v1/coordination/trigger", 202),
 ];
 
 /// Everything the API app needs, shared by all workers.
@@ -113,7 +115,8 @@ fn compat_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/incidents")
             .route(web::get().to(incidents::list))
             .route(web::post().to(incidents::create)),
-    );
+    )
+    .service(web::resource("/remediation/trigger").route(web::post().to(remediation::trigger)));
 }
 
 /// The routes themselves. Public routes first: `/api/v1/openapi.json` must be matched before
@@ -174,6 +177,11 @@ fn api_v1_routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(workflows::get_coordination)),
     )
     .service(web::resource("/guard/explain").route(web::post().to(guard::explain)))
+    .service(web::resource("/remediation/trigger").route(web::post().to(remediation::trigger)))
+    .service(
+        web::resource("/coordination/trigger")
+            .route(web::post().to(remediation::coordination_trigger)),
+    )
     .service(
         web::resource("/pause")
             .route(web::get().to(pause::list))

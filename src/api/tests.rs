@@ -56,6 +56,11 @@ async fn shared() -> (Shared, tempfile::TempDir) {
                 ),
             )),
             denials: crate::guard::record::DenialRecorder::spawn(store.clone()),
+            pipeline: Arc::new(crate::pipeline::Pipeline::new(
+                store.clone(),
+                metrics.clone(),
+                true,
+            )),
             tls: None,
             started_at: std::time::Instant::now(),
         }),

@@ -47,6 +47,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("incident_retention_days", false),
     ("store_busy_timeout", false),
     ("alert_issue_types", false),
+    ("pipeline_interval", false),
     ("service_account", false),
     ("argocd_namespaces", false),
     ("guard_mode", false),

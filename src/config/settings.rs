@@ -103,6 +103,8 @@ pub struct Settings {
     /// The engine's ServiceAccount name (its identity is
     /// `system:serviceaccount:<NAMESPACE>:<SERVICE_ACCOUNT>`).
     pub service_account: String,
+    /// How often the pipeline takes new incidents off the queue; zero stops it.
+    pub pipeline_interval: Duration,
     /// Namespaces where ArgoCD (and its `argocd-cm`) runs.
     pub argocd_namespaces: Vec<String>,
     pub guard: GuardSettings,
@@ -185,6 +187,7 @@ impl Settings {
             },
             alert_issue_types_text: raw.string_or("alert_issue_types", ""),
             service_account: raw.string_or("service_account", "coordination-engine"),
+            pipeline_interval: raw.duration("pipeline_interval", Duration::from_secs(1))?,
             argocd_namespaces: {
                 let list = raw.list("argocd_namespaces");
                 if list.is_empty() {
@@ -330,6 +333,10 @@ impl Settings {
             (
                 "alert_issue_types",
                 Some(self.alert_issue_types_text.clone()).filter(|t| !t.is_empty()),
+            ),
+            (
+                "pipeline_interval",
+                Some(format_duration(self.pipeline_interval)),
             ),
             ("service_account", Some(self.service_account.clone())),
             ("argocd_namespaces", Some(self.argocd_namespaces.join(","))),

@@ -134,6 +134,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<AlertBatchOutcome, StoreError>;
     /// Incident ids waiting for the pipeline, oldest first.
     async fn queued_incidents(&self, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Takes an incident off the queue once the pipeline handled it.
+    async fn dequeue(&self, incident_id: &str) -> Result<(), StoreError>;
     /// Inserts all or nothing, in one transaction (one fsync for the batch).
     async fn insert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError>;
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError>;

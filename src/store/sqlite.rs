@@ -380,6 +380,15 @@ impl Store for SqliteStore {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
+    async fn dequeue(&self, incident_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM incident_queue WHERE incident_id = $1")
+            .bind(incident_id)
+            .execute(&self.writer)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError> {
         let started = Instant::now();
         let mut conn = self.readers.acquire().await.map_err(unavailable)?;

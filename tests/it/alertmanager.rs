@@ -35,7 +35,11 @@ async fn total(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn an_alert_becomes_one_incident_however_often_it_is_delivered() {
-    let app = spawn_app().await;
+    // The pipeline stays off so the queue can be inspected.
+    let app = spawn_app_with(|env| {
+        env.insert("PIPELINE_INTERVAL".into(), "0s".into());
+    })
+    .await;
     let firing = sample("alertmanager-sample.json");
     let first = post(&app, &firing).await;
     assert_eq!(first.status(), 200);
@@ -111,7 +115,10 @@ async fn a_new_firing_of_the_same_alert_is_a_new_incident() {
 
 #[tokio::test]
 async fn a_batch_repeating_an_alert_stores_it_once_and_unknown_alerts_are_not_queued() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|env| {
+        env.insert("PIPELINE_INTERVAL".into(), "0s".into());
+    })
+    .await;
     let mut payload = sample("alertmanager-sample.json");
     let alert = payload["alerts"][0].clone();
     let info = sample("alertmanager-sample-from-prometheus.json")["alerts"][0].clone();

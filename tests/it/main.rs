@@ -15,5 +15,6 @@ mod kube_mock;
 mod peers;
 mod process;
 mod prometheus;
+mod remediation;
 mod tls_reload;
 mod workflows;

@@ -1,0 +1,309 @@
+//! The one place where the stages are chained (SPEC §5):
+//! incident → detect → plan → gate → execute → verify → (escalate | resolve).
+//!
+//! This build plans, gates and records. Execution channels are not implemented yet, so every
+//! workflow runs as a dry run: each step is recorded with what it would do, and nothing is
+//! written to the cluster (the safe reading of SPEC §5: paused, gated and dry-run workflows
+//! write nothing). Each workflow is persisted before it is reported.
+
+use crate::detect::{Signal, diagnose};
+use crate::gate::{GateContext, StormBudget, Verdict, gate};
+use crate::incident::Incident;
+use crate::metrics::Metrics;
+use crate::plan::{Plan, StepTarget, plan};
+use crate::store::{PageRequest, PageStart, Pause, Store, StoreError, WorkflowFilter};
+use crate::workflow::{Workflow, WorkflowKind, WorkflowMode, WorkflowStatus};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Workflow states that hold the target (one active workflow per target).
+pub const ACTIVE: &[WorkflowStatus] = &[
+    WorkflowStatus::Pending,
+    WorkflowStatus::AwaitingApproval,
+    WorkflowStatus::Running,
+    WorkflowStatus::Verifying,
+];
+
+/// Why a workflow was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("workflow {0} is already active for this target")]
+    AlreadyActive(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Pipeline {
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    detached: bool,
+    budget: StormBudget,
+}
+
+/// `namespace/Kind/name`.
+pub fn target_key(target: &StepTarget) -> String {
+    format!(
+        "{}/{}/{}",
+        target.namespace.as_deref().unwrap_or(""),
+        target.kind,
+        target.name
+    )
+}
+
+/// The step target of an incident (its object, or the incident itself when it names none).
+pub fn incident_target(incident: &Incident) -> StepTarget {
+    let (kind, name) = match &incident.target {
+        Some(t) => (t.kind.clone(), t.name.clone()),
+        None => (String::new(), incident.title.clone()),
+    };
+    StepTarget {
+        kind,
+        namespace: incident.namespace.clone(),
+        name,
+    }
+}
+
+/// The plan for one incident.
+pub fn plan_for(incident: &Incident) -> Plan {
+    let target = incident_target(incident);
+    let text = format!(
+        "{} {} {}",
+        incident.issue_type, incident.title, incident.description
+    );
+    let signal = Signal {
+        kind: &target.kind,
+        namespace: incident.namespace.as_deref(),
+        alertname: incident.labels.get("alertname").map(String::as_str),
+        text: &text,
+    };
+    let (layers, root) = diagnose(&[signal]);
+    plan(&incident.issue_type, target, &layers, root)
+}
+
+impl Pipeline {
+    pub fn new(store: Arc<dyn Store>, metrics: Metrics, detached: bool) -> Self {
+        Pipeline {
+            store,
+            metrics,
+            detached,
+            budget: StormBudget::default(),
+        }
+    }
+
+    async fn context(
+        &self,
+        key: &str,
+        namespace: Option<&str>,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<GateContext, StoreError> {
+        let pauses = self.store.list_pauses().await?;
+        let recent = self
+            .store
+            .list_workflows(
+                &WorkflowFilter {
+                    kind: None,
+                    ..Default::default()
+                },
+                &PageRequest {
+                    limit: 1000,
+                    start: PageStart::Offset(0),
+                },
+            )
+            .await?
+            .0
+            .items;
+        let window_start = now - self.budget.window;
+        let in_window: Vec<&Workflow> = recent
+            .iter()
+            .filter(|w| w.created_at >= window_start)
+            .collect();
+        Ok(GateContext {
+            global_pause: pauses.iter().any(|p| p.namespace.is_none()),
+            namespace_paused: pauses
+                .iter()
+                .any(|p| p.namespace.as_deref() == namespace && namespace.is_some()),
+            dry_run_requested: dry_run,
+            detached: self.detached,
+            active_workflow: recent
+                .iter()
+                .find(|w| w.target_key.as_deref() == Some(key) && ACTIVE.contains(&w.status))
+                .map(|w| w.id.clone()),
+            failed_attempts: recent
+                .iter()
+                .rev()
+                .filter(|w| w.target_key.as_deref() == Some(key))
+                .filter(|w| matches!(w.status, WorkflowStatus::Failed | WorkflowStatus::Escalated))
+                .filter_map(|w| w.finished_at)
+                .collect(),
+            namespace_workflows_in_window: in_window
+                .iter()
+                .filter(|w| w.namespace.as_deref() == namespace)
+                .count() as u32,
+            cluster_workflows_in_window: in_window.len() as u32,
+            budget: Some(self.budget),
+            approval_required: Default::default(),
+        })
+    }
+
+    /// Plans, gates and records a workflow for an incident already in the store.
+    pub async fn start(
+        &self,
+        incident: &Incident,
+        kind: WorkflowKind,
+        plan: Plan,
+        dry_run: bool,
+    ) -> Result<Workflow, StartError> {
+        let now = Utc::now();
+        let target = plan
+            .steps
+            .first()
+            .map(|s| s.target.clone())
+            .unwrap_or_else(|| incident_target(incident));
+        let key = target_key(&target);
+        let ctx = self
+            .context(&key, incident.namespace.as_deref(), dry_run, now)
+            .await?;
+        let (decisions, verdict) = gate(&plan, &ctx, now);
+        for d in &decisions {
+            self.metrics
+                .gate_decisions
+                .with_label_values(&[d.gate.as_str(), d.outcome.as_str()])
+                .inc();
+        }
+        if let Verdict::Hold(_) = &verdict
+            && let Some(active) = &ctx.active_workflow
+        {
+            return Err(StartError::AlreadyActive(active.clone()));
+        }
+        let mut workflow = Workflow::new(
+            &incident.id,
+            incident.namespace.clone(),
+            kind,
+            WorkflowMode::DryRun,
+            now,
+        );
+        workflow.target_key = Some(key);
+        workflow.gate_decisions = decisions
+            .iter()
+            .filter_map(|d| serde_json::to_value(d).ok())
+            .collect();
+        workflow.plan = serde_json::to_value(&plan).ok();
+        match verdict {
+            Verdict::Hold(reason) => {
+                workflow.status = WorkflowStatus::Cancelled;
+                workflow.error = Some(format!("not run: {reason}"));
+                workflow.finished_at = Some(now);
+            }
+            Verdict::Escalate(reason) => {
+                workflow.status = WorkflowStatus::Escalated;
+                workflow.finished_at = Some(now);
+                workflow.escalation = Some(json!({
+                    "reason": reason, "channel": "human", "tried": [],
+                    "needed": "check why so many workflows start at once; resume with DELETE /api/v1/pause"
+                }));
+                // A storm pauses the namespace until a human resumes it.
+                self.store
+                    .set_pause(&Pause {
+                        namespace: incident.namespace.clone(),
+                        reason: Some(format!("storm budget: {reason}")),
+                        since: now,
+                    })
+                    .await?;
+            }
+            Verdict::AwaitApproval => workflow.status = WorkflowStatus::AwaitingApproval,
+            Verdict::Run { .. } => self.dry_run(&mut workflow, &plan, now),
+        }
+        self.store.insert_workflow(&workflow).await?;
+        if workflow.status.is_terminal() {
+            self.metrics
+                .remediations
+                .with_label_values(&[workflow.mode.as_str(), workflow.status.as_str()])
+                .inc();
+            let took = (Utc::now() - now).to_std().unwrap_or_default();
+            self.metrics
+                .remediation_duration
+                .with_label_values(&[workflow.mode.as_str()])
+                .observe(took.as_secs_f64());
+        }
+        tracing::info!(workflow = %workflow.id, incident = %incident.id, target = ?workflow.target_key,
+            layer = plan.root_cause_layer.as_str(), status = %workflow.status, "workflow recorded");
+        Ok(workflow)
+    }
+
+    /// Records what each step would do. Execution channels land with a later issue; until
+    /// then nothing is written to the cluster.
+    fn dry_run(&self, workflow: &mut Workflow, plan: &Plan, now: DateTime<Utc>) {
+        let why = if self.detached {
+            "detached (no cluster)"
+        } else {
+            "execution channels are not implemented in this build"
+        };
+        workflow.started_at = Some(now);
+        workflow.steps = plan
+            .steps
+            .iter()
+            .map(|step| {
+                json!({
+                    "order": step.order,
+                    "action": step.action.as_str(),
+                    "target": step.target,
+                    "channel": step.channel,
+                    "outcome": "dry_run",
+                    "detail": format!("would {} ({}); not executed: {why}", step.action.as_str().replace('_', " "), step.expected_effect),
+                    "at": now,
+                })
+            })
+            .collect();
+        workflow.status = WorkflowStatus::Succeeded;
+        workflow.finished_at = Some(now);
+        workflow.updated_at = now;
+    }
+
+    /// Consumes the incident queue (new actionable alerts) every `interval`.
+    pub fn spawn_queue_consumer(self: Arc<Self>, interval: Duration) {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = self.drain_queue().await {
+                    tracing::warn!(%error, "pipeline queue: will retry");
+                }
+            }
+        });
+    }
+
+    /// Starts a workflow for every queued incident; an incident leaves the queue once handled.
+    pub async fn drain_queue(&self) -> Result<usize, StoreError> {
+        let queued = self.store.queued_incidents(100).await?;
+        for id in &queued {
+            let incident = match self.store.get_incident(id).await {
+                Ok(incident) => incident,
+                Err(StoreError::NotFound(_)) => {
+                    self.store.dequeue(id).await?;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            if !incident.status.is_terminal() {
+                match self
+                    .start(
+                        &incident,
+                        WorkflowKind::Remediation,
+                        plan_for(&incident),
+                        false,
+                    )
+                    .await
+                {
+                    Ok(_) | Err(StartError::AlreadyActive(_)) => {}
+                    Err(StartError::Store(error)) => return Err(error),
+                }
+            }
+            self.store.dequeue(id).await?;
+        }
+        Ok(queued.len())
+    }
+}

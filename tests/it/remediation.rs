@@ -1,0 +1,338 @@
+//! Triggers and the pipeline (planning, gates, dry-run recording) through the HTTP API.
+
+use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_with};
+use chrono::Utc;
+use coordination_engine::store::Store;
+use coordination_engine::workflow::{Workflow, WorkflowKind, WorkflowMode, WorkflowStatus};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn trigger(app: &TestApp, body: Value) -> reqwest::Response {
+    app.post_json("/api/v1/remediation/trigger", &body).await
+}
+
+fn seed_body(name: &str) -> Value {
+    // The seed README's curl, as pasted.
+    json!({"namespace": "production", "resource_type": "pod", "resource_name": name,
+           "issue_type": "CrashLoopBackOff", "severity": "high"})
+}
+
+#[tokio::test]
+async fn the_seed_readme_trigger_plans_gates_and_records_a_dry_run_in_detached_mode() {
+    let app = spawn_app().await;
+    let response = trigger(&app, seed_body("my-app-abc123")).await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.expect("json");
+    for field in [
+        "workflow_id",
+        "incident_id",
+        "status",
+        "deployment_method",
+        "estimated_duration",
+    ] {
+        assert!(body[field].is_string(), "{field} is a string: {body}");
+    }
+    assert_eq!(body["deployment_method"], "unknown");
+    assert_eq!(body["estimated_duration"], "6m0s");
+    let actions: Vec<&str> = body["plan"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["delete_pod", "rollout_restart", "rollback", "escalate"]
+    );
+
+    let workflow = app
+        .get_json(&format!(
+            "/api/v1/workflows/{}",
+            body["workflow_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(workflow["mode"], "dry_run");
+    assert_eq!(workflow["status"], "succeeded");
+    assert_eq!(workflow["plan"]["root_cause_layer"], "application");
+    assert_eq!(workflow["steps"].as_array().expect("steps").len(), 4);
+    assert!(
+        workflow["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["outcome"] == "dry_run")
+    );
+    let gates: Vec<&str> = workflow["gate_decisions"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .map(|g| g["gate"].as_str().expect("gate"))
+        .collect();
+    assert_eq!(
+        gates,
+        vec![
+            "pause",
+            "single_active",
+            "cooldown",
+            "storm_budget",
+            "approval",
+            "dry_run"
+        ]
+    );
+    assert_eq!(workflow["gate_decisions"][5]["outcome"], "dry_run");
+
+    let incident = app
+        .get_json(&format!(
+            "/api/v1/incidents/{}",
+            body["incident_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(incident["issue_type"], "crash_loop");
+    assert_eq!(incident["target"], "Pod/my-app-abc123");
+    assert_eq!(incident["workflow_ids"][0], body["workflow_id"]);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"coordination_engine_remediation_total{mode="dry_run",status="succeeded"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"coordination_engine_workflow_gate_decisions_total{gate="dry_run",outcome="dry_run"} 1"#
+    ));
+}
+
+#[tokio::test]
+async fn the_mcp_nested_shape_keeps_the_client_incident_id_and_honours_dry_run() {
+    let app = spawn_app_with(|env| {
+        env.insert("COMPAT_HTTP_PORT".into(), "0".into());
+    })
+    .await;
+    let body = json!({"incident_id": "mcp-42", "namespace": "shop",
+        "resource": {"kind": "Deployment", "name": "cart"},
+        "issue": {"type": "pod_crash", "description": "", "severity": "critical"}, "dry_run": true});
+    // Through the compatibility listener, as the MCP server sends it: no token, plain HTTP.
+    let compat = app.compat_addr.expect("compat");
+    let response = reqwest::Client::new()
+        .post(format!("http://{compat}/api/v1/api/v1/remediation/trigger"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("json");
+    let incident = app
+        .get_json(&format!(
+            "/api/v1/incidents/{}",
+            answer["incident_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(incident["external_id"], "mcp-42");
+    assert_eq!(incident["severity"], "critical");
+    let workflow = app
+        .get_json(&format!(
+            "/api/v1/workflows/{}",
+            answer["workflow_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(workflow["gate_decisions"][5]["reason"], "dry run requested");
+}
+
+#[tokio::test]
+async fn invalid_triggers_are_422_naming_the_field() {
+    let app = spawn_app().await;
+    for (body, field) in [
+        (
+            json!({"resource_type": "pod", "resource_name": "x", "issue_type": "crash"}),
+            "namespace",
+        ),
+        (
+            json!({"namespace": "a", "resource_type": "pod", "issue_type": "crash"}),
+            "resource_name",
+        ),
+        (
+            json!({"namespace": "a", "resource_type": "pod", "resource_name": "x", "issue_type": "crash", "severity": "urgent"}),
+            "severity",
+        ),
+        (
+            json!({"namespace": "a", "resource_type": "pod", "resource_name": "x", "issue_type": "crash", "color": "red"}),
+            "color",
+        ),
+        (
+            json!({"namespace": "Bad_NS", "resource_type": "pod", "resource_name": "x", "issue_type": "crash"}),
+            "namespace",
+        ),
+        (
+            json!({"resource": {"kind": "Pod", "name": "x"}, "issue": {"type": "crash"}}),
+            "namespace",
+        ),
+        (
+            json!({"namespace": "a", "resource": {"kind": "Pod"}, "issue": {"type": "crash"}}),
+            "name",
+        ),
+    ] {
+        let response = trigger(&app, body.clone()).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let (_, error) = error_body(response).await;
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(field)),
+            "{body}: {error}"
+        );
+    }
+    // A Node is cluster-scoped: no namespace needed.
+    let node = trigger(
+        &app,
+        json!({"resource_type": "node", "resource_name": "worker-1", "issue_type": "NodeNotReady"}),
+    )
+    .await;
+    assert_eq!(node.status(), 202);
+    let node: Value = node.json().await.expect("json");
+    assert_eq!(node["plan"]["root_cause_layer"], "infrastructure");
+}
+
+#[tokio::test]
+async fn gates_hold_paused_namespaces_refuse_a_second_active_workflow_and_stop_storms() {
+    let app = spawn_app().await;
+    // Paused: recorded, not run.
+    app.post_json("/api/v1/pause?namespace=frozen", &json!({}))
+        .await;
+    let paused: Value = trigger(&app, json!({"namespace": "frozen", "resource_type": "pod", "resource_name": "p", "issue_type": "crash_loop"}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(paused["status"], "cancelled");
+    let workflow = app
+        .get_json(&format!(
+            "/api/v1/workflows/{}",
+            paused["workflow_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(workflow["gate_decisions"][0]["outcome"], "block");
+    assert!(
+        workflow["steps"].as_array().expect("steps").is_empty(),
+        "nothing ran"
+    );
+
+    // One active workflow per target.
+    let incident = app
+        .create_incident(json!({"title": "t", "namespace": "shop"}))
+        .await;
+    let mut active = Workflow::new(
+        &incident,
+        Some("shop".into()),
+        WorkflowKind::Remediation,
+        WorkflowMode::Live,
+        Utc::now(),
+    );
+    active.status = WorkflowStatus::AwaitingApproval;
+    active.target_key = Some("shop/Deployment/cart".into());
+    app.store.insert_workflow(&active).await.expect("insert");
+    let second = trigger(&app, json!({"namespace": "shop", "resource_type": "deployment", "resource_name": "cart", "issue_type": "crash_loop"})).await;
+    assert_eq!(second.status(), 409);
+    let (_, body) = error_body(second).await;
+    assert_eq!(body["error"]["details"]["workflow_id"], active.id.as_str());
+
+    // Storm: the budget (5 per namespace per window) stops the sixth, escalates, pauses.
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        let answer: Value = trigger(&app, json!({"namespace": "storm", "resource_type": "pod", "resource_name": format!("p{i}"), "issue_type": "crash_loop"}))
+            .await
+            .json()
+            .await
+            .expect("json");
+        statuses.push(answer["status"].as_str().expect("status").to_string());
+    }
+    assert_eq!(&statuses[..5], &["succeeded"; 5]);
+    assert_eq!(statuses[5], "escalated");
+    assert_eq!(
+        statuses[6], "cancelled",
+        "the namespace is paused after the storm"
+    );
+    let pauses = app.get_json("/api/v1/pause").await;
+    assert!(
+        pauses["pauses"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|p| p["namespace"] == "storm")
+    );
+}
+
+#[tokio::test]
+async fn an_alert_from_alertmanager_is_picked_up_from_the_queue() {
+    let app = spawn_app().await;
+    let firing = crate::alertmanager::sample("alertmanager-sample.json");
+    let posted: Value = app
+        .post_json("/webhooks/alertmanager", &firing)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = posted["incident_ids"][0].as_str().expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let incident = loop {
+        tick.tick().await;
+        let incident = app.get_json(&format!("/api/v1/incidents/{id}")).await;
+        if !incident["workflow_ids"].as_array().expect("ids").is_empty() {
+            break incident;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pipeline never picked the incident up"
+        );
+    };
+    assert!(
+        app.store
+            .queued_incidents(10)
+            .await
+            .expect("queue")
+            .is_empty()
+    );
+    let workflow = app
+        .get_json(&format!(
+            "/api/v1/workflows/{}",
+            incident["workflow_ids"][0].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(workflow["plan"]["issue_type"], "crash_loop");
+    assert_eq!(workflow["target_key"], "prod/Pod/api-7d9f");
+}
+
+#[tokio::test]
+async fn a_coordination_trigger_plans_the_lowest_layer_first() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            "/api/v1/coordination/trigger",
+            &json!({"incident_id": "ext-7", "description": "checkout down after node failure",
+                    "resources": [
+                        {"kind": "Deployment", "name": "checkout", "namespace": "shop", "issue": "crash_loop"},
+                        {"kind": "Node", "name": "worker-3", "issue": "node_not_ready"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["root_cause_layer"], "infrastructure");
+    assert_eq!(
+        body["affected_layers"],
+        json!(["infrastructure", "application"])
+    );
+    assert!(body["estimated_steps"].is_i64());
+    assert_eq!(
+        body["plan"]["steps"][0]["target"]["kind"], "Node",
+        "the node comes first"
+    );
+    let listed = app.get_json("/api/v1/coordination/workflows").await;
+    assert_eq!(listed["workflows"][0]["id"], body["workflow_id"]);
+    let empty = app
+        .post_json(
+            "/api/v1/coordination/trigger",
+            &json!({"description": "x", "resources": []}),
+        )
+        .await;
+    assert_eq!(empty.status(), 422);
+}
