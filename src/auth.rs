@@ -15,6 +15,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq;
 
+/// Set on a TLS connection whose client presented a certificate that the configured client CA
+/// (`AUDIT_CLIENT_CA_FILE`) verified; the handshake fails for any other certificate.
+#[derive(Debug, Clone)]
+pub struct VerifiedClientCertificate;
+
 /// The file, under `DATA_DIR`, that holds a generated token.
 pub const TOKEN_FILE: &str = "api-token";
 
@@ -110,7 +115,12 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 /// The token presented in `Authorization: Bearer <token>`, if any.
 fn bearer(req: &ServiceRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_token(req.headers())
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &actix_web::http::header::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

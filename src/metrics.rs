@@ -34,6 +34,7 @@ pub struct Metrics {
     pub remediations: IntCounterVec,
     pub remediation_duration: HistogramVec,
     pub gate_decisions: IntCounterVec,
+    pub audit_events: IntCounterVec,
 }
 
 /// Store operations timed by `store_operation_duration_seconds{op}`.
@@ -41,6 +42,7 @@ pub const STORE_OPS: &[&str] = &[
     "insert_incident",
     "insert_incidents",
     "record_alerts",
+    "record_audit",
     "get_incident",
     "change_incident",
     "list_incidents",
@@ -174,6 +176,15 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let audit_events = IntCounterVec::new(
+            opts(
+                "audit_events_total",
+                "Kubernetes audit events received, by the rule that matched (or ignored, duplicate)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -188,6 +199,7 @@ impl Metrics {
             Box::new(remediations.clone()),
             Box::new(remediation_duration.clone()),
             Box::new(gate_decisions.clone()),
+            Box::new(audit_events.clone()),
         ] {
             registry
                 .register(collector)
@@ -230,6 +242,9 @@ impl Metrics {
                 gate_decisions.with_label_values(&[gate, outcome]);
             }
         }
+        for outcome in crate::sources::audit::OUTCOMES {
+            audit_events.with_label_values(&[outcome]);
+        }
         for op in STORE_OPS {
             store_duration.with_label_values(&[op]);
         }
@@ -253,6 +268,7 @@ impl Metrics {
             remediations,
             remediation_duration,
             gate_decisions,
+            audit_events,
         }
     }
 

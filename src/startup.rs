@@ -135,6 +135,7 @@ impl Application {
                 guard: guard_view.clone(),
                 denials: crate::guard::record::DenialRecorder::spawn(store.clone()),
                 pipeline: pipeline.clone(),
+                audit: crate::api::audit::AuditState::from_settings(&settings),
                 tls: tls.clone(),
                 started_at: Instant::now(),
             }),
@@ -156,7 +157,11 @@ impl Application {
             .shutdown_timeout(shutdown_secs);
         let api_server = match &tls {
             Some(cert) => {
-                let config = tls::server_config(cert.clone(), provider.clone())?;
+                let config = tls::server_config(
+                    cert.clone(),
+                    provider.clone(),
+                    settings.audit_client_ca_file.as_deref(),
+                )?;
                 api_server.listen_rustls_0_23(api_listener, config)
             }
             None => api_server.listen(api_listener),
@@ -244,11 +249,21 @@ impl Application {
 /// Sets TCP_NODELAY on each connection. actix does not, and with Nagle's algorithm a response
 /// written as more than one segment waits for the client's delayed ACK (~40 ms per request on
 /// keep-alive connections; measured in docs/perf.md).
-fn disable_nagle(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+///
+/// Also marks connections whose client certificate was verified (audit webhook clients).
+fn disable_nagle(connection: &dyn std::any::Any, extensions: &mut actix_web::dev::Extensions) {
     use actix_web::rt::net::TcpStream;
     let tcp = if let Some(tls) =
         connection.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
     {
+        if tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .is_some_and(|c| !c.is_empty())
+        {
+            extensions.insert(crate::auth::VerifiedClientCertificate);
+        }
         Some(tls.get_ref().0)
     } else {
         connection.downcast_ref::<TcpStream>()

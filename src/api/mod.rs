@@ -1,5 +1,6 @@
 //! HTTP handlers only: extract, call, map. `routes` lists every route.
 
+pub mod audit;
 pub mod guard;
 pub mod health;
 pub mod incidents;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub guard: crate::guard::SharedView,
     pub denials: crate::guard::record::DenialRecorder,
     pub pipeline: Arc<crate::pipeline::Pipeline>,
+    pub audit: audit::AuditState,
     /// `None` when `TLS_MODE=off`.
     pub tls: Option<Arc<ReloadingCert>>,
     pub started_at: Instant,

@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
-use super::{guard, health, incidents, pause, remediation, views, webhooks, workflows};
+use super::{audit, guard, health, incidents, pause, remediation, views, webhooks, workflows};
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -36,7 +36,8 @@ use utoipa::{Modify, OpenApi};
         guard::validate_review,
         guard::explain,
         remediation::trigger,
-        remediation::coordination_trigger
+        remediation::coordination_trigger,
+        audit::receive
     ),
     components(schemas(
         health::Liveness,
@@ -62,7 +63,8 @@ use utoipa::{Modify, OpenApi};
         remediation::Triggered,
         remediation::CoordinationTrigger,
         remediation::CoordinationResource,
-        remediation::CoordinationTriggered
+        remediation::CoordinationTriggered,
+        audit::AuditAccepted
     )),
     modifiers(&BearerAuth)
 )]

@@ -1,7 +1,9 @@
 //! Every route of the API listener and the metrics listener, in one place.
 
 use super::views::Vocabulary;
-use super::{AppState, guard, health, incidents, openapi, pause, remediation, webhooks, workflows};
+use super::{
+    AppState, audit, guard, health, incidents, openapi, pause, remediation, webhooks, workflows,
+};
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
 use crate::metrics::Metrics;
@@ -39,6 +41,7 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("POST", "/api/v1/guard/explain", 200),
     ("POST", "/api/v1/remediation/trigger", 202),
     ("POST", "/api/v1/coordination/trigger", 202),
+    ("POST", "/webhooks/audit", 200),
 ];
 
 /// Everything the API app needs, shared by all workers.
@@ -139,6 +142,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource("/webhooks/validate")
                 .app_data(web::PayloadConfig::new(guard::ADMISSION_BODY_LIMIT))
                 .route(web::post().to(guard::validate_review)),
+        )
+        // Token or verified client certificate: checked in the handler.
+        .service(
+            web::resource("/webhooks/audit")
+                .app_data(web::PayloadConfig::new(audit::AUDIT_BODY_LIMIT))
+                .route(web::post().to(audit::receive)),
         )
         .service(
             web::scope("/webhooks")

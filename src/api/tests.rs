@@ -61,6 +61,9 @@ async fn shared() -> (Shared, tempfile::TempDir) {
                 metrics.clone(),
                 true,
             )),
+            audit: crate::api::audit::AuditState::from_settings(
+                &load(&Sources::default()).expect("defaults"),
+            ),
             tls: None,
             started_at: std::time::Instant::now(),
         }),

@@ -48,6 +48,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("store_busy_timeout", false),
     ("alert_issue_types", false),
     ("pipeline_interval", false),
+    ("audit_client_ca_file", false),
+    ("audit_protected_resources", false),
     ("service_account", false),
     ("argocd_namespaces", false),
     ("guard_mode", false),

@@ -105,6 +105,10 @@ pub struct Settings {
     pub service_account: String,
     /// How often the pipeline takes new incidents off the queue; zero stops it.
     pub pipeline_interval: Duration,
+    /// CA whose client certificates may post audit events without the token.
+    pub audit_client_ca_file: Option<PathBuf>,
+    /// `resource.group` whose deletion is an incident (empty: the defaults).
+    pub audit_protected_resources: Vec<String>,
     /// Namespaces where ArgoCD (and its `argocd-cm`) runs.
     pub argocd_namespaces: Vec<String>,
     pub guard: GuardSettings,
@@ -188,6 +192,8 @@ impl Settings {
             alert_issue_types_text: raw.string_or("alert_issue_types", ""),
             service_account: raw.string_or("service_account", "coordination-engine"),
             pipeline_interval: raw.duration("pipeline_interval", Duration::from_secs(1))?,
+            audit_client_ca_file: raw.path("audit_client_ca_file"),
+            audit_protected_resources: raw.list("audit_protected_resources"),
             argocd_namespaces: {
                 let list = raw.list("argocd_namespaces");
                 if list.is_empty() {
@@ -224,6 +230,9 @@ impl Settings {
         self.validate_tls()?;
         if let Some(path) = &self.auth.api_token_file {
             require_readable_file("api_token_file", path)?;
+        }
+        if let Some(path) = &self.audit_client_ca_file {
+            require_readable_file("audit_client_ca_file", path)?;
         }
         if self.tls.reload_interval.is_zero() {
             return Err(ConfigError::invalid(
@@ -337,6 +346,11 @@ impl Settings {
             (
                 "pipeline_interval",
                 Some(format_duration(self.pipeline_interval)),
+            ),
+            ("audit_client_ca_file", path(&self.audit_client_ca_file)),
+            (
+                "audit_protected_resources",
+                join(&self.audit_protected_resources),
             ),
             ("service_account", Some(self.service_account.clone())),
             ("argocd_namespaces", Some(self.argocd_namespaces.join(","))),

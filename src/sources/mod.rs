@@ -1,3 +1,4 @@
 //! Incident sources: payload → validated records (parsing and mapping only; no I/O).
 
 pub mod alertmanager;
+pub mod audit;

@@ -111,6 +111,16 @@ pub struct AlertBatchOutcome {
     pub incident_ids: Vec<String>,
 }
 
+/// What one audit batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct AuditOutcome {
+    /// Events not seen before.
+    pub new_events: u64,
+    /// Events already ingested (a resent batch).
+    pub duplicates: u64,
+    pub incident_ids: Vec<String>,
+}
+
 /// What PATCH may change on an incident.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentChange {
@@ -134,6 +144,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<AlertBatchOutcome, StoreError>;
     /// Incident ids waiting for the pipeline, oldest first.
     async fn queued_incidents(&self, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Records a batch of audit events in one transaction: their auditIDs (duplicates of
+    /// earlier batches are skipped) and the incidents of the new ones.
+    async fn record_audit(
+        &self,
+        audit_ids: &[String],
+        incidents: Vec<(String, Incident)>,
+        now: DateTime<Utc>,
+    ) -> Result<AuditOutcome, StoreError>;
     /// Takes an incident off the queue once the pipeline handled it.
     async fn dequeue(&self, incident_id: &str) -> Result<(), StoreError>;
     /// Inserts all or nothing, in one transaction (one fsync for the batch).

@@ -87,6 +87,18 @@ CREATE TABLE incident_queue (
 CREATE INDEX incident_queue_by_time ON incident_queue (enqueued_at);
 "#,
     ),
+    (
+        4,
+        "audit event dedupe",
+        r#"
+-- auditIDs already ingested: the API server's webhook backend resends batches.
+CREATE TABLE audit_seen (
+    audit_id  TEXT PRIMARY KEY,
+    seen_at   BIGINT NOT NULL
+);
+CREATE INDEX audit_seen_by_time ON audit_seen (seen_at);
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

@@ -9,8 +9,8 @@
 use super::query::{Bind, counts_where, incident_where, push_where, workflow_where};
 use super::schema::{MIGRATIONS, VERSION_TABLE};
 use super::{
-    AlertBatchOutcome, IncidentChange, IncidentFilter, IncidentSummary, Page, PageRequest,
-    PageStart, Pause, Store, StoreError, WorkflowFilter, to_micros,
+    AlertBatchOutcome, AuditOutcome, IncidentChange, IncidentFilter, IncidentSummary, Page,
+    PageRequest, PageStart, Pause, Store, StoreError, WorkflowFilter, to_micros,
 };
 use crate::incident::{Incident, IncidentStatus, Note};
 use crate::metrics::Metrics;
@@ -378,6 +378,34 @@ impl Store for SqliteStore {
         .await
         .map_err(unavailable)?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn record_audit(
+        &self,
+        audit_ids: &[String],
+        incidents: Vec<(String, Incident)>,
+        now: DateTime<Utc>,
+    ) -> Result<AuditOutcome, StoreError> {
+        let started = Instant::now();
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let mut counts = CountDeltas::default();
+        let mut fresh = bulk::mark_audit_seen(&mut tx, audit_ids, now).await?;
+        let outcome_new = fresh.len() as u64;
+        // An incident only for an event seen for the first time (and once per auditID).
+        let new_incidents: Vec<Incident> = incidents
+            .into_iter()
+            .filter(|(audit_id, _)| fresh.remove(audit_id))
+            .map(|(_, incident)| incident)
+            .collect();
+        bulk::insert_new(&mut tx, &new_incidents, &mut counts).await?;
+        flush_counts(&mut tx, counts).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.observe("record_audit", started);
+        Ok(AuditOutcome {
+            new_events: outcome_new,
+            duplicates: audit_ids.len() as u64 - outcome_new,
+            incident_ids: new_incidents.into_iter().map(|i| i.id).collect(),
+        })
     }
 
     async fn dequeue(&self, incident_id: &str) -> Result<(), StoreError> {

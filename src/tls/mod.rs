@@ -183,14 +183,37 @@ impl ResolvesServerCert for ReloadingCert {
 }
 
 /// A rustls server config (TLS 1.2 and 1.3, ring) that asks `resolver` for each handshake.
+///
+/// With `client_ca`, clients may present a certificate signed by it (optional: token-based
+/// clients still connect); a certificate that does not verify fails the handshake.
 pub fn server_config(
     resolver: Arc<ReloadingCert>,
     provider: Arc<CryptoProvider>,
+    client_ca: Option<&Path>,
 ) -> Result<rustls::ServerConfig, TlsError> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
     // ALPN (h2, http/1.1) is added by actix-http when it wraps this config.
-    Ok(rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
+    let Some(ca_file) = client_ca else {
+        return Ok(builder.with_no_client_auth().with_cert_resolver(resolver));
+    };
+    let load_err = |reason: String| TlsError::Load {
+        path: ca_file.to_path_buf(),
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| load_err(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| load_err(e.to_string()))?)
+            .map_err(|e| load_err(e.to_string()))?;
+    }
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| load_err(e.to_string()))?;
+    Ok(builder
+        .with_client_cert_verifier(verifier)
         .with_cert_resolver(resolver))
 }
 

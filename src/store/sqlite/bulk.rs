@@ -99,6 +99,32 @@ async fn enqueue(
     Ok(())
 }
 
+/// Records auditIDs, returning those not seen before (multi-row, one statement per chunk).
+pub(super) async fn mark_audit_seen(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut fresh = std::collections::HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut builder: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO audit_seen (audit_id, seen_at) ");
+        builder.push_values(chunk, |mut row, id| {
+            row.push_bind(id.clone()).push_bind(to_micros(now));
+        });
+        builder.push(" ON CONFLICT (audit_id) DO NOTHING RETURNING audit_id");
+        for row in builder
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(unavailable)?
+        {
+            fresh.insert(row.get::<String, _>(0));
+        }
+    }
+    Ok(fresh)
+}
+
 /// What happens to one incident during a notification.
 enum Slot {
     /// Created by this notification (index into `new`).

@@ -1,0 +1,123 @@
+//! `POST /webhooks/audit`: audit.k8s.io/v1 EventList batches from the API server's audit
+//! webhook backend (SPEC §4.2). Token or verified client certificate; 200 after the batch's
+//! incidents are committed, 503 when they cannot be (the backend retries).
+
+use super::AppState;
+use super::json::parse;
+use crate::auth::{ApiToken, VerifiedClientCertificate, bearer_token};
+use crate::error::ApiError;
+use crate::sources::audit::{self, AuditRules, DeniedTracker, EventList, judge};
+use crate::store::AuditOutcome;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use chrono::Utc;
+use serde::Serialize;
+use std::sync::Mutex;
+use utoipa::ToSchema;
+
+/// Body limit of audit batches (SPEC §3).
+pub const AUDIT_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+/// State of the audit rules that spans batches.
+pub struct AuditState {
+    pub rules: AuditRules,
+    pub denied: Mutex<DeniedTracker>,
+}
+
+impl AuditState {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        let mut rules = AuditRules::default();
+        if !settings.audit_protected_resources.is_empty() {
+            rules.protected = settings.audit_protected_resources.clone();
+        }
+        AuditState {
+            rules,
+            denied: Mutex::new(DeniedTracker::default()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditAccepted {
+    pub received: usize,
+    #[serde(flatten)]
+    pub outcome: AuditOutcome,
+}
+
+fn authorize(req: &HttpRequest, token: &ApiToken) -> Result<(), ApiError> {
+    if req.conn_data::<VerifiedClientCertificate>().is_some() {
+        return Ok(());
+    }
+    match bearer_token(req.headers()) {
+        Some(presented) if token.matches(presented) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized("The bearer token is not valid.")),
+        None => Err(ApiError::unauthorized(
+            "Send Authorization: Bearer <token>, or a client certificate signed by AUDIT_CLIENT_CA_FILE.",
+        )),
+    }
+}
+
+#[utoipa::path(post, path = "/webhooks/audit", tag = "webhooks", security(("bearer" = [])),
+    request_body(content = serde_json::Value, description = "audit.k8s.io/v1 EventList"),
+    responses(
+        (status = 200, description = "Committed", body = AuditAccepted),
+        (status = 400, description = "Not an EventList; nothing stored"),
+        (status = 413, description = "Over 10 MiB"),
+        (status = 503, description = "Store unavailable; the backend retries")))]
+pub async fn receive(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Data<ApiToken>,
+    body: web::Bytes,
+) -> Result<web::Json<AuditAccepted>, ApiError> {
+    authorize(&req, &token)?;
+    let list: EventList = parse(&body).map_err(|e| {
+        if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+            ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "bad_request",
+                ..e
+            }
+        } else {
+            e
+        }
+    })?;
+    audit::validate(&list).map_err(ApiError::bad_request)?;
+    let now = Utc::now();
+    let view = state.guard.snapshot();
+    let judged: Vec<_> = {
+        let mut denied = state.audit.denied.lock().unwrap_or_else(|p| p.into_inner());
+        list.items
+            .iter()
+            .map(|event| judge(event, &view, &state.audit.rules, &mut denied, now))
+            .collect()
+    };
+    let ids: Vec<String> = judged.iter().map(|j| j.audit_id.clone()).collect();
+    let outcomes: Vec<&str> = judged.iter().map(|j| j.outcome).collect();
+    let incidents = judged
+        .into_iter()
+        .filter_map(|j| j.incident.map(|incident| (j.audit_id, incident)))
+        .collect();
+    let outcome = state.store.record_audit(&ids, incidents, now).await?;
+    // Counted after the commit. A resent batch counts as duplicates, not as matches again.
+    if outcome.duplicates == 0 {
+        for label in &outcomes {
+            state.metrics.audit_events.with_label_values(&[label]).inc();
+        }
+    } else {
+        state
+            .metrics
+            .audit_events
+            .with_label_values(&["duplicate"])
+            .inc_by(outcome.duplicates);
+    }
+    state
+        .metrics
+        .incidents
+        .with_label_values(&["audit", "unknown"])
+        .inc_by(outcome.incident_ids.len() as u64);
+    Ok(web::Json(AuditAccepted {
+        received: ids.len(),
+        outcome,
+    }))
+}

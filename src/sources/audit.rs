@@ -1,0 +1,521 @@
+//! Kubernetes audit events (`audit.k8s.io/v1` EventList) → incidents (SPEC §4.2).
+//!
+//! The guard stops manual changes at admission; the audit backend sees the ones that got past
+//! it (webhook down with `failurePolicy: Ignore`, an excluded namespace, a break-glass
+//! identity). Ownership is judged by the guard's own check, not a second one.
+
+use crate::guard::GuardView;
+use crate::guard::tracking::{ObjectRef, Ownership, ownership};
+use crate::incident::{Incident, Severity, Source, Target};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventList {
+    pub api_version: String,
+    pub kind: String,
+    pub items: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditUser {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectReference {
+    #[serde(default)]
+    pub resource: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub api_group: String,
+    #[serde(default)]
+    pub subresource: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ResponseStatus {
+    #[serde(default)]
+    pub code: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    #[serde(rename = "auditID")]
+    pub audit_id: String,
+    #[serde(default)]
+    pub stage: String,
+    pub verb: String,
+    #[serde(default, rename = "requestURI")]
+    pub request_uri: String,
+    #[serde(default)]
+    pub user: AuditUser,
+    #[serde(default)]
+    pub object_ref: Option<ObjectReference>,
+    #[serde(default)]
+    pub response_status: Option<ResponseStatus>,
+    #[serde(default)]
+    pub request_object: Option<Value>,
+    #[serde(default)]
+    pub response_object: Option<Value>,
+    #[serde(default)]
+    pub request_received_timestamp: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub user_agent: String,
+}
+
+/// Why a batch was refused (400).
+pub fn validate(list: &EventList) -> Result<(), String> {
+    if list.api_version != "audit.k8s.io/v1" {
+        return Err(format!(
+            "apiVersion must be audit.k8s.io/v1, got {:?}",
+            list.api_version
+        ));
+    }
+    if list.kind != "EventList" {
+        return Err(format!("kind must be EventList, got {:?}", list.kind));
+    }
+    for (i, event) in list.items.iter().enumerate() {
+        if event.audit_id.trim().is_empty() || event.audit_id.len() > 64 {
+            return Err(format!("items[{i}].auditID is missing or too long"));
+        }
+        if event.verb.trim().is_empty() {
+            return Err(format!("items[{i}].verb is missing"));
+        }
+    }
+    Ok(())
+}
+
+/// The rule that matched an event (metrics label `outcome`).
+pub const OUTCOMES: &[&str] = &[
+    "gitops_drift",
+    "access_denied_burst",
+    "protected_object_deleted",
+    "ignored",
+    "duplicate",
+];
+
+/// Settings of the audit rules.
+#[derive(Debug, Clone)]
+pub struct AuditRules {
+    /// `resource.group` (or `resource` for the core group) whose deletion is an incident.
+    pub protected: Vec<String>,
+    /// 403s for one identity within `denied_window` that make a burst.
+    pub denied_threshold: usize,
+    pub denied_window: Duration,
+    /// The engine's field manager: its own writes are never drift.
+    pub field_manager: String,
+}
+
+impl Default for AuditRules {
+    fn default() -> Self {
+        AuditRules {
+            protected: vec![
+                "applications.argoproj.io".into(),
+                "appprojects.argoproj.io".into(),
+                "customresourcedefinitions.apiextensions.k8s.io".into(),
+                "namespaces".into(),
+            ],
+            denied_threshold: 5,
+            denied_window: Duration::from_secs(60),
+            field_manager: "coordination-engine".into(),
+        }
+    }
+}
+
+/// 403s per identity, across batches (per process).
+#[derive(Debug, Default)]
+pub struct DeniedTracker {
+    recent: HashMap<String, VecDeque<DateTime<Utc>>>,
+    reported: HashMap<String, DateTime<Utc>>,
+}
+
+/// One event's verdict: the incident it creates, if any, and the outcome label.
+pub struct Judged {
+    pub audit_id: String,
+    pub outcome: &'static str,
+    pub incident: Option<Incident>,
+}
+
+fn kind_of(resource: &str) -> String {
+    // deployments → Deployment, configmaps → ConfigMap (good enough for titles and tracking).
+    let singular = resource
+        .strip_suffix("ies")
+        .map(|s| format!("{s}y"))
+        .unwrap_or_else(|| resource.trim_end_matches('s').to_string());
+    match singular.as_str() {
+        "configmap" => "ConfigMap".into(),
+        "statefulset" => "StatefulSet".into(),
+        "daemonset" => "DaemonSet".into(),
+        "replicaset" => "ReplicaSet".into(),
+        "customresourcedefinition" => "CustomResourceDefinition".into(),
+        other => {
+            let mut chars = other.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn is_exempt(view: &GuardView, user: &AuditUser) -> bool {
+    let config = &view.config;
+    config.gitops_identities.contains(&user.username)
+        || user
+            .username
+            .starts_with("system:serviceaccount:kube-system:")
+        || user.username.starts_with("system:node:")
+        || user.username == "system:kube-controller-manager"
+        || config.exempt_users.contains(&user.username)
+        || user.groups.iter().any(|g| config.exempt_groups.contains(g))
+}
+
+fn incident(
+    event: &Event,
+    issue_type: &str,
+    title: String,
+    severity: Severity,
+    now: DateTime<Utc>,
+) -> Incident {
+    let object = event.object_ref.clone().unwrap_or_default();
+    let mut incident = Incident::new(
+        Source::Audit,
+        title,
+        severity,
+        event.request_received_timestamp.unwrap_or(now),
+    );
+    incident.created_at = now;
+    incident.updated_at = now;
+    incident.issue_type = issue_type.into();
+    incident.namespace = object.namespace.clone().filter(|n| !n.is_empty());
+    incident.target = object.name.clone().map(|name| Target {
+        kind: kind_of(&object.resource),
+        name,
+    });
+    incident.created_by = Some(event.user.username.clone());
+    let annotations: BTreeMap<String, String> = [
+        ("audit_id", event.audit_id.clone()),
+        ("verb", event.verb.clone()),
+        ("user", event.user.username.clone()),
+        (
+            "request_uri",
+            event.request_uri.chars().take(1024).collect(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    incident.annotations = annotations;
+    incident
+}
+
+/// Top-level paths a request body touches (a patch, or a full update), for the incident.
+fn touched_paths(body: Option<&Value>) -> Vec<String> {
+    let mut paths = Vec::new();
+    if let Some(Value::Object(map)) = body {
+        for (key, value) in map {
+            if key == "apiVersion" || key == "kind" {
+                continue;
+            }
+            match value {
+                Value::Object(inner) if key != "metadata" || !inner.is_empty() => {
+                    for k in inner.keys().take(20) {
+                        paths.push(format!("/{key}/{k}"));
+                    }
+                }
+                _ => paths.push(format!("/{key}")),
+            }
+        }
+    }
+    paths.sort();
+    paths
+}
+
+/// Judges one event (pure but for the 403 tracker, which spans batches).
+pub fn judge(
+    event: &Event,
+    view: &GuardView,
+    rules: &AuditRules,
+    denied: &mut DeniedTracker,
+    now: DateTime<Utc>,
+) -> Judged {
+    let ignored = |event: &Event| Judged {
+        audit_id: event.audit_id.clone(),
+        outcome: "ignored",
+        incident: None,
+    };
+    if event.stage != "ResponseComplete" {
+        return ignored(event);
+    }
+    let code = event.response_status.as_ref().map(|s| s.code).unwrap_or(0);
+    let object = event.object_ref.clone().unwrap_or_default();
+    let user = &event.user.username;
+    let own = user == &view.config.own_identity
+        || event
+            .request_uri
+            .contains(&format!("fieldManager={}", rules.field_manager));
+
+    if code == 403 && !own {
+        let at = event.request_received_timestamp.unwrap_or(now);
+        let window = chrono::Duration::from_std(rules.denied_window).unwrap_or_default();
+        let recent = denied.recent.entry(user.clone()).or_default();
+        recent.push_back(at);
+        while recent.front().is_some_and(|t| *t < at - window) {
+            recent.pop_front();
+        }
+        let already = denied.reported.get(user).is_some_and(|t| *t >= at - window);
+        if recent.len() >= rules.denied_threshold && !already {
+            denied.reported.insert(user.clone(), at);
+            let mut inc = incident(
+                event,
+                "access_denied_burst",
+                format!(
+                    "{} denied {} times within {}s",
+                    user,
+                    recent.len(),
+                    rules.denied_window.as_secs()
+                ),
+                Severity::Medium,
+                now,
+            );
+            inc.description = format!(
+                "{user} got {} HTTP 403 answers in {}s; the last on {} {}.",
+                recent.len(),
+                rules.denied_window.as_secs(),
+                event.verb,
+                event.request_uri
+            );
+            return Judged {
+                audit_id: event.audit_id.clone(),
+                outcome: "access_denied_burst",
+                incident: Some(inc),
+            };
+        }
+        return ignored(event);
+    }
+    if !(200..300).contains(&code) || own {
+        return ignored(event);
+    }
+    let qualified = if object.api_group.is_empty() {
+        object.resource.clone()
+    } else {
+        format!("{}.{}", object.resource, object.api_group)
+    };
+    if event.verb == "delete" && rules.protected.contains(&qualified) {
+        let name = object.name.clone().unwrap_or_default();
+        let mut inc = incident(
+            event,
+            "protected_object_deleted",
+            format!("Protected {qualified} {name} deleted by {user}"),
+            Severity::High,
+            now,
+        );
+        inc.description =
+            format!("{user} deleted {qualified} {name}; it is on the protected list.");
+        return Judged {
+            audit_id: event.audit_id.clone(),
+            outcome: "protected_object_deleted",
+            incident: Some(inc),
+        };
+    }
+    if !matches!(event.verb.as_str(), "update" | "patch" | "delete") || is_exempt(view, &event.user)
+    {
+        return ignored(event);
+    }
+    if object.subresource.as_deref() == Some("status") {
+        return ignored(event);
+    }
+    // Ownership, by the guard's own check: from the object in the event (RequestResponse
+    // level), else from the guard's metadata cache (Metadata level).
+    let name = object.name.clone().unwrap_or_default();
+    let namespace = object.namespace.clone().unwrap_or_default();
+    let kind = kind_of(&object.resource);
+    let target = ObjectRef {
+        group: &object.api_group,
+        kind: &kind,
+        namespace: &namespace,
+        name: &name,
+    };
+    let cached = view
+        .parents
+        .get(&(
+            object.api_group.clone(),
+            object.resource.clone(),
+            namespace.clone(),
+            name.clone(),
+        ))
+        .map(|p| serde_json::json!({ "metadata": p.metadata }));
+    let subject = event
+        .response_object
+        .as_ref()
+        .filter(|o| o.get("metadata").is_some())
+        .or(cached.as_ref());
+    let Some(subject) = subject else {
+        return ignored(event);
+    };
+    let (app, by) = match ownership(subject, &target, view) {
+        Ownership::Managed { app, by } => (app, by),
+        Ownership::NotManaged(_) => return ignored(event),
+    };
+    let paths = touched_paths(event.request_object.as_ref());
+    let mut inc = incident(
+        event,
+        "gitops_drift",
+        format!(
+            "Drift: {user} {}d ArgoCD-managed {kind} {namespace}/{name}",
+            event.verb
+        ),
+        Severity::High,
+        now,
+    );
+    inc.description = format!(
+        "{user} {}d {kind} {namespace}/{name}, which ArgoCD Application {app:?} manages ({by}), \
+         outside ArgoCD (the admission guard did not stop it). ArgoCD will revert or hide the change: \
+         move it to Git.{}",
+        event.verb,
+        if paths.is_empty() {
+            String::new()
+        } else {
+            format!(" Touched: {}.", paths.join(", "))
+        }
+    );
+    inc.annotations.insert("argocd_application".into(), app);
+    if !paths.is_empty() {
+        inc.annotations
+            .insert("changed_paths".into(), paths.join(","));
+    }
+    Judged {
+        audit_id: event.audit_id.clone(),
+        outcome: "gitops_drift",
+        incident: Some(inc),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_become_kinds() {
+        assert_eq!(kind_of("deployments"), "Deployment");
+        assert_eq!(kind_of("configmaps"), "ConfigMap");
+        assert_eq!(kind_of("statefulsets"), "StatefulSet");
+        assert_eq!(kind_of("policies"), "Policy");
+        assert_eq!(kind_of("applications"), "Application");
+    }
+
+    fn sample_event(name: &str) -> Event {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("webhooks/samples/audit")
+            .join(name);
+        let list: EventList =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("parses");
+        validate(&list).expect("valid");
+        list.items.into_iter().next().expect("one event")
+    }
+
+    fn view() -> GuardView {
+        let settings = crate::config::load(&crate::config::Sources::default()).expect("defaults");
+        GuardView::new(crate::guard::GuardConfig::from_settings(&settings))
+    }
+
+    #[test]
+    fn a_metadata_level_delete_is_judged_from_the_guard_cache() {
+        let event = sample_event("kubectl-delete-metadata-level.json");
+        let mut tracker = DeniedTracker::default();
+        let rules = AuditRules::default();
+        let empty = view();
+        assert_eq!(
+            judge(&event, &empty, &rules, &mut tracker, Utc::now()).outcome,
+            "ignored"
+        );
+        let cached = view();
+        cached.parents.insert(
+            ("apps".into(), "deployments".into(), "prod".into(), "cart".into()),
+            crate::guard::view::ParentMeta {
+                kind: "Deployment".into(),
+                metadata: serde_json::json!({"name": "cart", "namespace": "prod",
+                    "annotations": {"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:prod/cart"}}),
+            },
+        );
+        let judged = judge(&event, &cached, &rules, &mut tracker, Utc::now());
+        assert_eq!(judged.outcome, "gitops_drift");
+        assert_eq!(
+            judged.incident.expect("incident").annotations["argocd_application"],
+            "shop"
+        );
+    }
+
+    #[test]
+    fn break_glass_groups_and_the_engine_are_not_drift() {
+        let mut event = sample_event("kubectl-scale.json");
+        let mut tracker = DeniedTracker::default();
+        let rules = AuditRules::default();
+        let mut v = view();
+        v.config.exempt_groups.insert("break-glass".into());
+        assert_eq!(
+            judge(&event, &v, &rules, &mut tracker, Utc::now()).outcome,
+            "gitops_drift"
+        );
+        event.user.groups.push("break-glass".into());
+        assert_eq!(
+            judge(&event, &v, &rules, &mut tracker, Utc::now()).outcome,
+            "ignored"
+        );
+        let engine = sample_event("engine-remediation.json");
+        assert_eq!(
+            judge(&engine, &view(), &rules, &mut tracker, Utc::now()).outcome,
+            "ignored"
+        );
+    }
+
+    #[test]
+    fn a_burst_of_403s_is_reported_once_per_window() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("webhooks/samples/audit/forbidden-burst.json");
+        let list: EventList =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("parses");
+        let mut tracker = DeniedTracker::default();
+        let rules = AuditRules::default();
+        let v = view();
+        let outcomes: Vec<&str> = list
+            .items
+            .iter()
+            .map(|e| judge(e, &v, &rules, &mut tracker, Utc::now()).outcome)
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                "ignored",
+                "ignored",
+                "ignored",
+                "ignored",
+                "access_denied_burst",
+                "ignored"
+            ]
+        );
+    }
+
+    #[test]
+    fn touched_paths_of_a_patch() {
+        let body = serde_json::json!({"spec": {"replicas": 3}, "metadata": {"labels": {"a": "b"}}});
+        assert_eq!(
+            touched_paths(Some(&body)),
+            vec!["/metadata/labels", "/spec/replicas"]
+        );
+    }
+}
