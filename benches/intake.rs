@@ -113,6 +113,76 @@ async fn main() {
             ms(p99)
         );
     }
+    // Audit batches: 500 RequestResponse events each (kubectl patches of a managed Deployment,
+    // so every event is judged through the full drift path and becomes an incident), and the
+    // same with ignored events (ArgoCD's own syncs), the common case on a busy API server.
+    let audit_url = url.replace("/webhooks/alertmanager", "/webhooks/audit");
+    let samples_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("webhooks/samples/audit");
+    let load = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(samples_dir.join(name)).expect("sample"))
+            .expect("json")
+    };
+    let _ = writeln!(
+        report,
+        "\n## Audit intake\n\nBatches of 500 `RequestResponse` events (as the API server's webhook \
+         backend batches them), one sender, HTTPS keep-alive; answered after the commit.\n"
+    );
+    let _ = writeln!(
+        report,
+        "| events | batches | events/s committed | p50 per batch | p99 per batch |\n|---|---|---|---|---|"
+    );
+    let batches = if full { 40 } else { 2 };
+    let mut audit_id = 0u64;
+    for (label, sample) in [
+        ("drift (each event an incident)", "kubectl-scale.json"),
+        ("ArgoCD syncs (ignored)", "argocd-sync.json"),
+    ] {
+        let template = load(sample)["items"][0].clone();
+        let bodies: Vec<Vec<u8>> = (0..batches)
+            .map(|_| {
+                let items: Vec<Value> = (0..500)
+                    .map(|_| {
+                        audit_id += 1;
+                        let mut e = template.clone();
+                        e["auditID"] = json!(format!("{audit_id:032x}"));
+                        e
+                    })
+                    .collect();
+                serde_json::to_vec(
+                    &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items}),
+                )
+                .expect("json")
+            })
+            .collect();
+        let mut samples = Vec::new();
+        let started = Instant::now();
+        for body in bodies {
+            let sent = Instant::now();
+            let response = client
+                .post(&audit_url)
+                .bearer_auth("bench-token")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("body");
+            samples.push(sent.elapsed());
+        }
+        let rate = (500 * batches) as f64 / started.elapsed().as_secs_f64();
+        let (p50, p99) = (
+            percentile(&mut samples, 0.5),
+            percentile(&mut samples, 0.99),
+        );
+        let _ = writeln!(
+            report,
+            "| {label} | {batches} | {rate:.0} | {} | {} |",
+            ms(p50),
+            ms(p99)
+        );
+    }
     print!("{report}");
     if full {
         common::write_section("intake", "cargo bench --bench intake", &report);
