@@ -13,7 +13,6 @@ use coordination_engine::config::{self, Sources};
 use coordination_engine::guard::admission::{AdmissionReview, validate};
 use coordination_engine::guard::view::{AppInfo, IgnoreRule};
 use coordination_engine::guard::{GuardConfig, GuardView, review};
-use coordination_engine::startup::Application;
 use serde_json::Value;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -114,26 +113,8 @@ async fn main() {
     );
 
     // Over TLS.
-    let dir = tempfile::tempdir().expect("dir");
-    let env = [
-        ("BIND_ADDRESS", "127.0.0.1"),
-        ("PORT", "0"),
-        ("METRICS_PORT", "0"),
-        ("LOG_LEVEL", "warn"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .chain([("DATA_DIR".to_string(), dir.path().display().to_string())])
-    .collect();
-    let app = Application::build(config::load(&Sources { files: vec![], env }).expect("settings"))
-        .await
-        .expect("app");
-    let url = Arc::new(format!(
-        "https://localhost:{}/webhooks/validate",
-        app.api_addr.port()
-    ));
-    tokio::spawn(app.run_until_stopped());
-    let ca = std::fs::read(dir.path().join("tls/ca.crt")).expect("ca");
+    let (base, ca, _dir) = common::spawn_server().await;
+    let url = Arc::new(format!("{base}/webhooks/validate"));
     let body = Arc::new(body);
     let senders = 8;
     let client = |_: usize| {

@@ -7,8 +7,6 @@
 mod common;
 
 use common::{ms, percentile};
-use coordination_engine::config::{self, Sources};
-use coordination_engine::startup::Application;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -36,26 +34,8 @@ fn notification(batch: usize, size: usize) -> Value {
 async fn main() {
     coordination_engine::tls::install_default_provider();
     let full = std::env::args().any(|a| a == "--bench");
-    let dir = tempfile::tempdir().expect("dir");
-    let env = [
-        ("BIND_ADDRESS", "127.0.0.1"),
-        ("PORT", "0"),
-        ("METRICS_PORT", "0"),
-        ("LOG_LEVEL", "warn"),
-        ("API_TOKEN", "bench-token"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .chain([("DATA_DIR".to_string(), dir.path().display().to_string())])
-    .collect();
-    let settings = config::load(&Sources { files: vec![], env }).expect("settings");
-    let app = Application::build(settings).await.expect("app");
-    let url = format!(
-        "https://localhost:{}/webhooks/alertmanager",
-        app.api_addr.port()
-    );
-    tokio::spawn(app.run_until_stopped());
-    let ca = std::fs::read(dir.path().join("tls/ca.crt")).expect("ca");
+    let (base, ca, _dir) = common::spawn_server().await;
+    let url = format!("{base}/webhooks/alertmanager");
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("pem")])
         .build()
@@ -90,7 +70,7 @@ async fn main() {
             let sent = Instant::now();
             let response = client
                 .post(&url)
-                .bearer_auth("bench-token")
+                .bearer_auth(common::TOKEN)
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
@@ -161,7 +141,7 @@ async fn main() {
             let sent = Instant::now();
             let response = client
                 .post(&audit_url)
-                .bearer_auth("bench-token")
+                .bearer_auth(common::TOKEN)
                 .header("content-type", "application/json")
                 .body(body)
                 .send()

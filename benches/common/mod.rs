@@ -1,6 +1,36 @@
 //! Shared by the benchmarks: percentiles and the section writer for docs/perf.md.
+// Each benchmark uses a part of this module.
+#![allow(dead_code)]
 
+use coordination_engine::config::{self, Sources};
+use coordination_engine::startup::Application;
 use std::time::Duration;
+
+/// The bench token of `spawn_server`.
+pub const TOKEN: &str = "bench-token";
+
+/// The real server in-process on a free port (TLS with a generated CA, SQLite in a temp dir).
+/// Returns its `https://localhost:<port>` base URL, the CA to trust, and the temp dir (keep it).
+pub async fn spawn_server() -> (String, Vec<u8>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let env = [
+        ("BIND_ADDRESS", "127.0.0.1"),
+        ("PORT", "0"),
+        ("METRICS_PORT", "0"),
+        ("LOG_LEVEL", "warn"),
+        ("API_TOKEN", TOKEN),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("DATA_DIR".to_string(), dir.path().display().to_string())])
+    .collect();
+    let settings = config::load(&Sources { files: vec![], env }).expect("settings");
+    let app = Application::build(settings).await.expect("app");
+    let base = format!("https://localhost:{}", app.api_addr.port());
+    tokio::spawn(app.run_until_stopped());
+    let ca = std::fs::read(dir.path().join("tls/ca.crt")).expect("ca");
+    (base, ca, dir)
+}
 
 pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();

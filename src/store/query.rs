@@ -9,8 +9,8 @@ pub enum Bind {
     Int(i64),
 }
 
-/// Appends ` WHERE …` for an incident filter (and, when given, the keyset position).
-pub fn incident_where(filter: &IncidentFilter, after: Option<&PageStart>) -> (String, Vec<Bind>) {
+/// The conditions on the columns that `incidents` and `incident_counts` share.
+fn incident_dimensions(filter: &IncidentFilter) -> Clauses {
     let mut clauses = Clauses::default();
     if let Some(ns) = &filter.namespace {
         clauses.eq("namespace", Bind::Text(ns.clone()));
@@ -31,6 +31,12 @@ pub fn incident_where(filter: &IncidentFilter, after: Option<&PageStart>) -> (St
     if let Some(source) = filter.source {
         clauses.eq("source", Bind::Text(source.as_str().into()));
     }
+    clauses
+}
+
+/// Appends ` WHERE …` for an incident filter (and, when given, the keyset position).
+pub fn incident_where(filter: &IncidentFilter, after: Option<&PageStart>) -> (String, Vec<Bind>) {
+    let mut clauses = incident_dimensions(filter);
     if let Some(since) = filter.since {
         clauses.raw("created_at >= ", Bind::Int(to_micros(since)));
     }
@@ -70,27 +76,7 @@ pub fn counts_where(filter: &IncidentFilter) -> Option<(String, Vec<Bind>)> {
     if filter.since.is_some() {
         return None;
     }
-    let mut clauses = Clauses::default();
-    if let Some(ns) = &filter.namespace {
-        clauses.eq("namespace", Bind::Text(ns.clone()));
-    }
-    if !filter.statuses.is_empty() {
-        clauses.any_of(
-            "status",
-            filter
-                .statuses
-                .iter()
-                .map(|s| s.as_str().to_string())
-                .collect(),
-        );
-    }
-    if let Some(severity) = filter.severity {
-        clauses.eq("severity", Bind::Text(severity.as_str().into()));
-    }
-    if let Some(source) = filter.source {
-        clauses.eq("source", Bind::Text(source.as_str().into()));
-    }
-    Some(clauses.finish())
+    Some(incident_dimensions(filter).finish())
 }
 
 /// Pushes SQL text with `$n` placeholders and binds the values in order.

@@ -3,7 +3,6 @@
 use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_with};
 use coordination_engine::store::Store;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 pub fn sample(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -256,25 +255,15 @@ async fn while_the_store_is_locked_alertmanager_gets_503_and_the_retry_lands() {
         env.insert("STORE_BUSY_TIMEOUT".into(), "200ms".into());
     })
     .await;
-    let db = app.data_dir.path().join("coordination-engine.db");
     // Another process holding the write lock: the store cannot commit.
-    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("open the database");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .expect("lock");
+    let blocker = app.lock_store().await;
     let firing = sample("alertmanager-sample.json");
     let refused = post(&app, &firing).await;
     assert_eq!(refused.status(), 503);
     let (code, _) = error_body(refused).await;
     assert_eq!(code, "unavailable");
 
-    sqlx::query("ROLLBACK")
-        .execute(&mut blocker)
-        .await
-        .expect("unlock");
+    crate::helpers::release_store(blocker).await;
     let retried = post(&app, &firing).await;
     assert_eq!(retried.status(), 200);
     let retried: Value = retried.json().await.expect("json");

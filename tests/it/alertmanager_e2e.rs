@@ -4,7 +4,6 @@
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::peers::{find_binary, free_port, spawn};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "alertmanager-e2e-token-0123456789";
@@ -159,14 +158,7 @@ receivers:
     );
 
     // 2. While our store cannot commit, Alertmanager gets 503 and retries until it lands.
-    let db = app.data_dir.path().join("coordination-engine.db");
-    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("open the database");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .expect("lock");
+    let blocker = app.lock_store().await;
     post_alerts(json!([alert("cart-2", &started, None)])).await;
     wait_for("a 503 answered to Alertmanager", Duration::from_secs(60), || async {
         let metrics = app.metrics().await;
@@ -178,10 +170,7 @@ receivers:
     })
     .await;
     assert!(incidents_for(&app, "cart-2").await.is_empty());
-    sqlx::query("ROLLBACK")
-        .execute(&mut blocker)
-        .await
-        .expect("unlock");
+    crate::helpers::release_store(blocker).await;
     wait_for(
         "cart-2 after the store recovered",
         Duration::from_secs(60),

@@ -2,7 +2,6 @@
 
 use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 fn sample(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -268,21 +267,11 @@ async fn while_the_store_is_locked_the_backend_gets_503_and_the_retry_lands() {
         env.insert("STORE_BUSY_TIMEOUT".into(), "200ms".into());
     })
     .await;
-    let db = app.data_dir.path().join("coordination-engine.db");
-    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("open");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .expect("lock");
+    let blocker = app.lock_store().await;
     let batch = sample("kubectl-scale.json");
     let refused = post_raw(&app, serde_json::to_vec(&batch).expect("json")).await;
     assert_eq!(refused.status(), 503);
-    sqlx::query("ROLLBACK")
-        .execute(&mut blocker)
-        .await
-        .expect("unlock");
+    crate::helpers::release_store(blocker).await;
     let retried = post(&app, &batch).await;
     assert_eq!(
         retried["new_events"], 1,

@@ -76,6 +76,21 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// Another process's write lock on the database: the store cannot commit until the
+    /// returned connection rolls back (`release_store`).
+    pub async fn lock_store(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let db = self.data_dir.path().join("coordination-engine.db");
+        let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("open the database");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut blocker)
+            .await
+            .expect("lock");
+        blocker
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://{}/metrics", self.metrics_addr))
             .await
@@ -236,4 +251,12 @@ pub async fn error_body(response: reqwest::Response) -> (String, serde_json::Val
         .expect("code is a string")
         .to_string();
     (code, body)
+}
+
+/// Releases a lock taken with `TestApp::lock_store`.
+pub async fn release_store(mut blocker: sqlx::SqliteConnection) {
+    sqlx::query("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .expect("unlock");
 }
