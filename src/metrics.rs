@@ -49,6 +49,7 @@ pub const STORE_OPS: &[&str] = &[
     "summarize_incidents",
     "insert_workflow",
     "get_workflow",
+    "update_workflow",
     "list_workflows",
     "act_on_workflow",
     "set_pause",

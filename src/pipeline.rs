@@ -1,10 +1,12 @@
 //! The one place where the stages are chained (SPEC §5):
 //! incident → detect → plan → gate → execute → verify → (escalate | resolve).
 //!
-//! This build plans, gates and records. Execution channels are not implemented yet, so every
-//! workflow runs as a dry run: each step is recorded with what it would do, and nothing is
-//! written to the cluster (the safe reading of SPEC §5: paused, gated and dry-run workflows
-//! write nothing). Each workflow is persisted before it is reported.
+//! Attached to a cluster, a live workflow runs in the background (`run.rs`): the manual channel
+//! acts, checkpoints verify, the ladder climbs or escalates. Detached, or asked for a dry run,
+//! each step is recorded with what it would do and nothing is written to the cluster. Each
+//! transition is persisted before it is reported.
+
+mod run;
 
 use crate::detect::{Signal, diagnose};
 use crate::gate::{GateContext, StormBudget, Verdict, gate};
@@ -38,8 +40,14 @@ pub enum StartError {
 pub struct Pipeline {
     store: Arc<dyn Store>,
     metrics: Metrics,
-    detached: bool,
+    /// `None`: detached, every workflow is a dry run.
+    client: Option<kube::Client>,
+    guard: crate::guard::SharedView,
     budget: StormBudget,
+    /// How long a workload checkpoint may take (SPEC §5.5: within 2 minutes by default).
+    checkpoint_timeout: Duration,
+    /// Live workflows running at once.
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 /// `namespace/Kind/name`.
@@ -83,13 +91,26 @@ pub fn plan_for(incident: &Incident) -> Plan {
 }
 
 impl Pipeline {
-    pub fn new(store: Arc<dyn Store>, metrics: Metrics, detached: bool) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+        client: Option<kube::Client>,
+        guard: crate::guard::SharedView,
+        checkpoint_timeout: Duration,
+    ) -> Self {
         Pipeline {
             store,
             metrics,
-            detached,
+            client,
+            guard,
             budget: StormBudget::default(),
+            checkpoint_timeout,
+            running: Arc::new(tokio::sync::Semaphore::new(4)),
         }
+    }
+
+    fn detached(&self) -> bool {
+        self.client.is_none()
     }
 
     async fn context(
@@ -126,7 +147,7 @@ impl Pipeline {
                 .iter()
                 .any(|p| p.namespace.as_deref() == namespace && namespace.is_some()),
             dry_run_requested: dry_run,
-            detached: self.detached,
+            detached: self.detached(),
             active_workflow: recent
                 .iter()
                 .find(|w| w.target_key.as_deref() == Some(key) && ACTIVE.contains(&w.status))
@@ -150,7 +171,7 @@ impl Pipeline {
 
     /// Plans, gates and records a workflow for an incident already in the store.
     pub async fn start(
-        &self,
+        self: &Arc<Self>,
         incident: &Incident,
         kind: WorkflowKind,
         plan: Plan,
@@ -214,9 +235,16 @@ impl Pipeline {
                     .await?;
             }
             Verdict::AwaitApproval => workflow.status = WorkflowStatus::AwaitingApproval,
-            Verdict::Run { .. } => self.dry_run(&mut workflow, &plan, now),
+            Verdict::Run { dry_run: true } => self.dry_run(&mut workflow, &plan, now),
+            Verdict::Run { dry_run: false } => {
+                // Runs in the background once stored; the caller gets the pending workflow.
+                workflow.mode = WorkflowMode::Live;
+            }
         }
         self.store.insert_workflow(&workflow).await?;
+        if workflow.mode == WorkflowMode::Live && workflow.status == WorkflowStatus::Pending {
+            tokio::spawn(self.clone().run(workflow.clone(), plan.clone()));
+        }
         if workflow.status.is_terminal() {
             self.metrics
                 .remediations
@@ -236,10 +264,10 @@ impl Pipeline {
     /// Records what each step would do. Execution channels land with a later issue; until
     /// then nothing is written to the cluster.
     fn dry_run(&self, workflow: &mut Workflow, plan: &Plan, now: DateTime<Utc>) {
-        let why = if self.detached {
+        let why = if self.detached() {
             "detached (no cluster)"
         } else {
-            "execution channels are not implemented in this build"
+            "dry run requested"
         };
         workflow.started_at = Some(now);
         workflow.steps = plan
@@ -277,7 +305,7 @@ impl Pipeline {
     }
 
     /// Starts a workflow for every queued incident; an incident leaves the queue once handled.
-    pub async fn drain_queue(&self) -> Result<usize, StoreError> {
+    pub async fn drain_queue(self: &Arc<Self>) -> Result<usize, StoreError> {
         let queued = self.store.queued_incidents(100).await?;
         for id in &queued {
             let incident = match self.store.get_incident(id).await {

@@ -101,19 +101,32 @@ impl Application {
             .await?,
         );
         spawn_retention(store.clone(), settings.incident_retention_days);
+        let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
+            crate::guard::GuardConfig::from_settings(&settings),
+        ));
         let pipeline = Arc::new(crate::pipeline::Pipeline::new(
             store.clone(),
             metrics.clone(),
-            matches!(cluster, Cluster::Detached),
+            match &cluster {
+                Cluster::Configured { client, .. } => Some(client.clone()),
+                Cluster::Detached => None,
+            },
+            guard_view.clone(),
+            settings.workload_checkpoint_timeout,
         ));
+        match pipeline.interrupt_orphans().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                workflows = n,
+                "marked live workflows of the previous run as interrupted"
+            ),
+            Err(error) => return Err(StartupError::Store(error)),
+        }
         if !settings.pipeline_interval.is_zero() {
             pipeline
                 .clone()
                 .spawn_queue_consumer(settings.pipeline_interval);
         }
-        let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
-            crate::guard::GuardConfig::from_settings(&settings),
-        ));
         if let Cluster::Configured { client, .. } = &cluster {
             crate::cluster::argocd::spawn_watchers(
                 client.clone(),

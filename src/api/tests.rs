@@ -59,7 +59,13 @@ async fn shared() -> (Shared, tempfile::TempDir) {
             pipeline: Arc::new(crate::pipeline::Pipeline::new(
                 store.clone(),
                 metrics.clone(),
-                true,
+                None,
+                crate::guard::SharedView::new(crate::guard::GuardView::new(
+                    crate::guard::GuardConfig::from_settings(
+                        &load(&Sources::default()).expect("defaults"),
+                    ),
+                )),
+                std::time::Duration::from_secs(1),
             )),
             audit: crate::api::audit::AuditState::from_settings(
                 &load(&Sources::default()).expect("defaults"),

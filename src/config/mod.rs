@@ -48,6 +48,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("store_busy_timeout", false),
     ("alert_issue_types", false),
     ("pipeline_interval", false),
+    ("workload_checkpoint_timeout", false),
     ("audit_client_ca_file", false),
     ("audit_protected_resources", false),
     ("service_account", false),

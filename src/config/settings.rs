@@ -105,6 +105,8 @@ pub struct Settings {
     pub service_account: String,
     /// How often the pipeline takes new incidents off the queue; zero stops it.
     pub pipeline_interval: Duration,
+    /// How long a workload checkpoint (rollout complete) may take after a step.
+    pub workload_checkpoint_timeout: Duration,
     /// CA whose client certificates may post audit events without the token.
     pub audit_client_ca_file: Option<PathBuf>,
     /// `resource.group` whose deletion is an incident (empty: the defaults).
@@ -192,6 +194,8 @@ impl Settings {
             alert_issue_types_text: raw.string_or("alert_issue_types", ""),
             service_account: raw.string_or("service_account", "coordination-engine"),
             pipeline_interval: raw.duration("pipeline_interval", Duration::from_secs(1))?,
+            workload_checkpoint_timeout: raw
+                .duration("workload_checkpoint_timeout", Duration::from_secs(120))?,
             audit_client_ca_file: raw.path("audit_client_ca_file"),
             audit_protected_resources: raw.list("audit_protected_resources"),
             argocd_namespaces: {
@@ -346,6 +350,10 @@ impl Settings {
             (
                 "pipeline_interval",
                 Some(format_duration(self.pipeline_interval)),
+            ),
+            (
+                "workload_checkpoint_timeout",
+                Some(format_duration(self.workload_checkpoint_timeout)),
             ),
             ("audit_client_ca_file", path(&self.audit_client_ca_file)),
             (

@@ -2,5 +2,6 @@
 //! deployed. Pure functions over data the cluster layer fetches.
 
 pub mod layer;
+pub mod ownership;
 
 pub use layer::{Layer, LayerFinding, Signal, diagnose, layer_of};

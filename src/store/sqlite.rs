@@ -552,6 +552,14 @@ impl Store for SqliteStore {
         decode(id, &row.get::<String, _>(0))
     }
 
+    async fn update_workflow(&self, workflow: &Workflow) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut conn = self.writer.acquire().await.map_err(unavailable)?;
+        Self::write_workflow(&mut conn, workflow, false).await?;
+        self.observe("update_workflow", started);
+        Ok(())
+    }
+
     async fn list_workflows(
         &self,
         filter: &WorkflowFilter,

@@ -1,0 +1,231 @@
+//! How an object is deployed (SPEC §5.1): ArgoCD, Helm, an operator, or by hand. Pure: the
+//! cluster layer fetches the owner chain (Pod → ReplicaSet → Deployment …) and the guard's view
+//! of ArgoCD; this decides, with a confidence and the evidence.
+
+use crate::guard::GuardView;
+use crate::guard::tracking::{ObjectRef, Ownership, ownership};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeploymentMethod {
+    /// `argocd`, `helm`, `operator` or `manual`.
+    pub method: &'static str,
+    pub confidence: f64,
+    pub evidence: String,
+    /// The owning ArgoCD Application or Helm release.
+    pub owner: Option<String>,
+}
+
+/// API groups of built-in controllers: an owner outside them is a custom resource.
+const BUILTIN_GROUPS: &[&str] = &["", "apps", "batch", "v1"];
+
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("")
+}
+
+fn text<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+/// `chain`: the object first, then its controllers up to the top (`apiVersion`, `kind`,
+/// `metadata` each).
+pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod {
+    let Some(top) = chain.last() else {
+        return DeploymentMethod {
+            method: "manual",
+            confidence: 0.6,
+            evidence: "no object".into(),
+            owner: None,
+        };
+    };
+    let kind = text(top, "/kind").unwrap_or_default();
+    let group = group_of(text(top, "/apiVersion").unwrap_or_default());
+    let namespace = text(top, "/metadata/namespace").unwrap_or_default();
+    let name = text(top, "/metadata/name").unwrap_or_default();
+    let target = ObjectRef {
+        group,
+        kind,
+        namespace,
+        name,
+    };
+    if let Ownership::Managed { app, by } = ownership(top, &target, view) {
+        return DeploymentMethod {
+            method: "argocd",
+            confidence: 0.95,
+            evidence: format!("{kind} {name}: {by} of Application {app}"),
+            owner: Some(app),
+        };
+    }
+    let annotation = |key: &str| {
+        top.pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+    };
+    let label = |key: &str| {
+        top.pointer("/metadata/labels")
+            .and_then(|l| l.get(key))
+            .and_then(Value::as_str)
+    };
+    if let Some(release) = annotation("meta.helm.sh/release-name") {
+        return DeploymentMethod {
+            method: "helm",
+            confidence: 0.9,
+            evidence: format!("{kind} {name}: annotation meta.helm.sh/release-name={release}"),
+            owner: Some(release.to_string()),
+        };
+    }
+    if label("app.kubernetes.io/managed-by").is_some_and(|v| v.eq_ignore_ascii_case("helm")) {
+        return DeploymentMethod {
+            method: "helm",
+            confidence: 0.8,
+            evidence: format!("{kind} {name}: label app.kubernetes.io/managed-by=Helm"),
+            owner: label("app.kubernetes.io/instance").map(String::from),
+        };
+    }
+    let custom_owner = top
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| {
+            refs.iter().find(|r| {
+                r.get("controller").and_then(Value::as_bool) == Some(true)
+                    && !BUILTIN_GROUPS.contains(&group_of(
+                        r.get("apiVersion")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    ))
+            })
+        });
+    if let Some(owner) = custom_owner {
+        let owner_kind = owner
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let owner_name = owner
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return DeploymentMethod {
+            method: "operator",
+            confidence: 0.8,
+            evidence: format!(
+                "{kind} {name} is controlled by the custom resource {owner_kind}/{owner_name}"
+            ),
+            owner: Some(format!("{owner_kind}/{owner_name}")),
+        };
+    }
+    let olm = top
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .and_then(|labels| {
+            labels
+                .keys()
+                .find(|k| k.starts_with("olm.") || k.starts_with("operators.coreos.com/"))
+        })
+        .cloned();
+    if let Some(key) = olm {
+        return DeploymentMethod {
+            method: "operator",
+            confidence: 0.8,
+            evidence: format!("{kind} {name}: OLM label {key}"),
+            owner: None,
+        };
+    }
+    DeploymentMethod {
+        method: "manual",
+        confidence: 0.6,
+        evidence: format!("{kind} {name}: no ArgoCD, Helm or operator marker"),
+        owner: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn view() -> GuardView {
+        let settings = crate::config::load(&crate::config::Sources::default()).expect("defaults");
+        GuardView::new(crate::guard::GuardConfig::from_settings(&settings))
+    }
+
+    fn deployment(annotations: Value, labels: Value, owners: Value) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "cart", "namespace": "shop", "annotations": annotations, "labels": labels, "ownerReferences": owners}})
+    }
+
+    #[test]
+    fn methods_by_marker() {
+        let cases = [
+            (
+                deployment(
+                    json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"}),
+                    json!({}),
+                    json!([]),
+                ),
+                "argocd",
+            ),
+            // A copied tracking-id of another object is not ArgoCD.
+            (
+                deployment(
+                    json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/other"}),
+                    json!({}),
+                    json!([]),
+                ),
+                "manual",
+            ),
+            (
+                deployment(
+                    json!({"meta.helm.sh/release-name": "cart"}),
+                    json!({}),
+                    json!([]),
+                ),
+                "helm",
+            ),
+            (
+                deployment(
+                    json!({}),
+                    json!({"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "cart"}),
+                    json!([]),
+                ),
+                "helm",
+            ),
+            (
+                deployment(
+                    json!({}),
+                    json!({}),
+                    json!([{"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "Kafka", "name": "k", "controller": true}]),
+                ),
+                "operator",
+            ),
+            (
+                deployment(json!({}), json!({"olm.owner": "x"}), json!([])),
+                "operator",
+            ),
+            (
+                deployment(json!({}), json!({"app": "cart"}), json!([])),
+                "manual",
+            ),
+        ];
+        for (object, expected) in cases {
+            let found = deployment_method(std::slice::from_ref(&object), &view());
+            assert_eq!(found.method, expected, "{object}: {}", found.evidence);
+        }
+    }
+
+    #[test]
+    fn the_top_of_the_chain_decides() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "cart-1", "namespace": "shop"}});
+        let top = deployment(
+            json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"}),
+            json!({}),
+            json!([]),
+        );
+        let found = deployment_method(&[pod, top], &view());
+        assert_eq!(
+            (found.method, found.owner.as_deref()),
+            ("argocd", Some("shop"))
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! Execution channels (SPEC §5.4). `workload.rs` is the manual channel: pod deletion and
+//! rollout restart as requests with field manager `coordination-engine`, retried when
+//! transient. The GitOps-aware channels (ArgoCD, Helm, operator) and the node and platform
+//! channels are later issues: until then the pipeline escalates instead of acting through them.
+
+pub mod workload;
+
+/// The field manager of every write (the audit rules and the guard recognise it).
+pub const FIELD_MANAGER: &str = "coordination-engine";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// Worth retrying (409 conflict, 429, 5xx, connection errors).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying cannot help (403 forbidden, 404, 422): the step fails with this reason.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<kube::Error> for ExecError {
+    fn from(error: kube::Error) -> Self {
+        match &error {
+            kube::Error::Api(status) if matches!(status.code, 409 | 429) || status.code >= 500 => {
+                ExecError::Transient(format!(
+                    "{} {}: {}",
+                    status.code, status.reason, status.message
+                ))
+            }
+            kube::Error::Api(status) => ExecError::Permanent(format!(
+                "the API server answered {} {}: {}",
+                status.code, status.reason, status.message
+            )),
+            other => ExecError::Transient(other.to_string()),
+        }
+    }
+}
+
+/// Runs `call` up to 4 times while it fails transiently, with a short doubling pause.
+pub async fn with_retry<T, F, Fut>(mut call: F) -> Result<T, ExecError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ExecError>>,
+{
+    let mut pause = std::time::Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(ExecError::Transient(reason)) if attempt < 4 => {
+                tracing::debug!(%reason, attempt, "transient API error; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

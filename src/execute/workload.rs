@@ -1,0 +1,199 @@
+//! The manual channel: requests on workloads nobody else owns.
+
+use super::{ExecError, FIELD_MANAGER, with_retry};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+
+/// The object and its controllers up to the top, as JSON (`apiVersion`, `kind`, `metadata`),
+/// for ownership detection. Pods go up through their ReplicaSet to the Deployment.
+pub async fn owner_chain(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<Value>, ExecError> {
+    let mut chain = Vec::new();
+    let (mut kind, mut name) = (kind.to_string(), name.to_string());
+    for _ in 0..4 {
+        let object = get(client, &kind, namespace, &name).await?;
+        let owner = object
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .and_then(|refs| {
+                refs.iter()
+                    .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+            })
+            .cloned();
+        chain.push(object);
+        match owner {
+            Some(owner)
+                if matches!(
+                    owner.get("kind").and_then(Value::as_str),
+                    Some("ReplicaSet" | "Deployment" | "StatefulSet" | "DaemonSet")
+                ) =>
+            {
+                kind = owner["kind"].as_str().unwrap_or_default().to_string();
+                name = owner["name"].as_str().unwrap_or_default().to_string();
+            }
+            _ => break,
+        }
+    }
+    Ok(chain)
+}
+
+async fn get(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, ExecError> {
+    let client = client.clone();
+    let to_json =
+        |v: Result<Value, serde_json::Error>| v.map_err(|e| ExecError::Permanent(e.to_string()));
+    with_retry(|| {
+        let client = client.clone();
+        async move {
+            let value = match kind {
+                "Pod" => to_json(serde_json::to_value(
+                    Api::<Pod>::namespaced(client, namespace).get(name).await?,
+                ))?,
+                "ReplicaSet" => to_json(serde_json::to_value(
+                    Api::<ReplicaSet>::namespaced(client, namespace)
+                        .get(name)
+                        .await?,
+                ))?,
+                "Deployment" => to_json(serde_json::to_value(
+                    Api::<Deployment>::namespaced(client, namespace)
+                        .get(name)
+                        .await?,
+                ))?,
+                "StatefulSet" => to_json(serde_json::to_value(
+                    Api::<StatefulSet>::namespaced(client, namespace)
+                        .get(name)
+                        .await?,
+                ))?,
+                "DaemonSet" => to_json(serde_json::to_value(
+                    Api::<DaemonSet>::namespaced(client, namespace)
+                        .get(name)
+                        .await?,
+                ))?,
+                other => {
+                    return Err(ExecError::Permanent(format!(
+                        "the manual channel does not handle {other}"
+                    )));
+                }
+            };
+            Ok(value)
+        }
+    })
+    .await
+}
+
+/// Deletes a pod; its controller replaces it. Not drift, even for GitOps-managed workloads.
+pub async fn delete_pod(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<String, ExecError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    with_retry(|| {
+        let api = api.clone();
+        async move {
+            api.delete(name, &DeleteParams::default()).await?;
+            Ok(format!("deleted pod {namespace}/{name}"))
+        }
+    })
+    .await
+}
+
+/// `kubectl rollout restart`: stamps `kubectl.kubernetes.io/restartedAt` on the pod template.
+pub async fn rollout_restart(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, ExecError> {
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+        "kubectl.kubernetes.io/restartedAt": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }}}}});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    with_retry(|| {
+        let (client, patch, params) = (client.clone(), patch.clone(), params.clone());
+        async move {
+            let patch = Patch::Merge(&patch);
+            match kind {
+                "Deployment" => {
+                    Api::<Deployment>::namespaced(client, namespace)
+                        .patch(name, &params, &patch)
+                        .await?;
+                }
+                "StatefulSet" => {
+                    Api::<StatefulSet>::namespaced(client, namespace)
+                        .patch(name, &params, &patch)
+                        .await?;
+                }
+                "DaemonSet" => {
+                    Api::<DaemonSet>::namespaced(client, namespace)
+                        .patch(name, &params, &patch)
+                        .await?;
+                }
+                other => return Err(ExecError::Permanent(format!("cannot restart a {other}"))),
+            }
+            Ok(format!("restarted {kind} {namespace}/{name}"))
+        }
+    })
+    .await
+}
+
+/// Whether a workload's rollout is complete and all its pods available.
+pub async fn rollout_complete(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(bool, String), ExecError> {
+    let object = get(client, kind, namespace, name).await?;
+    let number = |p: &str| object.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let (generation, observed) = (
+        number("/metadata/generation"),
+        number("/status/observedGeneration"),
+    );
+    let (desired, ready) = match kind {
+        "DaemonSet" => (
+            number("/status/desiredNumberScheduled"),
+            number("/status/numberAvailable"),
+        ),
+        "StatefulSet" => (
+            object
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1),
+            number("/status/readyReplicas"),
+        ),
+        _ => (
+            object
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1),
+            number("/status/availableReplicas"),
+        ),
+    };
+    let updated = if kind == "DaemonSet" {
+        number("/status/updatedNumberScheduled")
+    } else {
+        number("/status/updatedReplicas")
+    };
+    let complete = observed >= generation && updated >= desired && ready >= desired;
+    Ok((
+        complete,
+        format!(
+            "{kind} {namespace}/{name}: generation {generation}/{observed} observed, {updated} updated, {ready}/{desired} available"
+        ),
+    ))
+}
