@@ -287,6 +287,23 @@ impl Pipeline {
         escalation: Option<Value>,
     ) {
         let now = Utc::now();
+        // The incident first: once the workflow reads `succeeded`, its incident is resolved.
+        if status == WorkflowStatus::Succeeded {
+            let change = IncidentChange {
+                status: Some(IncidentStatus::Resolved),
+                note: Some(format!(
+                    "resolved by workflow {}: verification passed",
+                    workflow.id
+                )),
+            };
+            if let Err(error) = self
+                .store
+                .change_incident(&workflow.incident_id, change, now)
+                .await
+            {
+                tracing::warn!(incident = %workflow.incident_id, %error, "cannot resolve the incident");
+            }
+        }
         workflow.status = status;
         workflow.finished_at = Some(now);
         workflow.escalation = escalation;
@@ -303,22 +320,6 @@ impl Pipeline {
                 .remediation_duration
                 .with_label_values(&[workflow.mode.as_str()])
                 .observe(took.as_secs_f64());
-        }
-        if status == WorkflowStatus::Succeeded {
-            let change = IncidentChange {
-                status: Some(IncidentStatus::Resolved),
-                note: Some(format!(
-                    "resolved by workflow {}: verification passed",
-                    workflow.id
-                )),
-            };
-            if let Err(error) = self
-                .store
-                .change_incident(&workflow.incident_id, change, now)
-                .await
-            {
-                tracing::warn!(incident = %workflow.incident_id, %error, "cannot resolve the incident");
-            }
         }
         tracing::info!(workflow = %workflow.id, status = %status, "workflow finished");
     }

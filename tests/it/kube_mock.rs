@@ -14,10 +14,16 @@ pub struct Recorded {
     pub path: String,
     pub query: HashMap<String, String>,
     pub accept: String,
+    /// The request body, parsed as JSON (`null` when empty or not JSON).
+    pub body: Value,
 }
+
+/// Answers to writes, by (method, path): consumed in order, the last one repeats.
+pub type Writes = HashMap<(String, String), Vec<(u16, Value)>>;
 
 #[derive(Clone)]
 struct State {
+    writes: Arc<Mutex<Writes>>,
     lists: Arc<HashMap<String, Value>>,
     watches: Arc<HashMap<String, broadcast::Sender<Value>>>,
     log: Arc<Mutex<Vec<Recorded>>>,
@@ -35,9 +41,10 @@ fn query_map(req: &HttpRequest) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
     let query = query_map(&req);
     let path = req.path().to_string();
+    let method = req.method().to_string();
     if let Ok(mut log) = state.log.lock() {
         log.push(Recorded {
             method: req.method().to_string(),
@@ -49,7 +56,28 @@ async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string(),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
+    }
+    if method != "GET" {
+        let answer = state.writes.lock().ok().and_then(|mut writes| {
+            let queue = writes.get_mut(&(method.clone(), path.clone()))?;
+            if queue.len() > 1 {
+                Some(queue.remove(0))
+            } else {
+                queue.first().cloned()
+            }
+        });
+        return match answer {
+            Some((status, body)) => {
+                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+                    .json(body)
+            }
+            None => HttpResponse::MethodNotAllowed().json(serde_json::json!({
+                "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 405,
+                "message": format!("the mock has no answer for {method} {path}")
+            })),
+        };
     }
     if query.get("watch").map(String::as_str) == Some("true") {
         let Some(sender) = state.watches.get(&path) else {
@@ -85,11 +113,17 @@ async fn serve(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
 impl MockApiServer {
     /// `lists`: path → list object. Every listed path can also be watched.
     pub async fn start(lists: HashMap<String, Value>) -> Self {
+        Self::start_with(lists, Writes::new()).await
+    }
+
+    /// Also answers writes (DELETE, PATCH, POST) from `writes`.
+    pub async fn start_with(lists: HashMap<String, Value>, writes: Writes) -> Self {
         let watches = lists
             .keys()
             .map(|path| (path.clone(), broadcast::channel(64).0))
             .collect();
         let state = State {
+            writes: Arc::new(Mutex::new(writes)),
             lists: Arc::new(lists),
             watches: Arc::new(watches),
             log: Arc::new(Mutex::new(Vec::new())),
@@ -123,6 +157,22 @@ impl MockApiServer {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// A kubeconfig file pointing at the mock (no auth), for an attached engine.
+    pub fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: mock\n  cluster:\n    server: {}\n\
+                 users:\n- name: engine\n  user: {{}}\ncontexts:\n- name: mock\n  context:\n    cluster: mock\n    user: engine\n\
+                 current-context: mock\n",
+                self.url
+            ),
+        )
+        .expect("write kubeconfig");
+        path
     }
 
     pub fn client(&self) -> kube::Client {

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod compat;
 mod durability;
+mod execute;
 mod guard;
 mod guard_watch;
 mod health;

@@ -1,0 +1,353 @@
+//! Live workflows against a mock Kubernetes API server: the exact requests the engine makes,
+//! verification, the ladder, and the rule that it never patches what ArgoCD manages.
+
+use crate::helpers::{TestApp, spawn_app_with};
+use crate::kube_mock::{MockApiServer, Recorded, Writes};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn pod(ns: &str, name: &str, rs: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"),
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "uid-rs", "controller": true}]},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]}})
+}
+
+fn replicaset(ns: &str, name: &str, deployment: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": ns, "uid": "uid-rs",
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "uid": "uid-dep", "controller": true}]},
+        "spec": {"selector": {"matchLabels": {"app": deployment}}}})
+}
+
+fn deployment(ns: &str, name: &str, annotations: Value, available: i64) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "uid": "uid-dep", "generation": 2, "annotations": annotations},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": {"metadata": {}, "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
+        "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": available}})
+}
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": format!("{reason} by the mock")})
+}
+
+async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
+    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
+    spawn_app_with(|env| {
+        env.insert("KUBECONFIG".into(), kubeconfig);
+        env.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
+    })
+    .await
+}
+
+async fn finished_workflow(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let workflow = app.get_json(&format!("/api/v1/workflows/{id}")).await;
+        if matches!(
+            workflow["status"].as_str(),
+            Some("succeeded" | "escalated" | "failed" | "interrupted")
+        ) {
+            return workflow;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workflow {id} did not finish: {workflow}"
+        );
+    }
+}
+
+fn writes_of(requests: &[Recorded]) -> Vec<(String, String)> {
+    requests
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect()
+}
+
+async fn trigger(app: &TestApp, ns: &str, kind: &str, name: &str, issue: &str) -> Value {
+    let response = app
+        .post_json("/api/v1/remediation/trigger", &json!({"namespace": ns, "resource_type": kind, "resource_name": name, "issue_type": issue}))
+        .await;
+    assert_eq!(response.status(), 202);
+    response.json().await.expect("json")
+}
+
+const POD: &str = "/api/v1/namespaces/prod/pods/api-7d9f";
+const RS: &str = "/apis/apps/v1/namespaces/prod/replicasets/api-rs";
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/prod/deployments/api";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved() {
+    coordination_engine::tls::install_default_provider();
+    let mock = MockApiServer::start_with(
+        HashMap::from([
+            (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
+            (RS.to_string(), replicaset("prod", "api-rs", "api")),
+            (
+                DEPLOYMENT.to_string(),
+                deployment("prod", "api", json!({}), 2),
+            ),
+        ]),
+        Writes::from([(
+            ("DELETE".to_string(), POD.to_string()),
+            vec![(200, pod("prod", "api-7d9f", "api-rs"))],
+        )]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let firing = crate::alertmanager::sample("alertmanager-sample.json");
+    let posted: Value = app
+        .post_json("/webhooks/alertmanager", &firing)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let incident_id = posted["incident_ids"][0].as_str().expect("id").to_string();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let workflow_id = loop {
+        tick.tick().await;
+        let incident = app
+            .get_json(&format!("/api/v1/incidents/{incident_id}"))
+            .await;
+        if let Some(id) = incident["workflow_ids"][0].as_str() {
+            break id.to_string();
+        }
+        assert!(Instant::now() < deadline, "no workflow for the alert");
+    };
+    let workflow = finished_workflow(&app, &workflow_id).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    assert_eq!(workflow["mode"], "live");
+    let outcomes: Vec<(&str, &str)> = workflow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap_or_default(),
+                s["outcome"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("detect", "done"),
+            ("delete_pod", "done"),
+            ("verify", "passed")
+        ]
+    );
+    assert_eq!(workflow["steps"][0]["deployment_method"], "manual");
+    let incident = app
+        .get_json(&format!("/api/v1/incidents/{incident_id}"))
+        .await;
+    assert_eq!(incident["status"], "resolved");
+
+    let requests = mock.requests();
+    assert_eq!(
+        writes_of(&requests),
+        vec![("DELETE".to_string(), POD.to_string())],
+        "exactly one write"
+    );
+    let delete = requests
+        .iter()
+        .find(|r| r.method == "DELETE")
+        .expect("delete");
+    assert!(
+        !delete.query.contains_key("dryRun"),
+        "a live delete: {:?}",
+        delete.query
+    );
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argocd_managed_workload_is_never_patched_and_the_workflow_escalates() {
+    coordination_engine::tls::install_default_provider();
+    let path = "/apis/apps/v1/namespaces/shop/deployments/cart";
+    let tracked = json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"});
+    let mock = MockApiServer::start_with(
+        HashMap::from([(path.to_string(), deployment("shop", "cart", tracked, 0))]),
+        Writes::from([(
+            ("PATCH".to_string(), path.to_string()),
+            vec![(200, json!({}))],
+        )]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let answer = trigger(&app, "shop", "deployment", "cart", "replicas_mismatch").await;
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "escalated");
+    let reason = workflow["escalation"]["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("argocd") && reason.contains("shop"),
+        "{reason}"
+    );
+    assert!(
+        workflow["escalation"]["needed"]
+            .as_str()
+            .is_some_and(|n| n.contains("ArgoCD")),
+        "{workflow}"
+    );
+    assert!(
+        writes_of(&mock.requests()).is_empty(),
+        "no write ever reaches an ArgoCD-managed object"
+    );
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_that_does_not_help_climbs_the_ladder_and_escalates_with_what_was_tried() {
+    coordination_engine::tls::install_default_provider();
+    let path = "/apis/apps/v1/namespaces/shop/deployments/web";
+    let mock = MockApiServer::start_with(
+        HashMap::from([(path.to_string(), deployment("shop", "web", json!({}), 0))]),
+        // A conflict first: retried.
+        Writes::from([(
+            ("PATCH".to_string(), path.to_string()),
+            vec![
+                (409, status(409, "Conflict")),
+                (200, deployment("shop", "web", json!({}), 0)),
+            ],
+        )]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let answer = trigger(&app, "shop", "deployment", "web", "crash_loop").await;
+    assert_eq!(answer["status"], "pending");
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "escalated", "{workflow}");
+    let tried: Vec<&str> = workflow["escalation"]["tried"]
+        .as_array()
+        .expect("tried")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tried.iter().any(|t| t.starts_with("rollout_restart")),
+        "{tried:?}"
+    );
+    assert!(
+        tried
+            .iter()
+            .any(|t| t.starts_with("verify after rollout_restart")),
+        "{tried:?}"
+    );
+    assert!(
+        workflow["escalation"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("rollback")),
+        "{workflow}"
+    );
+
+    let patches: Vec<Recorded> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 2, "the 409 was retried once");
+    for patch in &patches {
+        assert_eq!(
+            patch.query.get("fieldManager").map(String::as_str),
+            Some("coordination-engine")
+        );
+        assert!(
+            patch
+                .body
+                .pointer("/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt")
+                .is_some_and(Value::is_string),
+            "{}",
+            patch.body
+        );
+    }
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_delete_fails_the_step_with_the_reason_and_the_next_rung_fixes_it() {
+    coordination_engine::tls::install_default_provider();
+    let mock = MockApiServer::start_with(
+        HashMap::from([
+            (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
+            (RS.to_string(), replicaset("prod", "api-rs", "api")),
+            (
+                DEPLOYMENT.to_string(),
+                deployment("prod", "api", json!({}), 2),
+            ),
+        ]),
+        Writes::from([
+            (
+                ("DELETE".to_string(), POD.to_string()),
+                vec![(403, status(403, "Forbidden"))],
+            ),
+            (
+                ("PATCH".to_string(), DEPLOYMENT.to_string()),
+                vec![(200, deployment("prod", "api", json!({}), 2))],
+            ),
+        ]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let answer = trigger(&app, "prod", "pod", "api-7d9f", "crash_loop").await;
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    let delete = workflow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["action"] == "delete_pod")
+        .expect("delete step");
+    assert_eq!(delete["outcome"], "failed");
+    assert!(
+        delete["detail"].as_str().is_some_and(|d| d.contains("403")),
+        "{delete}"
+    );
+    let writes = writes_of(&mock.requests());
+    assert_eq!(
+        writes.iter().filter(|(m, _)| m == "DELETE").count(),
+        1,
+        "403 is not retried"
+    );
+    assert_eq!(writes.iter().filter(|(m, _)| m == "PATCH").count(), 1);
+    mock.stop().await;
+}
+
+#[tokio::test]
+async fn live_workflows_of_a_stopped_engine_are_interrupted_at_the_next_start() {
+    use coordination_engine::store::Store;
+    use coordination_engine::workflow::{Workflow, WorkflowKind, WorkflowMode, WorkflowStatus};
+    let app = spawn_app_with(|_| {}).await;
+    let incident = app
+        .create_incident(json!({"title": "t", "namespace": "shop"}))
+        .await;
+    let mut running = Workflow::new(
+        &incident,
+        Some("shop".into()),
+        WorkflowKind::Remediation,
+        WorkflowMode::Live,
+        chrono::Utc::now(),
+    );
+    running.status = WorkflowStatus::Running;
+    app.store.insert_workflow(&running).await.expect("insert");
+    let dir = app.data_dir.path().display().to_string();
+    let restarted = spawn_app_with(|env| {
+        env.insert("DATA_DIR".into(), dir);
+    })
+    .await;
+    let workflow = restarted
+        .get_json(&format!("/api/v1/workflows/{}", running.id))
+        .await;
+    assert_eq!(workflow["status"], "interrupted");
+    assert!(
+        workflow["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("stopped"))
+    );
+}
