@@ -197,3 +197,52 @@ pub async fn rollout_complete(
         ),
     ))
 }
+
+/// Records a Kubernetes Event on the target, so `kubectl describe` shows what the engine did.
+/// Best effort: a failure is logged, never fails the step.
+pub async fn record_event(
+    client: &kube::Client,
+    target: (&str, &str, &str),
+    reason: &str,
+    message: &str,
+    warning: bool,
+) {
+    use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    let (kind, namespace, name) = target;
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let event = Event {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}.coordination-engine.")),
+            namespace: Some(namespace.to_string()),
+            ..Default::default()
+        },
+        involved_object: ObjectReference {
+            kind: Some(kind.to_string()),
+            namespace: Some(namespace.to_string()),
+            name: Some(name.to_string()),
+            api_version: Some(if kind == "Pod" { "v1" } else { "apps/v1" }.to_string()),
+            ..Default::default()
+        },
+        reason: Some(reason.to_string()),
+        message: Some(message.chars().take(1024).collect()),
+        type_: Some(if warning { "Warning" } else { "Normal" }.to_string()),
+        source: Some(EventSource {
+            component: Some(FIELD_MANAGER.to_string()),
+            host: None,
+        }),
+        reporting_component: Some(FIELD_MANAGER.to_string()),
+        first_timestamp: Some(now.clone()),
+        last_timestamp: Some(now),
+        count: Some(1),
+        ..Default::default()
+    };
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let params = kube::api::PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    if let Err(error) = api.create(&params, &event).await {
+        tracing::debug!(%error, kind, namespace, name, "cannot record a Kubernetes Event");
+    }
+}

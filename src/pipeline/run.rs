@@ -107,6 +107,29 @@ impl Pipeline {
                 Rung::Failed(reason) => ("failed", reason.clone()),
                 Rung::Escalate { reason, .. } => ("escalated", reason.clone()),
             };
+            if step.action.mutates() || matches!(rung, Rung::Escalate { .. }) {
+                let (reason, warning) = match (&rung, step.action) {
+                    (Rung::Escalate { .. }, _) => ("RemediationEscalated", true),
+                    (Rung::Failed(_), _) => ("RemediationStepFailed", true),
+                    (_, Action::DeletePod) => ("RemediationPodDeleted", false),
+                    (_, Action::RolloutRestart) => ("RemediationRolloutRestarted", false),
+                    _ => ("RemediationStep", false),
+                };
+                let ns = step.target.namespace.as_deref().unwrap_or_default();
+                let message = format!(
+                    "workflow {}: {}: {detail}",
+                    workflow.id,
+                    step.action.as_str()
+                );
+                workload::record_event(
+                    &client,
+                    (&step.target.kind, ns, &step.target.name),
+                    reason,
+                    &message,
+                    warning,
+                )
+                .await;
+            }
             workflow.steps.push(json!({
                 "order": step.order, "action": step.action.as_str(), "target": step.target,
                 "outcome": outcome, "detail": detail, "at": Utc::now(),

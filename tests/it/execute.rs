@@ -30,6 +30,19 @@ fn status(code: u16, reason: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": format!("{reason} by the mock")})
 }
 
+/// The API server's answer to an Event the engine records.
+fn event_answer(ns: &str) -> ((String, String), Vec<(u16, Value)>) {
+    let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": ns},
+                       "involvedObject": {}, "reason": "x"});
+    (
+        (
+            "POST".to_string(),
+            format!("/api/v1/namespaces/{ns}/events"),
+        ),
+        vec![(201, event)],
+    )
+}
+
 async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
     let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
     spawn_app_with(|env| {
@@ -58,11 +71,21 @@ async fn finished_workflow(app: &TestApp, id: &str) -> Value {
     }
 }
 
+/// Writes to objects (Events the engine records are left out; `events_of` lists those).
 fn writes_of(requests: &[Recorded]) -> Vec<(String, String)> {
     requests
         .iter()
-        .filter(|r| r.method != "GET")
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/events"))
         .map(|r| (r.method.clone(), r.path.clone()))
+        .collect()
+}
+
+/// The `reason` of every Event the engine posted.
+fn events_of(requests: &[Recorded]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/events"))
+        .map(|r| r.body["reason"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
@@ -90,10 +113,13 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
                 deployment("prod", "api", json!({}), 2),
             ),
         ]),
-        Writes::from([(
-            ("DELETE".to_string(), POD.to_string()),
-            vec![(200, pod("prod", "api-7d9f", "api-rs"))],
-        )]),
+        Writes::from([
+            (
+                ("DELETE".to_string(), POD.to_string()),
+                vec![(200, pod("prod", "api-7d9f", "api-rs"))],
+            ),
+            event_answer("prod"),
+        ]),
     )
     .await;
     let dir = tempfile::tempdir().expect("dir");
@@ -162,6 +188,16 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         "a live delete: {:?}",
         delete.query
     );
+    assert_eq!(events_of(&requests), vec!["RemediationPodDeleted"]);
+    let event = requests
+        .iter()
+        .find(|r| r.path == "/api/v1/namespaces/prod/events")
+        .expect("an event");
+    assert_eq!(event.body["involvedObject"]["name"], "api-7d9f");
+    assert_eq!(
+        event.query.get("fieldManager").map(String::as_str),
+        Some("coordination-engine")
+    );
     mock.stop().await;
 }
 
@@ -172,10 +208,13 @@ async fn an_argocd_managed_workload_is_never_patched_and_the_workflow_escalates(
     let tracked = json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"});
     let mock = MockApiServer::start_with(
         HashMap::from([(path.to_string(), deployment("shop", "cart", tracked, 0))]),
-        Writes::from([(
-            ("PATCH".to_string(), path.to_string()),
-            vec![(200, json!({}))],
-        )]),
+        Writes::from([
+            (
+                ("PATCH".to_string(), path.to_string()),
+                vec![(200, json!({}))],
+            ),
+            event_answer("shop"),
+        ]),
     )
     .await;
     let dir = tempfile::tempdir().expect("dir");
@@ -197,6 +236,11 @@ async fn an_argocd_managed_workload_is_never_patched_and_the_workflow_escalates(
     assert!(
         writes_of(&mock.requests()).is_empty(),
         "no write ever reaches an ArgoCD-managed object"
+    );
+    assert_eq!(
+        events_of(&mock.requests()),
+        vec!["RemediationEscalated"],
+        "the escalation is visible on the object"
     );
     mock.stop().await;
 }
