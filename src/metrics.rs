@@ -35,6 +35,7 @@ pub struct Metrics {
     pub remediation_duration: HistogramVec,
     pub gate_decisions: IntCounterVec,
     pub audit_events: IntCounterVec,
+    pub workflows_active: prometheus::IntGauge,
 }
 
 /// Store operations timed by `store_operation_duration_seconds{op}`.
@@ -186,6 +187,12 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let workflows_active = prometheus::IntGauge::with_opts(opts(
+            "workflows_active",
+            "Live workflows running now (acting on or verifying the cluster)",
+        ))
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -201,6 +208,7 @@ impl Metrics {
             Box::new(remediation_duration.clone()),
             Box::new(gate_decisions.clone()),
             Box::new(audit_events.clone()),
+            Box::new(workflows_active.clone()),
         ] {
             registry
                 .register(collector)
@@ -270,6 +278,7 @@ impl Metrics {
             remediation_duration,
             gate_decisions,
             audit_events,
+            workflows_active,
         }
     }
 

@@ -29,6 +29,23 @@ enum Rung {
 
 const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 
+/// Counts a running workflow in `workflows_active` for as long as it lives, whatever path
+/// `run` returns by.
+struct Active(prometheus::IntGauge);
+
+impl Active {
+    fn new(gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Active(gauge.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The top workload of an owner chain: `(kind, namespace, name)`.
 fn top_workload(chain: &[Value]) -> Option<(String, String, String)> {
     let top = chain.last()?;
@@ -56,6 +73,7 @@ impl Pipeline {
         let Some(client) = self.client.clone() else {
             return;
         };
+        let _active = Active::new(&self.metrics.workflows_active);
         let started = Utc::now();
         workflow.status = WorkflowStatus::Running;
         workflow.started_at = Some(started);

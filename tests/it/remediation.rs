@@ -336,3 +336,65 @@ async fn a_coordination_trigger_plans_the_lowest_layer_first() {
         .await;
     assert_eq!(empty.status(), 422);
 }
+
+#[tokio::test]
+async fn a_storm_of_50_alerts_in_one_namespace_is_stopped_by_the_budget() {
+    let app = spawn_app().await;
+    let mut notification = crate::alertmanager::sample("alertmanager-sample.json");
+    let template = notification["alerts"][0].clone();
+    notification["alerts"] = Value::Array(
+        (0..50)
+            .map(|i| {
+                let mut alert = template.clone();
+                alert["labels"]["namespace"] = json!("storm");
+                alert["labels"]["pod"] = json!(format!("api-{i}"));
+                alert["fingerprint"] = json!(format!("{i:016x}"));
+                alert
+            })
+            .collect(),
+    );
+    let posted: Value = app
+        .post_json("/webhooks/alertmanager", &notification)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(posted["created"], 50);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        if app
+            .store
+            .queued_incidents(100)
+            .await
+            .expect("queue")
+            .is_empty()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queue was not drained");
+    }
+    let workflows = app
+        .get_json("/api/v1/workflows?namespace=storm&limit=100")
+        .await;
+    let mut by_status: std::collections::BTreeMap<String, usize> = Default::default();
+    for w in workflows["workflows"].as_array().expect("array") {
+        *by_status
+            .entry(w["status"].as_str().expect("status").to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(by_status.get("succeeded"), Some(&5), "{by_status:?}");
+    assert_eq!(by_status.get("escalated"), Some(&1), "{by_status:?}");
+    assert_eq!(
+        by_status.get("cancelled"),
+        Some(&44),
+        "held by the pause the storm set: {by_status:?}"
+    );
+    let pauses = app.get_json("/api/v1/pause").await;
+    assert!(
+        pauses["pauses"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("storm budget"))
+    );
+}
