@@ -172,6 +172,16 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         .get_json(&format!("/api/v1/incidents/{incident_id}"))
         .await;
     assert_eq!(incident["status"], "resolved");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics
+            .contains(r#"coordination_engine_remediation_total{mode="live",status="succeeded"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coordination_engine_workflows_active 0"),
+        "{metrics}"
+    );
 
     let requests = mock.requests();
     assert_eq!(
