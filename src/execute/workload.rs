@@ -246,3 +246,82 @@ pub async fn record_event(
         tracing::debug!(%error, kind, namespace, name, "cannot record a Kubernetes Event");
     }
 }
+
+/// `kubectl rollout undo`: puts the pod template of the Deployment's previous revision back
+/// (the ReplicaSet it owns with the highest revision below the current one).
+pub async fn rollback_deployment(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<String, ExecError> {
+    use kube::api::ListParams;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let deployment = deployments.get(name).await?;
+    let revision = |annotations: Option<&std::collections::BTreeMap<String, String>>| {
+        annotations
+            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+            .and_then(|r| r.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let current = revision(deployment.metadata.annotations.as_ref());
+    let uid = deployment.metadata.uid.clone().unwrap_or_default();
+    let selector = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    let owned = replicasets
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+    let previous = owned
+        .items
+        .into_iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid)
+        })
+        .map(|rs| (revision(rs.metadata.annotations.as_ref()), rs))
+        .filter(|(r, _)| *r < current)
+        .max_by_key(|(r, _)| *r);
+    let Some((previous_revision, rs)) = previous else {
+        return Err(ExecError::Permanent(format!(
+            "Deployment {namespace}/{name} has no revision before {current}"
+        )));
+    };
+    let mut template = serde_json::to_value(rs.spec.and_then(|s| s.template).unwrap_or_default())
+        .map_err(|e| ExecError::Permanent(e.to_string()))?;
+    // The ReplicaSet's own hash label is not part of the Deployment's template.
+    if let Some(labels) = template
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        labels.remove("pod-template-hash");
+    }
+    let patch: json_patch::Patch = serde_json::from_value(
+        json!([{ "op": "replace", "path": "/spec/template", "value": template }]),
+    )
+    .map_err(|e| ExecError::Permanent(e.to_string()))?;
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    with_retry(|| {
+        let (deployments, patch, params) = (deployments.clone(), patch.clone(), params.clone());
+        async move {
+            deployments.patch(name, &params, &Patch::<()>::Json(patch)).await?;
+            Ok(format!("rolled back Deployment {namespace}/{name} from revision {current} to {previous_revision}"))
+        }
+    })
+    .await
+}

@@ -131,6 +131,7 @@ impl Pipeline {
                     (Rung::Failed(_), _) => ("RemediationStepFailed", true),
                     (_, Action::DeletePod) => ("RemediationPodDeleted", false),
                     (_, Action::RolloutRestart) => ("RemediationRolloutRestarted", false),
+                    (_, Action::Rollback) => ("RemediationRolledBack", false),
                     _ => ("RemediationStep", false),
                 };
                 let ns = step.target.namespace.as_deref().unwrap_or_default();
@@ -272,7 +273,20 @@ impl Pipeline {
                     target.kind, ns, target.name
                 ))),
             },
-            Action::Rollback | Action::Cordon | Action::Drain | Action::RestartOperatorPods => {
+            Action::Rollback if owned_elsewhere => Ok(Rung::Escalate {
+                reason: format!(
+                    "{} {}/{} is managed by {} ({}); a rollback must go through it, and that channel is not available in this build",
+                    target.kind, ns, target.name, method.method, method.owner.as_deref().unwrap_or("unknown owner")
+                ),
+                needed: "roll back through the owner (ArgoCD: sync to the previous Git revision; Helm: helm rollback)".into(),
+            }),
+            Action::Rollback => match workload {
+                Some((kind, wns, name)) if kind == "Deployment" => workload::rollback_deployment(client, wns, name)
+                    .await
+                    .map(|detail| Rung::Done { detail, verify: Some((kind.clone(), wns.clone(), name.clone())) }),
+                _ => Ok(Rung::Failed(format!("no Deployment to roll back for {} {}/{}", target.kind, ns, target.name))),
+            },
+            Action::Cordon | Action::Drain | Action::RestartOperatorPods => {
                 Ok(Rung::Escalate {
                     reason: format!("{} is not available in this build", step.action.as_str()),
                     needed: format!(

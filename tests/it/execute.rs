@@ -256,19 +256,48 @@ async fn an_argocd_managed_workload_is_never_patched_and_the_workflow_escalates(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_that_does_not_help_climbs_the_ladder_and_escalates_with_what_was_tried() {
+async fn a_restart_and_a_rollback_that_do_not_help_escalate_with_what_was_tried() {
     coordination_engine::tls::install_default_provider();
     let path = "/apis/apps/v1/namespaces/shop/deployments/web";
+    let mut web = deployment(
+        "shop",
+        "web",
+        json!({"deployment.kubernetes.io/revision": "3"}),
+        0,
+    );
+    web["spec"]["selector"] = json!({"matchLabels": {"app": "web"}});
+    let revision = |n: u64, image: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": format!("web-{n}"), "namespace": "shop", "uid": format!("uid-rs{n}"),
+                "annotations": {"deployment.kubernetes.io/revision": n.to_string()},
+                "labels": {"app": "web", "pod-template-hash": format!("h{n}")},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "uid-dep", "controller": true}]},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web", "pod-template-hash": format!("h{n}")}},
+                             "spec": {"containers": [{"name": "app", "image": image}]}}}})
+    };
+    let replicasets = json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {"resourceVersion": "9"},
+        "items": [revision(1, "web:0.9"), revision(2, "web:1.0"), revision(3, "web:1.1-broken")]});
     let mock = MockApiServer::start_with(
-        HashMap::from([(path.to_string(), deployment("shop", "web", json!({}), 0))]),
-        // A conflict first: retried.
-        Writes::from([(
-            ("PATCH".to_string(), path.to_string()),
-            vec![
-                (409, status(409, "Conflict")),
-                (200, deployment("shop", "web", json!({}), 0)),
-            ],
-        )]),
+        HashMap::from([
+            (path.to_string(), web.clone()),
+            (
+                "/apis/apps/v1/namespaces/shop/replicasets".to_string(),
+                replicasets,
+            ),
+        ]),
+        Writes::from([
+            (
+                ("PATCH".to_string(), path.to_string()),
+                // A conflict first: retried; then the restart and the rollback.
+                vec![
+                    (409, status(409, "Conflict")),
+                    (200, web.clone()),
+                    (200, web.clone()),
+                ],
+            ),
+            event_answer("shop"),
+        ]),
     )
     .await;
     let dir = tempfile::tempdir().expect("dir");
@@ -283,43 +312,76 @@ async fn a_restart_that_does_not_help_climbs_the_ladder_and_escalates_with_what_
         .iter()
         .filter_map(Value::as_str)
         .collect();
+    for expected in [
+        "rollout_restart",
+        "verify after rollout_restart",
+        "rollback",
+        "verify after rollback",
+    ] {
+        assert!(
+            tried.iter().any(|t| t.starts_with(expected)),
+            "{expected}: {tried:?}"
+        );
+    }
     assert!(
-        tried.iter().any(|t| t.starts_with("rollout_restart")),
+        tried.iter().any(|t| t.contains("from revision 3 to 2")),
         "{tried:?}"
     );
-    assert!(
-        tried
-            .iter()
-            .any(|t| t.starts_with("verify after rollout_restart")),
-        "{tried:?}"
-    );
-    assert!(
-        workflow["escalation"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("rollback")),
-        "{workflow}"
-    );
+    assert_eq!(workflow["escalation"]["reason"], "the ladder is exhausted");
 
     let patches: Vec<Recorded> = mock
         .requests()
         .into_iter()
         .filter(|r| r.method == "PATCH")
         .collect();
-    assert_eq!(patches.len(), 2, "the 409 was retried once");
+    assert_eq!(
+        patches.len(),
+        3,
+        "the 409 was retried once, then restart and rollback"
+    );
     for patch in &patches {
         assert_eq!(
             patch.query.get("fieldManager").map(String::as_str),
             Some("coordination-engine")
         );
+    }
+    for restart in &patches[..2] {
         assert!(
-            patch
+            restart
                 .body
                 .pointer("/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt")
                 .is_some_and(Value::is_string),
             "{}",
-            patch.body
+            restart.body
         );
     }
+    let listed = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/apis/apps/v1/namespaces/shop/replicasets")
+        .expect("the ReplicaSets were listed");
+    assert_eq!(listed.query.get("labelSelector").map(String::as_str), Some("app=web"));
+    // The rollback replaces the template with revision 2's, without its pod-template-hash.
+    let rollback = &patches[2].body[0];
+    assert_eq!(rollback["op"], "replace");
+    assert_eq!(rollback["path"], "/spec/template");
+    assert_eq!(
+        rollback["value"]["spec"]["containers"][0]["image"],
+        "web:1.0"
+    );
+    assert!(
+        rollback["value"]["metadata"]["labels"]
+            .get("pod-template-hash")
+            .is_none()
+    );
+    assert_eq!(
+        events_of(&mock.requests()),
+        vec![
+            "RemediationRolloutRestarted",
+            "RemediationRolledBack",
+            "RemediationEscalated"
+        ]
+    );
     mock.stop().await;
 }
 
