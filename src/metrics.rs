@@ -36,6 +36,7 @@ pub struct Metrics {
     pub gate_decisions: IntCounterVec,
     pub audit_events: IntCounterVec,
     pub workflows_active: prometheus::IntGauge,
+    pub cluster_requests: IntCounterVec,
 }
 
 /// Store operations timed by `store_operation_duration_seconds{op}`.
@@ -193,6 +194,15 @@ impl Metrics {
         ))
         .expect("valid metric definition");
 
+        let cluster_requests = IntCounterVec::new(
+            opts(
+                "cluster_requests_total",
+                "Kubernetes API operations of the execution channels (retries of one operation count once), by verb and outcome",
+            ),
+            &["verb", "outcome"],
+        )
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -209,6 +219,7 @@ impl Metrics {
             Box::new(gate_decisions.clone()),
             Box::new(audit_events.clone()),
             Box::new(workflows_active.clone()),
+            Box::new(cluster_requests.clone()),
         ] {
             registry
                 .register(collector)
@@ -254,6 +265,11 @@ impl Metrics {
         for outcome in crate::sources::audit::OUTCOMES {
             audit_events.with_label_values(&[outcome]);
         }
+        for verb in ["get", "list", "delete", "patch"] {
+            for outcome in ["success", "error"] {
+                cluster_requests.with_label_values(&[verb, outcome]);
+            }
+        }
         for op in STORE_OPS {
             store_duration.with_label_values(&[op]);
         }
@@ -279,6 +295,7 @@ impl Metrics {
             gate_decisions,
             audit_events,
             workflows_active,
+            cluster_requests,
         }
     }
 

@@ -66,6 +66,15 @@ fn top_workload(chain: &[Value]) -> Option<(String, String, String)> {
 }
 
 impl Pipeline {
+    /// Counts one API operation in `cluster_requests_total`.
+    fn count<T>(&self, verb: &str, result: &Result<T, ExecError>) {
+        let outcome = if result.is_ok() { "success" } else { "error" };
+        self.metrics
+            .cluster_requests
+            .with_label_values(&[verb, outcome])
+            .inc();
+    }
+
     pub(super) async fn run(self: Arc<Self>, mut workflow: Workflow, plan: Plan) {
         let Ok(_permit) = self.running.clone().acquire_owned().await else {
             return;
@@ -87,27 +96,28 @@ impl Pipeline {
         let namespace = target.namespace.clone().unwrap_or_default();
         // Ownership decides the channel: the manual channel never patches what ArgoCD, Helm or
         // an operator owns.
-        let (method, workload) =
-            match workload::owner_chain(&client, &target.kind, &namespace, &target.name).await {
-                Ok(chain) => (
-                    deployment_method(&chain, &self.guard.snapshot()),
-                    top_workload(&chain),
-                ),
-                Err(error) => {
-                    let reason = format!(
-                        "cannot read {} {namespace}/{}: {error}",
-                        target.kind, target.name
-                    );
-                    return self
-                        .escalate(
-                            workflow,
-                            reason,
-                            "check the target and the engine's RBAC".into(),
-                            Vec::new(),
-                        )
-                        .await;
-                }
-            };
+        let chain = workload::owner_chain(&client, &target.kind, &namespace, &target.name).await;
+        self.count("get", &chain);
+        let (method, workload) = match chain {
+            Ok(chain) => (
+                deployment_method(&chain, &self.guard.snapshot()),
+                top_workload(&chain),
+            ),
+            Err(error) => {
+                let reason = format!(
+                    "cannot read {} {namespace}/{}: {error}",
+                    target.kind, target.name
+                );
+                return self
+                    .escalate(
+                        workflow,
+                        reason,
+                        "check the target and the engine's RBAC".into(),
+                        Vec::new(),
+                    )
+                    .await;
+            }
+        };
         workflow.steps.push(json!({
             "order": 0, "action": "detect", "outcome": "done", "at": Utc::now(),
             "detail": format!("deployed by {} ({:.2}): {}", method.method, method.confidence, method.evidence),
@@ -179,6 +189,7 @@ impl Pipeline {
                     self.persist(&mut workflow).await;
                     let checked =
                         verify::rollout(&client, &kind, &ns, &name, self.checkpoint_timeout).await;
+                    self.count("get", &checked);
                     let (passed, detail) = match checked {
                         Ok(Checkpoint::Passed(d)) => (true, d),
                         Ok(Checkpoint::TimedOut(d)) => (
@@ -302,6 +313,17 @@ impl Pipeline {
                 needed: "a human must look at the evidence".into(),
             }),
         };
+        // Count the operations that reached the API server.
+        let verb = match step.action {
+            Action::DeletePod => Some("delete"),
+            Action::RolloutRestart | Action::Rollback => Some("patch"),
+            _ => None,
+        };
+        if let Some(verb) = verb
+            && matches!(result, Ok(Rung::Done { .. }) | Err(_))
+        {
+            self.count(verb, &result);
+        }
         result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
     }
 

@@ -182,6 +182,12 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         metrics.contains("coordination_engine_workflows_active 0"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(
+            r#"coordination_engine_cluster_requests_total{outcome="success",verb="delete"} 1"#
+        ),
+        "{metrics}"
+    );
 
     let requests = mock.requests();
     assert_eq!(
@@ -360,7 +366,10 @@ async fn a_restart_and_a_rollback_that_do_not_help_escalate_with_what_was_tried(
         .into_iter()
         .find(|r| r.path == "/apis/apps/v1/namespaces/shop/replicasets")
         .expect("the ReplicaSets were listed");
-    assert_eq!(listed.query.get("labelSelector").map(String::as_str), Some("app=web"));
+    assert_eq!(
+        listed.query.get("labelSelector").map(String::as_str),
+        Some("app=web")
+    );
     // The rollback replaces the template with revision 2's, without its pod-template-hash.
     let rollback = &patches[2].body[0];
     assert_eq!(rollback["op"], "replace");
