@@ -169,7 +169,9 @@ impl Pipeline {
                 }
                 Rung::Failed(reason) => {
                     tried.push(format!("{}: {reason}", step.action.as_str()));
-                    self.persist(&mut workflow).await;
+                    if !self.persist(&mut workflow).await {
+                        return;
+                    }
                 }
                 Rung::Done {
                     detail,
@@ -178,7 +180,9 @@ impl Pipeline {
                     if step.action.mutates() {
                         tried.push(format!("{}: {detail}", step.action.as_str()));
                     }
-                    self.persist(&mut workflow).await;
+                    if !self.persist(&mut workflow).await {
+                        return;
+                    }
                 }
                 Rung::Done {
                     detail,
@@ -186,7 +190,9 @@ impl Pipeline {
                 } => {
                     tried.push(format!("{}: {detail}", step.action.as_str()));
                     workflow.status = WorkflowStatus::Verifying;
-                    self.persist(&mut workflow).await;
+                    if !self.persist(&mut workflow).await {
+                        return;
+                    }
                     let checked =
                         verify::rollout(&client, &kind, &ns, &name, self.checkpoint_timeout).await;
                     self.count("get", &checked);
@@ -210,7 +216,9 @@ impl Pipeline {
                     }
                     tried.push(format!("verify after {}: {detail}", step.action.as_str()));
                     workflow.status = WorkflowStatus::Running;
-                    self.persist(&mut workflow).await;
+                    if !self.persist(&mut workflow).await {
+                        return;
+                    }
                 }
             }
         }
@@ -336,7 +344,11 @@ impl Pipeline {
     async fn persist(&self, workflow: &mut Workflow) -> bool {
         workflow.updated_at = Utc::now();
         match self.store.update_workflow(workflow).await {
-            Ok(()) => true,
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::info!(workflow = %workflow.id, "cancelled: stopping at the step boundary");
+                false
+            }
             Err(error) => {
                 tracing::error!(workflow = %workflow.id, %error, "cannot persist workflow progress");
                 false

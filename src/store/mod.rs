@@ -177,8 +177,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a workflow and links it to its incident, in one transaction.
     async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError>;
     async fn get_workflow(&self, id: &str) -> Result<Workflow, StoreError>;
-    /// Persists the pipeline's progress on a workflow (status, steps, timestamps).
-    async fn update_workflow(&self, workflow: &Workflow) -> Result<(), StoreError>;
+    /// Persists the pipeline's progress on a workflow (status, steps, timestamps). `false` when
+    /// the workflow was cancelled meanwhile (nothing is written then).
+    async fn update_workflow(&self, workflow: &Workflow) -> Result<bool, StoreError>;
     async fn list_workflows(
         &self,
         filter: &WorkflowFilter,

@@ -157,15 +157,17 @@ impl SqliteStore {
         conn: &mut sqlx::SqliteConnection,
         workflow: &Workflow,
         insert: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        // A cancelled workflow stays cancelled: the runner's next write is refused, which is
+        // how a cancellation stops it at the step boundary.
         let sql = if insert {
             "INSERT INTO workflows (incident_id, kind, status, namespace, created_at, updated_at, \
              doc, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         } else {
             "UPDATE workflows SET incident_id = $1, kind = $2, status = $3, namespace = $4, \
-             created_at = $5, updated_at = $6, doc = $7 WHERE id = $8"
+             created_at = $5, updated_at = $6, doc = $7 WHERE id = $8 AND status <> 'cancelled'"
         };
-        sqlx::query(sql)
+        let result = sqlx::query(sql)
             .bind(&workflow.incident_id)
             .bind(workflow.kind.as_str())
             .bind(workflow.status.as_str())
@@ -177,7 +179,7 @@ impl SqliteStore {
             .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        Ok(result.rows_affected() > 0)
     }
 }
 
@@ -552,12 +554,12 @@ impl Store for SqliteStore {
         decode(id, &row.get::<String, _>(0))
     }
 
-    async fn update_workflow(&self, workflow: &Workflow) -> Result<(), StoreError> {
+    async fn update_workflow(&self, workflow: &Workflow) -> Result<bool, StoreError> {
         let started = Instant::now();
         let mut conn = self.writer.acquire().await.map_err(unavailable)?;
-        Self::write_workflow(&mut conn, workflow, false).await?;
+        let written = Self::write_workflow(&mut conn, workflow, false).await?;
         self.observe("update_workflow", started);
-        Ok(())
+        Ok(written)
     }
 
     async fn list_workflows(
