@@ -235,14 +235,20 @@ impl Pipeline {
                     .await?;
             }
             Verdict::AwaitApproval => workflow.status = WorkflowStatus::AwaitingApproval,
-            Verdict::Run { dry_run: true } => self.dry_run(&mut workflow, &plan, now),
-            Verdict::Run { dry_run: false } => {
-                // Runs in the background once stored; the caller gets the pending workflow.
-                workflow.mode = WorkflowMode::Live;
+            // Detached: plan and record only.
+            Verdict::Run { dry_run: true } if self.detached() => {
+                self.dry_run(&mut workflow, &plan, now)
             }
+            // Attached dry run: the runner sends every write with dryRun=All.
+            Verdict::Run { dry_run: true } => workflow.mode = WorkflowMode::DryRun,
+            Verdict::Run { dry_run: false } => workflow.mode = WorkflowMode::Live,
         }
         self.store.insert_workflow(&workflow).await?;
-        if workflow.mode == WorkflowMode::Live && workflow.status == WorkflowStatus::Pending {
+        // Runs in the background once stored; the caller gets the pending workflow.
+        if self.client.is_some()
+            && workflow.status == WorkflowStatus::Pending
+            && workflow.steps.is_empty()
+        {
             tokio::spawn(self.clone().run(workflow.clone(), plan.clone()));
         }
         if workflow.status.is_terminal() {

@@ -92,17 +92,27 @@ async fn get(
 }
 
 /// Deletes a pod; its controller replaces it. Not drift, even for GitOps-managed workloads.
+/// With `dry_run`, the API server validates and answers without changing anything
+/// (`dryRun=All`); the same goes for every write below.
 pub async fn delete_pod(
     client: &kube::Client,
     namespace: &str,
     name: &str,
+    dry_run: bool,
 ) -> Result<String, ExecError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     with_retry(|| {
         let api = api.clone();
         async move {
-            api.delete(name, &DeleteParams::default()).await?;
-            Ok(format!("deleted pod {namespace}/{name}"))
+            let params = DeleteParams {
+                dry_run,
+                ..Default::default()
+            };
+            api.delete(name, &params).await?;
+            Ok(format!(
+                "deleted pod {namespace}/{name}{}",
+                dry_suffix(dry_run)
+            ))
         }
     })
     .await
@@ -115,12 +125,14 @@ pub async fn rollout_restart(
     namespace: &str,
     name: &str,
     now: chrono::DateTime<chrono::Utc>,
+    dry_run: bool,
 ) -> Result<String, ExecError> {
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {
         "kubectl.kubernetes.io/restartedAt": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     }}}}});
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
+        dry_run,
         ..Default::default()
     };
     with_retry(|| {
@@ -145,7 +157,10 @@ pub async fn rollout_restart(
                 }
                 other => return Err(ExecError::Permanent(format!("cannot restart a {other}"))),
             }
-            Ok(format!("restarted {kind} {namespace}/{name}"))
+            Ok(format!(
+                "restarted {kind} {namespace}/{name}{}",
+                dry_suffix(dry_run)
+            ))
         }
     })
     .await
@@ -196,6 +211,14 @@ pub async fn rollout_complete(
             "{kind} {namespace}/{name}: generation {generation}/{observed} observed, {updated} updated, {ready}/{desired} available"
         ),
     ))
+}
+
+fn dry_suffix(dry_run: bool) -> &'static str {
+    if dry_run {
+        " (server-side dry run: accepted, nothing changed)"
+    } else {
+        ""
+    }
 }
 
 /// Records a Kubernetes Event on the target, so `kubectl describe` shows what the engine did.
@@ -253,6 +276,7 @@ pub async fn rollback_deployment(
     client: &kube::Client,
     namespace: &str,
     name: &str,
+    dry_run: bool,
 ) -> Result<String, ExecError> {
     use kube::api::ListParams;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
@@ -314,13 +338,17 @@ pub async fn rollback_deployment(
     .map_err(|e| ExecError::Permanent(e.to_string()))?;
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
+        dry_run,
         ..Default::default()
     };
     with_retry(|| {
         let (deployments, patch, params) = (deployments.clone(), patch.clone(), params.clone());
         async move {
             deployments.patch(name, &params, &Patch::<()>::Json(patch)).await?;
-            Ok(format!("rolled back Deployment {namespace}/{name} from revision {current} to {previous_revision}"))
+            Ok(format!(
+                "rolled back Deployment {namespace}/{name} from revision {current} to {previous_revision}{}",
+                dry_suffix(dry_run)
+            ))
         }
     })
     .await

@@ -83,6 +83,7 @@ impl Pipeline {
             return;
         };
         let _active = Active::new(&self.metrics.workflows_active);
+        let dry_run = workflow.mode == crate::workflow::WorkflowMode::DryRun;
         let started = Utc::now();
         workflow.status = WorkflowStatus::Running;
         workflow.started_at = Some(started);
@@ -129,7 +130,9 @@ impl Pipeline {
                 tracing::info!(workflow = %workflow.id, "cancelled: stopping at the step boundary");
                 return;
             }
-            let rung = self.rung(&client, step, &method, workload.as_ref()).await;
+            let rung = self
+                .rung(&client, dry_run, step, &method, workload.as_ref())
+                .await;
             let (outcome, detail) = match &rung {
                 Rung::Done { detail, .. } => ("done", detail.clone()),
                 Rung::Failed(reason) => ("failed", reason.clone()),
@@ -186,6 +189,14 @@ impl Pipeline {
                 }
                 Rung::Done {
                     detail,
+                    verify: Some(_),
+                } if dry_run => {
+                    // The API server accepted the change; nothing changed, nothing to verify.
+                    tried.push(format!("{}: {detail}", step.action.as_str()));
+                    return self.finish(workflow, WorkflowStatus::Succeeded, None).await;
+                }
+                Rung::Done {
+                    detail,
                     verify: Some((kind, ns, name)),
                 } => {
                     tried.push(format!("{}: {detail}", step.action.as_str()));
@@ -234,6 +245,7 @@ impl Pipeline {
     async fn rung(
         &self,
         client: &kube::Client,
+        dry_run: bool,
         step: &Step,
         method: &DeploymentMethod,
         workload: Option<&(String, String, String)>,
@@ -248,7 +260,7 @@ impl Pipeline {
             }),
             // Deleting a pod is not drift: its controller (whoever owns it) recreates it.
             Action::DeletePod if target.kind == "Pod" => {
-                workload::delete_pod(client, &ns, &target.name)
+                workload::delete_pod(client, &ns, &target.name, dry_run)
                     .await
                     .map(|detail| Rung::Done {
                         detail,
@@ -280,7 +292,7 @@ impl Pipeline {
             }),
             Action::RolloutRestart => match workload {
                 Some((kind, wns, name)) => {
-                    workload::rollout_restart(client, kind, wns, name, Utc::now())
+                    workload::rollout_restart(client, kind, wns, name, Utc::now(), dry_run)
                         .await
                         .map(|detail| Rung::Done {
                             detail,
@@ -300,7 +312,7 @@ impl Pipeline {
                 needed: "roll back through the owner (ArgoCD: sync to the previous Git revision; Helm: helm rollback)".into(),
             }),
             Action::Rollback => match workload {
-                Some((kind, wns, name)) if kind == "Deployment" => workload::rollback_deployment(client, wns, name)
+                Some((kind, wns, name)) if kind == "Deployment" => workload::rollback_deployment(client, wns, name, dry_run)
                     .await
                     .map(|detail| Rung::Done { detail, verify: Some((kind.clone(), wns.clone(), name.clone())) }),
                 _ => Ok(Rung::Failed(format!("no Deployment to roll back for {} {}/{}", target.kind, ns, target.name))),
@@ -377,7 +389,10 @@ impl Pipeline {
     ) {
         let now = Utc::now();
         // The incident first: once the workflow reads `succeeded`, its incident is resolved.
-        if status == WorkflowStatus::Succeeded {
+        // A dry run fixed nothing: its incident stays open.
+        if status == WorkflowStatus::Succeeded
+            && workflow.mode == crate::workflow::WorkflowMode::Live
+        {
             let change = IncidentChange {
                 status: Some(IncidentStatus::Resolved),
                 note: Some(format!(

@@ -534,3 +534,60 @@ async fn cancelling_a_running_workflow_stops_it_at_the_next_step_boundary() {
     assert_eq!(patches, 1, "no rollback after the cancellation");
     mock.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_against_a_cluster_sends_dry_run_all_and_changes_nothing() {
+    coordination_engine::tls::install_default_provider();
+    let mock = MockApiServer::start_with(
+        HashMap::from([
+            (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
+            (RS.to_string(), replicaset("prod", "api-rs", "api")),
+            (
+                DEPLOYMENT.to_string(),
+                deployment("prod", "api", json!({}), 0),
+            ),
+        ]),
+        Writes::from([
+            (
+                ("DELETE".to_string(), POD.to_string()),
+                vec![(200, pod("prod", "api-7d9f", "api-rs"))],
+            ),
+            event_answer("prod"),
+        ]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let response = app
+        .post_json(
+            "/api/v1/remediation/trigger",
+            &json!({"incident_id": "mcp-1", "namespace": "prod", "resource": {"kind": "Pod", "name": "api-7d9f"},
+                    "issue": {"type": "pod_crash", "description": "", "severity": "high"}, "dry_run": true}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("json");
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    assert_eq!(workflow["mode"], "dry_run");
+    let requests = mock.requests();
+    let delete = requests
+        .iter()
+        .find(|r| r.method == "DELETE")
+        .expect("a dry-run delete");
+    // DeleteOptions carries dryRun in the body (kube-rs), which the API server honours.
+    assert_eq!(delete.body["dryRun"], json!(["All"]), "{}", delete.body);
+    assert_eq!(
+        writes_of(&requests).len(),
+        1,
+        "one write, and it was a dry run"
+    );
+    let incident = app
+        .get_json(&format!(
+            "/api/v1/incidents/{}",
+            answer["incident_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(incident["status"], "active", "a dry run fixes nothing");
+    mock.stop().await;
+}
