@@ -48,6 +48,8 @@ pub struct Pipeline {
     checkpoint_timeout: Duration,
     /// Live workflows running at once.
     running: Arc<tokio::sync::Semaphore>,
+    /// Actions that need a human's approval.
+    approval: std::collections::HashSet<crate::plan::Action>,
 }
 
 /// `namespace/Kind/name`.
@@ -106,7 +108,36 @@ impl Pipeline {
             budget: StormBudget::default(),
             checkpoint_timeout,
             running: Arc::new(tokio::sync::Semaphore::new(4)),
+            approval: Default::default(),
         }
+    }
+
+    /// Actions listed here wait for `POST /approve`.
+    pub fn with_approval(mut self, actions: &[crate::plan::Action]) -> Self {
+        self.approval = actions.iter().copied().collect();
+        self
+    }
+
+    /// Runs an approved (pending) workflow: live in the background when attached, recorded
+    /// from its plan when detached.
+    pub async fn resume(self: &Arc<Self>, mut workflow: Workflow) -> Result<(), StoreError> {
+        if workflow.status != WorkflowStatus::Pending {
+            return Ok(());
+        }
+        let Some(plan) = workflow
+            .plan
+            .clone()
+            .and_then(|p| serde_json::from_value::<Plan>(p).ok())
+        else {
+            return Ok(());
+        };
+        if self.client.is_some() {
+            tokio::spawn(self.clone().run(workflow, plan));
+        } else {
+            self.dry_run(&mut workflow, &plan, Utc::now());
+            self.store.update_workflow(&workflow).await?;
+        }
+        Ok(())
     }
 
     fn detached(&self) -> bool {
@@ -165,7 +196,7 @@ impl Pipeline {
                 .count() as u32,
             cluster_workflows_in_window: in_window.len() as u32,
             budget: Some(self.budget),
-            approval_required: Default::default(),
+            approval_required: self.approval.clone(),
         })
     }
 
@@ -234,7 +265,12 @@ impl Pipeline {
                     })
                     .await?;
             }
-            Verdict::AwaitApproval => workflow.status = WorkflowStatus::AwaitingApproval,
+            Verdict::AwaitApproval => {
+                workflow.status = WorkflowStatus::AwaitingApproval;
+                if !dry_run && !self.detached() {
+                    workflow.mode = WorkflowMode::Live;
+                }
+            }
             // Detached: plan and record only.
             Verdict::Run { dry_run: true } if self.detached() => {
                 self.dry_run(&mut workflow, &plan, now)

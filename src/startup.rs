@@ -104,16 +104,19 @@ impl Application {
         let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
             crate::guard::GuardConfig::from_settings(&settings),
         ));
-        let pipeline = Arc::new(crate::pipeline::Pipeline::new(
-            store.clone(),
-            metrics.clone(),
-            match &cluster {
-                Cluster::Configured { client, .. } => Some(client.clone()),
-                Cluster::Detached => None,
-            },
-            guard_view.clone(),
-            settings.workload_checkpoint_timeout,
-        ));
+        let pipeline = Arc::new(
+            crate::pipeline::Pipeline::new(
+                store.clone(),
+                metrics.clone(),
+                match &cluster {
+                    Cluster::Configured { client, .. } => Some(client.clone()),
+                    Cluster::Detached => None,
+                },
+                guard_view.clone(),
+                settings.workload_checkpoint_timeout,
+            )
+            .with_approval(&settings.approval_required_actions),
+        );
         match pipeline.interrupt_orphans().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(

@@ -117,6 +117,9 @@ async fn act(
 ) -> Result<web::Json<WorkflowView>, ApiError> {
     let id = valid_id("wf", &id)?;
     let workflow = state.store.act_on_workflow(id, action, Utc::now()).await?;
+    if action == HumanAction::Approve {
+        state.pipeline.resume(workflow.clone()).await?;
+    }
     tracing::info!(workflow = %workflow.id, action = action.as_str(), status = %workflow.status, "workflow changed by an operator");
     Ok(web::Json(workflow))
 }

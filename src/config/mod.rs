@@ -49,6 +49,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("alert_issue_types", false),
     ("pipeline_interval", false),
     ("workload_checkpoint_timeout", false),
+    ("approval_required_actions", false),
     ("audit_client_ca_file", false),
     ("audit_protected_resources", false),
     ("service_account", false),

@@ -107,6 +107,8 @@ pub struct Settings {
     pub pipeline_interval: Duration,
     /// How long a workload checkpoint (rollout complete) may take after a step.
     pub workload_checkpoint_timeout: Duration,
+    /// Actions that need `POST /api/v1/workflows/{id}/approve` before they run.
+    pub approval_required_actions: Vec<crate::plan::Action>,
     /// CA whose client certificates may post audit events without the token.
     pub audit_client_ca_file: Option<PathBuf>,
     /// `resource.group` whose deletion is an incident (empty: the defaults).
@@ -194,6 +196,19 @@ impl Settings {
             alert_issue_types_text: raw.string_or("alert_issue_types", ""),
             service_account: raw.string_or("service_account", "coordination-engine"),
             pipeline_interval: raw.duration("pipeline_interval", Duration::from_secs(1))?,
+            approval_required_actions: raw
+                .list("approval_required_actions")
+                .into_iter()
+                .map(|name| {
+                    serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| {
+                        ConfigError::invalid(
+                            "approval_required_actions",
+                            &name,
+                            "expected actions among delete_pod, rollout_restart, rollback, cordon, drain, restart_operator_pods",
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             workload_checkpoint_timeout: raw
                 .duration("workload_checkpoint_timeout", Duration::from_secs(120))?,
             audit_client_ca_file: raw.path("audit_client_ca_file"),
@@ -350,6 +365,17 @@ impl Settings {
             (
                 "pipeline_interval",
                 Some(format_duration(self.pipeline_interval)),
+            ),
+            (
+                "approval_required_actions",
+                Some(
+                    self.approval_required_actions
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+                .filter(|t| !t.is_empty()),
             ),
             (
                 "workload_checkpoint_timeout",

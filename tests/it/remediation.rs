@@ -398,3 +398,57 @@ async fn a_storm_of_50_alerts_in_one_namespace_is_stopped_by_the_budget() {
             .is_some_and(|r| r.contains("storm budget"))
     );
 }
+
+#[tokio::test]
+async fn listed_actions_wait_for_approval_and_run_once_approved() {
+    let app = spawn_app_with(|env| {
+        env.insert(
+            "APPROVAL_REQUIRED_ACTIONS".into(),
+            "delete_pod,rollback".into(),
+        );
+    })
+    .await;
+    let answer: Value = trigger(&app, seed_body("needs-approval"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["status"], "awaiting_approval");
+    let id = answer["workflow_id"].as_str().expect("id");
+    let approved = app
+        .client
+        .post(app.url(&format!("/api/v1/workflows/{id}/approve")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(approved.status(), 200);
+    let workflow = app.get_json(&format!("/api/v1/workflows/{id}")).await;
+    assert_eq!(
+        workflow["status"], "succeeded",
+        "detached: recorded as a dry run once approved: {workflow}"
+    );
+    assert!(
+        workflow["gate_decisions"]
+            .as_array()
+            .expect("gates")
+            .iter()
+            .any(|g| g["gate"] == "approval" && g["outcome"] == "await_approval")
+    );
+    let env = [(
+        "APPROVAL_REQUIRED_ACTIONS".to_string(),
+        "reboot_cluster".to_string(),
+    )]
+    .into_iter()
+    .collect();
+    let error = coordination_engine::config::load(&coordination_engine::config::Sources {
+        files: vec![],
+        env,
+    })
+    .expect_err("unknown actions are a config error")
+    .to_string();
+    assert!(
+        error.contains("APPROVAL_REQUIRED_ACTIONS") && error.contains("reboot_cluster"),
+        "{error}"
+    );
+}
