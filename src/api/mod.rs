@@ -1,6 +1,7 @@
 //! HTTP handlers only: extract, call, map. `routes` lists every route.
 
 pub mod audit;
+pub mod detect;
 pub mod guard;
 pub mod health;
 pub mod incidents;

@@ -1,6 +1,8 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
-use super::{audit, guard, health, incidents, pause, remediation, views, webhooks, workflows};
+use super::{
+    audit, detect, guard, health, incidents, pause, remediation, views, webhooks, workflows,
+};
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,7 +39,8 @@ use utoipa::{Modify, OpenApi};
         guard::explain,
         remediation::trigger,
         remediation::coordination_trigger,
-        audit::receive
+        audit::receive,
+        detect::detect
     ),
     components(schemas(
         health::Liveness,
@@ -64,7 +67,8 @@ use utoipa::{Modify, OpenApi};
         remediation::CoordinationTrigger,
         remediation::CoordinationResource,
         remediation::CoordinationTriggered,
-        audit::AuditAccepted
+        audit::AuditAccepted,
+        detect::Detection
     )),
     modifiers(&BearerAuth)
 )]

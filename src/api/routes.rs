@@ -2,7 +2,8 @@
 
 use super::views::Vocabulary;
 use super::{
-    AppState, audit, guard, health, incidents, openapi, pause, remediation, webhooks, workflows,
+    AppState, audit, detect, guard, health, incidents, openapi, pause, remediation, webhooks,
+    workflows,
 };
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
@@ -42,6 +43,7 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("POST", "/api/v1/remediation/trigger", 202),
     ("POST", "/api/v1/coordination/trigger", 202),
     ("POST", "/webhooks/audit", 200),
+    ("GET", "/api/v1/detect/{kind}/{namespace}/{name}", 200),
 ];
 
 /// Everything the API app needs, shared by all workers.
@@ -186,6 +188,9 @@ fn api_v1_routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(workflows::get_coordination)),
     )
     .service(web::resource("/guard/explain").route(web::post().to(guard::explain)))
+    .service(
+        web::resource("/detect/{kind}/{namespace}/{name}").route(web::get().to(detect::detect)),
+    )
     .service(web::resource("/remediation/trigger").route(web::post().to(remediation::trigger)))
     .service(
         web::resource("/coordination/trigger")

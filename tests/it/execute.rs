@@ -591,3 +591,45 @@ async fn a_dry_run_against_a_cluster_sends_dry_run_all_and_changes_nothing() {
     assert_eq!(incident["status"], "active", "a dry run fixes nothing");
     mock.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_reports_the_layer_and_the_deployment_method_with_evidence() {
+    coordination_engine::tls::install_default_provider();
+    let tracked = json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"});
+    let mock = MockApiServer::start(HashMap::from([
+        (
+            "/apis/apps/v1/namespaces/shop/deployments/cart".to_string(),
+            deployment("shop", "cart", tracked, 2),
+        ),
+        (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
+        (RS.to_string(), replicaset("prod", "api-rs", "api")),
+        (
+            DEPLOYMENT.to_string(),
+            deployment(
+                "prod",
+                "api",
+                json!({"meta.helm.sh/release-name": "api"}),
+                2,
+            ),
+        ),
+    ]))
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let cart = app.get_json("/api/v1/detect/deployment/shop/cart").await;
+    assert_eq!(cart["mode"], "attached");
+    assert_eq!(cart["layer"]["layer"], "application");
+    assert_eq!(cart["deployment"]["method"], "argocd");
+    assert_eq!(cart["deployment"]["owner"], "shop");
+    // A pod is judged by its top controller.
+    let pod = app.get_json("/api/v1/detect/Pod/prod/api-7d9f").await;
+    assert_eq!(pod["deployment"]["method"], "helm");
+    assert!(
+        pod["deployment"]["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("release-name"))
+    );
+    let missing = app.get_authed("/api/v1/detect/Deployment/shop/nope").await;
+    assert_eq!(missing.status(), 404);
+    mock.stop().await;
+}

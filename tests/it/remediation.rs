@@ -452,3 +452,20 @@ async fn listed_actions_wait_for_approval_and_run_once_approved() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn detect_without_a_cluster_gives_the_layer_only() {
+    let app = spawn_app().await;
+    let node = app.get_json("/api/v1/detect/Node/none/worker-1").await;
+    assert_eq!(node["mode"], "detached");
+    assert_eq!(node["layer"]["layer"], "infrastructure");
+    assert!(node["deployment"].is_null());
+    let system = app
+        .get_json("/api/v1/detect/Pod/openshift-ingress/router-1")
+        .await;
+    assert_eq!(system["layer"]["layer"], "platform");
+    assert_eq!(
+        app.get_authed("/api/v1/detect/Pod/Bad_NS/x").await.status(),
+        404
+    );
+}
