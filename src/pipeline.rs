@@ -279,7 +279,20 @@ impl Pipeline {
             Verdict::Run { dry_run: true } => workflow.mode = WorkflowMode::DryRun,
             Verdict::Run { dry_run: false } => workflow.mode = WorkflowMode::Live,
         }
-        self.store.insert_workflow(&workflow).await?;
+        match self.store.insert_workflow(&workflow).await {
+            Err(StoreError::Conflict(_)) => {
+                // Lost a race with another start for the same target (the store is the lock).
+                let key = workflow.target_key.clone().unwrap_or_default();
+                let now_ctx = self
+                    .context(&key, incident.namespace.as_deref(), dry_run, now)
+                    .await?;
+                let active = now_ctx
+                    .active_workflow
+                    .unwrap_or_else(|| "(just started)".into());
+                return Err(StartError::AlreadyActive(active));
+            }
+            other => other?,
+        }
         // Runs in the background once stored; the caller gets the pending workflow.
         if self.client.is_some()
             && workflow.status == WorkflowStatus::Pending

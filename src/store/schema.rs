@@ -99,6 +99,17 @@ CREATE TABLE audit_seen (
 CREATE INDEX audit_seen_by_time ON audit_seen (seen_at);
 "#,
     ),
+    (
+        5,
+        "one active workflow per target",
+        r#"
+-- The store is the lock: two alerts (or two replicas) racing for one target cannot both
+-- start a workflow. A partial unique index, so ended workflows do not count.
+ALTER TABLE workflows ADD COLUMN target_key TEXT;
+CREATE UNIQUE INDEX workflows_one_active_per_target ON workflows (target_key)
+    WHERE status IN ('pending', 'awaiting_approval', 'running', 'verifying');
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

@@ -162,10 +162,11 @@ impl SqliteStore {
         // how a cancellation stops it at the step boundary.
         let sql = if insert {
             "INSERT INTO workflows (incident_id, kind, status, namespace, created_at, updated_at, \
-             doc, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+             doc, id, target_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         } else {
             "UPDATE workflows SET incident_id = $1, kind = $2, status = $3, namespace = $4, \
-             created_at = $5, updated_at = $6, doc = $7 WHERE id = $8 AND status <> 'cancelled'"
+             created_at = $5, updated_at = $6, doc = $7, target_key = $9 \
+             WHERE id = $8 AND status <> 'cancelled'"
         };
         let result = sqlx::query(sql)
             .bind(&workflow.incident_id)
@@ -176,9 +177,18 @@ impl SqliteStore {
             .bind(to_micros(workflow.updated_at))
             .bind(encode(workflow)?)
             .bind(&workflow.id)
+            .bind(&workflow.target_key)
             .execute(&mut *conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(|error| match &error {
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    StoreError::Conflict(format!(
+                        "another workflow is already active for {}",
+                        workflow.target_key.as_deref().unwrap_or("this target")
+                    ))
+                }
+                _ => unavailable(error),
+            })?;
         Ok(result.rows_affected() > 0)
     }
 }
@@ -759,6 +769,49 @@ mod tests {
         assert_eq!(purged, 1);
         assert_eq!(totals(&store, &all).await, (2, 0));
         assert_eq!(totals(&store, &only_a).await, (0, 0));
+    }
+
+    #[tokio::test]
+    async fn the_store_refuses_a_second_active_workflow_for_a_target() {
+        use crate::workflow::{WorkflowKind, WorkflowMode, WorkflowStatus};
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+            .await
+            .expect("store");
+        let now = Utc::now();
+        let incident = Incident::new(Source::Api, "t".into(), Severity::High, now);
+        store.insert_incident(&incident).await.expect("incident");
+        let workflow = |status| {
+            let mut w = Workflow::new(
+                &incident.id,
+                None,
+                WorkflowKind::Remediation,
+                WorkflowMode::Live,
+                now,
+            );
+            w.status = status;
+            w.target_key = Some("shop/Deployment/cart".into());
+            w
+        };
+        let mut first = workflow(WorkflowStatus::Running);
+        store.insert_workflow(&first).await.expect("first");
+        assert!(matches!(
+            store
+                .insert_workflow(&workflow(WorkflowStatus::Pending))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        // Ended workflows do not hold the target.
+        store
+            .insert_workflow(&workflow(WorkflowStatus::Succeeded))
+            .await
+            .expect("an ended one");
+        first.status = WorkflowStatus::Escalated;
+        assert!(store.update_workflow(&first).await.expect("update"));
+        store
+            .insert_workflow(&workflow(WorkflowStatus::Pending))
+            .await
+            .expect("free again");
     }
 
     #[tokio::test]

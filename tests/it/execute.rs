@@ -633,3 +633,38 @@ async fn detect_reports_the_layer_and_the_deployment_method_with_evidence() {
     assert_eq!(missing.status(), 404);
     mock.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_triggers_for_one_target_start_one_workflow() {
+    coordination_engine::tls::install_default_provider();
+    let path = "/apis/apps/v1/namespaces/shop/deployments/busy";
+    let busy = deployment("shop", "busy", json!({}), 0);
+    let mock = MockApiServer::start_with(
+        HashMap::from([(path.to_string(), busy.clone())]),
+        Writes::from([
+            (("PATCH".to_string(), path.to_string()), vec![(200, busy)]),
+            event_answer("shop"),
+        ]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let body = json!({"namespace": "shop", "resource_type": "deployment", "resource_name": "busy", "issue_type": "crash_loop"});
+    let sends = (0..8).map(|_| app.post_json("/api/v1/remediation/trigger", &body));
+    let statuses: Vec<u16> = futures_util::future::join_all(sends)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
+    mock.stop().await;
+}
