@@ -2,7 +2,8 @@
 //! sqlx runs SQLite on a worker thread, so every statement costs a channel round trip; for an
 //! Alertmanager notification of 100 alerts that was most of the time (see docs/perf.md).
 
-use super::{CountDeltas, alert_key, closed_at, count_key, decode, encode, unavailable};
+use super::rows::{CountDeltas, alert_key, closed_at, count_key, decode, encode};
+use super::unavailable;
 use crate::incident::{Incident, IncidentStatus};
 use crate::sources::alertmanager::AlertRecord;
 use crate::store::{AlertBatchOutcome, StoreError, to_micros};

@@ -1,0 +1,244 @@
+//! Row-level helpers of the SQLite store: encoding, the incident counters, migrations, list
+//! queries, and the writes every operation shares.
+
+use super::{SqliteStore, unavailable};
+use crate::incident::Incident;
+use crate::store::query::{Bind, push_where};
+use crate::store::schema::{MIGRATIONS, VERSION_TABLE};
+use crate::store::{Page, PageRequest, PageStart, StoreError, to_micros};
+use crate::workflow::Workflow;
+use chrono::Utc;
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+impl SqliteStore {
+    pub(super) async fn read_incident(
+        conn: &mut sqlx::SqliteConnection,
+        id: &str,
+    ) -> Result<Incident, StoreError> {
+        let row = sqlx::query("SELECT doc FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::NotFound(format!("incident {id}")))?;
+        decode(id, &row.get::<String, _>(0))
+    }
+
+    /// Inserts (`previous: None`) or updates an incident, keeping `incident_counts` in step.
+    pub(super) async fn write_incident(
+        conn: &mut sqlx::SqliteConnection,
+        incident: &Incident,
+        previous: Option<&Incident>,
+        counts: &mut CountDeltas,
+    ) -> Result<(), StoreError> {
+        let insert = previous.is_none();
+        let sql = if insert {
+            "INSERT INTO incidents (source, severity, status, namespace, created_at, updated_at, \
+             closed_at, doc, id, alert_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        } else {
+            "UPDATE incidents SET source = $1, severity = $2, status = $3, namespace = $4, \
+             created_at = $5, updated_at = $6, closed_at = $7, doc = $8, \
+             alert_key = COALESCE(alert_key, $10) WHERE id = $9"
+        };
+        sqlx::query(sql)
+            .bind(incident.source.as_str())
+            .bind(incident.severity.as_str())
+            .bind(incident.status.as_str())
+            .bind(&incident.namespace)
+            .bind(to_micros(incident.created_at))
+            .bind(to_micros(incident.updated_at))
+            .bind(closed_at(incident))
+            .bind(encode(incident)?)
+            .bind(&incident.id)
+            .bind(alert_key(incident))
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        let key = count_key(incident);
+        match previous.map(count_key) {
+            Some(old) if old == key => {}
+            Some(old) => {
+                *counts.entry(old).or_default() -= 1;
+                *counts.entry(key).or_default() += 1;
+            }
+            None => *counts.entry(key).or_default() += 1,
+        }
+        Ok(())
+    }
+
+    pub(super) async fn write_workflow(
+        conn: &mut sqlx::SqliteConnection,
+        workflow: &Workflow,
+        insert: bool,
+    ) -> Result<bool, StoreError> {
+        // A cancelled workflow stays cancelled: the runner's next write is refused, which is
+        // how a cancellation stops it at the step boundary.
+        let sql = if insert {
+            "INSERT INTO workflows (incident_id, kind, status, namespace, created_at, updated_at, \
+             doc, id, target_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        } else {
+            "UPDATE workflows SET incident_id = $1, kind = $2, status = $3, namespace = $4, \
+             created_at = $5, updated_at = $6, doc = $7, target_key = $9 \
+             WHERE id = $8 AND status <> 'cancelled'"
+        };
+        let result = sqlx::query(sql)
+            .bind(&workflow.incident_id)
+            .bind(workflow.kind.as_str())
+            .bind(workflow.status.as_str())
+            .bind(&workflow.namespace)
+            .bind(to_micros(workflow.created_at))
+            .bind(to_micros(workflow.updated_at))
+            .bind(encode(workflow)?)
+            .bind(&workflow.id)
+            .bind(&workflow.target_key)
+            .execute(&mut *conn)
+            .await
+            .map_err(|error| match &error {
+                sqlx::Error::Database(db) if db.is_unique_violation() => {
+                    StoreError::Conflict(format!(
+                        "another workflow is already active for {}",
+                        workflow.target_key.as_deref().unwrap_or("this target")
+                    ))
+                }
+                _ => unavailable(error),
+            })?;
+        Ok(result.rows_affected() > 0)
+    }
+}
+
+/// When a closed incident was closed (what retention compares), `None` while open.
+pub(super) fn closed_at(incident: &Incident) -> Option<i64> {
+    incident
+        .status
+        .is_terminal()
+        .then(|| to_micros(incident.resolved_at.unwrap_or(incident.updated_at)))
+}
+
+/// `fingerprint@startsAt` (µs) of an Alertmanager incident: the identity of its alert.
+pub(super) fn alert_key(incident: &Incident) -> Option<String> {
+    match (&incident.source, &incident.fingerprint) {
+        (crate::incident::Source::Alertmanager, Some(fingerprint)) => Some(format!(
+            "{fingerprint}@{}",
+            incident.first_seen.timestamp_micros()
+        )),
+        _ => None,
+    }
+}
+
+/// The `incident_counts` dimensions of an incident.
+pub(super) type CountKey = (&'static str, &'static str, String, &'static str);
+
+pub(super) fn count_key(incident: &Incident) -> CountKey {
+    (
+        incident.status.as_str(),
+        incident.severity.as_str(),
+        incident.namespace.clone().unwrap_or_default(),
+        incident.source.as_str(),
+    )
+}
+
+/// Counter changes of one transaction, applied once per key at commit.
+pub(super) type CountDeltas = std::collections::HashMap<CountKey, i64>;
+
+pub(super) async fn flush_counts(
+    conn: &mut sqlx::SqliteConnection,
+    counts: CountDeltas,
+) -> Result<(), StoreError> {
+    for ((status, severity, namespace, source), delta) in counts {
+        if delta == 0 {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO incident_counts (status, severity, namespace, source, n) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (status, severity, namespace, source) \
+             DO UPDATE SET n = incident_counts.n + excluded.n",
+        )
+        .bind(status)
+        .bind(severity)
+        .bind(namespace)
+        .bind(source)
+        .bind(delta)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+pub(super) fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Unavailable(format!("encode: {e}")))
+}
+
+pub(super) fn decode<T: serde::de::DeserializeOwned>(id: &str, doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Applies every migration newer than the recorded version, each in its own transaction.
+pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query(VERSION_TABLE).execute(pool).await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(pool)
+        .await?
+        .get(0);
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(version)
+            .bind(name)
+            .bind(to_micros(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "applied store migration");
+    }
+    Ok(())
+}
+
+/// Runs a list query: `SELECT doc, created_at, id FROM <table> <where> ORDER BY … LIMIT`.
+pub(super) async fn list_docs<T: serde::de::DeserializeOwned>(
+    pool: &SqlitePool,
+    table: &str,
+    (where_sql, binds): (String, Vec<Bind>),
+    page: &PageRequest,
+) -> Result<Page<T>, StoreError> {
+    let mut builder: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT doc, created_at, id FROM {table}"));
+    push_where(&mut builder, &where_sql, binds);
+    // One row more than asked tells whether there is a next page.
+    builder.push(" ORDER BY created_at DESC, id DESC LIMIT ");
+    builder.push_bind(page.limit + 1);
+    if let PageStart::Offset(offset) = page.start {
+        builder.push(" OFFSET ");
+        builder.push_bind(offset);
+    }
+    let rows = builder.build().fetch_all(pool).await.map_err(unavailable)?;
+    let has_more = rows.len() as i64 > page.limit;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for row in rows.iter().take(page.limit as usize) {
+        let id: String = row.get(2);
+        items.push(decode(&id, &row.get::<String, _>(0))?);
+        last = Some((row.get::<i64, _>(1), id));
+    }
+    let next = match (has_more, last) {
+        (true, Some((created_at_us, id))) => Some(PageStart::After { created_at_us, id }),
+        _ => None,
+    };
+    Ok(Page { items, next })
+}
+
+pub(super) async fn count(
+    pool: &SqlitePool,
+    table: &str,
+    (where_sql, binds): (String, Vec<Bind>),
+) -> Result<i64, StoreError> {
+    let mut builder: QueryBuilder<Sqlite> =
+        QueryBuilder::new(format!("SELECT COUNT(*) FROM {table}"));
+    push_where(&mut builder, &where_sql, binds);
+    let row = builder.build().fetch_one(pool).await.map_err(unavailable)?;
+    Ok(row.get(0))
+}

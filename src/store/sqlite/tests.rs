@@ -1,0 +1,121 @@
+//! Tests of the SQLite store against a real database file.
+
+use super::*;
+use crate::incident::{Severity, Source};
+use crate::store::schema::MIGRATIONS;
+
+async fn totals(store: &SqliteStore, filter: &IncidentFilter) -> (i64, i64) {
+    let counted = store.summarize_incidents(filter).await.expect("summary");
+    // The same filter plus a `since` far in the past forces the row scan.
+    let mut scan_filter = filter.clone();
+    scan_filter.since = Some(Utc::now() - chrono::Duration::days(3650));
+    let scanned = store
+        .summarize_incidents(&scan_filter)
+        .await
+        .expect("summary");
+    assert_eq!(counted, scanned, "counters agree with a scan");
+    (counted.total, counted.completed)
+}
+
+#[tokio::test]
+async fn counters_follow_inserts_changes_and_purges() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("store");
+    let now = Utc::now();
+    let mut ids = Vec::new();
+    for (i, ns) in [Some("a"), Some("b"), None].into_iter().enumerate() {
+        let mut incident = Incident::new(Source::Api, format!("t{i}"), Severity::High, now);
+        incident.namespace = ns.map(String::from);
+        store.insert_incident(&incident).await.expect("insert");
+        ids.push(incident.id);
+    }
+    let all = IncidentFilter::default();
+    let only_a = IncidentFilter {
+        namespace: Some("a".into()),
+        ..Default::default()
+    };
+    assert_eq!(totals(&store, &all).await, (3, 0));
+    let resolve = IncidentChange {
+        status: Some(IncidentStatus::Resolved),
+        note: None,
+    };
+    store
+        .change_incident(&ids[0], resolve, now)
+        .await
+        .expect("resolve");
+    assert_eq!(totals(&store, &all).await, (3, 1));
+    assert_eq!(totals(&store, &only_a).await, (1, 1));
+    let purged = store
+        .purge_closed_before(now + chrono::Duration::seconds(1))
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    assert_eq!(totals(&store, &all).await, (2, 0));
+    assert_eq!(totals(&store, &only_a).await, (0, 0));
+}
+
+#[tokio::test]
+async fn the_store_refuses_a_second_active_workflow_for_a_target() {
+    use crate::workflow::{WorkflowKind, WorkflowMode, WorkflowStatus};
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("store");
+    let now = Utc::now();
+    let incident = Incident::new(Source::Api, "t".into(), Severity::High, now);
+    store.insert_incident(&incident).await.expect("incident");
+    let workflow = |status| {
+        let mut w = Workflow::new(
+            &incident.id,
+            None,
+            WorkflowKind::Remediation,
+            WorkflowMode::Live,
+            now,
+        );
+        w.status = status;
+        w.target_key = Some("shop/Deployment/cart".into());
+        w
+    };
+    let mut first = workflow(WorkflowStatus::Running);
+    store.insert_workflow(&first).await.expect("first");
+    assert!(matches!(
+        store
+            .insert_workflow(&workflow(WorkflowStatus::Pending))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Ended workflows do not hold the target.
+    store
+        .insert_workflow(&workflow(WorkflowStatus::Succeeded))
+        .await
+        .expect("an ended one");
+    first.status = WorkflowStatus::Escalated;
+    assert!(store.update_workflow(&first).await.expect("update"));
+    store
+        .insert_workflow(&workflow(WorkflowStatus::Pending))
+        .await
+        .expect("free again");
+}
+
+#[tokio::test]
+async fn migrations_are_recorded_and_not_reapplied() {
+    let dir = tempfile::tempdir().expect("dir");
+    let first = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("store");
+    first.close().await;
+    let again = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("reopen");
+    let versions: Vec<i64> = sqlx::query("SELECT version FROM schema_version ORDER BY version")
+        .fetch_all(&again.readers)
+        .await
+        .expect("versions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let expected: Vec<i64> = MIGRATIONS.iter().map(|(v, _, _)| *v).collect();
+    assert_eq!(versions, expected);
+}
