@@ -66,8 +66,17 @@ fn serve(config_file: Option<&Path>) -> ExitCode {
                 return ExitCode::from(EXIT_STARTUP);
             }
         };
+        // Handlers first: the banner tells users (and tests) the server is up.
+        match stop_on_signal(app.shutdown_handle()) {
+            Ok(stopper) => {
+                tokio::spawn(stopper);
+            }
+            Err(error) => {
+                eprintln!("error: cannot listen for SIGTERM/SIGINT: {error}");
+                return ExitCode::from(EXIT_STARTUP);
+            }
+        }
         eprint!("{}", banner::render(&app, &data_dir));
-        tokio::spawn(stop_on_signal(app.shutdown_handle()));
         match app.run_until_stopped().await {
             Ok(()) => {
                 tracing::info!("stopped");

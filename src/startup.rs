@@ -291,24 +291,22 @@ fn disable_nagle(connection: &dyn std::any::Any, extensions: &mut actix_web::dev
     }
 }
 
-/// Waits for SIGTERM or SIGINT, then stops gracefully.
-pub async fn stop_on_signal(handle: ShutdownHandle) {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// Registers SIGTERM and SIGINT handlers now, so a signal that arrives right after startup
+/// is never the default (immediate) termination, and returns the future that waits for one
+/// and then stops gracefully.
+pub fn stop_on_signal(
+    handle: ShutdownHandle,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received: finishing in-flight requests"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received: finishing in-flight requests"),
         }
-    };
-    tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM received: finishing in-flight requests"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received: finishing in-flight requests"),
-    }
-    handle.graceful_stop().await;
+        handle.graceful_stop().await;
+    })
 }
 
 /// Purges closed incidents past the retention period, at startup and then hourly.
