@@ -30,6 +30,22 @@ fn notification(batch: usize, size: usize) -> Value {
            "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am:9093"})
 }
 
+/// Posts one body with the token; the time until the 200 (sent after the commit).
+async fn post_committed(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Duration {
+    let sent = Instant::now();
+    let response = client
+        .post(url)
+        .bearer_auth(common::TOKEN)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    response.bytes().await.expect("body");
+    sent.elapsed()
+}
+
 #[tokio::main]
 async fn main() {
     coordination_engine::tls::install_default_provider();
@@ -67,18 +83,7 @@ async fn main() {
         let mut samples = Vec::with_capacity(count);
         let started = Instant::now();
         for body in bodies {
-            let sent = Instant::now();
-            let response = client
-                .post(&url)
-                .bearer_auth(common::TOKEN)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("send");
-            assert_eq!(response.status(), 200);
-            response.bytes().await.expect("body");
-            samples.push(sent.elapsed());
+            samples.push(post_committed(&client, &url, body).await);
         }
         let elapsed: Duration = started.elapsed();
         let rate = (size * count) as f64 / elapsed.as_secs_f64();
@@ -138,18 +143,7 @@ async fn main() {
         let mut samples = Vec::new();
         let started = Instant::now();
         for body in bodies {
-            let sent = Instant::now();
-            let response = client
-                .post(&audit_url)
-                .bearer_auth(common::TOKEN)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("send");
-            assert_eq!(response.status(), 200);
-            response.bytes().await.expect("body");
-            samples.push(sent.elapsed());
+            samples.push(post_committed(&client, &audit_url, body).await);
         }
         let rate = (500 * batches) as f64 / started.elapsed().as_secs_f64();
         let (p50, p99) = (

@@ -5,21 +5,11 @@ use coordination_engine::store::Store;
 use serde_json::{Value, json};
 
 pub fn sample(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("webhooks/samples/alertmanager")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("sample is JSON")
+    crate::helpers::sample("alertmanager", name)
 }
 
 async fn post_raw(app: &TestApp, body: Vec<u8>) -> reqwest::Response {
-    app.client
-        .post(app.url("/webhooks/alertmanager"))
-        .bearer_auth(&app.token)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("request")
+    app.post_raw("/webhooks/alertmanager", body).await
 }
 
 async fn post(app: &TestApp, body: &Value) -> reqwest::Response {

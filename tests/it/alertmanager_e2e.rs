@@ -4,25 +4,17 @@
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::peers::{find_binary, free_port, spawn};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TOKEN: &str = "alertmanager-e2e-token-0123456789";
 
-/// Polls `probe` until it returns `Some`, failing after `limit`.
-async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+/// Polls every 200 ms (Alertmanager works on whole seconds).
+async fn wait_for<T, F, Fut>(what: &str, limit: Duration, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + limit;
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tick.tick().await;
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-    }
+    crate::helpers::wait_for(what, limit, Duration::from_millis(200), probe).await
 }
 
 /// Incidents from Alertmanager whose target is `Pod/<pod>`.

@@ -4,21 +4,11 @@ use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 fn sample(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("webhooks/samples/audit")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json")
+    crate::helpers::sample("audit", name)
 }
 
 async fn post_raw(app: &TestApp, body: Vec<u8>) -> reqwest::Response {
-    app.client
-        .post(app.url("/webhooks/audit"))
-        .bearer_auth(&app.token)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("request")
+    app.post_raw("/webhooks/audit", body).await
 }
 
 async fn post(app: &TestApp, body: &Value) -> Value {

@@ -1,7 +1,7 @@
 //! Live workflows against a mock Kubernetes API server: the exact requests the engine makes,
 //! verification, the ladder, and the rule that it never patches what ArgoCD manages.
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app_with, wait_for};
 use crate::kube_mock::{MockApiServer, Recorded, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -53,22 +53,21 @@ async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
 }
 
 async fn finished_workflow(app: &TestApp, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tick.tick().await;
-        let workflow = app.get_json(&format!("/api/v1/workflows/{id}")).await;
-        if matches!(
-            workflow["status"].as_str(),
-            Some("succeeded" | "escalated" | "failed" | "interrupted")
-        ) {
-            return workflow;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "workflow {id} did not finish: {workflow}"
-        );
-    }
+    let path = format!("/api/v1/workflows/{id}");
+    wait_for(
+        "the workflow to finish",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let workflow = app.get_json(&path).await;
+            matches!(
+                workflow["status"].as_str(),
+                Some("succeeded" | "escalated" | "failed" | "interrupted")
+            )
+            .then_some(workflow)
+        },
+    )
+    .await
 }
 
 /// Writes to objects (Events the engine records are left out; `events_of` lists those).
@@ -101,18 +100,24 @@ const POD: &str = "/api/v1/namespaces/prod/pods/api-7d9f";
 const RS: &str = "/apis/apps/v1/namespaces/prod/replicasets/api-rs";
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/prod/deployments/api";
 
+/// The crash-looping pod of the Alertmanager fixture, its ReplicaSet and its Deployment
+/// (`available` pods, `annotations` on the Deployment), as the mock serves them.
+fn api_pod_chain(available: i64, annotations: Value) -> HashMap<String, Value> {
+    HashMap::from([
+        (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
+        (RS.to_string(), replicaset("prod", "api-rs", "api")),
+        (
+            DEPLOYMENT.to_string(),
+            deployment("prod", "api", annotations, available),
+        ),
+    ])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start_with(
-        HashMap::from([
-            (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
-            (RS.to_string(), replicaset("prod", "api-rs", "api")),
-            (
-                DEPLOYMENT.to_string(),
-                deployment("prod", "api", json!({}), 2),
-            ),
-        ]),
+        api_pod_chain(2, json!({})),
         Writes::from([
             (
                 ("DELETE".to_string(), POD.to_string()),
@@ -133,19 +138,9 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         .expect("json");
     let incident_id = posted["incident_ids"][0].as_str().expect("id").to_string();
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    let workflow_id = loop {
-        tick.tick().await;
-        let incident = app
-            .get_json(&format!("/api/v1/incidents/{incident_id}"))
-            .await;
-        if let Some(id) = incident["workflow_ids"][0].as_str() {
-            break id.to_string();
-        }
-        assert!(Instant::now() < deadline, "no workflow for the alert");
-    };
-    let workflow = finished_workflow(&app, &workflow_id).await;
+    let incident = app.incident_with_workflow(&incident_id).await;
+    let workflow_id = incident["workflow_ids"][0].as_str().expect("id");
+    let workflow = finished_workflow(&app, workflow_id).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
     assert_eq!(workflow["mode"], "live");
     let outcomes: Vec<(&str, &str)> = workflow["steps"]
@@ -398,14 +393,7 @@ async fn a_restart_and_a_rollback_that_do_not_help_escalate_with_what_was_tried(
 async fn a_forbidden_delete_fails_the_step_with_the_reason_and_the_next_rung_fixes_it() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start_with(
-        HashMap::from([
-            (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
-            (RS.to_string(), replicaset("prod", "api-rs", "api")),
-            (
-                DEPLOYMENT.to_string(),
-                deployment("prod", "api", json!({}), 2),
-            ),
-        ]),
+        api_pod_chain(2, json!({})),
         Writes::from([
             (
                 ("DELETE".to_string(), POD.to_string()),
@@ -539,14 +527,7 @@ async fn cancelling_a_running_workflow_stops_it_at_the_next_step_boundary() {
 async fn a_dry_run_against_a_cluster_sends_dry_run_all_and_changes_nothing() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start_with(
-        HashMap::from([
-            (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
-            (RS.to_string(), replicaset("prod", "api-rs", "api")),
-            (
-                DEPLOYMENT.to_string(),
-                deployment("prod", "api", json!({}), 0),
-            ),
-        ]),
+        api_pod_chain(0, json!({})),
         Writes::from([
             (
                 ("DELETE".to_string(), POD.to_string()),
@@ -596,24 +577,12 @@ async fn a_dry_run_against_a_cluster_sends_dry_run_all_and_changes_nothing() {
 async fn detect_reports_the_layer_and_the_deployment_method_with_evidence() {
     coordination_engine::tls::install_default_provider();
     let tracked = json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"});
-    let mock = MockApiServer::start(HashMap::from([
-        (
-            "/apis/apps/v1/namespaces/shop/deployments/cart".to_string(),
-            deployment("shop", "cart", tracked, 2),
-        ),
-        (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
-        (RS.to_string(), replicaset("prod", "api-rs", "api")),
-        (
-            DEPLOYMENT.to_string(),
-            deployment(
-                "prod",
-                "api",
-                json!({"meta.helm.sh/release-name": "api"}),
-                2,
-            ),
-        ),
-    ]))
-    .await;
+    let mut objects = api_pod_chain(2, json!({"meta.helm.sh/release-name": "api"}));
+    objects.insert(
+        "/apis/apps/v1/namespaces/shop/deployments/cart".to_string(),
+        deployment("shop", "cart", tracked, 2),
+    );
+    let mock = MockApiServer::start(objects).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached(&mock, &dir).await;
     let cart = app.get_json("/api/v1/detect/deployment/shop/cart").await;

@@ -48,6 +48,33 @@ impl TestApp {
             .expect("request reaches the server")
     }
 
+    /// POSTs raw bytes as JSON with the token (for bodies a typed client would not send).
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+
+    /// Waits until the pipeline has given the incident a workflow; returns the incident.
+    pub async fn incident_with_workflow(&self, incident_id: &str) -> serde_json::Value {
+        let path = format!("/api/v1/incidents/{incident_id}");
+        wait_for(
+            "the pipeline to pick the incident up",
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(50),
+            || async {
+                let incident = self.get_json(&path).await;
+                incident["workflow_ids"][0].is_string().then_some(incident)
+            },
+        )
+        .await
+    }
+
     pub async fn patch_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client
             .patch(self.url(path))
@@ -259,4 +286,40 @@ pub async fn release_store(mut blocker: sqlx::SqliteConnection) {
         .execute(&mut blocker)
         .await
         .expect("unlock");
+}
+
+/// A fixture from `webhooks/samples/<dir>/<name>` (fixtures live once, there).
+pub fn sample(dir: &str, name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("webhooks/samples")
+        .join(dir)
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).expect("sample exists"))
+        .expect("sample is JSON")
+}
+
+/// Polls `probe` every `every` until it returns `Some`, failing after `limit`: waiting for a
+/// condition, never sleeping for a fixed time.
+pub async fn wait_for<T, F, Fut>(
+    what: &str,
+    limit: std::time::Duration,
+    every: std::time::Duration,
+    mut probe: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+    }
 }

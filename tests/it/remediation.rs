@@ -272,19 +272,7 @@ async fn an_alert_from_alertmanager_is_picked_up_from_the_queue() {
         .await
         .expect("json");
     let id = posted["incident_ids"][0].as_str().expect("id").to_string();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let incident = loop {
-        tick.tick().await;
-        let incident = app.get_json(&format!("/api/v1/incidents/{id}")).await;
-        if !incident["workflow_ids"].as_array().expect("ids").is_empty() {
-            break incident;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the pipeline never picked the incident up"
-        );
-    };
+    let incident = app.incident_with_workflow(&id).await;
     assert!(
         app.store
             .queued_incidents(10)
