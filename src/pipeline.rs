@@ -7,6 +7,7 @@
 //! transition is persisted before it is reported.
 
 mod run;
+mod rung;
 
 use crate::detect::{Signal, diagnose};
 use crate::gate::{GateContext, StormBudget, Verdict, gate};
@@ -60,6 +61,15 @@ pub fn target_key(target: &StepTarget) -> String {
         target.kind,
         target.name
     )
+}
+
+/// Whether the pause gate held this workflow (it was recorded as `cancelled`, not run).
+fn held_by_pause(workflow: &Workflow) -> bool {
+    workflow.status == WorkflowStatus::Cancelled
+        && workflow.gate_decisions.iter().any(|d| {
+            d.get("gate").and_then(|g| g.as_str()) == Some("pause")
+                && d.get("outcome").and_then(|o| o.as_str()) == Some("block")
+        })
 }
 
 /// The step target of an incident (its object, or the incident itself when it names none).
@@ -343,6 +353,51 @@ impl Pipeline {
         workflow.status = WorkflowStatus::Succeeded;
         workflow.finished_at = Some(now);
         workflow.updated_at = now;
+    }
+
+    /// After a pause is lifted: puts back on the queue every open alert incident whose latest
+    /// workflow the pause held, so the gates judge it again now (namespaces still paused are
+    /// left alone). `namespace: None` is the global pause. Returns how many were queued.
+    pub async fn requeue_held(&self, namespace: Option<&str>) -> Result<usize, StoreError> {
+        let pauses = self.store.list_pauses().await?;
+        if pauses.iter().any(|p| p.namespace.is_none()) {
+            return Ok(0);
+        }
+        let filter = WorkflowFilter {
+            namespace: namespace.map(str::to_string),
+            ..Default::default()
+        };
+        let page = PageRequest {
+            limit: 1000,
+            start: PageStart::Offset(0),
+        };
+        let (recent, _) = self.store.list_workflows(&filter, &page).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut queued = 0;
+        // Newest first: the first workflow of an incident is its latest.
+        for workflow in recent.items {
+            if !seen.insert(workflow.incident_id.clone()) || !held_by_pause(&workflow) {
+                continue;
+            }
+            let still_paused = pauses
+                .iter()
+                .any(|p| p.namespace.is_some() && p.namespace == workflow.namespace);
+            if still_paused {
+                continue;
+            }
+            let incident = match self.store.get_incident(&workflow.incident_id).await {
+                Ok(incident) => incident,
+                Err(StoreError::NotFound(_)) => continue,
+                Err(error) => return Err(error),
+            };
+            if incident.source == crate::incident::Source::Alertmanager
+                && !incident.status.is_terminal()
+            {
+                self.store.enqueue(&incident.id, Utc::now()).await?;
+                queued += 1;
+            }
+        }
+        Ok(queued)
     }
 
     /// Consumes the incident queue (new actionable alerts) every `interval`.

@@ -14,6 +14,8 @@ pub enum Action {
     RolloutRestart,
     /// Back to the previous revision, through the owning channel.
     Rollback,
+    /// One more replica (never for a workload an HPA scales).
+    ScaleUp,
     Cordon,
     Drain,
     RestartOperatorPods,
@@ -28,6 +30,7 @@ impl Action {
             Action::DeletePod => "delete_pod",
             Action::RolloutRestart => "rollout_restart",
             Action::Rollback => "rollback",
+            Action::ScaleUp => "scale_up",
             Action::Cordon => "cordon",
             Action::Drain => "drain",
             Action::RestartOperatorPods => "restart_operator_pods",
@@ -86,7 +89,9 @@ pub fn ladder(issue_type: &str, target_kind: &str) -> Vec<Action> {
         }
         "crash_loop" | "pod_crash" => vec![RolloutRestart, Rollback, Escalate],
         "pod_not_ready" | "replicas_mismatch" | "rollout_stuck" | "container_waiting" | "oom"
-        | "oom_kill" | "high_memory" | "high_cpu" => vec![InspectEvents, RolloutRestart, Escalate],
+        | "oom_kill" | "high_memory" => vec![InspectEvents, RolloutRestart, Escalate],
+        // Saturation: more capacity, not a restart.
+        "high_cpu" | "cpu_throttling" => vec![InspectEvents, ScaleUp, Escalate],
         // A bad image is fixed where the image is defined: no blind restarts.
         "image_pull" | "image_pull_backoff" => vec![InspectEvents, Escalate],
         "node_not_ready" | "node_unreachable" | "kubelet_down" => {
@@ -134,6 +139,13 @@ fn step_details(
             timeout,
             "rollout complete, pods Ready, alert resolved".into(),
             Some("roll forward to the current revision".into()),
+        ),
+        Action::ScaleUp => (
+            "pending_detection",
+            "one more replica shares the load".into(),
+            timeout,
+            "rollout complete and pods Ready".into(),
+            Some("scale back to the previous replica count".into()),
         ),
         Action::Cordon => (
             "node",
@@ -227,6 +239,11 @@ mod tests {
                 vec![InspectEvents, RolloutRestart, Escalate],
             ),
             ("image_pull", "Pod", vec![InspectEvents, Escalate]),
+            (
+                "high_cpu",
+                "Deployment",
+                vec![InspectEvents, ScaleUp, Escalate],
+            ),
             (
                 "node_not_ready",
                 "Node",

@@ -31,6 +31,9 @@ pub struct PauseState {
     pub namespace: Option<String>,
     pub reason: Option<String>,
     pub since: Option<chrono::DateTime<Utc>>,
+    /// On resume: open alert incidents the pause had held, queued for the pipeline again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requeued: Option<usize>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -78,6 +81,7 @@ pub async fn pause(
         namespace,
         reason: pause.reason,
         since: Some(pause.since),
+        requeued: None,
     }))
 }
 
@@ -89,8 +93,9 @@ pub async fn resume(
 ) -> Result<web::Json<PauseState>, ApiError> {
     let namespace = params::namespace(query.namespace.as_deref())?;
     let removed = state.store.clear_pause(namespace.as_deref()).await?;
+    let requeued = state.pipeline.requeue_held(namespace.as_deref()).await?;
     if removed {
-        tracing::warn!(namespace = ?namespace, "remediation resumed");
+        tracing::warn!(namespace = ?namespace, requeued, "remediation resumed");
     }
     Ok(web::Json(PauseState {
         paused: false,
@@ -98,6 +103,7 @@ pub async fn resume(
         namespace,
         reason: None,
         since: None,
+        requeued: Some(requeued),
     }))
 }
 

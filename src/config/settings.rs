@@ -204,7 +204,7 @@ impl Settings {
                         ConfigError::invalid(
                             "approval_required_actions",
                             &name,
-                            "expected actions among delete_pod, rollout_restart, rollback, cordon, drain, restart_operator_pods",
+                            "expected actions among delete_pod, rollout_restart, rollback, scale_up, cordon, drain, restart_operator_pods",
                         )
                     })
                 })

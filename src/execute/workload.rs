@@ -353,3 +353,104 @@ pub async fn rollback_deployment(
     })
     .await
 }
+
+/// The workload's pod selector (`spec.selector.matchLabels`) as a label selector string.
+pub async fn selector(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<String, ExecError> {
+    let object = get(client, kind, namespace, name).await?;
+    let labels = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            ExecError::Permanent(format!(
+                "{kind} {namespace}/{name} has no matchLabels selector"
+            ))
+        })?;
+    Ok(labels
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+/// The HorizontalPodAutoscaler that scales this workload, if any: scaling it by hand would be
+/// undone at the HPA's next sync.
+pub async fn autoscaler_of(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<String>, ExecError> {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+    let list = with_retry(|| {
+        let api = api.clone();
+        async move { Ok(api.list(&Default::default()).await?) }
+    })
+    .await?;
+    Ok(list.items.into_iter().find_map(|hpa| {
+        let target = &hpa.spec.as_ref()?.scale_target_ref;
+        (target.kind == kind && target.name == name).then(|| hpa.metadata.name.unwrap_or_default())
+    }))
+}
+
+/// `kubectl scale`: sets the replicas through the `scale` subresource (what the guard judges
+/// by the parent object).
+pub async fn scale(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    replicas: i32,
+    dry_run: bool,
+) -> Result<String, ExecError> {
+    let patch = json!({"spec": {"replicas": replicas}});
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        dry_run,
+        ..Default::default()
+    };
+    with_retry(|| {
+        let (client, patch, params) = (client.clone(), patch.clone(), params.clone());
+        async move {
+            let patch = Patch::Merge(&patch);
+            match kind {
+                "Deployment" => {
+                    Api::<Deployment>::namespaced(client, namespace)
+                        .patch_scale(name, &params, &patch)
+                        .await?;
+                }
+                "StatefulSet" => {
+                    Api::<StatefulSet>::namespaced(client, namespace)
+                        .patch_scale(name, &params, &patch)
+                        .await?;
+                }
+                other => return Err(ExecError::Permanent(format!("cannot scale a {other}"))),
+            }
+            Ok(format!(
+                "scaled {kind} {namespace}/{name} to {replicas} replicas{}",
+                dry_suffix(dry_run)
+            ))
+        }
+    })
+    .await
+}
+
+/// The workload's desired replica count (`spec.replicas`, 1 when unset).
+pub async fn replicas(
+    client: &kube::Client,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<i32, ExecError> {
+    let object = get(client, kind, namespace, name).await?;
+    Ok(object
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .and_then(|r| i32::try_from(r).ok())
+        .unwrap_or(1))
+}

@@ -2,32 +2,39 @@
 //! after each change, resolve or escalate. Every step is persisted before the next one.
 
 use super::Pipeline;
-use crate::detect::ownership::{DeploymentMethod, deployment_method};
+use super::rung::{Rung, top_workload};
+use crate::detect::ownership::deployment_method;
 use crate::execute::{ExecError, workload};
 use crate::incident::IncidentStatus;
-use crate::plan::{Action, Plan, Step};
+use crate::incident::Source;
+use crate::plan::{Action, Plan};
 use crate::store::IncidentChange;
 use crate::verify::{self, Checkpoint};
 use crate::workflow::{Workflow, WorkflowStatus};
 use chrono::Utc;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// What one rung did.
-enum Rung {
-    /// Acted (or inspected); `verify` is the workload to check afterwards.
-    Done {
-        detail: String,
-        verify: Option<(String, String, String)>,
-    },
-    Failed(String),
-    Escalate {
-        reason: String,
-        needed: String,
-    },
+/// The state of the alert an incident came from, when verification passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceAlert {
+    /// The incident did not come from an alert.
+    None,
+    Resolved,
+    /// Still firing at the checkpoint's deadline.
+    Firing,
 }
 
-const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
+impl SourceAlert {
+    fn as_str(self) -> &'static str {
+        match self {
+            SourceAlert::None => "none",
+            SourceAlert::Resolved => "resolved",
+            SourceAlert::Firing => "firing",
+        }
+    }
+}
 
 /// Counts a running workflow in `workflows_active` for as long as it lives, whatever path
 /// `run` returns by.
@@ -46,28 +53,9 @@ impl Drop for Active {
     }
 }
 
-/// The top workload of an owner chain: `(kind, namespace, name)`.
-fn top_workload(chain: &[Value]) -> Option<(String, String, String)> {
-    let top = chain.last()?;
-    let kind = top.get("kind")?.as_str()?;
-    WORKLOADS.contains(&kind).then(|| {
-        let text = |p: &str| {
-            top.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        (
-            kind.to_string(),
-            text("/metadata/namespace"),
-            text("/metadata/name"),
-        )
-    })
-}
-
 impl Pipeline {
     /// Counts one API operation in `cluster_requests_total`.
-    fn count<T>(&self, verb: &str, result: &Result<T, ExecError>) {
+    pub(super) fn count<T>(&self, verb: &str, result: &Result<T, ExecError>) {
         let outcome = if result.is_ok() { "success" } else { "error" };
         self.metrics
             .cluster_requests
@@ -145,6 +133,7 @@ impl Pipeline {
                     (_, Action::DeletePod) => ("RemediationPodDeleted", false),
                     (_, Action::RolloutRestart) => ("RemediationRolloutRestarted", false),
                     (_, Action::Rollback) => ("RemediationRolledBack", false),
+                    (_, Action::ScaleUp) => ("RemediationScaledUp", false),
                     _ => ("RemediationStep", false),
                 };
                 let ns = step.target.namespace.as_deref().unwrap_or_default();
@@ -204,8 +193,9 @@ impl Pipeline {
                     if !self.persist(&mut workflow).await {
                         return;
                     }
+                    let deadline = std::time::Instant::now() + self.checkpoint_timeout;
                     let checked =
-                        verify::rollout(&client, &kind, &ns, &name, self.checkpoint_timeout).await;
+                        verify::workload(&client, &kind, &ns, &name, self.checkpoint_timeout).await;
                     self.count("get", &checked);
                     let (passed, detail) = match checked {
                         Ok(Checkpoint::Passed(d)) => (true, d),
@@ -223,7 +213,11 @@ impl Pipeline {
                         "detail": detail, "at": Utc::now(),
                     }));
                     if passed {
-                        return self.finish(workflow, WorkflowStatus::Succeeded, None).await;
+                        let alert = self.source_alert(&workflow.incident_id, deadline).await;
+                        if let Some(last) = workflow.steps.last_mut() {
+                            last["source_alert"] = json!(alert.as_str());
+                        }
+                        return self.succeed(workflow, alert).await;
                     }
                     tried.push(format!("verify after {}: {detail}", step.action.as_str()));
                     workflow.status = WorkflowStatus::Running;
@@ -240,111 +234,6 @@ impl Pipeline {
             tried,
         )
         .await;
-    }
-
-    async fn rung(
-        &self,
-        client: &kube::Client,
-        dry_run: bool,
-        step: &Step,
-        method: &DeploymentMethod,
-        workload: Option<&(String, String, String)>,
-    ) -> Rung {
-        let target = &step.target;
-        let ns = target.namespace.clone().unwrap_or_default();
-        let owned_elsewhere = method.method != "manual";
-        let result = match step.action {
-            Action::InspectEvents => Ok(Rung::Done {
-                detail: format!("deployment method {}: {}", method.method, method.evidence),
-                verify: None,
-            }),
-            // Deleting a pod is not drift: its controller (whoever owns it) recreates it.
-            Action::DeletePod if target.kind == "Pod" => {
-                workload::delete_pod(client, &ns, &target.name, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: workload.cloned(),
-                    })
-            }
-            Action::DeletePod => Ok(Rung::Failed(format!("{} is not a pod", target.kind))),
-            Action::RolloutRestart if owned_elsewhere => Ok(Rung::Escalate {
-                reason: format!(
-                    "{} {}/{} is managed by {} ({}); the manual channel never patches it, and the {} channel is not available in this build",
-                    target.kind,
-                    ns,
-                    target.name,
-                    method.method,
-                    method.owner.as_deref().unwrap_or("unknown owner"),
-                    method.method
-                ),
-                needed: match method.method {
-                    "argocd" => format!(
-                        "restart it through ArgoCD (Application {}), or fix it in Git",
-                        method.owner.as_deref().unwrap_or("?")
-                    ),
-                    "helm" => format!(
-                        "roll back or upgrade the Helm release {}",
-                        method.owner.as_deref().unwrap_or("?")
-                    ),
-                    _ => "let its operator reconcile it, or fix the custom resource".into(),
-                },
-            }),
-            Action::RolloutRestart => match workload {
-                Some((kind, wns, name)) => {
-                    workload::rollout_restart(client, kind, wns, name, Utc::now(), dry_run)
-                        .await
-                        .map(|detail| Rung::Done {
-                            detail,
-                            verify: Some((kind.clone(), wns.clone(), name.clone())),
-                        })
-                }
-                None => Ok(Rung::Failed(format!(
-                    "{} {}/{} has no restartable workload",
-                    target.kind, ns, target.name
-                ))),
-            },
-            Action::Rollback if owned_elsewhere => Ok(Rung::Escalate {
-                reason: format!(
-                    "{} {}/{} is managed by {} ({}); a rollback must go through it, and that channel is not available in this build",
-                    target.kind, ns, target.name, method.method, method.owner.as_deref().unwrap_or("unknown owner")
-                ),
-                needed: "roll back through the owner (ArgoCD: sync to the previous Git revision; Helm: helm rollback)".into(),
-            }),
-            Action::Rollback => match workload {
-                Some((kind, wns, name)) if kind == "Deployment" => workload::rollback_deployment(client, wns, name, dry_run)
-                    .await
-                    .map(|detail| Rung::Done { detail, verify: Some((kind.clone(), wns.clone(), name.clone())) }),
-                _ => Ok(Rung::Failed(format!("no Deployment to roll back for {} {}/{}", target.kind, ns, target.name))),
-            },
-            Action::Cordon | Action::Drain | Action::RestartOperatorPods => {
-                Ok(Rung::Escalate {
-                    reason: format!("{} is not available in this build", step.action.as_str()),
-                    needed: format!(
-                        "{} {}/{} by hand, or through its owner",
-                        step.action.as_str().replace('_', " "),
-                        ns,
-                        target.name
-                    ),
-                })
-            }
-            Action::Escalate => Ok(Rung::Escalate {
-                reason: "the ladder is exhausted".into(),
-                needed: "a human must look at the evidence".into(),
-            }),
-        };
-        // Count the operations that reached the API server.
-        let verb = match step.action {
-            Action::DeletePod => Some("delete"),
-            Action::RolloutRestart | Action::Rollback => Some("patch"),
-            _ => None,
-        };
-        if let Some(verb) = verb
-            && matches!(result, Ok(Rung::Done { .. }) | Err(_))
-        {
-            self.count(verb, &result);
-        }
-        result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
     }
 
     async fn cancelled(&self, id: &str) -> bool {
@@ -381,6 +270,70 @@ impl Pipeline {
             .await;
     }
 
+    /// Waits, until `deadline`, for the alert the incident came from to be resolved by
+    /// Alertmanager (it records `resolved` notifications on the incident).
+    async fn source_alert(&self, incident_id: &str, deadline: Instant) -> SourceAlert {
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match self.store.get_incident(incident_id).await {
+                Ok(incident) if incident.source != Source::Alertmanager => {
+                    return SourceAlert::None;
+                }
+                Ok(incident) if incident.status == IncidentStatus::Resolved => {
+                    return SourceAlert::Resolved;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(incident = incident_id, %error, "cannot read the source alert's state");
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return SourceAlert::Firing;
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Verification passed. The incident first: once the workflow reads `succeeded`, its
+    /// incident is resolved, unless its source alert still fires (the alert has the last word:
+    /// the incident resolves when Alertmanager says so). A dry run fixed nothing: its incident
+    /// stays open.
+    async fn succeed(&self, workflow: Workflow, alert: SourceAlert) {
+        if workflow.mode == crate::workflow::WorkflowMode::Live {
+            let change = match alert {
+                SourceAlert::Firing => IncidentChange {
+                    status: None,
+                    note: Some(format!(
+                        "workflow {}: verification passed, but the source alert still fires; the incident resolves when Alertmanager reports it resolved",
+                        workflow.id
+                    )),
+                },
+                _ => IncidentChange {
+                    status: Some(IncidentStatus::Resolved),
+                    note: Some(format!(
+                        "resolved by workflow {}: verification passed{}",
+                        workflow.id,
+                        if alert == SourceAlert::Resolved {
+                            ", source alert resolved"
+                        } else {
+                            ""
+                        }
+                    )),
+                },
+            };
+            if let Err(error) = self
+                .store
+                .change_incident(&workflow.incident_id, change, Utc::now())
+                .await
+            {
+                tracing::warn!(incident = %workflow.incident_id, %error, "cannot update the incident");
+            }
+        }
+        self.finish(workflow, WorkflowStatus::Succeeded, None).await;
+    }
+
     async fn finish(
         &self,
         mut workflow: Workflow,
@@ -388,26 +341,6 @@ impl Pipeline {
         escalation: Option<Value>,
     ) {
         let now = Utc::now();
-        // The incident first: once the workflow reads `succeeded`, its incident is resolved.
-        // A dry run fixed nothing: its incident stays open.
-        if status == WorkflowStatus::Succeeded
-            && workflow.mode == crate::workflow::WorkflowMode::Live
-        {
-            let change = IncidentChange {
-                status: Some(IncidentStatus::Resolved),
-                note: Some(format!(
-                    "resolved by workflow {}: verification passed",
-                    workflow.id
-                )),
-            };
-            if let Err(error) = self
-                .store
-                .change_incident(&workflow.incident_id, change, now)
-                .await
-            {
-                tracing::warn!(incident = %workflow.incident_id, %error, "cannot resolve the incident");
-            }
-        }
         workflow.status = status;
         workflow.finished_at = Some(now);
         workflow.escalation = escalation;

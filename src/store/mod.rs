@@ -152,6 +152,9 @@ pub trait Store: Send + Sync + 'static {
         incidents: Vec<(String, Incident)>,
         now: DateTime<Utc>,
     ) -> Result<AuditOutcome, StoreError>;
+    /// Puts an incident (back) on the pipeline queue; a no-op when it is already queued or
+    /// no longer exists.
+    async fn enqueue(&self, incident_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Takes an incident off the queue once the pipeline handled it.
     async fn dequeue(&self, incident_id: &str) -> Result<(), StoreError>;
     /// Inserts all or nothing, in one transaction (one fsync for the batch).

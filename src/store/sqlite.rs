@@ -191,6 +191,21 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn enqueue(&self, incident_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        // A missing incident (purged meanwhile) is a foreign-key error: nothing to queue.
+        sqlx::query(
+            "INSERT INTO incident_queue (incident_id, enqueued_at) \
+             SELECT id, $2 FROM incidents WHERE id = $1 \
+             ON CONFLICT (incident_id) DO NOTHING",
+        )
+        .bind(incident_id)
+        .bind(to_micros(now))
+        .execute(&self.writer)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn dequeue(&self, incident_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM incident_queue WHERE incident_id = $1")
             .bind(incident_id)

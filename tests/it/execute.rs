@@ -7,31 +7,31 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-fn pod(ns: &str, name: &str, rs: &str) -> Value {
+pub(crate) fn pod(ns: &str, name: &str, rs: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"),
         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "uid-rs", "controller": true}]},
         "spec": {"containers": [{"name": "app", "image": "app:1"}]}})
 }
 
-fn replicaset(ns: &str, name: &str, deployment: &str) -> Value {
+pub(crate) fn replicaset(ns: &str, name: &str, deployment: &str) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": ns, "uid": "uid-rs",
         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "uid": "uid-dep", "controller": true}]},
         "spec": {"selector": {"matchLabels": {"app": deployment}}}})
 }
 
-fn deployment(ns: &str, name: &str, annotations: Value, available: i64) -> Value {
+pub(crate) fn deployment(ns: &str, name: &str, annotations: Value, available: i64) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "uid": "uid-dep", "generation": 2, "annotations": annotations},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": {"metadata": {}, "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
         "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": available}})
 }
 
-fn status(code: u16, reason: &str) -> Value {
+pub(crate) fn status(code: u16, reason: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": format!("{reason} by the mock")})
 }
 
 /// The API server's answer to an Event the engine records.
-fn event_answer(ns: &str) -> ((String, String), Vec<(u16, Value)>) {
+pub(crate) fn event_answer(ns: &str) -> ((String, String), Vec<(u16, Value)>) {
     let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": ns},
                        "involvedObject": {}, "reason": "x"});
     (
@@ -43,7 +43,7 @@ fn event_answer(ns: &str) -> ((String, String), Vec<(u16, Value)>) {
     )
 }
 
-async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
+pub(crate) async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
     let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
     spawn_app_with(|env| {
         env.insert("KUBECONFIG".into(), kubeconfig);
@@ -52,7 +52,7 @@ async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
     .await
 }
 
-async fn finished_workflow(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn finished_workflow(app: &TestApp, id: &str) -> Value {
     let path = format!("/api/v1/workflows/{id}");
     wait_for(
         "the workflow to finish",
@@ -71,7 +71,7 @@ async fn finished_workflow(app: &TestApp, id: &str) -> Value {
 }
 
 /// Writes to objects (Events the engine records are left out; `events_of` lists those).
-fn writes_of(requests: &[Recorded]) -> Vec<(String, String)> {
+pub(crate) fn writes_of(requests: &[Recorded]) -> Vec<(String, String)> {
     requests
         .iter()
         .filter(|r| r.method != "GET" && !r.path.ends_with("/events"))
@@ -80,7 +80,7 @@ fn writes_of(requests: &[Recorded]) -> Vec<(String, String)> {
 }
 
 /// The `reason` of every Event the engine posted.
-fn events_of(requests: &[Recorded]) -> Vec<String> {
+pub(crate) fn events_of(requests: &[Recorded]) -> Vec<String> {
     requests
         .iter()
         .filter(|r| r.method == "POST" && r.path.ends_with("/events"))
@@ -88,7 +88,7 @@ fn events_of(requests: &[Recorded]) -> Vec<String> {
         .collect()
 }
 
-async fn trigger(app: &TestApp, ns: &str, kind: &str, name: &str, issue: &str) -> Value {
+pub(crate) async fn trigger(app: &TestApp, ns: &str, kind: &str, name: &str, issue: &str) -> Value {
     let response = app
         .post_json("/api/v1/remediation/trigger", &json!({"namespace": ns, "resource_type": kind, "resource_name": name, "issue_type": issue}))
         .await;
@@ -96,13 +96,13 @@ async fn trigger(app: &TestApp, ns: &str, kind: &str, name: &str, issue: &str) -
     response.json().await.expect("json")
 }
 
-const POD: &str = "/api/v1/namespaces/prod/pods/api-7d9f";
-const RS: &str = "/apis/apps/v1/namespaces/prod/replicasets/api-rs";
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/prod/deployments/api";
+pub(crate) const POD: &str = "/api/v1/namespaces/prod/pods/api-7d9f";
+pub(crate) const RS: &str = "/apis/apps/v1/namespaces/prod/replicasets/api-rs";
+pub(crate) const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/prod/deployments/api";
 
 /// The crash-looping pod of the Alertmanager fixture, its ReplicaSet and its Deployment
 /// (`available` pods, `annotations` on the Deployment), as the mock serves them.
-fn api_pod_chain(available: i64, annotations: Value) -> HashMap<String, Value> {
+pub(crate) fn api_pod_chain(available: i64, annotations: Value) -> HashMap<String, Value> {
     HashMap::from([
         (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
         (RS.to_string(), replicaset("prod", "api-rs", "api")),
@@ -110,7 +110,27 @@ fn api_pod_chain(available: i64, annotations: Value) -> HashMap<String, Value> {
             DEPLOYMENT.to_string(),
             deployment("prod", "api", annotations, available),
         ),
+        (PODS.to_string(), pod_list(&[("api-7d9f", true, 2)])),
     ])
+}
+
+pub(crate) const PODS: &str = "/api/v1/namespaces/prod/pods";
+
+/// A PodList of the `api` Deployment: `(name, ready, restarts)` per pod.
+pub(crate) fn pod_list(pods: &[(&str, bool, i32)]) -> Value {
+    let items: Vec<Value> = pods
+        .iter()
+        .map(|(name, ready, restarts)| {
+            let mut item = pod("prod", name, "api-rs");
+            item["status"] = json!({
+                "conditions": [{"type": "Ready", "status": if *ready { "True" } else { "False" }}],
+                "containerStatuses": [{"name": "app", "image": "app:1", "imageID": "", "ready": *ready,
+                    "restartCount": restarts}]
+            });
+            item
+        })
+        .collect();
+    json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": items})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,6 +183,27 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         ]
     );
     assert_eq!(workflow["steps"][0]["deployment_method"], "manual");
+    let verify = &workflow["steps"][2];
+    assert!(
+        verify["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1 pods Ready, no restart")),
+        "{verify}"
+    );
+    // The alert still fires: the incident stays open until Alertmanager says it resolved.
+    assert_eq!(verify["source_alert"], "firing");
+    let incident = app
+        .get_json(&format!("/api/v1/incidents/{incident_id}"))
+        .await;
+    assert_ne!(incident["status"], "resolved", "{incident}");
+    let mut resolved = firing.clone();
+    resolved["status"] = json!("resolved");
+    for alert in resolved["alerts"].as_array_mut().expect("alerts") {
+        alert["status"] = json!("resolved");
+        alert["endsAt"] = json!("2030-01-01T00:00:00Z");
+    }
+    let response = app.post_json("/webhooks/alertmanager", &resolved).await;
+    assert_eq!(response.status(), 200);
     let incident = app
         .get_json(&format!("/api/v1/incidents/{incident_id}"))
         .await;

@@ -18,7 +18,9 @@ pub struct Recorded {
     pub body: Value,
 }
 
-/// Answers to writes, by (method, path): consumed in order, the last one repeats.
+/// Answers by (method, path): consumed in order, the last one repeats. Writes (DELETE,
+/// PATCH, POST) need one; a GET listed here takes precedence over `lists` (an object that
+/// changes between polls).
 pub type Writes = HashMap<(String, String), Vec<(u16, Value)>>;
 
 #[derive(Clone)]
@@ -59,15 +61,16 @@ async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> H
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
     }
-    if method != "GET" {
-        let answer = state.writes.lock().ok().and_then(|mut writes| {
-            let queue = writes.get_mut(&(method.clone(), path.clone()))?;
-            if queue.len() > 1 {
-                Some(queue.remove(0))
-            } else {
-                queue.first().cloned()
-            }
-        });
+    let watch = query.get("watch").map(String::as_str) == Some("true");
+    let answer = state.writes.lock().ok().and_then(|mut writes| {
+        let queue = writes.get_mut(&(method.clone(), path.clone()))?;
+        if queue.len() > 1 {
+            Some(queue.remove(0))
+        } else {
+            queue.first().cloned()
+        }
+    });
+    if method != "GET" || (answer.is_some() && !watch) {
         return match answer {
             Some((status, body)) => {
                 HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
@@ -79,7 +82,7 @@ async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> H
             })),
         };
     }
-    if query.get("watch").map(String::as_str) == Some("true") {
+    if watch {
         let Some(sender) = state.watches.get(&path) else {
             return HttpResponse::NotFound().finish();
         };

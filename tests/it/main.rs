@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod incidents;
 mod kube_mock;
+mod ladder;
 mod peers;
 mod process;
 mod prometheus;

@@ -376,3 +376,109 @@ fn a_corrupt_database_is_a_clear_startup_error() {
     assert!(stderr.contains("coordination-engine.db"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_workflow_killed_mid_step_is_interrupted_at_the_next_start_not_resumed_blindly() {
+    use crate::kube_mock::{MockApiServer, Writes};
+    use std::collections::HashMap;
+    coordination_engine::tls::install_default_provider();
+    // A Deployment whose rollout never completes: after the restart the workflow verifies
+    // for a minute, long enough to be killed in the middle.
+    let path = "/apis/apps/v1/namespaces/shop/deployments/stuck";
+    let stuck = crate::execute::deployment("shop", "stuck", serde_json::json!({}), 0);
+    let mock = MockApiServer::start_with(
+        HashMap::from([(path.to_string(), stuck.clone())]),
+        Writes::from([
+            (("PATCH".to_string(), path.to_string()), vec![(200, stuck)]),
+            crate::execute::event_answer("shop"),
+        ]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
+    let env = [
+        ("API_TOKEN", "sigkill-test-token"),
+        ("KUBECONFIG", kubeconfig.as_str()),
+        ("WORKLOAD_CHECKPOINT_TIMEOUT", "60s"),
+    ];
+    let (mut child, addr) = start_server(dir.path(), &env).await;
+    let client = crate::helpers::https_client(&dir.path().join("data/tls/ca.crt"));
+    let url =
+        |addr: std::net::SocketAddr, path: &str| format!("https://localhost:{}{path}", addr.port());
+    let answer: serde_json::Value = client
+        .post(url(addr, "/api/v1/remediation/trigger"))
+        .bearer_auth("sigkill-test-token")
+        .json(
+            &serde_json::json!({"namespace": "shop", "resource_type": "deployment",
+                                  "resource_name": "stuck", "issue_type": "crash_loop"}),
+        )
+        .send()
+        .await
+        .expect("trigger")
+        .json()
+        .await
+        .expect("json");
+    let id = answer["workflow_id"].as_str().expect("id").to_string();
+    let workflow_url = |addr| url(addr, &format!("/api/v1/workflows/{id}"));
+    let get = |addr| {
+        let (client, url) = (client.clone(), workflow_url(addr));
+        async move {
+            client
+                .get(url)
+                .bearer_auth("sigkill-test-token")
+                .send()
+                .await
+                .expect("get")
+                .json::<serde_json::Value>()
+                .await
+                .expect("json")
+        }
+    };
+    let verifying = crate::helpers::wait_for(
+        "the workflow to restart the Deployment and verify",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let workflow = get(addr).await;
+            (workflow["status"] == "verifying").then_some(workflow)
+        },
+    )
+    .await;
+    assert!(
+        verifying["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["action"] == "rollout_restart")),
+        "{verifying}"
+    );
+
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("killed");
+    let patches_before = mock
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+
+    let (_child, addr) = start_server(dir.path(), &env).await;
+    let workflow = get(addr).await;
+    assert_eq!(workflow["status"], "interrupted", "{workflow}");
+    assert!(
+        workflow["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("stopped while this workflow ran")),
+        "{workflow}"
+    );
+    assert_eq!(
+        workflow["steps"].as_array().map(Vec::len),
+        verifying["steps"].as_array().map(Vec::len),
+        "the steps persisted before the kill are all there"
+    );
+    let patches_after = mock
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(patches_before, 1);
+    assert_eq!(patches_after, 1, "the half-done workflow was not run again");
+    mock.stop().await;
+}

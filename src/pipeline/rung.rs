@@ -1,0 +1,212 @@
+//! One rung of the ladder: what the action does for this target, given who deploys it. The
+//! manual channel acts on workloads nobody else owns; anything ArgoCD, Helm or an operator owns
+//! is escalated with the reason instead of patched (deleting a pod stays allowed: it is not
+//! drift).
+
+use super::Pipeline;
+use crate::detect::ownership::DeploymentMethod;
+use crate::execute::{ExecError, workload};
+use crate::plan::{Action, Step};
+use chrono::Utc;
+use serde_json::Value;
+
+/// What one rung did.
+pub(super) enum Rung {
+    /// Acted (or inspected); `verify` is the workload to check afterwards.
+    Done {
+        detail: String,
+        verify: Option<(String, String, String)>,
+    },
+    Failed(String),
+    Escalate {
+        reason: String,
+        needed: String,
+    },
+}
+
+const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
+
+/// The top workload of an owner chain: `(kind, namespace, name)`.
+pub(super) fn top_workload(chain: &[Value]) -> Option<(String, String, String)> {
+    let top = chain.last()?;
+    let kind = top.get("kind")?.as_str()?;
+    WORKLOADS.contains(&kind).then(|| {
+        let text = |p: &str| {
+            top.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        (
+            kind.to_string(),
+            text("/metadata/namespace"),
+            text("/metadata/name"),
+        )
+    })
+}
+
+/// Why the manual channel does not patch a workload someone else deploys, and what would fix it.
+fn not_ours(step: &Step, method: &DeploymentMethod) -> Rung {
+    let target = &step.target;
+    let owner = method.owner.as_deref().unwrap_or("unknown owner");
+    Rung::Escalate {
+        reason: format!(
+            "{} {}/{} is managed by {} ({owner}); the manual channel never patches it, and the {} channel is not available in this build",
+            target.kind,
+            target.namespace.as_deref().unwrap_or_default(),
+            target.name,
+            method.method,
+            method.method
+        ),
+        needed: match (method.method, step.action) {
+            ("argocd", Action::Rollback) => {
+                format!(
+                    "sync Application {owner} to the previous Git revision, or revert the change in Git"
+                )
+            }
+            ("argocd", Action::ScaleUp) => {
+                format!("raise the replicas in Git for Application {owner}")
+            }
+            ("argocd", _) => {
+                format!("restart it through ArgoCD (Application {owner}), or fix it in Git")
+            }
+            ("helm", Action::Rollback) => format!("helm rollback {owner}"),
+            ("helm", _) => format!("upgrade the Helm release {owner} with the fix"),
+            _ => "let its operator reconcile it, or fix the custom resource".into(),
+        },
+    }
+}
+
+impl Pipeline {
+    pub(super) async fn rung(
+        &self,
+        client: &kube::Client,
+        dry_run: bool,
+        step: &Step,
+        method: &DeploymentMethod,
+        workload: Option<&(String, String, String)>,
+    ) -> Rung {
+        let target = &step.target;
+        let ns = target.namespace.clone().unwrap_or_default();
+        let patches = matches!(
+            step.action,
+            Action::RolloutRestart | Action::Rollback | Action::ScaleUp
+        );
+        if patches && method.method != "manual" {
+            return not_ours(step, method);
+        }
+        let verify_workload = || workload.cloned();
+        let no_workload = |what: &str| {
+            Ok(Rung::Failed(format!(
+                "{} {ns}/{} has no workload to {what}",
+                target.kind, target.name
+            )))
+        };
+        let result = match (step.action, workload) {
+            (Action::InspectEvents, _) => Ok(Rung::Done {
+                detail: format!("deployment method {}: {}", method.method, method.evidence),
+                verify: None,
+            }),
+            // Deleting a pod is not drift: its controller (whoever owns it) recreates it.
+            (Action::DeletePod, _) if target.kind == "Pod" => {
+                workload::delete_pod(client, &ns, &target.name, dry_run)
+                    .await
+                    .map(|detail| Rung::Done {
+                        detail,
+                        verify: verify_workload(),
+                    })
+            }
+            (Action::DeletePod, _) => Ok(Rung::Failed(format!("{} is not a pod", target.kind))),
+            (Action::RolloutRestart, Some((kind, wns, name))) => {
+                workload::rollout_restart(client, kind, wns, name, Utc::now(), dry_run)
+                    .await
+                    .map(|detail| Rung::Done {
+                        detail,
+                        verify: verify_workload(),
+                    })
+            }
+            (Action::RolloutRestart, None) => no_workload("restart"),
+            (Action::Rollback, Some((kind, wns, name))) if kind == "Deployment" => {
+                workload::rollback_deployment(client, wns, name, dry_run)
+                    .await
+                    .map(|detail| Rung::Done {
+                        detail,
+                        verify: verify_workload(),
+                    })
+            }
+            (Action::Rollback, _) => no_workload("roll back (only Deployments keep revisions)"),
+            (Action::ScaleUp, Some((kind, wns, name))) if kind != "DaemonSet" => self
+                .scale_up(client, kind, wns, name, dry_run)
+                .await
+                .map(|rung| match rung {
+                    Rung::Done { detail, .. } => Rung::Done {
+                        detail,
+                        verify: verify_workload(),
+                    },
+                    other => other,
+                }),
+            (Action::ScaleUp, _) => no_workload("scale (DaemonSets run one pod per node)"),
+            (Action::Cordon | Action::Drain | Action::RestartOperatorPods, _) => {
+                Ok(Rung::Escalate {
+                    reason: format!("{} is not available in this build", step.action.as_str()),
+                    needed: format!(
+                        "{} {}/{} by hand, or through its owner",
+                        step.action.as_str().replace('_', " "),
+                        ns,
+                        target.name
+                    ),
+                })
+            }
+            (Action::Escalate, _) => Ok(Rung::Escalate {
+                reason: "the ladder is exhausted".into(),
+                needed: "a human must look at the evidence".into(),
+            }),
+        };
+        // Count the operations that reached the API server.
+        let verb = match step.action {
+            Action::DeletePod => Some("delete"),
+            Action::RolloutRestart | Action::Rollback | Action::ScaleUp => Some("patch"),
+            _ => None,
+        };
+        if let Some(verb) = verb
+            && matches!(result, Ok(Rung::Done { .. }) | Err(_))
+        {
+            self.count(verb, &result);
+        }
+        result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
+    }
+
+    /// One more replica, unless an HPA owns the replica count or the workload was scaled to
+    /// zero on purpose (both are a human's call).
+    async fn scale_up(
+        &self,
+        client: &kube::Client,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<Rung, ExecError> {
+        if let Some(hpa) = workload::autoscaler_of(client, kind, namespace, name).await? {
+            return Ok(Rung::Escalate {
+                reason: format!(
+                    "HorizontalPodAutoscaler {namespace}/{hpa} sets the replicas of {kind} {namespace}/{name}; scaling it by hand would be undone"
+                ),
+                needed: format!("raise maxReplicas or adjust the targets of HPA {namespace}/{hpa}"),
+            });
+        }
+        let current = workload::replicas(client, kind, namespace, name).await?;
+        if current == 0 {
+            return Ok(Rung::Escalate {
+                reason: format!(
+                    "{kind} {namespace}/{name} is scaled to zero, presumably on purpose"
+                ),
+                needed: "scale it up by hand if it should run".into(),
+            });
+        }
+        let detail = workload::scale(client, kind, namespace, name, current + 1, dry_run).await?;
+        Ok(Rung::Done {
+            detail: format!("{detail} (was {current}; undo: scale back to {current})"),
+            verify: None,
+        })
+    }
+}
