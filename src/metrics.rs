@@ -37,7 +37,12 @@ pub struct Metrics {
     pub audit_events: IntCounterVec,
     pub workflows_active: prometheus::IntGauge,
     pub cluster_requests: IntCounterVec,
+    pub argocd_syncs: IntCounterVec,
+    pub argocd_sync_duration: HistogramVec,
 }
+
+/// Results of `argocd_sync_total{result}`.
+pub const ARGOCD_SYNC_RESULTS: &[&str] = &["succeeded", "failed", "degraded", "timeout", "refused"];
 
 /// Store operations timed by `store_operation_duration_seconds{op}`.
 pub const STORE_OPS: &[&str] = &[
@@ -203,6 +208,24 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let argocd_syncs = IntCounterVec::new(
+            opts(
+                "argocd_sync_total",
+                "ArgoCD Application syncs the engine started, by result (Go engine name)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric definition");
+        let argocd_sync_duration = HistogramVec::new(
+            HistogramOpts::new(
+                format!("{PREFIX}_argocd_sync_duration_seconds"),
+                "Time from starting an ArgoCD sync to Synced + Healthy (or its failure), by channel (kube, rest)",
+            )
+            .buckets(vec![1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
+            &["channel"],
+        )
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -220,6 +243,8 @@ impl Metrics {
             Box::new(audit_events.clone()),
             Box::new(workflows_active.clone()),
             Box::new(cluster_requests.clone()),
+            Box::new(argocd_syncs.clone()),
+            Box::new(argocd_sync_duration.clone()),
         ] {
             registry
                 .register(collector)
@@ -270,6 +295,12 @@ impl Metrics {
                 cluster_requests.with_label_values(&[verb, outcome]);
             }
         }
+        for result in ARGOCD_SYNC_RESULTS {
+            argocd_syncs.with_label_values(&[result]);
+        }
+        for channel in ["kube", "rest"] {
+            argocd_sync_duration.with_label_values(&[channel]);
+        }
         for op in STORE_OPS {
             store_duration.with_label_values(&[op]);
         }
@@ -296,6 +327,8 @@ impl Metrics {
             audit_events,
             workflows_active,
             cluster_requests,
+            argocd_syncs,
+            argocd_sync_duration,
         }
     }
 

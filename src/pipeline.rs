@@ -51,6 +51,8 @@ pub struct Pipeline {
     running: Arc<tokio::sync::Semaphore>,
     /// Actions that need a human's approval.
     approval: std::collections::HashSet<crate::plan::Action>,
+    /// The ArgoCD channel and ArgoCD's control-plane namespaces (attached only).
+    argocd: Option<(crate::execute::argocd::ArgoChannel, Vec<String>)>,
 }
 
 /// `namespace/Kind/name`.
@@ -119,7 +121,17 @@ impl Pipeline {
             checkpoint_timeout,
             running: Arc::new(tokio::sync::Semaphore::new(4)),
             approval: Default::default(),
+            argocd: None,
         }
+    }
+
+    /// Acts on ArgoCD-managed workloads through their Application.
+    pub fn with_argocd(
+        mut self,
+        channel: Option<(crate::execute::argocd::ArgoChannel, Vec<String>)>,
+    ) -> Self {
+        self.argocd = channel;
+        self
     }
 
     /// Actions listed here wait for `POST /approve`.

@@ -29,12 +29,51 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("Kubernetes: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("ArgoCD: {0}")]
+    ArgoCd(String),
     #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
         addr: SocketAddr,
         key: &'static str,
         source: std::io::Error,
     },
+}
+
+/// The ArgoCD channel, when attached: through argocd-server when `ARGOCD_API_URL` is set, else
+/// through the Kubernetes API.
+fn argocd_channel(
+    settings: &Settings,
+    cluster: &Cluster,
+    metrics: &Metrics,
+) -> Result<Option<(crate::execute::argocd::ArgoChannel, Vec<String>)>, StartupError> {
+    let Cluster::Configured { client, .. } = cluster else {
+        return Ok(None);
+    };
+    let channel = crate::execute::argocd::ArgoChannel::new(
+        client.clone(),
+        settings.argocd.sync_timeout,
+        metrics.clone(),
+    );
+    let channel = match &settings.argocd.api_url {
+        None => channel,
+        Some(url) => {
+            let ca = match &settings.argocd.ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    StartupError::ArgoCd(format!("ARGOCD_CA_FILE {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            let token = settings
+                .argocd
+                .token
+                .as_ref()
+                .map(|t| t.expose().to_string());
+            channel
+                .with_rest(url, token, ca.as_deref())
+                .map_err(StartupError::ArgoCd)?
+        }
+    };
+    Ok(Some((channel, settings.argocd_namespaces.clone())))
 }
 
 /// A built, bound, not yet running server pair.
@@ -115,7 +154,8 @@ impl Application {
                 guard_view.clone(),
                 settings.workload_checkpoint_timeout,
             )
-            .with_approval(&settings.approval_required_actions),
+            .with_approval(&settings.approval_required_actions)
+            .with_argocd(argocd_channel(&settings, &cluster, &metrics)?),
         );
         match pipeline.interrupt_orphans().await {
             Ok(0) => {}

@@ -60,6 +60,21 @@ pub struct AuthSettings {
 pub struct ArgoCdSettings {
     pub api_url: Option<String>,
     pub token: Option<Secret>,
+    /// CA bundle for argocd-server's certificate (system roots when unset).
+    pub ca_file: Option<PathBuf>,
+    /// How long a sync may take to reach Synced + Healthy.
+    pub sync_timeout: Duration,
+}
+
+/// Limits of the node and Helm channels.
+#[derive(Debug, Clone)]
+pub struct ChannelSettings {
+    /// How long a drain keeps retrying evictions a PodDisruptionBudget refuses.
+    pub drain_timeout: Duration,
+    /// Nodes the engine may have cordoned at once (counting nodes already unschedulable).
+    pub max_unavailable_nodes: u32,
+    /// The helm binary for release rollbacks (`helm` on the PATH when unset).
+    pub helm_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +100,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub kubeconfig: Option<String>,
     pub argocd: ArgoCdSettings,
+    pub channels: ChannelSettings,
     pub kserve: KServeSettings,
     /// Deprecated by KServe; accepted so old deployments keep starting (a warning is logged).
     pub ml_service_url: Option<String>,
@@ -171,6 +187,17 @@ impl Settings {
             argocd: ArgoCdSettings {
                 api_url: raw.http_url("argocd_api_url")?,
                 token: raw.string("argocd_token").map(Secret::new),
+                ca_file: raw.path("argocd_ca_file"),
+                sync_timeout: raw.duration("argocd_sync_timeout", Duration::from_secs(300))?,
+            },
+            channels: ChannelSettings {
+                drain_timeout: raw.duration("drain_timeout", Duration::from_secs(300))?,
+                max_unavailable_nodes: raw.parse_or(
+                    "max_unavailable_nodes",
+                    1,
+                    "a whole number of nodes (0 forbids cordoning)",
+                )?,
+                helm_bin: raw.path("helm_bin"),
             },
             kserve: KServeSettings {
                 enabled: raw.bool("enable_kserve_integration", false)?,
@@ -327,6 +354,20 @@ impl Settings {
             ("kubeconfig", self.kubeconfig.clone()),
             ("argocd_api_url", self.argocd.api_url.clone()),
             ("argocd_token", secret(&self.argocd.token)),
+            ("argocd_ca_file", path(&self.argocd.ca_file)),
+            (
+                "argocd_sync_timeout",
+                Some(format_duration(self.argocd.sync_timeout)),
+            ),
+            (
+                "drain_timeout",
+                Some(format_duration(self.channels.drain_timeout)),
+            ),
+            (
+                "max_unavailable_nodes",
+                Some(self.channels.max_unavailable_nodes.to_string()),
+            ),
+            ("helm_bin", path(&self.channels.helm_bin)),
             (
                 "enable_kserve_integration",
                 Some(self.kserve.enabled.to_string()),

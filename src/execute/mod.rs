@@ -3,6 +3,7 @@
 //! transient. The GitOps-aware channels (ArgoCD, Helm, operator) and the node and platform
 //! channels are later issues: until then the pipeline escalates instead of acting through them.
 
+pub mod argocd;
 pub mod workload;
 
 /// The field manager of every write (the audit rules and the guard recognise it).

@@ -346,4 +346,4 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

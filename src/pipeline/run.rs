@@ -153,6 +153,7 @@ impl Pipeline {
             }
             workflow.steps.push(json!({
                 "order": step.order, "action": step.action.as_str(), "target": step.target,
+                "channel": self.channel_for(step.action, &method),
                 "outcome": outcome, "detail": detail, "at": Utc::now(),
             }));
             match rung {

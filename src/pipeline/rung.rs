@@ -5,6 +5,7 @@
 
 use super::Pipeline;
 use crate::detect::ownership::DeploymentMethod;
+use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
 use crate::execute::{ExecError, workload};
 use crate::plan::{Action, Step};
 use chrono::Utc;
@@ -77,6 +78,28 @@ fn not_ours(step: &Step, method: &DeploymentMethod) -> Rung {
     }
 }
 
+/// A GitOps rollback is a Git change: the engine never syncs an older revision behind Git's
+/// back (auto-sync would undo it, and Git would lie about what runs).
+async fn argocd_revert(argo: &ArgoChannel, app: &argocd::AppRef, step: &Step) -> Rung {
+    let previous = argo.previous_revision(app).await;
+    Rung::Escalate {
+        reason: format!(
+            "{} {}/{} is deployed by ArgoCD Application {app}: rolling back is a change in Git",
+            step.target.kind,
+            step.target.namespace.as_deref().unwrap_or_default(),
+            step.target.name
+        ),
+        needed: match previous {
+            Some(revision) => format!(
+                "revert the commits after {revision} (the previous synced revision of Application {app}) in Git, then let ArgoCD sync"
+            ),
+            None => {
+                format!("revert the last change of Application {app} in Git, then let ArgoCD sync")
+            }
+        },
+    }
+}
+
 impl Pipeline {
     pub(super) async fn rung(
         &self,
@@ -92,6 +115,19 @@ impl Pipeline {
             step.action,
             Action::RolloutRestart | Action::Rollback | Action::ScaleUp
         );
+        if method.method == "argocd"
+            && let Some((argo, control)) = &self.argocd
+            && let Some(owner) = &method.owner
+        {
+            let app = argocd::locate(owner, &self.guard.snapshot(), control);
+            match (step.action, workload) {
+                (Action::RolloutRestart, Some(top)) => {
+                    return self.argocd_restart(argo, &app, top, dry_run).await;
+                }
+                (Action::Rollback, _) => return argocd_revert(argo, &app, step).await,
+                _ => {}
+            }
+        }
         if patches && method.method != "manual" {
             return not_ours(step, method);
         }
@@ -174,6 +210,67 @@ impl Pipeline {
             self.count(verb, &result);
         }
         result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
+    }
+
+    /// The channel that carries `action` for a workload deployed by `method` (`human`: the
+    /// step escalates).
+    pub(super) fn channel_for(&self, action: Action, method: &DeploymentMethod) -> &'static str {
+        match (action, method.method) {
+            (Action::InspectEvents | Action::DeletePod, _) => "workload",
+            (Action::Escalate, _) => "human",
+            (Action::Cordon | Action::Drain, _) => "node",
+            (Action::RestartOperatorPods, _) => "platform",
+            (_, "manual") => "workload",
+            (Action::RolloutRestart, "argocd") if self.argocd.is_some() => "argocd",
+            _ => "human",
+        }
+    }
+
+    /// Through ArgoCD: hard refresh and sync of the workload (no pruning), ArgoCD's own
+    /// restart action when argocd-server is configured, then Synced + Healthy. The workload
+    /// checkpoint follows.
+    async fn argocd_restart(
+        &self,
+        argo: &ArgoChannel,
+        app: &argocd::AppRef,
+        top: &(String, String, String),
+        dry_run: bool,
+    ) -> Rung {
+        let (kind, namespace, name) = top;
+        let resource = argocd::ResourceRef {
+            group: "apps".into(),
+            kind: kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        let synced = argo
+            .sync(app, &resource, "coordination-engine remediation", dry_run)
+            .await;
+        self.count("patch", &synced);
+        let (mut detail, before) = match synced {
+            Ok(done) => done,
+            Err(error) => return Rung::Failed(error.to_string()),
+        };
+        if dry_run {
+            return Rung::Done {
+                detail,
+                verify: Some(top.clone()),
+            };
+        }
+        match argo.restart(app, &resource).await {
+            Ok(Some(restarted)) => detail = format!("{detail}; {restarted}"),
+            Ok(None) => {}
+            Err(error) => return Rung::Failed(format!("{detail}; restart action: {error}")),
+        }
+        match argo.wait(app, &before).await {
+            SyncOutcome::Healthy(state) => Rung::Done {
+                detail: format!("{detail}; Application {app}: {state}"),
+                verify: Some(top.clone()),
+            },
+            SyncOutcome::Failed(why) | SyncOutcome::TimedOut(why) => {
+                Rung::Failed(format!("{detail}; {why}"))
+            }
+        }
     }
 
     /// One more replica, unless an HPA owns the replica count or the workload was scaled to

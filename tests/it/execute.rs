@@ -274,16 +274,16 @@ async fn an_argocd_managed_workload_is_never_patched_and_the_workflow_escalates(
     let answer = trigger(&app, "shop", "deployment", "cart", "replicas_mismatch").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated");
-    let reason = workflow["escalation"]["reason"].as_str().expect("reason");
+    // The restart goes through the Application (absent here: the step fails), never through
+    // a Deployment patch.
+    let restart = &workflow["steps"][2];
+    assert_eq!(restart["action"], "rollout_restart");
+    assert_eq!(restart["channel"], "argocd");
     assert!(
-        reason.contains("argocd") && reason.contains("shop"),
-        "{reason}"
-    );
-    assert!(
-        workflow["escalation"]["needed"]
+        restart["detail"]
             .as_str()
-            .is_some_and(|n| n.contains("ArgoCD")),
-        "{workflow}"
+            .is_some_and(|d| d.contains("404")),
+        "{restart}"
     );
     assert!(
         writes_of(&mock.requests()).is_empty(),
@@ -291,8 +291,8 @@ async fn an_argocd_managed_workload_is_never_patched_and_the_workflow_escalates(
     );
     assert_eq!(
         events_of(&mock.requests()),
-        vec!["RemediationEscalated"],
-        "the escalation is visible on the object"
+        vec!["RemediationStepFailed", "RemediationEscalated"],
+        "the failed step and the escalation are visible on the object"
     );
     mock.stop().await;
 }

@@ -14,6 +14,7 @@ pub struct Recorded {
     pub path: String,
     pub query: HashMap<String, String>,
     pub accept: String,
+    pub authorization: String,
     /// The request body, parsed as JSON (`null` when empty or not JSON).
     pub body: Value,
 }
@@ -43,6 +44,14 @@ fn query_map(req: &HttpRequest) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
+fn header(req: &HttpRequest, name: &str) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
     let query = query_map(&req);
     let path = req.path().to_string();
@@ -52,12 +61,8 @@ async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> H
             method: req.method().to_string(),
             path: path.clone(),
             query: query.clone(),
-            accept: req
-                .headers()
-                .get("accept")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string(),
+            accept: header(&req, "accept"),
+            authorization: header(&req, "authorization"),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
     }
@@ -121,6 +126,38 @@ impl MockApiServer {
 
     /// Also answers writes (DELETE, PATCH, POST) from `writes`.
     pub async fn start_with(lists: HashMap<String, Value>, writes: Writes) -> Self {
+        Self::start_inner(lists, writes, None).await
+    }
+
+    /// The same over HTTPS, with a certificate for `localhost` signed by a CA written to
+    /// `dir/ca.crt` (returned): a stand-in for a remote HTTPS peer (argocd-server).
+    pub async fn start_tls(
+        lists: HashMap<String, Value>,
+        writes: Writes,
+        dir: &std::path::Path,
+    ) -> (Self, std::path::PathBuf) {
+        use coordination_engine::tls;
+        let paths = tls::generate::generate_into(dir, &tls::generate::default_names(), false)
+            .expect("generate the mock's certificate");
+        let source = tls::CertSource {
+            cert_file: paths.cert.clone(),
+            key_file: paths.key.clone(),
+            origin: "files",
+        };
+        let provider = tls::crypto_provider();
+        let resolver = std::sync::Arc::new(
+            tls::ReloadingCert::load(source, provider.clone()).expect("load the mock's cert"),
+        );
+        let config = tls::server_config(resolver, provider, None).expect("server config");
+        let server = Self::start_inner(lists, writes, Some(config)).await;
+        (server, paths.ca_cert)
+    }
+
+    async fn start_inner(
+        lists: HashMap<String, Value>,
+        writes: Writes,
+        tls: Option<rustls::ServerConfig>,
+    ) -> Self {
         let watches = lists
             .keys()
             .map(|path| (path.clone(), broadcast::channel(64).0))
@@ -133,17 +170,27 @@ impl MockApiServer {
         };
         let data = web::Data::new(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let port = listener.local_addr().expect("addr").port();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .default_service(web::to(serve))
         })
         .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
+        .disable_signals();
+        let (url, server) = match tls {
+            None => (
+                format!("http://127.0.0.1:{port}"),
+                server.listen(listener).expect("listen").run(),
+            ),
+            Some(config) => (
+                format!("https://localhost:{port}"),
+                server
+                    .listen_rustls_0_23(listener, config)
+                    .expect("listen")
+                    .run(),
+            ),
+        };
         let handle = server.handle();
         tokio::spawn(server);
         MockApiServer { url, state, handle }

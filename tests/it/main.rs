@@ -3,6 +3,7 @@
 mod alertmanager;
 mod alertmanager_e2e;
 mod api_errors;
+mod argocd;
 mod audit;
 mod auth;
 mod compat;

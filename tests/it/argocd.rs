@@ -1,0 +1,303 @@
+//! The ArgoCD channel: an ArgoCD-managed Deployment is fixed through its Application (sync, and
+//! ArgoCD's restart action through argocd-server), never by a patch of the Deployment.
+
+use crate::execute::{deployment, event_answer, finished_workflow, pod_list, trigger};
+use crate::helpers::{TestApp, spawn_app_with};
+use crate::kube_mock::{MockApiServer, Recorded, Writes};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/cart";
+const APP: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop";
+const REST_APP: &str = "/api/v1/applications/shop";
+
+/// An Application status: after `started` the operation is ours when it differs from "t1".
+fn application(sync: &str, health: &str, phase: &str, started: &str) -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "shop", "namespace": "argocd"},
+        "spec": {"destination": {"namespace": "shop"}},
+        "status": {"sync": {"status": sync}, "health": {"status": health, "message": "cart: crash looping"},
+            "operationState": {"phase": phase, "startedAt": started, "message": "ok"},
+            "history": [{"id": 1, "revision": "aaa111"}, {"id": 2, "revision": "bbb222"}]}})
+}
+
+fn cluster() -> HashMap<String, Value> {
+    let tracked = json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"});
+    HashMap::from([
+        (
+            DEPLOYMENT.to_string(),
+            deployment("shop", "cart", tracked, 2),
+        ),
+        (
+            "/api/v1/namespaces/shop/pods".to_string(),
+            pod_list(&[("cart-1", true, 0)]),
+        ),
+    ])
+}
+
+async fn attached_with(
+    mock: &MockApiServer,
+    dir: &tempfile::TempDir,
+    env: &[(&str, String)],
+) -> TestApp {
+    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    spawn_app_with(|vars| {
+        vars.insert("KUBECONFIG".into(), kubeconfig);
+        vars.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
+        vars.insert("ARGOCD_SYNC_TIMEOUT".into(), "20s".into());
+        vars.extend(env);
+    })
+    .await
+}
+
+fn writes(requests: &[Recorded]) -> Vec<(String, String)> {
+    requests
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/events"))
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect()
+}
+
+fn steps(workflow: &Value) -> Vec<(String, String, String)> {
+    workflow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (text("action"), text("channel"), text("outcome"))
+        })
+        .collect()
+}
+
+fn target() -> Value {
+    json!({"group": "apps", "kind": "Deployment", "namespace": "shop", "name": "cart"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_argocd_deployment_is_synced_through_its_application_never_patched() {
+    coordination_engine::tls::install_default_provider();
+    let mut writes_answers = Writes::from([
+        (
+            ("GET".to_string(), APP.to_string()),
+            vec![
+                (200, application("Synced", "Degraded", "Succeeded", "t1")),
+                (200, application("Synced", "Progressing", "Running", "t2")),
+                (200, application("Synced", "Healthy", "Succeeded", "t2")),
+            ],
+        ),
+        (
+            ("PATCH".to_string(), APP.to_string()),
+            vec![(200, application("Synced", "Degraded", "Succeeded", "t1"))],
+        ),
+        event_answer("shop"),
+    ]);
+    writes_answers.insert(
+        ("PATCH".to_string(), DEPLOYMENT.to_string()),
+        vec![(200, json!({}))],
+    );
+    let mock = MockApiServer::start_with(cluster(), writes_answers).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached_with(&mock, &dir, &[]).await;
+    let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    assert_eq!(
+        steps(&workflow),
+        vec![
+            ("detect".into(), String::new(), "done".into()),
+            ("rollout_restart".into(), "argocd".into(), "done".into()),
+            ("verify".into(), String::new(), "passed".into()),
+        ]
+    );
+    let detail = workflow["steps"][1]["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("through Application argocd/shop (kube, prune off)")
+            && detail.contains("Healthy"),
+        "{detail}"
+    );
+
+    let requests = mock.requests();
+    assert_eq!(
+        writes(&requests),
+        vec![("PATCH".to_string(), APP.to_string())],
+        "the Application is synced; the Deployment is never patched"
+    );
+    let patch = requests
+        .iter()
+        .find(|r| r.method == "PATCH")
+        .expect("patch");
+    assert_eq!(
+        patch.body,
+        json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}},
+               "operation": {"initiatedBy": {"username": "coordination-engine"},
+                             "info": [{"name": "reason", "value": "coordination-engine remediation"}],
+                             "sync": {"prune": false, "resources": [target()]}}})
+    );
+    assert_eq!(
+        patch.query.get("fieldManager").map(String::as_str),
+        Some("coordination-engine")
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"coordination_engine_argocd_sync_total{result="succeeded"} 1"#),
+        "{metrics}"
+    );
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degraded_sync_fails_fast_and_the_rollback_asks_for_a_revert_in_git() {
+    coordination_engine::tls::install_default_provider();
+    let mock = MockApiServer::start_with(
+        cluster(),
+        Writes::from([
+            (
+                ("GET".to_string(), APP.to_string()),
+                vec![
+                    (200, application("Synced", "Degraded", "Succeeded", "t1")),
+                    (200, application("Synced", "Degraded", "Succeeded", "t2")),
+                ],
+            ),
+            (
+                ("PATCH".to_string(), APP.to_string()),
+                vec![(200, application("Synced", "Degraded", "Succeeded", "t1"))],
+            ),
+            event_answer("shop"),
+        ]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached_with(&mock, &dir, &[]).await;
+    let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "escalated", "{workflow}");
+    let restart = &workflow["steps"][1];
+    assert_eq!(restart["outcome"], "failed");
+    assert!(
+        restart["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("health Degraded: cart: crash looping")),
+        "{restart}"
+    );
+    let escalation = &workflow["escalation"];
+    assert!(
+        escalation["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("rolling back is a change in Git")),
+        "{escalation}"
+    );
+    assert!(
+        escalation["needed"]
+            .as_str()
+            .is_some_and(|n| n.contains("revert the commits after aaa111")),
+        "{escalation}"
+    );
+    assert_eq!(
+        writes(&mock.requests()),
+        vec![("PATCH".to_string(), APP.to_string())],
+        "one sync, no rollback behind Git's back"
+    );
+    assert!(
+        app.metrics()
+            .await
+            .contains(r#"coordination_engine_argocd_sync_total{result="degraded"} 1"#)
+    );
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_argocd_api_url_the_rest_api_syncs_and_runs_the_restart_action_over_tls() {
+    coordination_engine::tls::install_default_provider();
+    let mock = MockApiServer::start_with(cluster(), Writes::from([event_answer("shop")])).await;
+    let tls_dir = tempfile::tempdir().expect("dir");
+    let (argocd, ca) = MockApiServer::start_tls(
+        HashMap::new(),
+        Writes::from([
+            (
+                ("GET".to_string(), REST_APP.to_string()),
+                vec![
+                    (200, application("Synced", "Degraded", "Succeeded", "t1")),
+                    (200, application("Synced", "Healthy", "Succeeded", "t2")),
+                ],
+            ),
+            (
+                ("POST".to_string(), format!("{REST_APP}/sync")),
+                vec![(200, json!({}))],
+            ),
+            (
+                ("POST".to_string(), format!("{REST_APP}/resource/actions")),
+                vec![(200, json!({}))],
+            ),
+        ]),
+        tls_dir.path(),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached_with(
+        &mock,
+        &dir,
+        &[
+            ("ARGOCD_API_URL", argocd.url.clone()),
+            ("ARGOCD_TOKEN", "argo-token".into()),
+            ("ARGOCD_CA_FILE", ca.display().to_string()),
+        ],
+    )
+    .await;
+    let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    assert!(
+        workflow["steps"][1]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("(rest, prune off)") && d.contains("restart action")),
+        "{workflow}"
+    );
+
+    let calls = argocd.requests();
+    assert!(calls.iter().all(|r| r.authorization == "Bearer argo-token"));
+    assert_eq!(
+        calls[0].query.get("appNamespace").map(String::as_str),
+        Some("argocd")
+    );
+    let sync = calls
+        .iter()
+        .find(|r| r.path.ends_with("/sync"))
+        .expect("a sync");
+    assert_eq!(
+        sync.body,
+        json!({"appNamespace": "argocd", "prune": false, "dryRun": false, "resources": [target()]})
+    );
+    let action = calls
+        .iter()
+        .find(|r| r.path.ends_with("/resource/actions"))
+        .expect("the restart action");
+    assert_eq!(action.body, json!("restart"));
+    let query = |k: &str| action.query.get(k).cloned().unwrap_or_default();
+    assert_eq!(
+        (
+            query("namespace"),
+            query("resourceName"),
+            query("kind"),
+            query("group"),
+            query("version")
+        ),
+        (
+            "shop".into(),
+            "cart".into(),
+            "Deployment".into(),
+            "apps".into(),
+            "v1".into()
+        )
+    );
+    assert!(
+        writes(&mock.requests()).is_empty(),
+        "nothing is written through the Kubernetes API"
+    );
+    argocd.stop().await;
+    mock.stop().await;
+}
