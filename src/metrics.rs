@@ -290,7 +290,7 @@ impl Metrics {
         for outcome in crate::sources::audit::OUTCOMES {
             audit_events.with_label_values(&[outcome]);
         }
-        for verb in ["get", "list", "delete", "patch"] {
+        for verb in ["get", "list", "delete", "patch", "evict"] {
             for outcome in ["success", "error"] {
                 cluster_requests.with_label_values(&[verb, outcome]);
             }

@@ -53,6 +53,8 @@ pub struct Pipeline {
     approval: std::collections::HashSet<crate::plan::Action>,
     /// The ArgoCD channel and ArgoCD's control-plane namespaces (attached only).
     argocd: Option<(crate::execute::argocd::ArgoChannel, Vec<String>)>,
+    /// Limits of the node and Helm channels.
+    channels: crate::config::ChannelSettings,
 }
 
 /// `namespace/Kind/name`.
@@ -122,7 +124,18 @@ impl Pipeline {
             running: Arc::new(tokio::sync::Semaphore::new(4)),
             approval: Default::default(),
             argocd: None,
+            channels: crate::config::ChannelSettings {
+                drain_timeout: Duration::from_secs(300),
+                max_unavailable_nodes: 1,
+                helm_bin: None,
+            },
         }
+    }
+
+    /// Node drain timeout, node budget, helm binary.
+    pub fn with_channels(mut self, channels: crate::config::ChannelSettings) -> Self {
+        self.channels = channels;
+        self
     }
 
     /// Acts on ArgoCD-managed workloads through their Application.

@@ -155,7 +155,8 @@ impl Application {
                 settings.workload_checkpoint_timeout,
             )
             .with_approval(&settings.approval_required_actions)
-            .with_argocd(argocd_channel(&settings, &cluster, &metrics)?),
+            .with_argocd(argocd_channel(&settings, &cluster, &metrics)?)
+            .with_channels(settings.channels.clone()),
         );
         match pipeline.interrupt_orphans().await {
             Ok(0) => {}

@@ -18,6 +18,81 @@ pub enum Checkpoint {
     TimedOut(String),
 }
 
+/// What a checkpoint looks at after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Rollout complete, pods Ready, restarts stopped.
+    Workload {
+        kind: String,
+        namespace: String,
+        name: String,
+    },
+    /// No evictable pod left on the node.
+    NodeDrained(String),
+    /// Available=True and Degraded=False.
+    ClusterOperator(String),
+}
+
+/// Runs the checkpoint until it passes or `timeout`.
+pub async fn check(
+    client: &kube::Client,
+    check: &Check,
+    timeout: Duration,
+) -> Result<Checkpoint, ExecError> {
+    match check {
+        Check::Workload {
+            kind,
+            namespace,
+            name,
+        } => workload(client, kind, namespace, name, timeout).await,
+        Check::NodeDrained(node) => {
+            poll(timeout, || async {
+                let left = crate::execute::node::evictable_pods(client, node).await?;
+                let names: Vec<String> = left.iter().map(|(ns, n)| format!("{ns}/{n}")).collect();
+                Ok((
+                    left.is_empty(),
+                    if left.is_empty() {
+                        format!("node {node}: no evictable pod left")
+                    } else {
+                        format!("node {node} still runs {}", names.join(", "))
+                    },
+                ))
+            })
+            .await
+        }
+        Check::ClusterOperator(name) => {
+            poll(timeout, || async {
+                let operator = crate::execute::platform::cluster_operator(client, name).await?;
+                let (healthy, detail) = crate::execute::platform::health(&operator);
+                Ok((healthy, format!("ClusterOperator {name}: {detail}")))
+            })
+            .await
+        }
+    }
+}
+
+/// Polls `probe` at 0.2 s doubling to 5 s until it reports `true` or `timeout` passes.
+async fn poll<F, Fut>(timeout: Duration, mut probe: F) -> Result<Checkpoint, ExecError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(bool, String), ExecError>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let (passed, detail) = probe().await?;
+        if passed {
+            return Ok(Checkpoint::Passed(detail));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(Checkpoint::TimedOut(detail));
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
 /// Per pod: Ready, and the sum of its containers' restart counts.
 type PodStates = BTreeMap<String, (bool, i32)>;
 

@@ -4,6 +4,8 @@
 //! channels are later issues: until then the pipeline escalates instead of acting through them.
 
 pub mod argocd;
+pub mod node;
+pub mod platform;
 pub mod workload;
 
 /// The field manager of every write (the audit rules and the guard recognise it).

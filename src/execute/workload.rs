@@ -232,7 +232,19 @@ pub async fn record_event(
 ) {
     use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-    let (kind, namespace, name) = target;
+    let (kind, object_namespace, name) = target;
+    // Events of cluster-scoped objects (nodes, ClusterOperators) live in `default`, as
+    // kubectl and the kubelet record them.
+    let namespace = if object_namespace.is_empty() {
+        "default"
+    } else {
+        object_namespace
+    };
+    let api_version = match kind {
+        "Pod" | "Node" => "v1",
+        "ClusterOperator" => "config.openshift.io/v1",
+        _ => "apps/v1",
+    };
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let event = Event {
         metadata: ObjectMeta {
@@ -242,9 +254,9 @@ pub async fn record_event(
         },
         involved_object: ObjectReference {
             kind: Some(kind.to_string()),
-            namespace: Some(namespace.to_string()),
+            namespace: (!object_namespace.is_empty()).then(|| object_namespace.to_string()),
             name: Some(name.to_string()),
-            api_version: Some(if kind == "Pod" { "v1" } else { "apps/v1" }.to_string()),
+            api_version: Some(api_version.to_string()),
             ..Default::default()
         },
         reason: Some(reason.to_string()),

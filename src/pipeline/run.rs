@@ -1,13 +1,14 @@
-//! A live workflow: detect ownership, climb the ladder through the manual channel, verify
-//! after each change, resolve or escalate. Every step is persisted before the next one.
+//! A live workflow: for each target, lowest layer first, detect ownership, climb its ladder
+//! through the right channel, verify after each change (a checkpoint per layer), then resolve
+//! or escalate. Every step is persisted before the next one.
 
 use super::Pipeline;
 use super::rung::{Rung, top_workload};
-use crate::detect::ownership::deployment_method;
+use crate::detect::ownership::{DeploymentMethod, deployment_method};
 use crate::execute::{ExecError, workload};
 use crate::incident::IncidentStatus;
 use crate::incident::Source;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, Step, StepTarget};
 use crate::store::IncidentChange;
 use crate::verify::{self, Checkpoint};
 use crate::workflow::{Workflow, WorkflowStatus};
@@ -34,6 +35,46 @@ impl SourceAlert {
             SourceAlert::Firing => "firing",
         }
     }
+}
+
+/// How a target's ladder ended.
+enum LadderEnd {
+    /// A checkpoint passed; `deadline` is when its time would have run out.
+    Passed {
+        detail: String,
+        deadline: Instant,
+    },
+    /// A dry run reached a step that would change the cluster (accepted with `dryRun=All`).
+    DryRun,
+    Escalate {
+        reason: String,
+        needed: String,
+    },
+    /// Cancelled, or the store is gone.
+    Stopped,
+}
+
+/// What a ladder's steps share.
+#[derive(Clone, Copy)]
+struct LadderContext<'a> {
+    client: &'a kube::Client,
+    method: &'a DeploymentMethod,
+    workload: Option<&'a (String, String, String)>,
+    dry_run: bool,
+}
+
+/// The plan's steps grouped by target, in order (a coordination plan has one ladder per
+/// resource, lowest layer first).
+fn ladders(steps: &[Step]) -> Vec<&[Step]> {
+    let mut groups: Vec<&[Step]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=steps.len() {
+        if i == steps.len() || steps[i].target != steps[start].target {
+            groups.push(&steps[start..i]);
+            start = i;
+        }
+    }
+    groups
 }
 
 /// Counts a running workflow in `workflows_active` for as long as it lives, whatever path
@@ -72,167 +113,239 @@ impl Pipeline {
         };
         let _active = Active::new(&self.metrics.workflows_active);
         let dry_run = workflow.mode == crate::workflow::WorkflowMode::DryRun;
-        let started = Utc::now();
         workflow.status = WorkflowStatus::Running;
-        workflow.started_at = Some(started);
+        workflow.started_at = Some(Utc::now());
         if !self.persist(&mut workflow).await {
             return;
         }
-        let Some(first) = plan.steps.first() else {
+        let mut tried: Vec<String> = Vec::new();
+        // When the last checkpoint's time runs out: the source alert is awaited until then.
+        let mut alert_deadline = Instant::now();
+        // One ladder per target, lowest layer first (the plan's order); the next layer starts
+        // only once this one passed its checkpoint.
+        for ladder in ladders(&plan.steps) {
+            let first = &ladder[0];
+            let (method, workload) = match self.ownership(&client, &first.target).await {
+                Ok(found) => found,
+                Err(reason) => {
+                    return self
+                        .escalate(
+                            workflow,
+                            reason,
+                            "check the target and the engine's RBAC".into(),
+                            tried,
+                        )
+                        .await;
+                }
+            };
+            workflow.steps.push(json!({
+                "order": 0, "action": "detect", "outcome": "done", "at": Utc::now(),
+                "target": first.target, "layer": first.layer,
+                "detail": format!("deployed by {} ({:.2}): {}", method.method, method.confidence, method.evidence),
+                "deployment_method": method.method,
+            }));
+            let context = LadderContext {
+                client: &client,
+                method: &method,
+                workload: workload.as_ref(),
+                dry_run,
+            };
+            match self
+                .climb(&mut workflow, ladder, &context, &mut tried)
+                .await
+            {
+                LadderEnd::Passed { detail, deadline } => {
+                    alert_deadline = deadline;
+                    workflow.steps.push(json!({
+                        "order": ladder.last().map(|s| s.order).unwrap_or(0), "action": "checkpoint",
+                        "layer": first.layer, "target": first.target, "outcome": "passed",
+                        "detail": format!("{} layer healthy: {detail}", first.layer.as_str()), "at": Utc::now(),
+                    }));
+                    if !self.persist(&mut workflow).await {
+                        return;
+                    }
+                }
+                // The API server accepted the change; nothing changed, nothing to verify.
+                LadderEnd::DryRun => {}
+                LadderEnd::Escalate { reason, needed } => {
+                    return self.escalate(workflow, reason, needed, tried).await;
+                }
+                LadderEnd::Stopped => return,
+            }
+        }
+        if dry_run {
             return self.finish(workflow, WorkflowStatus::Succeeded, None).await;
-        };
-        let target = first.target.clone();
+        }
+        let alert = self
+            .source_alert(&workflow.incident_id, alert_deadline)
+            .await;
+        if let Some(last) = workflow.steps.last_mut() {
+            last["source_alert"] = json!(alert.as_str());
+        }
+        self.succeed(workflow, alert).await;
+    }
+
+    /// How the target is deployed, and its top workload. Cluster infrastructure (nodes,
+    /// ClusterOperators, pools) has no deployment method.
+    async fn ownership(
+        &self,
+        client: &kube::Client,
+        target: &StepTarget,
+    ) -> Result<(DeploymentMethod, Option<(String, String, String)>), String> {
+        if target.namespace.is_none() {
+            return Ok((
+                DeploymentMethod {
+                    method: "cluster",
+                    confidence: 1.0,
+                    evidence: format!("{} {} is cluster infrastructure", target.kind, target.name),
+                    owner: None,
+                },
+                None,
+            ));
+        }
         let namespace = target.namespace.clone().unwrap_or_default();
-        // Ownership decides the channel: the manual channel never patches what ArgoCD, Helm or
-        // an operator owns.
-        let chain = workload::owner_chain(&client, &target.kind, &namespace, &target.name).await;
+        let chain = workload::owner_chain(client, &target.kind, &namespace, &target.name).await;
         self.count("get", &chain);
-        let (method, workload) = match chain {
-            Ok(chain) => (
+        match chain {
+            Ok(chain) => Ok((
                 deployment_method(&chain, &self.guard.snapshot()),
                 top_workload(&chain),
-            ),
-            Err(error) => {
-                let reason = format!(
-                    "cannot read {} {namespace}/{}: {error}",
-                    target.kind, target.name
-                );
-                return self
-                    .escalate(
-                        workflow,
-                        reason,
-                        "check the target and the engine's RBAC".into(),
-                        Vec::new(),
-                    )
-                    .await;
-            }
-        };
-        workflow.steps.push(json!({
-            "order": 0, "action": "detect", "outcome": "done", "at": Utc::now(),
-            "detail": format!("deployed by {} ({:.2}): {}", method.method, method.confidence, method.evidence),
-            "deployment_method": method.method,
-        }));
-        let mut tried: Vec<String> = Vec::new();
-        for step in &plan.steps {
+            )),
+            Err(error) => Err(format!(
+                "cannot read {} {namespace}/{}: {error}",
+                target.kind, target.name
+            )),
+        }
+    }
+
+    /// Climbs one target's ladder until a step passes its checkpoint, the ladder escalates, or
+    /// the workflow is cancelled.
+    async fn climb(
+        &self,
+        workflow: &mut Workflow,
+        ladder: &[Step],
+        context: &LadderContext<'_>,
+        tried: &mut Vec<String>,
+    ) -> LadderEnd {
+        let LadderContext {
+            client,
+            method,
+            workload,
+            dry_run,
+        } = *context;
+        for step in ladder {
             if self.cancelled(&workflow.id).await {
                 tracing::info!(workflow = %workflow.id, "cancelled: stopping at the step boundary");
-                return;
+                return LadderEnd::Stopped;
             }
-            let rung = self
-                .rung(&client, dry_run, step, &method, workload.as_ref())
-                .await;
+            let rung = self.rung(client, dry_run, step, method, workload).await;
             let (outcome, detail) = match &rung {
                 Rung::Done { detail, .. } => ("done", detail.clone()),
                 Rung::Failed(reason) => ("failed", reason.clone()),
                 Rung::Escalate { reason, .. } => ("escalated", reason.clone()),
             };
             if step.action.mutates() || matches!(rung, Rung::Escalate { .. }) {
-                let (reason, warning) = match (&rung, step.action) {
-                    (Rung::Escalate { .. }, _) => ("RemediationEscalated", true),
-                    (Rung::Failed(_), _) => ("RemediationStepFailed", true),
-                    (_, Action::DeletePod) => ("RemediationPodDeleted", false),
-                    (_, Action::RolloutRestart) => ("RemediationRolloutRestarted", false),
-                    (_, Action::Rollback) => ("RemediationRolledBack", false),
-                    (_, Action::ScaleUp) => ("RemediationScaledUp", false),
-                    _ => ("RemediationStep", false),
-                };
-                let ns = step.target.namespace.as_deref().unwrap_or_default();
-                let message = format!(
-                    "workflow {}: {}: {detail}",
-                    workflow.id,
-                    step.action.as_str()
-                );
-                workload::record_event(
-                    &client,
-                    (&step.target.kind, ns, &step.target.name),
-                    reason,
-                    &message,
-                    warning,
-                )
-                .await;
+                self.record_step_event(client, workflow, step, &rung, &detail)
+                    .await;
             }
             workflow.steps.push(json!({
                 "order": step.order, "action": step.action.as_str(), "target": step.target,
-                "channel": self.channel_for(step.action, &method),
+                "layer": step.layer, "channel": self.channel_for(step.action, method),
                 "outcome": outcome, "detail": detail, "at": Utc::now(),
             }));
-            match rung {
-                Rung::Escalate { reason, needed } => {
-                    return self.escalate(workflow, reason, needed, tried).await;
-                }
+            let check = match rung {
+                Rung::Escalate { reason, needed } => return LadderEnd::Escalate { reason, needed },
                 Rung::Failed(reason) => {
                     tried.push(format!("{}: {reason}", step.action.as_str()));
-                    if !self.persist(&mut workflow).await {
-                        return;
-                    }
+                    None
                 }
-                Rung::Done {
-                    detail,
-                    verify: None,
-                } => {
+                Rung::Done { detail, verify } => {
                     if step.action.mutates() {
                         tried.push(format!("{}: {detail}", step.action.as_str()));
                     }
-                    if !self.persist(&mut workflow).await {
-                        return;
-                    }
+                    verify
                 }
-                Rung::Done {
-                    detail,
-                    verify: Some(_),
-                } if dry_run => {
-                    // The API server accepted the change; nothing changed, nothing to verify.
-                    tried.push(format!("{}: {detail}", step.action.as_str()));
-                    return self.finish(workflow, WorkflowStatus::Succeeded, None).await;
+            };
+            let Some(check) = check else {
+                if !self.persist(workflow).await {
+                    return LadderEnd::Stopped;
                 }
-                Rung::Done {
-                    detail,
-                    verify: Some((kind, ns, name)),
-                } => {
-                    tried.push(format!("{}: {detail}", step.action.as_str()));
-                    workflow.status = WorkflowStatus::Verifying;
-                    if !self.persist(&mut workflow).await {
-                        return;
-                    }
-                    let deadline = std::time::Instant::now() + self.checkpoint_timeout;
-                    let checked =
-                        verify::workload(&client, &kind, &ns, &name, self.checkpoint_timeout).await;
-                    self.count("get", &checked);
-                    let (passed, detail) = match checked {
-                        Ok(Checkpoint::Passed(d)) => (true, d),
-                        Ok(Checkpoint::TimedOut(d)) => (
-                            false,
-                            format!(
-                                "not healthy within {}s: {d}",
-                                self.checkpoint_timeout.as_secs()
-                            ),
-                        ),
-                        Err(e) => (false, format!("cannot verify: {e}")),
-                    };
-                    workflow.steps.push(json!({
-                        "order": step.order, "action": "verify", "outcome": if passed { "passed" } else { "failed" },
-                        "detail": detail, "at": Utc::now(),
-                    }));
-                    if passed {
-                        let alert = self.source_alert(&workflow.incident_id, deadline).await;
-                        if let Some(last) = workflow.steps.last_mut() {
-                            last["source_alert"] = json!(alert.as_str());
-                        }
-                        return self.succeed(workflow, alert).await;
-                    }
-                    tried.push(format!("verify after {}: {detail}", step.action.as_str()));
-                    workflow.status = WorkflowStatus::Running;
-                    if !self.persist(&mut workflow).await {
-                        return;
-                    }
-                }
+                continue;
+            };
+            if dry_run {
+                return LadderEnd::DryRun;
+            }
+            workflow.status = WorkflowStatus::Verifying;
+            if !self.persist(workflow).await {
+                return LadderEnd::Stopped;
+            }
+            let deadline = Instant::now() + self.checkpoint_timeout;
+            let checked = verify::check(client, &check, self.checkpoint_timeout).await;
+            self.count("get", &checked);
+            let (passed, detail) = match checked {
+                Ok(Checkpoint::Passed(d)) => (true, d),
+                Ok(Checkpoint::TimedOut(d)) => (
+                    false,
+                    format!(
+                        "not healthy within {}s: {d}",
+                        self.checkpoint_timeout.as_secs()
+                    ),
+                ),
+                Err(e) => (false, format!("cannot verify: {e}")),
+            };
+            workflow.steps.push(json!({
+                "order": step.order, "action": "verify", "layer": step.layer,
+                "outcome": if passed { "passed" } else { "failed" }, "detail": detail, "at": Utc::now(),
+            }));
+            if passed {
+                return LadderEnd::Passed { detail, deadline };
+            }
+            tried.push(format!("verify after {}: {detail}", step.action.as_str()));
+            workflow.status = WorkflowStatus::Running;
+            if !self.persist(workflow).await {
+                return LadderEnd::Stopped;
             }
         }
-        self.escalate(
-            workflow,
-            "the ladder is exhausted".into(),
-            "a human must look at the evidence".into(),
-            tried,
+        LadderEnd::Escalate {
+            reason: "the ladder is exhausted".into(),
+            needed: "a human must look at the evidence".into(),
+        }
+    }
+
+    /// A Kubernetes Event on the step's target, so `kubectl describe` shows what happened.
+    async fn record_step_event(
+        &self,
+        client: &kube::Client,
+        workflow: &Workflow,
+        step: &Step,
+        rung: &Rung,
+        detail: &str,
+    ) {
+        let reason = match (rung, step.action) {
+            (Rung::Escalate { .. }, _) => "RemediationEscalated",
+            (Rung::Failed(_), _) => "RemediationStepFailed",
+            (_, Action::DeletePod) => "RemediationPodDeleted",
+            (_, Action::RolloutRestart) => "RemediationRolloutRestarted",
+            (_, Action::Rollback) => "RemediationRolledBack",
+            (_, Action::ScaleUp) => "RemediationScaledUp",
+            (_, Action::Cordon) => "RemediationNodeCordoned",
+            (_, Action::Drain) => "RemediationNodeDrained",
+            (_, Action::RestartOperatorPods) => "RemediationOperatorRestarted",
+            _ => "RemediationStep",
+        };
+        let warning = matches!(rung, Rung::Escalate { .. } | Rung::Failed(_));
+        let ns = step.target.namespace.as_deref().unwrap_or_default();
+        let message = format!(
+            "workflow {}: {}: {detail}",
+            workflow.id,
+            step.action.as_str()
+        );
+        workload::record_event(
+            client,
+            (&step.target.kind, ns, &step.target.name),
+            reason,
+            &message,
+            warning,
         )
         .await;
     }

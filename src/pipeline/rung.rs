@@ -6,23 +6,32 @@
 use super::Pipeline;
 use crate::detect::ownership::DeploymentMethod;
 use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
-use crate::execute::{ExecError, workload};
+use crate::execute::{ExecError, node, platform, workload};
 use crate::plan::{Action, Step};
+use crate::verify::Check;
 use chrono::Utc;
 use serde_json::Value;
 
 /// What one rung did.
 pub(super) enum Rung {
-    /// Acted (or inspected); `verify` is the workload to check afterwards.
+    /// Acted (or inspected); `verify` is the checkpoint to run afterwards.
     Done {
         detail: String,
-        verify: Option<(String, String, String)>,
+        verify: Option<Check>,
     },
     Failed(String),
     Escalate {
         reason: String,
         needed: String,
     },
+}
+
+fn workload_check((kind, namespace, name): &(String, String, String)) -> Check {
+    Check::Workload {
+        kind: kind.clone(),
+        namespace: namespace.clone(),
+        name: name.clone(),
+    }
 }
 
 const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
@@ -100,6 +109,16 @@ async fn argocd_revert(argo: &ArgoChannel, app: &argocd::AppRef, step: &Step) ->
     }
 }
 
+fn node_rung(outcome: node::NodeOutcome, prefix: &str) -> Rung {
+    match outcome {
+        node::NodeOutcome::Done(detail) => Rung::Done {
+            detail: format!("{prefix}{detail}"),
+            verify: None,
+        },
+        node::NodeOutcome::Escalate { reason, needed } => Rung::Escalate { reason, needed },
+    }
+}
+
 impl Pipeline {
     pub(super) async fn rung(
         &self,
@@ -131,7 +150,7 @@ impl Pipeline {
         if patches && method.method != "manual" {
             return not_ours(step, method);
         }
-        let verify_workload = || workload.cloned();
+        let verify_workload = || workload.map(workload_check);
         let no_workload = |what: &str| {
             Ok(Rung::Failed(format!(
                 "{} {ns}/{} has no workload to {what}",
@@ -182,16 +201,31 @@ impl Pipeline {
                     other => other,
                 }),
             (Action::ScaleUp, _) => no_workload("scale (DaemonSets run one pod per node)"),
+            (Action::Cordon, _) if target.kind == "Node" => {
+                self.cordon(client, &target.name, dry_run).await
+            }
+            (Action::Drain, _) if target.kind == "Node" => {
+                node::drain(client, &target.name, self.channels.drain_timeout, dry_run)
+                    .await
+                    .map(|detail| Rung::Done {
+                        detail,
+                        verify: Some(Check::NodeDrained(target.name.clone())),
+                    })
+            }
+            (Action::RestartOperatorPods, _) if target.kind == "ClusterOperator" => {
+                platform::restart_operator_pods(client, &target.name, dry_run)
+                    .await
+                    .map(|detail| Rung::Done {
+                        detail,
+                        verify: Some(Check::ClusterOperator(target.name.clone())),
+                    })
+            }
             (Action::Cordon | Action::Drain | Action::RestartOperatorPods, _) => {
-                Ok(Rung::Escalate {
-                    reason: format!("{} is not available in this build", step.action.as_str()),
-                    needed: format!(
-                        "{} {}/{} by hand, or through its owner",
-                        step.action.as_str().replace('_', " "),
-                        ns,
-                        target.name
-                    ),
-                })
+                Ok(Rung::Failed(format!(
+                    "{} does not apply to a {}",
+                    step.action.as_str(),
+                    target.kind
+                )))
             }
             (Action::Escalate, _) => Ok(Rung::Escalate {
                 reason: "the ladder is exhausted".into(),
@@ -200,8 +234,11 @@ impl Pipeline {
         };
         // Count the operations that reached the API server.
         let verb = match step.action {
-            Action::DeletePod => Some("delete"),
-            Action::RolloutRestart | Action::Rollback | Action::ScaleUp => Some("patch"),
+            Action::DeletePod | Action::RestartOperatorPods => Some("delete"),
+            Action::RolloutRestart | Action::Rollback | Action::ScaleUp | Action::Cordon => {
+                Some("patch")
+            }
+            Action::Drain => Some("evict"),
             _ => None,
         };
         if let Some(verb) = verb
@@ -254,7 +291,7 @@ impl Pipeline {
         if dry_run {
             return Rung::Done {
                 detail,
-                verify: Some(top.clone()),
+                verify: Some(workload_check(top)),
             };
         }
         match argo.restart(app, &resource).await {
@@ -265,12 +302,29 @@ impl Pipeline {
         match argo.wait(app, &before).await {
             SyncOutcome::Healthy(state) => Rung::Done {
                 detail: format!("{detail}; Application {app}: {state}"),
-                verify: Some(top.clone()),
+                verify: Some(workload_check(top)),
             },
             SyncOutcome::Failed(why) | SyncOutcome::TimedOut(why) => {
                 Rung::Failed(format!("{detail}; {why}"))
             }
         }
+    }
+
+    /// Cordons the node once the maintenance gate is clear (waiting while a MachineConfigPool
+    /// updates or the cluster upgrades, up to `DRAIN_TIMEOUT`), within the node budget.
+    async fn cordon(
+        &self,
+        client: &kube::Client,
+        node: &str,
+        dry_run: bool,
+    ) -> Result<Rung, ExecError> {
+        let waited = match node::await_maintenance(client, self.channels.drain_timeout).await? {
+            Ok(waited) => waited,
+            Err(outcome) => return Ok(node_rung(outcome, "")),
+        };
+        let outcome =
+            node::cordon(client, node, self.channels.max_unavailable_nodes, dry_run).await?;
+        Ok(node_rung(outcome, &waited))
     }
 
     /// One more replica, unless an HPA owns the replica count or the workload was scaled to

@@ -112,6 +112,7 @@ async fn a_crash_looping_argocd_deployment_is_synced_through_its_application_nev
             ("detect".into(), String::new(), "done".into()),
             ("rollout_restart".into(), "argocd".into(), "done".into()),
             ("verify".into(), String::new(), "passed".into()),
+            ("checkpoint".into(), String::new(), "passed".into()),
         ]
     );
     let detail = workflow["steps"][1]["detail"].as_str().expect("detail");

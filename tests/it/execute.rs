@@ -179,7 +179,8 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         vec![
             ("detect", "done"),
             ("delete_pod", "done"),
-            ("verify", "passed")
+            ("verify", "passed"),
+            ("checkpoint", "passed")
         ]
     );
     assert_eq!(workflow["steps"][0]["deployment_method"], "manual");
@@ -191,7 +192,9 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         "{verify}"
     );
     // The alert still fires: the incident stays open until Alertmanager says it resolved.
-    assert_eq!(verify["source_alert"], "firing");
+    let checkpoint = &workflow["steps"][3];
+    assert_eq!(checkpoint["layer"], "application");
+    assert_eq!(checkpoint["source_alert"], "firing");
     let incident = app
         .get_json(&format!("/api/v1/incidents/{incident_id}"))
         .await;
