@@ -47,8 +47,7 @@ impl Cluster {
     pub async fn connect(settings: &Settings) -> Result<Cluster, ClusterError> {
         if let Some(paths) = &settings.kubeconfig {
             let config = kubeconfig(paths).await?;
-            let client =
-                kube::Client::try_from(config).map_err(|e| ClusterError::Client(e.to_string()))?;
+            let client = client_from(config)?;
             return Ok(Cluster::Configured {
                 client,
                 source: format!("kubeconfig {paths}"),
@@ -57,8 +56,7 @@ impl Cluster {
         if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
             let config =
                 kube::Config::incluster().map_err(|e| ClusterError::InCluster(e.to_string()))?;
-            let client =
-                kube::Client::try_from(config).map_err(|e| ClusterError::Client(e.to_string()))?;
+            let client = client_from(config)?;
             return Ok(Cluster::Configured {
                 client,
                 source: "in-cluster".into(),
@@ -103,6 +101,15 @@ impl Cluster {
 }
 
 /// Reads a `KUBECONFIG` value (one path or several joined by ':', merged in order).
+/// The client, without kube's built-in retry layer: it retries 429/503/504 up to 15 times with
+/// a backoff that grows to minutes, which would hide a PodDisruptionBudget's refusal from the
+/// drain (bounded by `DRAIN_TIMEOUT`) and stretch every step's timeout. The channels retry
+/// transient errors themselves, boundedly (`execute::with_retry`).
+fn client_from(mut config: kube::Config) -> Result<kube::Client, ClusterError> {
+    config.default_retry = false;
+    kube::Client::try_from(config).map_err(|e| ClusterError::Client(e.to_string()))
+}
+
 async fn kubeconfig(paths: &str) -> Result<kube::Config, ClusterError> {
     let error = |reason: String| ClusterError::Kubeconfig {
         path: paths.to_string(),

@@ -6,7 +6,7 @@
 use super::{ExecError, FIELD_MANAGER, with_retry};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{
-    Api, ApiResource, DynamicObject, EvictParams, GroupVersionKind, ListParams, Patch, PatchParams,
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -282,19 +282,23 @@ pub async fn drain(
     let mut evicted = Vec::new();
     for (namespace, name) in &pods {
         let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        let params = EvictParams {
-            delete_options: Some(kube::api::DeleteParams {
-                dry_run,
-                ..Default::default()
-            }),
-            post_options: kube::api::PostParams {
-                dry_run,
-                field_manager: None,
-            },
+        // Built by hand: kube's `evict` sends `delete_options` (snake case), which the API
+        // server ignores, so a dry run would really evict.
+        let mut eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                                  "metadata": {"name": name, "namespace": namespace}});
+        if dry_run {
+            eviction["deleteOptions"] = json!({"dryRun": ["All"]});
+        }
+        let params = kube::api::PostParams {
+            dry_run,
+            field_manager: None,
         };
         let mut refusals = 0;
         loop {
-            match api.evict(name, &params).await {
+            match api
+                .create_subresource::<Value, Value>("eviction", name, &params, &eviction)
+                .await
+            {
                 Ok(_) => break,
                 Err(kube::Error::Api(status)) if status.code == 404 => break,
                 Err(kube::Error::Api(status)) if status.code == 429 => {
@@ -359,7 +363,7 @@ mod tests {
         let stable = with_conditions("version", &[("Progressing", "False")]);
         assert_eq!(judge_maintenance(&[], &[]), Maintenance::Clear);
         assert_eq!(
-            judge_maintenance(&[idle.clone()], &[stable.clone()]),
+            judge_maintenance(std::slice::from_ref(&idle), std::slice::from_ref(&stable)),
             Maintenance::Clear
         );
         assert_eq!(
@@ -367,7 +371,7 @@ mod tests {
             Maintenance::Busy("MachineConfigPool worker is updating".into())
         );
         assert_eq!(
-            judge_maintenance(&[idle.clone()], &[upgrading]),
+            judge_maintenance(std::slice::from_ref(&idle), &[upgrading]),
             Maintenance::Busy("the cluster is upgrading to 4.19.3".into())
         );
         assert!(matches!(

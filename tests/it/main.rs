@@ -16,6 +16,7 @@ mod helpers;
 mod incidents;
 mod kube_mock;
 mod ladder;
+mod layers;
 mod peers;
 mod process;
 mod prometheus;

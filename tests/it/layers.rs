@@ -1,0 +1,458 @@
+//! The infrastructure and platform channels against the mock API server, and a multi-layer
+//! workflow that runs infrastructure, then platform, then application, with a checkpoint after
+//! each layer.
+
+use crate::execute::{POD, api_pod_chain, finished_workflow, pod, pod_list};
+use crate::helpers::{TestApp, spawn_app_with};
+use crate::kube_mock::{MockApiServer, Recorded, Writes};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+type Mock = (HashMap<String, Value>, Writes);
+
+const NODES: &str = "/api/v1/nodes";
+const NODE: &str = "/api/v1/nodes/node-2";
+const PODS_ON_NODES: &str = "/api/v1/pods";
+const POOLS: &str = "/apis/machineconfiguration.openshift.io/v1/machineconfigpools";
+const VERSIONS: &str = "/apis/config.openshift.io/v1/clusterversions";
+const OPERATOR: &str = "/apis/config.openshift.io/v1/clusteroperators/ingress";
+const OPERATOR_NS: &str = "openshift-ingress-operator";
+
+fn list(kind: &str, items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "1"}, "items": items})
+}
+
+fn conditions(name: &str, pairs: &[(&str, &str)]) -> Value {
+    let conditions: Vec<Value> = pairs
+        .iter()
+        .map(|(t, s)| json!({"type": t, "status": s, "lastTransitionTime": "2026-01-01T00:00:00Z", "message": "m"}))
+        .collect();
+    json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": name}, "status": {"conditions": conditions}})
+}
+
+fn node(name: &str, unschedulable: bool) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": {"unschedulable": unschedulable}})
+}
+
+fn node_pod(ns: &str, name: &str, owner: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns,
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner, "name": "o", "uid": "u", "controller": true}]},
+        "spec": {"nodeName": "node-2", "containers": [{"name": "c", "image": "i"}]}, "status": {"phase": "Running"}})
+}
+
+fn created() -> (u16, Value) {
+    (
+        201,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}),
+    )
+}
+
+fn too_many() -> (u16, Value) {
+    (
+        429,
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "TooManyRequests", "code": 429,
+               "message": "Cannot evict pod as it would violate the pod's disruption budget."}),
+    )
+}
+
+fn event(ns: &str) -> ((String, String), Vec<(u16, Value)>) {
+    (
+        ("POST".into(), format!("/api/v1/namespaces/{ns}/events")),
+        vec![(
+            201,
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e", "namespace": ns}, "involvedObject": {}}),
+        )],
+    )
+}
+
+/// node-2 NotReady: a MachineConfigPool updating at first, three pods on the node (one of a
+/// DaemonSet), a PDB that refuses web-1's eviction twice; `other_cordoned`: node-1 is already
+/// unschedulable.
+fn node_layer(other_cordoned: bool, pdb_refusals: usize) -> Mock {
+    let on_node = list(
+        "PodList",
+        vec![
+            node_pod("shop", "web-1", "ReplicaSet"),
+            node_pod("kube-system", "ds-1", "DaemonSet"),
+            node_pod("shop", "db-0", "StatefulSet"),
+        ],
+    );
+    let drained = list(
+        "PodList",
+        vec![node_pod("kube-system", "ds-1", "DaemonSet")],
+    );
+    let mut web_evictions: Vec<(u16, Value)> = (0..pdb_refusals).map(|_| too_many()).collect();
+    web_evictions.push(created());
+    let lists = HashMap::from([
+        (
+            NODES.to_string(),
+            list(
+                "NodeList",
+                vec![node("node-1", other_cordoned), node("node-2", false)],
+            ),
+        ),
+        (
+            VERSIONS.to_string(),
+            list(
+                "ClusterVersionList",
+                vec![conditions("version", &[("Progressing", "False")])],
+            ),
+        ),
+    ]);
+    let writes = Writes::from([
+        (
+            ("GET".into(), POOLS.into()),
+            vec![
+                (
+                    200,
+                    list(
+                        "MachineConfigPoolList",
+                        vec![conditions("worker", &[("Updating", "True")])],
+                    ),
+                ),
+                (
+                    200,
+                    list(
+                        "MachineConfigPoolList",
+                        vec![conditions("worker", &[("Updating", "False")])],
+                    ),
+                ),
+            ],
+        ),
+        (
+            ("GET".into(), PODS_ON_NODES.into()),
+            vec![(200, on_node), (200, drained)],
+        ),
+        (
+            ("PATCH".into(), NODE.into()),
+            vec![(200, node("node-2", true))],
+        ),
+        (
+            (
+                "POST".into(),
+                "/api/v1/namespaces/shop/pods/web-1/eviction".into(),
+            ),
+            web_evictions,
+        ),
+        (
+            (
+                "POST".into(),
+                "/api/v1/namespaces/shop/pods/db-0/eviction".into(),
+            ),
+            vec![created()],
+        ),
+        event("default"),
+    ]);
+    (lists, writes)
+}
+
+/// ClusterOperator ingress Degraded, healthy again after its operator pod is restarted.
+fn platform_layer() -> Mock {
+    let degraded = json!({"apiVersion": "config.openshift.io/v1", "kind": "ClusterOperator", "metadata": {"name": "ingress"},
+        "status": {"conditions": [{"type": "Available", "status": "True"}, {"type": "Degraded", "status": "True"}],
+                   "relatedObjects": [{"group": "", "resource": "namespaces", "name": OPERATOR_NS},
+                                      {"group": "", "resource": "namespaces", "name": "openshift-ingress"}]}});
+    let mut healthy = degraded.clone();
+    healthy["status"]["conditions"][1]["status"] = json!("False");
+    let operator_deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "ingress-operator", "namespace": OPERATOR_NS},
+        "spec": {"selector": {"matchLabels": {"name": "ingress-operator"}}, "template": {"metadata": {}, "spec": {"containers": []}}}});
+    let mut operator_pod = pod(OPERATOR_NS, "ingress-operator-abc", "ingress-operator-rs");
+    operator_pod["metadata"]["labels"] = json!({"name": "ingress-operator"});
+    let lists = HashMap::from([
+        (
+            format!("/apis/apps/v1/namespaces/{OPERATOR_NS}/deployments"),
+            list("DeploymentList", vec![operator_deployment.clone()]),
+        ),
+        (
+            format!("/apis/apps/v1/namespaces/{OPERATOR_NS}/deployments/ingress-operator"),
+            operator_deployment,
+        ),
+        (
+            format!("/api/v1/namespaces/{OPERATOR_NS}/pods"),
+            list("PodList", vec![operator_pod.clone()]),
+        ),
+    ]);
+    let writes = Writes::from([
+        (
+            ("GET".into(), OPERATOR.into()),
+            vec![(200, degraded.clone()), (200, degraded), (200, healthy)],
+        ),
+        (
+            (
+                "DELETE".into(),
+                format!("/api/v1/namespaces/{OPERATOR_NS}/pods/ingress-operator-abc"),
+            ),
+            vec![(200, operator_pod)],
+        ),
+        event("default"),
+    ]);
+    (lists, writes)
+}
+
+/// The crash-looping pod of the application layer (manual Deployment prod/api).
+fn application_layer() -> Mock {
+    let writes = Writes::from([
+        (
+            ("DELETE".into(), POD.into()),
+            vec![(200, pod("prod", "api-7d9f", "api-rs"))],
+        ),
+        event("prod"),
+    ]);
+    let mut lists = api_pod_chain(2, json!({}));
+    lists.insert(
+        "/api/v1/namespaces/prod/pods".into(),
+        pod_list(&[("api-7d9f", true, 0)]),
+    );
+    (lists, writes)
+}
+
+async fn start(layers: Vec<Mock>) -> MockApiServer {
+    let (mut lists, mut writes) = (HashMap::new(), Writes::new());
+    for (l, w) in layers {
+        lists.extend(l);
+        writes.extend(w);
+    }
+    MockApiServer::start_with(lists, writes).await
+}
+
+async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
+    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
+    spawn_app_with(|env| {
+        env.insert("KUBECONFIG".into(), kubeconfig);
+        env.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "5s".into());
+        env.insert("DRAIN_TIMEOUT".into(), "3s".into());
+    })
+    .await
+}
+
+fn writes(requests: &[Recorded]) -> Vec<(String, String)> {
+    requests
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/events"))
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect()
+}
+
+async fn trigger_one(app: &TestApp, kind: &str, name: &str, issue: &str) -> Value {
+    let response = app
+        .post_json(
+            "/api/v1/remediation/trigger",
+            &json!({"resource_type": kind, "resource_name": name, "issue_type": issue}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("json");
+    finished_workflow(app, answer["workflow_id"].as_str().expect("id")).await
+}
+
+fn step<'a>(workflow: &'a Value, action: &str) -> &'a Value {
+    workflow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} step in {workflow}"))
+}
+
+fn evictions(requests: &[Recorded]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.path.ends_with("/eviction"))
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_ready_node_waits_for_maintenance_then_is_cordoned_and_drained_around_a_pdb() {
+    coordination_engine::tls::install_default_provider();
+    let mock = start(vec![node_layer(false, 2)]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let workflow = trigger_one(&app, "node", "node-2", "NodeNotReady").await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    let cordon = step(&workflow, "cordon");
+    assert_eq!(cordon["channel"], "node");
+    assert!(
+        cordon["detail"].as_str().is_some_and(|d| d
+            .contains("waited for maintenance (MachineConfigPool worker is updating)")
+            && d.contains("cordoned node node-2")),
+        "{cordon}"
+    );
+    assert!(
+        step(&workflow, "drain")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("shop/web-1 (after 2 PDB refusals)")),
+        "{workflow}"
+    );
+    assert_eq!(step(&workflow, "checkpoint")["layer"], "infrastructure");
+
+    let requests = mock.requests();
+    let patch = requests
+        .iter()
+        .find(|r| r.method == "PATCH")
+        .expect("cordon");
+    assert_eq!(patch.path, NODE);
+    assert_eq!(patch.body, json!({"spec": {"unschedulable": true}}));
+    assert_eq!(
+        patch.query.get("fieldManager").map(String::as_str),
+        Some("coordination-engine")
+    );
+    assert_eq!(
+        evictions(&requests),
+        vec![
+            "/api/v1/namespaces/shop/pods/web-1/eviction",
+            "/api/v1/namespaces/shop/pods/web-1/eviction",
+            "/api/v1/namespaces/shop/pods/web-1/eviction",
+            "/api/v1/namespaces/shop/pods/db-0/eviction",
+        ],
+        "refused evictions are retried; the DaemonSet pod is skipped"
+    );
+    let eviction = requests
+        .iter()
+        .find(|r| r.path.ends_with("/eviction"))
+        .expect("eviction");
+    assert_eq!(eviction.body["kind"], "Eviction");
+    assert_eq!(eviction.body["metadata"]["name"], "web-1");
+    let listed = requests
+        .iter()
+        .find(|r| r.path == PODS_ON_NODES)
+        .expect("pods on the node");
+    assert_eq!(
+        listed.query.get("fieldSelector").map(String::as_str),
+        Some("spec.nodeName=node-2")
+    );
+    assert!(
+        !requests.iter().any(|r| r.method == "DELETE"),
+        "a drain never deletes pods"
+    );
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pdb_that_never_yields_fails_the_drain_within_the_timeout() {
+    coordination_engine::tls::install_default_provider();
+    let mock = start(vec![node_layer(false, 1000)]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let workflow = trigger_one(&app, "node", "node-2", "node_not_ready").await;
+    assert_eq!(workflow["status"], "escalated", "{workflow}");
+    let drain = step(&workflow, "drain");
+    assert_eq!(drain["outcome"], "failed");
+    assert!(
+        drain["detail"].as_str().is_some_and(
+            |d| d.contains("PodDisruptionBudget kept refusing the eviction of pod shop/web-1")
+        ),
+        "{drain}"
+    );
+    let tries = evictions(&mock.requests()).len();
+    // DRAIN_TIMEOUT 3 s, retried every 0.3 s: about 10 tries, never unbounded.
+    assert!((2..=12).contains(&tries), "{tries} eviction attempts");
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_is_never_cordoned_while_another_is_unschedulable() {
+    coordination_engine::tls::install_default_provider();
+    let mock = start(vec![node_layer(true, 0)]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let workflow = trigger_one(&app, "node", "node-2", "node_not_ready").await;
+    assert_eq!(workflow["status"], "escalated", "{workflow}");
+    assert!(
+        workflow["escalation"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("node-1") && r.contains("MAX_UNAVAILABLE_NODES is 1")),
+        "{workflow}"
+    );
+    assert!(
+        writes(&mock.requests()).is_empty(),
+        "nothing cordoned or evicted"
+    );
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degraded_cluster_operator_gets_its_operator_pods_restarted_and_verified() {
+    coordination_engine::tls::install_default_provider();
+    let mock = start(vec![platform_layer()]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let workflow = trigger_one(&app, "ClusterOperator", "ingress", "operator_degraded").await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    assert_eq!(
+        step(&workflow, "restart_operator_pods")["channel"],
+        "platform"
+    );
+    assert!(
+        step(&workflow, "verify")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ClusterOperator ingress: Available=True, Degraded=False")),
+        "{workflow}"
+    );
+    assert_eq!(
+        writes(&mock.requests()),
+        vec![(
+            "DELETE".to_string(),
+            format!("/api/v1/namespaces/{OPERATOR_NS}/pods/ingress-operator-abc")
+        )],
+        "the operator's pod is restarted; its Deployment is never patched"
+    );
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_coordination_trigger_runs_infrastructure_then_platform_then_application() {
+    coordination_engine::tls::install_default_provider();
+    let mock = start(vec![
+        application_layer(),
+        platform_layer(),
+        node_layer(false, 0),
+    ])
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    // Listed application first: the plan orders them by layer.
+    let response = app
+        .post_json(
+            "/api/v1/coordination/trigger",
+            &json!({"description": "node down, ingress degraded, api crash looping",
+                    "resources": [
+                        {"kind": "Pod", "namespace": "prod", "name": "api-7d9f", "issue": "crash_loop"},
+                        {"kind": "ClusterOperator", "name": "ingress", "issue": "operator_degraded"},
+                        {"kind": "Node", "name": "node-2", "issue": "node_not_ready"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["root_cause_layer"], "infrastructure");
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    let checkpoints: Vec<&str> = workflow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["action"] == "checkpoint")
+        .filter_map(|s| s["layer"].as_str())
+        .collect();
+    assert_eq!(
+        checkpoints,
+        vec!["infrastructure", "platform", "application"]
+    );
+    let order: Vec<String> = writes(&mock.requests())
+        .into_iter()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            format!("PATCH {NODE}"),
+            "POST /api/v1/namespaces/shop/pods/web-1/eviction".to_string(),
+            "POST /api/v1/namespaces/shop/pods/db-0/eviction".to_string(),
+            format!("DELETE /api/v1/namespaces/{OPERATOR_NS}/pods/ingress-operator-abc"),
+            format!("DELETE {POD}"),
+        ],
+        "each layer acts only after the one below passed its checkpoint"
+    );
+    mock.stop().await;
+}
