@@ -128,6 +128,7 @@ impl Pipeline {
                 drain_timeout: Duration::from_secs(300),
                 max_unavailable_nodes: 1,
                 helm_bin: None,
+                kubeconfig: None,
             },
         }
     }

@@ -75,6 +75,8 @@ pub struct ChannelSettings {
     pub max_unavailable_nodes: u32,
     /// The helm binary for release rollbacks (`helm` on the PATH when unset).
     pub helm_bin: Option<PathBuf>,
+    /// The kubeconfig helm is given (`KUBECONFIG`), the engine's own.
+    pub kubeconfig: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +200,7 @@ impl Settings {
                     "a whole number of nodes (0 forbids cordoning)",
                 )?,
                 helm_bin: raw.path("helm_bin"),
+                kubeconfig: raw.string("kubeconfig"),
             },
             kserve: KServeSettings {
                 enabled: raw.bool("enable_kserve_integration", false)?,

@@ -4,7 +4,9 @@
 //! channels are later issues: until then the pipeline escalates instead of acting through them.
 
 pub mod argocd;
+pub mod helm;
 pub mod node;
+pub mod operator;
 pub mod platform;
 pub mod workload;
 

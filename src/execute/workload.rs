@@ -43,7 +43,7 @@ pub async fn owner_chain(
     Ok(chain)
 }
 
-async fn get(
+pub(crate) async fn get(
     client: &kube::Client,
     kind: &str,
     namespace: &str,

@@ -6,7 +6,7 @@
 use super::Pipeline;
 use crate::detect::ownership::DeploymentMethod;
 use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
-use crate::execute::{ExecError, node, platform, workload};
+use crate::execute::{ExecError, helm, node, operator, platform, workload};
 use crate::plan::{Action, Step};
 use crate::verify::Check;
 use chrono::Utc;
@@ -81,6 +81,9 @@ fn not_ours(step: &Step, method: &DeploymentMethod) -> Rung {
                 format!("restart it through ArgoCD (Application {owner}), or fix it in Git")
             }
             ("helm", Action::Rollback) => format!("helm rollback {owner}"),
+            ("operator", Action::Rollback) => {
+                "the operator owns the operand's versions: change the custom resource's spec, or roll back the operator (its CSV)".into()
+            }
             ("helm", _) => format!("upgrade the Helm release {owner} with the fix"),
             _ => "let its operator reconcile it, or fix the custom resource".into(),
         },
@@ -147,7 +150,20 @@ impl Pipeline {
                 _ => {}
             }
         }
-        if patches && method.method != "manual" {
+        match (method.method, step.action, workload) {
+            ("helm", Action::Rollback, Some(top)) => {
+                return self.helm_rollback(client, top, method, dry_run).await;
+            }
+            ("operator", Action::RolloutRestart, Some(top)) => {
+                return self.operator_nudge(client, top, dry_run).await;
+            }
+            _ => {}
+        }
+        // Helm does not reconcile: a rollout restart of a release's workload is the usual way
+        // to restart it and survives the next upgrade (decision 0006).
+        let allowed = method.method == "manual"
+            || (method.method == "helm" && step.action == Action::RolloutRestart);
+        if patches && !allowed {
             return not_ours(step, method);
         }
         let verify_workload = || workload.map(workload_check);
@@ -307,6 +323,112 @@ impl Pipeline {
             SyncOutcome::Failed(why) | SyncOutcome::TimedOut(why) => {
                 Rung::Failed(format!("{detail}; {why}"))
             }
+        }
+    }
+
+    /// `helm rollback` to the newest good revision before the current one, read from the
+    /// release Secrets.
+    async fn helm_rollback(
+        &self,
+        client: &kube::Client,
+        top: &(String, String, String),
+        method: &DeploymentMethod,
+        dry_run: bool,
+    ) -> Rung {
+        let namespace = &top.1;
+        let Some(release) = method.owner.as_deref() else {
+            return Rung::Failed("the Helm release name is unknown".into());
+        };
+        let history = match helm::history(client, namespace, release).await {
+            Ok(history) => history,
+            Err(error) => return Rung::Failed(error.to_string()),
+        };
+        if history.is_empty() {
+            return Rung::Escalate {
+                reason: format!(
+                    "Helm release {namespace}/{release} has no release Secrets: it was rendered (by ArgoCD or helm template), not installed, so there is no revision to roll back to"
+                ),
+                needed:
+                    "roll back where the manifests come from (Git, or the tool that renders them)"
+                        .into(),
+            };
+        }
+        let current = history.last().map(|r| r.version).unwrap_or_default();
+        let Some(target) = helm::rollback_target(&history) else {
+            return Rung::Escalate {
+                reason: format!(
+                    "Helm release {namespace}/{release} has no good revision before {current}"
+                ),
+                needed: format!("fix the chart or its values and upgrade the release {release}"),
+            };
+        };
+        let outcome = helm::rollback(
+            self.channels.helm_bin.as_deref(),
+            self.channels.kubeconfig.as_deref(),
+            namespace,
+            release,
+            target,
+            dry_run,
+            self.checkpoint_timeout,
+        )
+        .await;
+        match outcome {
+            Ok(helm::RollbackOutcome::Done(detail)) => Rung::Done {
+                detail: format!("{detail} (from revision {current})"),
+                verify: Some(workload_check(top)),
+            },
+            Ok(helm::RollbackOutcome::NoHelm { command }) => Rung::Escalate {
+                reason: format!(
+                    "Helm release {namespace}/{release} should go back to revision {} ({}), but no helm binary is available (HELM_BIN)",
+                    target.version, target.chart
+                ),
+                needed: format!("run `{command}`"),
+            },
+            Err(error) => Rung::Failed(error.to_string()),
+        }
+    }
+
+    /// Asks the operator to reconcile the operand's custom resource, once its
+    /// ClusterServiceVersion (when OLM manages it) is healthy.
+    async fn operator_nudge(
+        &self,
+        client: &kube::Client,
+        top: &(String, String, String),
+        dry_run: bool,
+    ) -> Rung {
+        let (kind, namespace, name) = top;
+        let object = match workload::get(client, kind, namespace, name).await {
+            Ok(object) => object,
+            Err(error) => return Rung::Failed(error.to_string()),
+        };
+        match operator::csvs(client, namespace).await {
+            Ok(csvs) => {
+                if let Some(reason) = operator::unhealthy_csv(&csvs) {
+                    return Rung::Escalate {
+                        reason,
+                        needed: format!(
+                            "repair the operator first (oc get csv -n {namespace}; check its install plan and logs)"
+                        ),
+                    };
+                }
+            }
+            Err(error) => return Rung::Failed(error.to_string()),
+        }
+        let Some(owner) = operator::custom_owner(&object) else {
+            return Rung::Escalate {
+                reason: format!(
+                    "{kind} {namespace}/{name} belongs to an operator (OLM labels) but has no custom resource owner to reconcile"
+                ),
+                needed: "restart it through its operator, or fix the operator's configuration"
+                    .into(),
+            };
+        };
+        match operator::nudge(client, namespace, &owner, Utc::now(), dry_run).await {
+            Ok(detail) => Rung::Done {
+                detail,
+                verify: Some(workload_check(top)),
+            },
+            Err(error) => Rung::Failed(error.to_string()),
         }
     }
 

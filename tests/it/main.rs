@@ -6,6 +6,7 @@ mod api_errors;
 mod argocd;
 mod audit;
 mod auth;
+mod channels;
 mod compat;
 mod durability;
 mod execute;
