@@ -59,6 +59,8 @@ pub const STORE_OPS: &[&str] = &[
     "update_workflow",
     "list_workflows",
     "act_on_workflow",
+    "insert_lease",
+    "active_leases",
     "set_pause",
     "clear_pause",
     "purge",

@@ -6,6 +6,7 @@
 //! each step is recorded with what it would do and nothing is written to the cluster. Each
 //! transition is persisted before it is reported.
 
+mod lease;
 mod run;
 mod rung;
 
@@ -129,6 +130,8 @@ impl Pipeline {
                 max_unavailable_nodes: 1,
                 helm_bin: None,
                 kubeconfig: None,
+                leased_actions: Vec::new(),
+                lease_ttl: Duration::from_secs(900),
             },
         }
     }

@@ -166,6 +166,10 @@ impl Application {
             ),
             Err(error) => return Err(StartupError::Store(error)),
         }
+        // Leases recorded by any replica reach this replica's guard within 2 s.
+        pipeline
+            .clone()
+            .spawn_lease_refresher(std::time::Duration::from_secs(2));
         if !settings.pipeline_interval.is_zero() {
             pipeline
                 .clone()

@@ -6,6 +6,7 @@ pub mod guard;
 pub mod health;
 pub mod incidents;
 pub mod json;
+pub mod leases;
 pub mod openapi;
 pub mod params;
 pub mod pause;

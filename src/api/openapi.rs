@@ -1,7 +1,7 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
 use super::{
-    audit, detect, guard, health, incidents, pause, remediation, views, webhooks, workflows,
+    audit, detect, guard, health, incidents, leases, pause, remediation, views, webhooks, workflows,
 };
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
         pause::pause,
         pause::resume,
         pause::list,
+        leases::list,
         webhooks::alertmanager,
         guard::validate_review,
         guard::explain,
@@ -56,6 +57,8 @@ use utoipa::{Modify, OpenApi};
         workflows::WorkflowList,
         pause::PauseState,
         pause::PauseList,
+        leases::LeaseList,
+        crate::store::LeaseRecord,
         webhooks::Accepted,
         guard::ExplainShort,
         guard::Explanation,

@@ -2,8 +2,8 @@
 
 use super::views::Vocabulary;
 use super::{
-    AppState, audit, detect, guard, health, incidents, openapi, pause, remediation, webhooks,
-    workflows,
+    AppState, audit, detect, guard, health, incidents, leases, openapi, pause, remediation,
+    webhooks, workflows,
 };
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
@@ -37,6 +37,7 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("GET", "/api/v1/pause", 200),
     ("POST", "/api/v1/pause", 200),
     ("DELETE", "/api/v1/pause", 200),
+    ("GET", "/api/v1/leases", 200),
     ("POST", "/webhooks/alertmanager", 200),
     ("POST", "/webhooks/validate", 200),
     ("POST", "/api/v1/guard/explain", 200),
@@ -196,6 +197,7 @@ fn api_v1_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/coordination/trigger")
             .route(web::post().to(remediation::coordination_trigger)),
     )
+    .service(web::resource("/leases").route(web::get().to(leases::list)))
     .service(
         web::resource("/pause")
             .route(web::get().to(pause::list))

@@ -41,6 +41,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("drain_timeout", false),
     ("max_unavailable_nodes", false),
     ("helm_bin", false),
+    ("leased_actions", false),
+    ("lease_ttl", false),
     ("enable_kserve_integration", false),
     ("kserve_namespace", false),
     ("kserve_anomaly_detector_service", false),

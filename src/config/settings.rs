@@ -77,6 +77,11 @@ pub struct ChannelSettings {
     pub helm_bin: Option<PathBuf>,
     /// The kubeconfig helm is given (`KUBECONFIG`), the engine's own.
     pub kubeconfig: Option<String>,
+    /// Actions the engine may take directly on an ArgoCD-managed object, under a remediation
+    /// lease the guard honours (empty: never).
+    pub leased_actions: Vec<crate::plan::Action>,
+    /// How long such a lease lasts.
+    pub lease_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +206,8 @@ impl Settings {
                 )?,
                 helm_bin: raw.path("helm_bin"),
                 kubeconfig: raw.string("kubeconfig"),
+                leased_actions: actions(raw, "leased_actions", &["scale_up", "rollout_restart"])?,
+                lease_ttl: raw.duration("lease_ttl", Duration::from_secs(900))?,
             },
             kserve: KServeSettings {
                 enabled: raw.bool("enable_kserve_integration", false)?,
@@ -226,19 +233,19 @@ impl Settings {
             alert_issue_types_text: raw.string_or("alert_issue_types", ""),
             service_account: raw.string_or("service_account", "coordination-engine"),
             pipeline_interval: raw.duration("pipeline_interval", Duration::from_secs(1))?,
-            approval_required_actions: raw
-                .list("approval_required_actions")
-                .into_iter()
-                .map(|name| {
-                    serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| {
-                        ConfigError::invalid(
-                            "approval_required_actions",
-                            &name,
-                            "expected actions among delete_pod, rollout_restart, rollback, scale_up, cordon, drain, restart_operator_pods",
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            approval_required_actions: actions(
+                raw,
+                "approval_required_actions",
+                &[
+                    "delete_pod",
+                    "rollout_restart",
+                    "rollback",
+                    "scale_up",
+                    "cordon",
+                    "drain",
+                    "restart_operator_pods",
+                ],
+            )?,
             workload_checkpoint_timeout: raw
                 .duration("workload_checkpoint_timeout", Duration::from_secs(120))?,
             audit_client_ca_file: raw.path("audit_client_ca_file"),
@@ -372,6 +379,11 @@ impl Settings {
             ),
             ("helm_bin", path(&self.channels.helm_bin)),
             (
+                "leased_actions",
+                Some(action_names(&self.channels.leased_actions)).filter(|t| !t.is_empty()),
+            ),
+            ("lease_ttl", Some(format_duration(self.channels.lease_ttl))),
+            (
                 "enable_kserve_integration",
                 Some(self.kserve.enabled.to_string()),
             ),
@@ -412,14 +424,7 @@ impl Settings {
             ),
             (
                 "approval_required_actions",
-                Some(
-                    self.approval_required_actions
-                        .iter()
-                        .map(|a| a.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                )
-                .filter(|t| !t.is_empty()),
+                Some(action_names(&self.approval_required_actions)).filter(|t| !t.is_empty()),
             ),
             (
                 "workload_checkpoint_timeout",
@@ -541,4 +546,36 @@ fn require_readable_file(key: &str, path: &std::path::Path) -> Result<(), Config
     std::fs::File::open(path)
         .map(|_| ())
         .map_err(|e| ConfigError::invalid(key, &path.display().to_string(), e.to_string()))
+}
+
+/// A list of plan actions among `allowed`.
+fn actions(
+    raw: &super::parse::RawValues,
+    key: &str,
+    allowed: &[&str],
+) -> Result<Vec<crate::plan::Action>, ConfigError> {
+    raw.list(key)
+        .into_iter()
+        .map(|name| {
+            let action = allowed
+                .contains(&name.as_str())
+                .then(|| serde_json::from_value(serde_json::Value::String(name.clone())).ok())
+                .flatten();
+            action.ok_or_else(|| {
+                ConfigError::invalid(
+                    key,
+                    &name,
+                    format!("expected actions among {}", allowed.join(", ")),
+                )
+            })
+        })
+        .collect()
+}
+
+fn action_names(actions: &[crate::plan::Action]) -> String {
+    actions
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }

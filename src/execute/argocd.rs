@@ -394,6 +394,25 @@ impl ArgoChannel {
         outcome
     }
 
+    /// Turns the Application's automated `selfHeal` on or off (through the Kubernetes API:
+    /// a merge patch of `spec.syncPolicy.automated.selfHeal`, which leaves auto-sync itself
+    /// and pruning as they are).
+    pub async fn set_self_heal(&self, app: &AppRef, enabled: bool) -> Result<(), ExecError> {
+        let patch = json!({"spec": {"syncPolicy": {"automated": {"selfHeal": enabled}}}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        with_retry(|| async {
+            self.applications(&app.namespace)
+                .patch(&app.name, &params, &Patch::Merge(&patch))
+                .await
+                .map(drop)
+                .map_err(ExecError::from)
+        })
+        .await
+    }
+
     /// The revision ArgoCD deployed before the current one (`status.history`), for an
     /// escalation that asks for a revert in Git.
     pub async fn previous_revision(&self, app: &AppRef) -> Option<String> {

@@ -238,9 +238,15 @@ impl Pipeline {
                 tracing::info!(workflow = %workflow.id, "cancelled: stopping at the step boundary");
                 return LadderEnd::Stopped;
             }
-            let rung = self.rung(client, dry_run, step, method, workload).await;
+            let rung = self
+                .rung(client, dry_run, step, method, workload, workflow)
+                .await;
+            let lease = match &rung {
+                Rung::Leased { lease, .. } => Some(lease.clone()),
+                _ => None,
+            };
             let (outcome, detail) = match &rung {
-                Rung::Done { detail, .. } => ("done", detail.clone()),
+                Rung::Done { detail, .. } | Rung::Leased { detail, .. } => ("done", detail.clone()),
                 Rung::Failed(reason) => ("failed", reason.clone()),
                 Rung::Escalate { reason, .. } => ("escalated", reason.clone()),
             };
@@ -250,16 +256,20 @@ impl Pipeline {
             }
             workflow.steps.push(json!({
                 "order": step.order, "action": step.action.as_str(), "target": step.target,
-                "layer": step.layer, "channel": self.channel_for(step.action, method),
+                "layer": step.layer,
+                "channel": if lease.is_some() { "workload_leased" } else { self.channel_for(step.action, method) },
                 "outcome": outcome, "detail": detail, "at": Utc::now(),
             }));
+            if let (Some(lease), Some(last)) = (lease, workflow.steps.last_mut()) {
+                last["lease"] = lease;
+            }
             let check = match rung {
                 Rung::Escalate { reason, needed } => return LadderEnd::Escalate { reason, needed },
                 Rung::Failed(reason) => {
                     tried.push(format!("{}: {reason}", step.action.as_str()));
                     None
                 }
-                Rung::Done { detail, verify } => {
+                Rung::Done { detail, verify } | Rung::Leased { detail, verify, .. } => {
                     if step.action.mutates() {
                         tried.push(format!("{}: {detail}", step.action.as_str()));
                     }
@@ -324,6 +334,7 @@ impl Pipeline {
         let reason = match (rung, step.action) {
             (Rung::Escalate { .. }, _) => "RemediationEscalated",
             (Rung::Failed(_), _) => "RemediationStepFailed",
+            (Rung::Leased { .. }, _) => "RemediationLeasedChange",
             (_, Action::DeletePod) => "RemediationPodDeleted",
             (_, Action::RolloutRestart) => "RemediationRolloutRestarted",
             (_, Action::Rollback) => "RemediationRolledBack",

@@ -19,6 +19,12 @@ pub(super) enum Rung {
         detail: String,
         verify: Option<Check>,
     },
+    /// Acted directly on a GitOps-managed object under a remediation lease (shown on the step).
+    Leased {
+        detail: String,
+        verify: Option<Check>,
+        lease: Value,
+    },
     Failed(String),
     Escalate {
         reason: String,
@@ -26,7 +32,7 @@ pub(super) enum Rung {
     },
 }
 
-fn workload_check((kind, namespace, name): &(String, String, String)) -> Check {
+pub(super) fn workload_check((kind, namespace, name): &(String, String, String)) -> Check {
     Check::Workload {
         kind: kind.clone(),
         namespace: namespace.clone(),
@@ -130,8 +136,17 @@ impl Pipeline {
         step: &Step,
         method: &DeploymentMethod,
         workload: Option<&(String, String, String)>,
+        workflow: &crate::workflow::Workflow,
     ) -> Rung {
         let target = &step.target;
+        if method.method == "argocd"
+            && self.channels.leased_actions.contains(&step.action)
+            && let Some(top) = workload
+        {
+            return self
+                .leased(client, step, method, top, dry_run, workflow)
+                .await;
+        }
         let ns = target.namespace.clone().unwrap_or_default();
         let patches = matches!(
             step.action,
@@ -451,7 +466,7 @@ impl Pipeline {
 
     /// One more replica, unless an HPA owns the replica count or the workload was scaled to
     /// zero on purpose (both are a human's call).
-    async fn scale_up(
+    pub(super) async fn scale_up(
         &self,
         client: &kube::Client,
         kind: &str,

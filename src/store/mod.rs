@@ -98,6 +98,34 @@ pub struct Pause {
     pub since: DateTime<Utc>,
 }
 
+/// The engine's permission to change some paths of a GitOps-managed object until it expires
+/// (SPEC §6). The guard allows the engine's own changes to exactly these paths.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ToSchema)]
+pub struct LeaseRecord {
+    pub id: String,
+    pub incident_id: String,
+    pub workflow_id: String,
+    /// `Kind namespace/name`, for people.
+    pub object: String,
+    pub object_uid: String,
+    /// JSON pointers the engine may change (and everything under them).
+    pub paths: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl LeaseRecord {
+    /// What the guard needs of it.
+    pub fn to_guard(&self) -> crate::guard::view::Lease {
+        crate::guard::view::Lease {
+            incident_id: self.incident_id.clone(),
+            object_uid: self.object_uid.clone(),
+            paths: self.paths.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 /// What one Alertmanager notification did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct AlertBatchOutcome {
@@ -196,12 +224,17 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Workflow, StoreError>;
 
+    async fn insert_lease(&self, lease: &LeaseRecord) -> Result<(), StoreError>;
+    /// Leases not expired at `now`, newest first (expired ones are deleted on the way).
+    async fn active_leases(&self, now: DateTime<Utc>) -> Result<Vec<LeaseRecord>, StoreError>;
+
     async fn set_pause(&self, pause: &Pause) -> Result<(), StoreError>;
     /// `true` when a pause was removed.
     async fn clear_pause(&self, namespace: Option<&str>) -> Result<bool, StoreError>;
     async fn list_pauses(&self) -> Result<Vec<Pause>, StoreError>;
 
-    /// Deletes resolved/cancelled incidents (and their workflows) closed before `cutoff`.
+    /// Deletes resolved/cancelled incidents (and their workflows) closed before `cutoff`, and
+    /// leases and audit dedupe entries older than it.
     async fn purge_closed_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 

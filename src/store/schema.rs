@@ -110,6 +110,23 @@ CREATE UNIQUE INDEX workflows_one_active_per_target ON workflows (target_key)
     WHERE status IN ('pending', 'awaiting_approval', 'running', 'verifying');
 "#,
     ),
+    (
+        6,
+        "remediation leases",
+        r#"
+-- The engine's permission to change paths of a GitOps-managed object (SPEC §6). In the store
+-- so that every replica's guard honours it.
+CREATE TABLE leases (
+    id           TEXT PRIMARY KEY,
+    incident_id  TEXT NOT NULL,
+    object_uid   TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    doc          TEXT NOT NULL
+);
+CREATE INDEX leases_by_expiry ON leases (expires_at);
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

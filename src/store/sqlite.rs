@@ -8,8 +8,8 @@
 
 use super::query::{counts_where, incident_where, push_where, workflow_where};
 use super::{
-    AlertBatchOutcome, AuditOutcome, IncidentChange, IncidentFilter, IncidentSummary, Page,
-    PageRequest, Pause, Store, StoreError, WorkflowFilter, to_micros,
+    AlertBatchOutcome, AuditOutcome, IncidentChange, IncidentFilter, IncidentSummary, LeaseRecord,
+    Page, PageRequest, Pause, Store, StoreError, WorkflowFilter, to_micros,
 };
 use crate::incident::{Incident, IncidentStatus, Note};
 use crate::metrics::Metrics;
@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod bulk;
+mod leases;
 mod rows;
 
 use rows::{CountDeltas, count, decode, flush_counts, list_docs, migrate};
@@ -408,6 +409,20 @@ impl Store for SqliteStore {
         Ok(workflow)
     }
 
+    async fn insert_lease(&self, lease: &LeaseRecord) -> Result<(), StoreError> {
+        let started = Instant::now();
+        leases::insert(&self.writer, lease).await?;
+        self.observe("insert_lease", started);
+        Ok(())
+    }
+
+    async fn active_leases(&self, now: DateTime<Utc>) -> Result<Vec<LeaseRecord>, StoreError> {
+        let started = Instant::now();
+        let active = leases::active(&self.readers, now).await?;
+        self.observe("active_leases", started);
+        Ok(active)
+    }
+
     async fn set_pause(&self, pause: &Pause) -> Result<(), StoreError> {
         let started = Instant::now();
         let scope = pause.namespace.clone().unwrap_or_else(|| "*".into());
@@ -494,6 +509,18 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
+        // Expired leases and old auditIDs age out with the same retention (the API server
+        // resends audit batches within seconds, not days).
+        for sql in [
+            "DELETE FROM leases WHERE expires_at < $1",
+            "DELETE FROM audit_seen WHERE seen_at < $1",
+        ] {
+            sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
         tx.commit().await.map_err(unavailable)?;
         self.observe("purge", started);
         Ok(result.rows_affected())

@@ -18,6 +18,7 @@ mod incidents;
 mod kube_mock;
 mod ladder;
 mod layers;
+mod leases;
 mod peers;
 mod process;
 mod prometheus;

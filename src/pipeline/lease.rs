@@ -1,0 +1,153 @@
+//! Remediation leases (SPEC §6): for the actions listed in `LEASED_ACTIONS`, the engine may
+//! change an ArgoCD-managed object directly, e.g. an emergency scale-up while Git catches up.
+//! Before acting it records a lease (incident, object UID, JSON pointers, expiry) in the store,
+//! which every replica's guard honours, and turns off the Application's selfHeal so ArgoCD
+//! does not revert the change; the step shows the lease and the undo.
+
+use super::Pipeline;
+use super::rung::{Rung, workload_check};
+use crate::detect::ownership::DeploymentMethod;
+use crate::execute::{argocd, workload};
+use crate::plan::{Action, Step};
+use crate::store::LeaseRecord;
+use crate::workflow::Workflow;
+use chrono::Utc;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The JSON pointers an action changes.
+fn leased_paths(action: Action) -> Option<Vec<String>> {
+    match action {
+        Action::ScaleUp => Some(vec!["/spec/replicas".into()]),
+        Action::RolloutRestart => Some(vec![
+            "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt".into(),
+        ]),
+        _ => None,
+    }
+}
+
+impl Pipeline {
+    /// Copies the store's active leases into the guard's view.
+    pub async fn publish_leases(&self) {
+        match self.store.active_leases(Utc::now()).await {
+            Ok(active) => {
+                let leases = active.iter().map(LeaseRecord::to_guard).collect();
+                self.guard.update(|view| view.leases = leases);
+            }
+            Err(error) => tracing::warn!(%error, "cannot refresh remediation leases"),
+        }
+    }
+
+    /// Keeps the guard's leases current (other replicas record leases too), every `interval`.
+    pub fn spawn_lease_refresher(self: Arc<Self>, interval: Duration) {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                self.publish_leases().await;
+            }
+        });
+    }
+
+    /// Acts directly on an ArgoCD-managed workload under a lease.
+    pub(super) async fn leased(
+        &self,
+        client: &kube::Client,
+        step: &Step,
+        method: &DeploymentMethod,
+        top: &(String, String, String),
+        dry_run: bool,
+        workflow: &Workflow,
+    ) -> Rung {
+        let (kind, namespace, name) = top;
+        let Some(paths) = leased_paths(step.action) else {
+            return Rung::Failed(format!("{} cannot run under a lease", step.action.as_str()));
+        };
+        let uid = match workload::get(client, kind, namespace, name).await {
+            Ok(object) => object
+                .pointer("/metadata/uid")
+                .and_then(|u| u.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            Err(error) => return Rung::Failed(error.to_string()),
+        };
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.channels.lease_ttl)
+            .unwrap_or_else(|_| chrono::Duration::minutes(15));
+        let lease = LeaseRecord {
+            id: format!("lease-{}", uuid::Uuid::now_v7().simple()),
+            incident_id: workflow.incident_id.clone(),
+            workflow_id: workflow.id.clone(),
+            object: format!("{kind} {namespace}/{name}"),
+            object_uid: uid,
+            paths,
+            created_at: now,
+            expires_at: now + ttl,
+        };
+        // The lease first: the guard must allow the change before the API server asks it.
+        if let Err(error) = self.store.insert_lease(&lease).await {
+            return Rung::Failed(format!("cannot record the remediation lease: {error}"));
+        }
+        self.publish_leases().await;
+        let mut notes = Vec::new();
+        if let (Some((channel, control)), Some(owner)) = (&self.argocd, &method.owner) {
+            let view = self.guard.snapshot();
+            let app = argocd::locate(owner, &view, control);
+            let self_heal = view.applications.get(owner).map(|a| a.self_heal);
+            match self_heal {
+                Some(true) if !dry_run => match channel.set_self_heal(&app, false).await {
+                    Ok(()) => notes.push(format!(
+                        "turned off selfHeal on Application {app} (undo: turn it back on once Git has the change)"
+                    )),
+                    Err(error) => {
+                        return Rung::Failed(format!(
+                            "cannot turn off selfHeal on Application {app}: {error}"
+                        ));
+                    }
+                },
+                Some(_) => {}
+                None => notes.push(format!(
+                    "selfHeal of Application {app} unknown (not watched): ArgoCD may revert the change"
+                )),
+            }
+        }
+        let acted = match step.action {
+            Action::ScaleUp => self
+                .scale_up(client, kind, namespace, name, dry_run)
+                .await
+                .unwrap_or_else(|error| Rung::Failed(error.to_string())),
+            _ => match workload::rollout_restart(client, kind, namespace, name, now, dry_run).await
+            {
+                Ok(detail) => Rung::Done {
+                    detail,
+                    verify: None,
+                },
+                Err(error) => Rung::Failed(error.to_string()),
+            },
+        };
+        let Rung::Done { detail, .. } = acted else {
+            return acted;
+        };
+        notes.push(format!(
+            "Git still has the old value: make the change in Git before {}",
+            lease
+                .expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+        Rung::Leased {
+            detail: format!(
+                "{detail} under lease {} ({}, until {}); {}",
+                lease.id,
+                lease.paths.join(", "),
+                lease
+                    .expires_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                notes.join("; ")
+            ),
+            verify: Some(workload_check(top)),
+            lease: json!(lease),
+        }
+    }
+}

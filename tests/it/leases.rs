@@ -1,0 +1,165 @@
+//! Remediation leases: with `LEASED_ACTIONS=scale_up`, an ArgoCD-managed Deployment is scaled
+//! directly, but only after a lease is recorded (which the guard honours for the engine's own
+//! change of exactly those paths, and for nobody else) and selfHeal is turned off.
+
+use crate::execute::{deployment, event_answer, finished_workflow, pod_list, trigger};
+use crate::helpers::{spawn_app_with, wait_for};
+use crate::kube_mock::{MockApiServer, Writes};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const APPS: &str = "/apis/argoproj.io/v1alpha1/applications";
+const APP: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop";
+const CART: &str = "/apis/apps/v1/namespaces/prod/deployments/cart";
+const SCALE: &str = "/apis/apps/v1/namespaces/prod/deployments/cart/scale";
+
+/// The guard table's "kubectl edit of replicas" review, by `username`.
+fn replicas_review(username: &str) -> Value {
+    let cases = crate::helpers::sample("admission", "cases.json");
+    let case = cases["cases"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["name"] == "kubectl edit of replicas on a managed deployment")
+        .expect("case")
+        .clone();
+    let mut review = case["review"].clone();
+    review["request"]["userInfo"]["username"] = json!(username);
+    review
+}
+
+async fn decide(app: &crate::helpers::TestApp, username: &str) -> (bool, String) {
+    let answer: Value = app
+        .post_json("/webhooks/validate", &replicas_review(username))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let response = &answer["response"];
+    (
+        response["allowed"].as_bool().expect("allowed"),
+        response["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_honours_it() {
+    coordination_engine::tls::install_default_provider();
+    let application = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "shop", "namespace": "argocd", "resourceVersion": "3", "uid": "app-1"},
+        "spec": {"syncPolicy": {"automated": {"selfHeal": true, "prune": true}}}});
+    let mut cart = deployment(
+        "prod",
+        "cart",
+        json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:prod/cart"}),
+        2,
+    );
+    cart["metadata"]["uid"] = json!("uid-cart");
+    let mock = MockApiServer::start_with(
+        HashMap::from([
+            (
+                APPS.to_string(),
+                json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList",
+                       "metadata": {"resourceVersion": "3"}, "items": [application.clone()]}),
+            ),
+            (CART.to_string(), cart),
+            (
+                "/apis/autoscaling/v2/namespaces/prod/horizontalpodautoscalers".to_string(),
+                json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList",
+                       "metadata": {"resourceVersion": "1"}, "items": []}),
+            ),
+            (
+                "/api/v1/namespaces/prod/pods".to_string(),
+                pod_list(&[("cart-1", true, 0)]),
+            ),
+        ]),
+        Writes::from([
+            (("PATCH".to_string(), APP.to_string()), vec![(200, application)]),
+            (
+                ("PATCH".to_string(), SCALE.to_string()),
+                vec![(
+                    200,
+                    json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "cart"}, "spec": {"replicas": 3}}),
+                )],
+            ),
+            event_answer("prod"),
+        ]),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
+    let app = spawn_app_with(|env| {
+        env.insert("KUBECONFIG".into(), kubeconfig);
+        env.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
+        env.insert("LEASED_ACTIONS".into(), "scale_up".into());
+    })
+    .await;
+    wait_for(
+        "the guard to know the Applications",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async { (app.get_authed("/ready").await.status() == 200).then_some(()) },
+    )
+    .await;
+    let engine = "system:serviceaccount:self-healing-platform:coordination-engine";
+    // Before the lease, the engine is refused like anyone else.
+    assert!(!decide(&app, engine).await.0);
+
+    let answer = trigger(&app, "prod", "deployment", "cart", "high_cpu").await;
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    let scaled = workflow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["action"] == "scale_up")
+        .expect("scale step")
+        .clone();
+    assert_eq!(scaled["channel"], "workload_leased");
+    let lease = &scaled["lease"];
+    assert_eq!(lease["object_uid"], "uid-cart");
+    assert_eq!(lease["paths"], json!(["/spec/replicas"]));
+    assert_eq!(lease["incident_id"], answer["incident_id"]);
+    let detail = scaled["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("turned off selfHeal on Application argocd/shop")
+            && detail.contains("make the change in Git"),
+        "{detail}"
+    );
+
+    // The order matters: selfHeal off before the change, so ArgoCD does not revert it.
+    let writes: Vec<(String, String, Value)> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| (r.method, r.path, r.body))
+        .collect();
+    assert_eq!(
+        writes,
+        vec![
+            (
+                "PATCH".to_string(),
+                APP.to_string(),
+                json!({"spec": {"syncPolicy": {"automated": {"selfHeal": false}}}})
+            ),
+            (
+                "PATCH".to_string(),
+                SCALE.to_string(),
+                json!({"spec": {"replicas": 3}})
+            ),
+        ]
+    );
+
+    // The lease is listed, and the guard lets the engine, and only the engine, change replicas.
+    let leases = app.get_json("/api/v1/leases").await;
+    assert_eq!(leases["leases"][0]["id"], lease["id"]);
+    let (allowed, _) = decide(&app, engine).await;
+    assert!(allowed, "the engine's change under its lease");
+    let (allowed, message) = decide(&app, "alice").await;
+    assert!(!allowed, "a person is still refused: {message}");
+    mock.stop().await;
+}
