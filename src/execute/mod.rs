@@ -5,6 +5,7 @@
 
 pub mod argocd;
 pub mod helm;
+pub mod inspect;
 pub mod node;
 pub mod operator;
 pub mod platform;

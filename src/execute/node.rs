@@ -225,6 +225,41 @@ pub async fn cordon(
     )))
 }
 
+/// After a drain: a node that is Ready again is uncordoned (the undo of `cordon`); one that is
+/// not stays cordoned, and the detail says so.
+pub async fn uncordon_if_ready(client: &kube::Client, node: &str, dry_run: bool) -> String {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let current = match with_retry(|| async { Ok(nodes.get(node).await?) }).await {
+        Ok(current) => current,
+        Err(error) => return format!("cannot read node {node} to uncordon it: {error}"),
+    };
+    let ready = current
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    if !ready {
+        return format!(
+            "node {node} is not Ready: it stays cordoned; uncordon it once it is (kubectl uncordon {node})"
+        );
+    }
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        dry_run,
+        ..Default::default()
+    };
+    let patch = json!({"spec": {"unschedulable": false}});
+    match with_retry(|| async {
+        nodes.patch(node, &params, &Patch::Merge(&patch)).await?;
+        Ok(())
+    })
+    .await
+    {
+        Ok(()) => format!("node {node} is Ready again: uncordoned"),
+        Err(error) => format!("node {node} is Ready again, but uncordoning failed: {error}"),
+    }
+}
+
 /// Pods a drain must evict: not owned by a DaemonSet, not mirror pods, not finished, not
 /// already terminating.
 fn evictable(pod: &Pod) -> bool {

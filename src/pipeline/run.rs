@@ -308,6 +308,13 @@ impl Pipeline {
                 "outcome": if passed { "passed" } else { "failed" }, "detail": detail, "at": Utc::now(),
             }));
             if passed {
+                let detail = match &check {
+                    verify::Check::NodeDrained(node) => format!(
+                        "{detail}; {}",
+                        crate::execute::node::uncordon_if_ready(client, node, dry_run).await
+                    ),
+                    _ => detail,
+                };
                 return LadderEnd::Passed { detail, deadline };
             }
             tried.push(format!("verify after {}: {detail}", step.action.as_str()));

@@ -6,7 +6,7 @@
 use super::Pipeline;
 use crate::detect::ownership::DeploymentMethod;
 use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
-use crate::execute::{ExecError, helm, node, operator, platform, workload};
+use crate::execute::{ExecError, helm, inspect, node, operator, platform, workload};
 use crate::plan::{Action, Step};
 use crate::verify::Check;
 use chrono::Utc;
@@ -189,10 +189,7 @@ impl Pipeline {
             )))
         };
         let result = match (step.action, workload) {
-            (Action::InspectEvents, _) => Ok(Rung::Done {
-                detail: format!("deployment method {}: {}", method.method, method.evidence),
-                verify: None,
-            }),
+            (Action::InspectEvents, _) => Ok(self.inspect(client, step, method, workload).await),
             // Deleting a pod is not drift: its controller (whoever owns it) recreates it.
             (Action::DeletePod, _) if target.kind == "Pod" => {
                 workload::delete_pod(client, &ns, &target.name, dry_run)
@@ -444,6 +441,81 @@ impl Pipeline {
                 verify: Some(workload_check(top)),
             },
             Err(error) => Rung::Failed(error.to_string()),
+        }
+    }
+
+    /// Reads the pods' container states and scheduling: what a restart cannot fix escalates
+    /// now, with the change that is needed where it must be made.
+    async fn inspect(
+        &self,
+        client: &kube::Client,
+        step: &Step,
+        method: &DeploymentMethod,
+        workload: Option<&(String, String, String)>,
+    ) -> Rung {
+        let target = &step.target;
+        let ns = target.namespace.as_deref().unwrap_or_default();
+        let deployed = format!("deployed by {}: {}", method.method, method.evidence);
+        if target.namespace.is_none() {
+            return Rung::Done {
+                detail: deployed,
+                verify: None,
+            };
+        }
+        let pods = inspect::pods(client, &target.kind, ns, &target.name, workload).await;
+        self.count("list", &pods);
+        let pods = match pods {
+            Ok(pods) => pods,
+            Err(error) => {
+                return Rung::Done {
+                    detail: format!("{deployed}; cannot read the pods: {error}"),
+                    verify: None,
+                };
+            }
+        };
+        let owner = method.owner.as_deref().unwrap_or("?");
+        let (workload_kind, workload_name) = workload
+            .map(|(k, _, n)| (k.as_str(), n.as_str()))
+            .unwrap_or((target.kind.as_str(), target.name.as_str()));
+        let where_it_lives = match method.method {
+            "argocd" => format!("in Git for ArgoCD Application {owner}"),
+            "helm" => format!("in the values of Helm release {owner}, then upgrade it"),
+            "operator" => format!("in the custom resource {owner}"),
+            _ => format!("in {workload_kind} {ns}/{workload_name}"),
+        };
+        match inspect::judge(&pods) {
+            inspect::Finding::BadImage {
+                container,
+                image,
+                why,
+            } => Rung::Escalate {
+                reason: format!(
+                    "container {container} of {workload_kind} {ns}/{workload_name} cannot pull its image {image} ({why}); a restart cannot fix that"
+                ),
+                needed: format!(
+                    "change spec.template.spec.containers[{container}].image from {image} to an image that exists, {where_it_lives}"
+                ),
+            },
+            inspect::Finding::BadConfig { container, why } => Rung::Escalate {
+                reason: format!(
+                    "container {container} of {workload_kind} {ns}/{workload_name} cannot be created ({why})"
+                ),
+                needed: format!(
+                    "create the ConfigMap/Secret it needs, or fix the reference {where_it_lives}"
+                ),
+            },
+            inspect::Finding::Unschedulable(why) => Rung::Escalate {
+                reason: format!(
+                    "no node can take the pods of {workload_kind} {ns}/{workload_name}: {why}"
+                ),
+                needed: format!(
+                    "add capacity, or lower the requests or relax the affinity {where_it_lives}; a restart would not place them"
+                ),
+            },
+            inspect::Finding::Restartable(summary) => Rung::Done {
+                detail: format!("{deployed}; evidence: {summary}"),
+                verify: None,
+            },
         }
     }
 

@@ -66,9 +66,9 @@ fn event(ns: &str) -> ((String, String), Vec<(u16, Value)>) {
 }
 
 /// node-2 NotReady: a MachineConfigPool updating at first, three pods on the node (one of a
-/// DaemonSet), a PDB that refuses web-1's eviction twice; `other_cordoned`: node-1 is already
-/// unschedulable.
-fn node_layer(other_cordoned: bool, pdb_refusals: usize) -> Mock {
+/// DaemonSet), a PDB that refuses web-1's eviction `pdb_refusals` times; `other_cordoned`:
+/// node-1 is already unschedulable; `ready_after`: node-2 is Ready again after the drain.
+fn node_layer(other_cordoned: bool, pdb_refusals: usize, ready_after: bool) -> Mock {
     let on_node = list(
         "PodList",
         vec![
@@ -83,7 +83,10 @@ fn node_layer(other_cordoned: bool, pdb_refusals: usize) -> Mock {
     );
     let mut web_evictions: Vec<(u16, Value)> = (0..pdb_refusals).map(|_| too_many()).collect();
     web_evictions.push(created());
+    let mut after = node("node-2", true);
+    after["status"] = json!({"conditions": [{"type": "Ready", "status": if ready_after { "True" } else { "Unknown" }}]});
     let lists = HashMap::from([
+        (NODE.to_string(), after),
         (
             NODES.to_string(),
             list(
@@ -266,7 +269,7 @@ fn evictions(requests: &[Recorded]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_not_ready_node_waits_for_maintenance_then_is_cordoned_and_drained_around_a_pdb() {
     coordination_engine::tls::install_default_provider();
-    let mock = start(vec![node_layer(false, 2)]).await;
+    let mock = start(vec![node_layer(false, 2, false)]).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached(&mock, &dir).await;
     let workflow = trigger_one(&app, "node", "node-2", "NodeNotReady").await;
@@ -285,7 +288,14 @@ async fn a_not_ready_node_waits_for_maintenance_then_is_cordoned_and_drained_aro
             .is_some_and(|d| d.contains("shop/web-1 (after 2 PDB refusals)")),
         "{workflow}"
     );
-    assert_eq!(step(&workflow, "checkpoint")["layer"], "infrastructure");
+    let checkpoint = step(&workflow, "checkpoint");
+    assert_eq!(checkpoint["layer"], "infrastructure");
+    assert!(
+        checkpoint["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("node node-2 is not Ready: it stays cordoned")),
+        "{checkpoint}"
+    );
 
     let requests = mock.requests();
     let patch = requests
@@ -332,7 +342,7 @@ async fn a_not_ready_node_waits_for_maintenance_then_is_cordoned_and_drained_aro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pdb_that_never_yields_fails_the_drain_within_the_timeout() {
     coordination_engine::tls::install_default_provider();
-    let mock = start(vec![node_layer(false, 1000)]).await;
+    let mock = start(vec![node_layer(false, 1000, false)]).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached(&mock, &dir).await;
     let workflow = trigger_one(&app, "node", "node-2", "node_not_ready").await;
@@ -354,7 +364,7 @@ async fn a_pdb_that_never_yields_fails_the_drain_within_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_is_never_cordoned_while_another_is_unschedulable() {
     coordination_engine::tls::install_default_provider();
-    let mock = start(vec![node_layer(true, 0)]).await;
+    let mock = start(vec![node_layer(true, 0, false)]).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached(&mock, &dir).await;
     let workflow = trigger_one(&app, "node", "node-2", "node_not_ready").await;
@@ -407,7 +417,7 @@ async fn one_coordination_trigger_runs_infrastructure_then_platform_then_applica
     let mock = start(vec![
         application_layer(),
         platform_layer(),
-        node_layer(false, 0),
+        node_layer(false, 0, true),
     ])
     .await;
     let dir = tempfile::tempdir().expect("dir");
@@ -449,10 +459,18 @@ async fn one_coordination_trigger_runs_infrastructure_then_platform_then_applica
             format!("PATCH {NODE}"),
             "POST /api/v1/namespaces/shop/pods/web-1/eviction".to_string(),
             "POST /api/v1/namespaces/shop/pods/db-0/eviction".to_string(),
+            format!("PATCH {NODE}"),
             format!("DELETE /api/v1/namespaces/{OPERATOR_NS}/pods/ingress-operator-abc"),
             format!("DELETE {POD}"),
         ],
-        "each layer acts only after the one below passed its checkpoint"
+        "each layer acts only after the one below passed its checkpoint (the recovered node is uncordoned)"
     );
+    let uncordon = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .nth(1)
+        .expect("uncordon");
+    assert_eq!(uncordon.body, json!({"spec": {"unschedulable": false}}));
     mock.stop().await;
 }
