@@ -12,6 +12,7 @@
 //! the error shape, health, metrics and the OpenAPI document. `startup` is the only place
 //! that wires concrete types together.
 
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod banner;

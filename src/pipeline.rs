@@ -30,6 +30,9 @@ pub const ACTIVE: &[WorkflowStatus] = &[
     WorkflowStatus::Verifying,
 ];
 
+/// Live workflows that run at once.
+pub const MAX_RUNNING: usize = 4;
+
 /// Why a workflow was not started.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -122,7 +125,7 @@ impl Pipeline {
             guard,
             budget: StormBudget::default(),
             checkpoint_timeout,
-            running: Arc::new(tokio::sync::Semaphore::new(4)),
+            running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             approval: Default::default(),
             argocd: None,
             channels: crate::config::ChannelSettings {

@@ -31,6 +31,8 @@ pub enum StartupError {
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("ArgoCD: {0}")]
     ArgoCd(String),
+    #[error("Prometheus: {0}")]
+    Prometheus(String),
     #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
         addr: SocketAddr,
@@ -74,6 +76,30 @@ fn argocd_channel(
         }
     };
     Ok(Some((channel, settings.argocd_namespaces.clone())))
+}
+
+/// The analytics' Prometheus client, when `PROMETHEUS_URL` is set.
+fn prometheus_client(
+    settings: &Settings,
+) -> Result<Option<crate::analytics::prometheus::Prometheus>, StartupError> {
+    let config = &settings.prometheus;
+    let Some(url) = &config.url else {
+        return Ok(None);
+    };
+    let ca = match &config.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            StartupError::Prometheus(format!("PROMETHEUS_CA_FILE {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    crate::analytics::prometheus::Prometheus::new(
+        url,
+        config.token_file.clone(),
+        ca.as_deref(),
+        config.timeout,
+    )
+    .map(Some)
+    .map_err(StartupError::Prometheus)
 }
 
 /// A built, bound, not yet running server pair.
@@ -199,6 +225,7 @@ impl Application {
                 audit: crate::api::audit::AuditState::from_settings(&settings),
                 tls: tls.clone(),
                 started_at: Instant::now(),
+                prometheus: prometheus_client(&settings)?,
             }),
             metrics: web::Data::new(metrics.clone()),
             token: web::Data::new(token.clone()),

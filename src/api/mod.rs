@@ -1,5 +1,6 @@
 //! HTTP handlers only: extract, call, map. `routes` lists every route.
 
+pub mod analytics;
 pub mod audit;
 pub mod detect;
 pub mod guard;
@@ -41,6 +42,8 @@ pub struct AppState {
     /// `None` when `TLS_MODE=off`.
     pub tls: Option<Arc<ReloadingCert>>,
     pub started_at: Instant,
+    /// `None` without `PROMETHEUS_URL`.
+    pub prometheus: Option<crate::analytics::prometheus::Prometheus>,
 }
 
 impl From<StoreError> for ApiError {

@@ -1,7 +1,8 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
 use super::{
-    audit, detect, guard, health, incidents, leases, pause, remediation, views, webhooks, workflows,
+    analytics, audit, detect, guard, health, incidents, leases, pause, remediation, views,
+    webhooks, workflows,
 };
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -35,6 +36,11 @@ use utoipa::{Modify, OpenApi};
         pause::resume,
         pause::list,
         leases::list,
+        analytics::disk_exhaustion,
+        analytics::memory_leak,
+        analytics::rightsizing,
+        analytics::capacity_trends,
+        analytics::cluster_status,
         webhooks::alertmanager,
         guard::validate_review,
         guard::explain,
@@ -58,6 +64,17 @@ use utoipa::{Modify, OpenApi};
         pause::PauseState,
         pause::PauseList,
         leases::LeaseList,
+        crate::analytics::disk::DiskExhaustion,
+        crate::analytics::disk::DiskForecast,
+        crate::analytics::leak::MemoryLeaks,
+        crate::analytics::leak::LeakResult,
+        crate::analytics::rightsizing::RightSizing,
+        crate::analytics::rightsizing::Recommendation,
+        crate::analytics::capacity::CapacityTrend,
+        analytics::ClusterStatus,
+        analytics::ActionCounts,
+        analytics::ConflictCounts,
+        analytics::EngineState,
         crate::store::LeaseRecord,
         webhooks::Accepted,
         guard::ExplainShort,

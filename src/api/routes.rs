@@ -2,8 +2,8 @@
 
 use super::views::Vocabulary;
 use super::{
-    AppState, audit, detect, guard, health, incidents, leases, openapi, pause, remediation,
-    webhooks, workflows,
+    AppState, analytics, audit, detect, guard, health, incidents, leases, openapi, pause,
+    remediation, webhooks, workflows,
 };
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
@@ -38,6 +38,11 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("POST", "/api/v1/pause", 200),
     ("DELETE", "/api/v1/pause", 200),
     ("GET", "/api/v1/leases", 200),
+    ("GET", "/api/v1/predict/disk-exhaustion", 503),
+    ("GET", "/api/v1/predict/memory-leak", 503),
+    ("GET", "/api/v1/recommendations/rightsizing", 503),
+    ("GET", "/api/v1/capacity/trends", 503),
+    ("GET", "/api/v1/cluster/status", 200),
     ("POST", "/webhooks/alertmanager", 200),
     ("POST", "/webhooks/validate", 200),
     ("POST", "/api/v1/guard/explain", 200),
@@ -122,7 +127,21 @@ fn compat_routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(incidents::list))
             .route(web::post().to(incidents::create)),
     )
-    .service(web::resource("/remediation/trigger").route(web::post().to(remediation::trigger)));
+    .service(web::resource("/remediation/trigger").route(web::post().to(remediation::trigger)))
+    .configure(analytics_routes);
+}
+
+/// The analytics routes (served on both listeners: the MCP server's tools call them).
+fn analytics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/predict/disk-exhaustion").route(web::get().to(analytics::disk_exhaustion)),
+    )
+    .service(web::resource("/predict/memory-leak").route(web::get().to(analytics::memory_leak)))
+    .service(
+        web::resource("/recommendations/rightsizing").route(web::get().to(analytics::rightsizing)),
+    )
+    .service(web::resource("/capacity/trends").route(web::get().to(analytics::capacity_trends)))
+    .service(web::resource("/cluster/status").route(web::get().to(analytics::cluster_status)));
 }
 
 /// The routes themselves. Public routes first: `/api/v1/openapi.json` must be matched before
@@ -166,44 +185,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The authenticated `/api/v1` routes (relative to the scope).
 fn api_v1_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/incidents")
-            .route(web::get().to(incidents::list))
-            .route(web::post().to(incidents::create)),
-    )
-    .service(
-        web::resource("/incidents/{id}")
-            .route(web::get().to(incidents::get))
-            .route(web::patch().to(incidents::change)),
-    )
-    .service(web::resource("/workflows").route(web::get().to(workflows::list)))
-    .service(web::resource("/workflows/{id}").route(web::get().to(workflows::get)))
-    .service(web::resource("/workflows/{id}/approve").route(web::post().to(workflows::approve)))
-    .service(web::resource("/workflows/{id}/reject").route(web::post().to(workflows::reject)))
-    .service(web::resource("/workflows/{id}/cancel").route(web::post().to(workflows::cancel)))
-    .service(
-        web::resource("/coordination/workflows").route(web::get().to(workflows::list_coordination)),
-    )
-    .service(
-        web::resource("/coordination/workflows/{id}")
-            .route(web::get().to(workflows::get_coordination)),
-    )
-    .service(web::resource("/guard/explain").route(web::post().to(guard::explain)))
-    .service(
-        web::resource("/detect/{kind}/{namespace}/{name}").route(web::get().to(detect::detect)),
-    )
-    .service(web::resource("/remediation/trigger").route(web::post().to(remediation::trigger)))
-    .service(
-        web::resource("/coordination/trigger")
-            .route(web::post().to(remediation::coordination_trigger)),
-    )
-    .service(web::resource("/leases").route(web::get().to(leases::list)))
-    .service(
-        web::resource("/pause")
-            .route(web::get().to(pause::list))
-            .route(web::post().to(pause::pause))
-            .route(web::delete().to(pause::resume)),
-    );
+    cfg.configure(analytics_routes)
+        .service(
+            web::resource("/incidents")
+                .route(web::get().to(incidents::list))
+                .route(web::post().to(incidents::create)),
+        )
+        .service(
+            web::resource("/incidents/{id}")
+                .route(web::get().to(incidents::get))
+                .route(web::patch().to(incidents::change)),
+        )
+        .service(web::resource("/workflows").route(web::get().to(workflows::list)))
+        .service(web::resource("/workflows/{id}").route(web::get().to(workflows::get)))
+        .service(web::resource("/workflows/{id}/approve").route(web::post().to(workflows::approve)))
+        .service(web::resource("/workflows/{id}/reject").route(web::post().to(workflows::reject)))
+        .service(web::resource("/workflows/{id}/cancel").route(web::post().to(workflows::cancel)))
+        .service(
+            web::resource("/coordination/workflows")
+                .route(web::get().to(workflows::list_coordination)),
+        )
+        .service(
+            web::resource("/coordination/workflows/{id}")
+                .route(web::get().to(workflows::get_coordination)),
+        )
+        .service(web::resource("/guard/explain").route(web::post().to(guard::explain)))
+        .service(
+            web::resource("/detect/{kind}/{namespace}/{name}").route(web::get().to(detect::detect)),
+        )
+        .service(web::resource("/remediation/trigger").route(web::post().to(remediation::trigger)))
+        .service(
+            web::resource("/coordination/trigger")
+                .route(web::post().to(remediation::coordination_trigger)),
+        )
+        .service(web::resource("/leases").route(web::get().to(leases::list)))
+        .service(
+            web::resource("/pause")
+                .route(web::get().to(pause::list))
+                .route(web::post().to(pause::pause))
+                .route(web::delete().to(pause::resume)),
+        );
 }
 
 async fn not_found() -> ApiError {

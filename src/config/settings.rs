@@ -66,6 +66,17 @@ pub struct ArgoCdSettings {
     pub sync_timeout: Duration,
 }
 
+/// Where the analytics routes read metrics.
+#[derive(Debug, Clone)]
+pub struct PrometheusSettings {
+    /// Unset: the analytics routes answer 503 naming `PROMETHEUS_URL`.
+    pub url: Option<String>,
+    /// Bearer token file (OpenShift's Thanos querier), re-read at every query.
+    pub token_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
 /// Limits of the node and Helm channels.
 #[derive(Debug, Clone)]
 pub struct ChannelSettings {
@@ -108,6 +119,7 @@ pub struct Settings {
     pub kubeconfig: Option<String>,
     pub argocd: ArgoCdSettings,
     pub channels: ChannelSettings,
+    pub prometheus: PrometheusSettings,
     pub kserve: KServeSettings,
     /// Deprecated by KServe; accepted so old deployments keep starting (a warning is logged).
     pub ml_service_url: Option<String>,
@@ -196,6 +208,12 @@ impl Settings {
                 token: raw.string("argocd_token").map(Secret::new),
                 ca_file: raw.path("argocd_ca_file"),
                 sync_timeout: raw.duration("argocd_sync_timeout", Duration::from_secs(300))?,
+            },
+            prometheus: PrometheusSettings {
+                url: raw.http_url("prometheus_url")?,
+                token_file: raw.path("prometheus_token_file"),
+                ca_file: raw.path("prometheus_ca_file"),
+                timeout: raw.duration("prometheus_timeout", Duration::from_secs(30))?,
             },
             channels: ChannelSettings {
                 drain_timeout: raw.duration("drain_timeout", Duration::from_secs(300))?,
@@ -383,6 +401,13 @@ impl Settings {
                 Some(action_names(&self.channels.leased_actions)).filter(|t| !t.is_empty()),
             ),
             ("lease_ttl", Some(format_duration(self.channels.lease_ttl))),
+            ("prometheus_url", self.prometheus.url.clone()),
+            ("prometheus_token_file", path(&self.prometheus.token_file)),
+            ("prometheus_ca_file", path(&self.prometheus.ca_file)),
+            (
+                "prometheus_timeout",
+                Some(format_duration(self.prometheus.timeout)),
+            ),
             (
                 "enable_kserve_integration",
                 Some(self.kserve.enabled.to_string()),

@@ -2,6 +2,7 @@
 
 mod alertmanager;
 mod alertmanager_e2e;
+mod analytics;
 mod api_errors;
 mod argocd;
 mod audit;

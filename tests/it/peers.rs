@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 /// Finds a peer binary: `$<ENV>` or the first name found in `PATH`. `None` (with a message) when
-/// it is missing, so a developer without it sees why the test did nothing; CI installs it.
+/// it is missing, so a developer without it sees why the test did nothing; under
+/// `REQUIRE_PEERS` (CI) a missing peer fails the test instead.
 pub fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
         return Some(PathBuf::from(path));
@@ -15,6 +16,11 @@ pub fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
         .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
         .find(|candidate| candidate.is_file());
     if found.is_none() {
+        // `./scripts/test.sh` (CI) sets REQUIRE_PEERS: there, a missing peer is a failure.
+        assert!(
+            std::env::var_os("REQUIRE_PEERS").is_none(),
+            "none of {names:?} in PATH (set {env}), and REQUIRE_PEERS is set"
+        );
         eprintln!("SKIPPED: none of {names:?} in PATH (set {env}); ./scripts/test.sh installs it");
     }
     found

@@ -1,0 +1,411 @@
+//! The analytics routes against a real Prometheus: two days of synthetic series (a filling
+//! disk, a leaking container, an over- and an under-provisioned pod, a namespace approaching
+//! its quota) are backfilled with `promtool tsdb create-blocks-from openmetrics`, Prometheus
+//! serves them on 127.0.0.1, and each route must find the truth the data was built from.
+
+use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_with, wait_for};
+use crate::peers::{find_binary, free_port, spawn};
+use serde_json::Value;
+use std::fmt::Write;
+use std::time::Duration;
+
+const GIB: f64 = 1_073_741_824.0;
+const MIB: f64 = 1_048_576.0;
+const STEP: i64 = 60;
+const SPAN: i64 = 2 * 86_400;
+/// The disk fills by this much per day: 100 GiB left → 10 days.
+const FILL_PER_DAY: f64 = 10.0 * GIB;
+const LEAK_PER_DAY: f64 = 100.0 * MIB;
+
+/// One metric family: `(labels, value at t)` per series, sampled every STEP over SPAN.
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    series: &[(&str, &dyn Fn(f64) -> f64)],
+    now: i64,
+) {
+    let family_name = if kind == "counter" {
+        name.trim_end_matches("_total")
+    } else {
+        name
+    };
+    writeln!(out, "# TYPE {family_name} {kind}").expect("write");
+    for (labels, value) in series {
+        let mut t = now - SPAN;
+        while t <= now {
+            let age_days = (now - t) as f64 / 86_400.0;
+            let elapsed = (t - (now - SPAN)) as f64;
+            let v = value(if kind == "counter" { elapsed } else { age_days });
+            writeln!(out, "{name}{{{labels}}} {v} {t}").expect("write");
+            t += STEP;
+        }
+    }
+}
+
+/// A small deterministic wobble so fits are not trivially perfect.
+fn wobble(x: f64, amplitude: f64) -> f64 {
+    (x * 37.0).sin() * amplitude
+}
+
+fn openmetrics(now: i64) -> String {
+    let mut out = String::new();
+    let shop = |pod: &str| format!(r#"namespace="shop",pod="{pod}",container="app""#);
+    family(
+        &mut out,
+        "node_filesystem_avail_bytes",
+        "gauge",
+        &[
+            (
+                r#"instance="worker-1:9100",device="/dev/sda1",fstype="xfs",mountpoint="/var""#,
+                &|age| 100.0 * GIB + FILL_PER_DAY * age,
+            ),
+            (
+                r#"instance="worker-1:9100",device="/dev/sda2",fstype="xfs",mountpoint="/""#,
+                &|age| 40.0 * GIB + wobble(age, MIB),
+            ),
+            (
+                r#"instance="worker-2:9100",device="tmpfs",fstype="tmpfs",mountpoint="/run""#,
+                &|age| GIB - 0.5 * GIB * age,
+            ),
+        ],
+        now,
+    );
+    family(
+        &mut out,
+        "node_filesystem_size_bytes",
+        "gauge",
+        &[
+            (
+                r#"instance="worker-1:9100",device="/dev/sda1",fstype="xfs",mountpoint="/var""#,
+                &|_| 500.0 * GIB,
+            ),
+            (
+                r#"instance="worker-1:9100",device="/dev/sda2",fstype="xfs",mountpoint="/""#,
+                &|_| 100.0 * GIB,
+            ),
+        ],
+        now,
+    );
+    let (leaky, steady, fat, busy) = (
+        shop("leaky-0"),
+        shop("steady-0"),
+        shop("fat-0"),
+        shop("busy-0"),
+    );
+    family(
+        &mut out,
+        "container_memory_working_set_bytes",
+        "gauge",
+        &[
+            (&leaky, &|age| {
+                200.0 * MIB + LEAK_PER_DAY * (2.0 - age) + wobble(age, 5.0 * MIB)
+            }),
+            (&steady, &|age| 300.0 * MIB + wobble(age, 5.0 * MIB)),
+            (&fat, &|age| 100.0 * MIB + wobble(age, MIB)),
+            (&busy, &|age| 450.0 * MIB + wobble(age, MIB)),
+        ],
+        now,
+    );
+    family(
+        &mut out,
+        "container_cpu_usage_seconds_total",
+        "counter",
+        &[
+            (&leaky, &|s| 0.05 * s),
+            (&steady, &|s| 0.05 * s),
+            (&fat, &|s| 0.1 * s),
+            (&busy, &|s| 0.5 * s),
+        ],
+        now,
+    );
+    family(
+        &mut out,
+        "container_cpu_cfs_periods_total",
+        "counter",
+        &[(&fat, &|s| 10.0 * s), (&busy, &|s| 10.0 * s)],
+        now,
+    );
+    family(
+        &mut out,
+        "container_cpu_cfs_throttled_periods_total",
+        "counter",
+        &[(&fat, &|_| 0.0), (&busy, &|s| 5.0 * s)],
+        now,
+    );
+    let fat_cpu = format!(r#"{fat},resource="cpu",unit="core""#);
+    let fat_memory = format!(r#"{fat},resource="memory",unit="byte""#);
+    let busy_cpu = format!(r#"{busy},resource="cpu",unit="core""#);
+    let busy_memory = format!(r#"{busy},resource="memory",unit="byte""#);
+    family(
+        &mut out,
+        "kube_pod_container_resource_requests",
+        "gauge",
+        &[
+            (&fat_cpu, &|_| 2.0),
+            (&fat_memory, &|_| 2.0 * GIB),
+            (&busy_cpu, &|_| 0.1),
+            (&busy_memory, &|_| 256.0 * MIB),
+        ],
+        now,
+    );
+    family(
+        &mut out,
+        "kube_pod_container_resource_limits",
+        "gauge",
+        &[
+            (&fat_cpu, &|_| 4.0),
+            (&fat_memory, &|_| 4.0 * GIB),
+            (&busy_cpu, &|_| 0.2),
+            (&busy_memory, &|_| 512.0 * MIB),
+        ],
+        now,
+    );
+    family(
+        &mut out,
+        "kube_resourcequota",
+        "gauge",
+        &[(
+            r#"namespace="shop",resourcequota="shop-quota",resource="limits.memory",type="hard""#,
+            &|_| 2.0 * GIB,
+        )],
+        now,
+    );
+    let pods: Vec<String> = ["leaky-0", "steady-0", "fat-0", "busy-0"]
+        .iter()
+        .map(|p| format!(r#"namespace="shop",pod="{p}""#))
+        .collect();
+    let one: &dyn Fn(f64) -> f64 = &|_| 1.0;
+    let pod_series: Vec<(&str, &dyn Fn(f64) -> f64)> =
+        pods.iter().map(|p| (p.as_str(), one)).collect();
+    family(&mut out, "kube_pod_info", "gauge", &pod_series, now);
+    out.push_str("# EOF\n");
+    out
+}
+
+/// A Prometheus serving the backfilled data, and the engine pointed at it.
+struct Setup {
+    app: TestApp,
+    _prometheus: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Option<Setup> {
+    let prometheus = find_binary("PROMETHEUS_BIN", &["prometheus"])?;
+    let promtool = find_binary("PROMTOOL_BIN", &["promtool"])?;
+    let dir = tempfile::tempdir().expect("dir");
+    let now = chrono::Utc::now().timestamp();
+    let input = dir.path().join("series.om");
+    std::fs::write(&input, openmetrics(now)).expect("write series");
+    let tsdb = dir.path().join("tsdb");
+    let backfill = std::process::Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&tsdb)
+        .output()
+        .expect("run promtool");
+    assert!(
+        backfill.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&backfill.stderr)
+    );
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global:\n  scrape_interval: 1h\n").expect("config");
+    let port = free_port();
+    let child = spawn(
+        &prometheus,
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", tsdb.display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--storage.tsdb.retention.time=30d".to_string(),
+        ],
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let probe = reqwest::Client::new();
+    wait_for(
+        "Prometheus to serve the backfilled series",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || async {
+            let answer: Value = probe
+                .get(format!("{base}/api/v1/query"))
+                .query(&[("query", "count(kube_pod_info)")])
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (answer["data"]["result"][0]["value"][1] == "4").then_some(())
+        },
+    )
+    .await;
+    let app = spawn_app_with(|env| {
+        env.insert("PROMETHEUS_URL".into(), base);
+    })
+    .await;
+    Some(Setup {
+        app,
+        _prometheus: child,
+        _dir: dir,
+    })
+}
+
+fn int(value: &Value, field: &str) -> i64 {
+    value[field].as_i64().unwrap_or_else(|| {
+        panic!("{field} must be a JSON integer (Go decodes it into int): {value}")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analytics_routes_find_the_truth_in_real_prometheus_data() {
+    let Some(setup) = setup().await else { return };
+    let app = &setup.app;
+
+    // A disk with 100 GiB left, filling by 10 GiB a day: 10 days (within 10 %).
+    let disk = app.get_json("/api/v1/predict/disk-exhaustion").await;
+    let results = disk["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2, "tmpfs is left out: {disk}");
+    let var = &results[0];
+    assert_eq!(
+        (var["node"].as_str(), var["mountpoint"].as_str()),
+        (Some("worker-1"), Some("/var"))
+    );
+    let days = int(var, "days_until_full");
+    assert!((9..=11).contains(&days), "{var}");
+    let rate = var["daily_fill_rate_bytes"].as_f64().expect("rate");
+    assert!((rate / FILL_PER_DAY - 1.0).abs() < 0.1, "{var}");
+    assert_eq!(var["urgency"], "warning");
+    assert_eq!(
+        (
+            var["total_bytes"].as_f64(),
+            var["used_percent"].as_f64().map(f64::round)
+        ),
+        (Some(500.0 * GIB), Some(80.0))
+    );
+    assert_eq!(
+        results[1]["urgency"]
+            .as_str()
+            .map(|u| u == "none" || u == "ok"),
+        Some(true),
+        "{disk}"
+    );
+    assert_eq!(int(&disk, "warning_count"), 1);
+    assert_eq!(int(&disk, "critical_count"), 0);
+    let filtered = app
+        .get_json("/api/v1/predict/disk-exhaustion?node=worker-1&mountpoint=/")
+        .await;
+    assert_eq!(
+        filtered["results"].as_array().map(Vec::len),
+        Some(1),
+        "{filtered}"
+    );
+
+    // The leaking container grows 100 MiB a day; the steady one does not leak.
+    let leaks = app
+        .get_json("/api/v1/predict/memory-leak?namespace=shop")
+        .await;
+    assert_eq!(int(&leaks, "leak_count"), 1, "{leaks}");
+    let leaky = &leaks["results"][0];
+    assert_eq!(
+        (leaky["pod"].as_str(), leaky["leak_detected"].as_bool()),
+        (Some("leaky-0"), Some(true))
+    );
+    let growth = leaky["daily_growth_bytes"].as_f64().expect("growth");
+    assert!((growth / LEAK_PER_DAY - 1.0).abs() < 0.1, "{leaky}");
+    assert!(leaky["growth_r_squared"].as_f64().expect("r2") > 0.9);
+
+    // fat-0 asks for 2 cores and uses 0.1; busy-0 asks for 0.1 and uses 0.5, throttled 50 %.
+    let sizing = app
+        .get_json("/api/v1/recommendations/rightsizing?namespace=shop&window=7d")
+        .await;
+    assert_eq!(sizing["analysis_window"], "7d");
+    let find = |pod: &str| {
+        sizing["recommendations"]
+            .as_array()
+            .expect("recommendations")
+            .iter()
+            .find(|r| r["pod"] == pod)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {pod} in {sizing}"))
+    };
+    let fat = find("fat-0");
+    assert_eq!(fat["cpu_sizing"], "over-provisioned", "{fat}");
+    assert_eq!(fat["memory_sizing"], "over-provisioned", "{fat}");
+    assert_eq!(
+        (
+            fat["current_cpu_request"].as_str(),
+            fat["current_memory_request"].as_str()
+        ),
+        (Some("2"), Some("2Gi"))
+    );
+    assert_eq!(
+        fat["recommended_cpu_request"], "120m",
+        "p95 0.1 core + 20 %"
+    );
+    assert!((fat["p95_cpu_usage_cores"].as_f64().expect("p95") - 0.1).abs() < 0.01);
+    assert_eq!(fat["throttle_rate_pct"].as_f64(), Some(0.0));
+    let busy = find("busy-0");
+    assert_eq!(busy["cpu_sizing"], "under-provisioned", "{busy}");
+    assert_eq!(busy["memory_sizing"], "under-provisioned", "{busy}");
+    assert!((busy["throttle_rate_pct"].as_f64().expect("throttle") - 50.0).abs() < 1.0);
+    assert!(
+        find("steady-0")["throttle_rate_pct"].is_null(),
+        "no CFS series: null, not 0"
+    );
+    assert!(int(&sizing, "over_provisioned_count") >= 1);
+    assert!(int(&sizing, "under_provisioned_count") >= 1);
+    int(&sizing, "right_sized_count");
+
+    // The namespace's working set against its 2 GiB quota, growing 100 MiB a day.
+    let capacity = app.get_json("/api/v1/capacity/trends?namespace=shop").await;
+    assert_eq!(capacity["status"], "success", "{capacity}");
+    assert_eq!(capacity["capacity_source"], "resourcequota");
+    let used = capacity["current_usage_bytes"].as_f64().expect("usage");
+    let truth = (2.0 * GIB - used) / LEAK_PER_DAY;
+    let forecast = int(&capacity, "forecasted_exhaustion_days");
+    assert!(
+        (forecast as f64 - truth).abs() <= 1.0,
+        "{forecast} vs {truth}: {capacity}"
+    );
+    assert!(int(&capacity, "days_until_85_percent") < forecast);
+    int(&capacity, "recommended_replica_increase");
+
+    // The same routes answer on the compatibility listener's paths too (the MCP server).
+    let status = app.get_json("/api/v1/cluster/status").await;
+    assert_eq!(status["engine"]["running"], true);
+    int(&status["actions"], "total");
+    int(&status["engine"], "queue_length");
+}
+
+#[tokio::test]
+async fn analytics_without_prometheus_answer_503_naming_the_setting_and_refuse_bad_input() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/predict/disk-exhaustion",
+        "/api/v1/predict/memory-leak",
+        "/api/v1/recommendations/rightsizing?window=30d",
+        "/api/v1/capacity/trends",
+    ] {
+        let response = app.get_authed(path).await;
+        assert_eq!(response.status(), 503, "{path}");
+        let (code, body) = error_body(response).await;
+        assert_eq!(code, "not_configured", "{path}: {body}");
+        assert_eq!(body["error"]["details"]["setting"], "PROMETHEUS_URL");
+    }
+    for path in [
+        "/api/v1/recommendations/rightsizing?window=forever",
+        "/api/v1/recommendations/rightsizing?window=365d",
+        "/api/v1/predict/memory-leak?namespace=Not_A_Namespace",
+        "/api/v1/predict/disk-exhaustion?node=%01evil",
+    ] {
+        let response = app.get_authed(path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let (code, body) = error_body(response).await;
+        assert_eq!(code, "bad_request", "{path}: {body}");
+    }
+    // The engine's own status needs no Prometheus.
+    let status = app.get_json("/api/v1/cluster/status").await;
+    assert_eq!(status["status"], "success");
+}
