@@ -27,6 +27,23 @@ install_system_deps() {
 
 install_system_deps
 
+# The real KServe model server for the ML tests, in a virtualenv under target/ (reused).
+KSERVE_VENV="${KSERVE_VENV:-$PWD/target/kserve-venv}"
+install_kserve() {
+  [ "${SKIP_INSTALL:-0}" = "1" ] && return 0
+  if [ -x "$KSERVE_VENV/bin/python" ] && "$KSERVE_VENV/bin/python" -c 'import kserve' 2>/dev/null; then
+    return 0
+  fi
+  log "installing kserve into $KSERVE_VENV"
+  python3 -m venv "$KSERVE_VENV"
+  "$KSERVE_VENV/bin/pip" install --quiet --disable-pip-version-check 'kserve==0.21.0'
+}
+install_kserve
+if [ -x "$KSERVE_VENV/bin/python" ]; then export KSERVE_PYTHON="$KSERVE_VENV/bin/python"; fi
+# Every peer (Prometheus, Alertmanager, KServe) is installed above: a test that cannot find
+# one fails instead of skipping.
+[ "${SKIP_INSTALL:-0}" = "1" ] || export REQUIRE_PEERS=1
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

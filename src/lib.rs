@@ -26,6 +26,7 @@ pub mod gate;
 pub mod guard;
 pub mod incident;
 pub mod metrics;
+pub mod ml;
 pub mod pipeline;
 pub mod plan;
 pub mod request_context;

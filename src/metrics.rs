@@ -39,6 +39,7 @@ pub struct Metrics {
     pub cluster_requests: IntCounterVec,
     pub argocd_syncs: IntCounterVec,
     pub argocd_sync_duration: HistogramVec,
+    pub ml_layer_detection: IntCounterVec,
 }
 
 /// Results of `argocd_sync_total{result}`.
@@ -228,6 +229,15 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let ml_layer_detection = IntCounterVec::new(
+            opts(
+                "ml_layer_detection_total",
+                "Layer detections that asked the anomaly-detector, by outcome: used, low_confidence (keywords kept), unavailable (model down; keywords) (Go engine name)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -247,6 +257,7 @@ impl Metrics {
             Box::new(cluster_requests.clone()),
             Box::new(argocd_syncs.clone()),
             Box::new(argocd_sync_duration.clone()),
+            Box::new(ml_layer_detection.clone()),
         ] {
             registry
                 .register(collector)
@@ -300,6 +311,9 @@ impl Metrics {
         for result in ARGOCD_SYNC_RESULTS {
             argocd_syncs.with_label_values(&[result]);
         }
+        for outcome in crate::ml::LAYER_OUTCOMES {
+            ml_layer_detection.with_label_values(&[outcome]);
+        }
         for channel in ["kube", "rest"] {
             argocd_sync_duration.with_label_values(&[channel]);
         }
@@ -331,6 +345,7 @@ impl Metrics {
             cluster_requests,
             argocd_syncs,
             argocd_sync_duration,
+            ml_layer_detection,
         }
     }
 

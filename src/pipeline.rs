@@ -59,6 +59,8 @@ pub struct Pipeline {
     argocd: Option<(crate::execute::argocd::ArgoChannel, Vec<String>)>,
     /// Limits of the node and Helm channels.
     channels: crate::config::ChannelSettings,
+    /// The anomaly-detector refines layer detection when configured.
+    models: Arc<crate::ml::Models>,
 }
 
 /// `namespace/Kind/name`.
@@ -128,6 +130,7 @@ impl Pipeline {
             running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             approval: Default::default(),
             argocd: None,
+            models: Default::default(),
             channels: crate::config::ChannelSettings {
                 drain_timeout: Duration::from_secs(300),
                 max_unavailable_nodes: 1,
@@ -136,6 +139,59 @@ impl Pipeline {
                 leased_actions: Vec::new(),
                 lease_ttl: Duration::from_secs(900),
             },
+        }
+    }
+
+    /// Asks the anomaly-detector for each queued incident's layer.
+    pub fn with_models(mut self, models: Arc<crate::ml::Models>) -> Self {
+        self.models = models;
+        self
+    }
+
+    /// The plan for a queued incident: keyword detection, refined by the anomaly-detector when
+    /// one is configured and confident enough (its outcome counted in
+    /// `ml_layer_detection_total`).
+    pub async fn plan_with_ml(&self, incident: &Incident) -> Plan {
+        let keyword = plan_for(incident);
+        let features = json!({
+            "kind": incident.target.as_ref().map(|t| t.kind.as_str()).unwrap_or_default(),
+            "namespace": incident.namespace,
+            "alertname": incident.labels.get("alertname"),
+            "issue_type": incident.issue_type,
+            "text": format!("{} {}", incident.title, incident.description),
+        });
+        let Some(verdict) = self.models.classify_layer(features).await else {
+            return keyword;
+        };
+        self.metrics
+            .ml_layer_detection
+            .with_label_values(&[verdict.outcome()])
+            .inc();
+        match verdict {
+            crate::ml::LayerVerdict::Used { layer, confidence } => {
+                let mut layers: Vec<crate::detect::LayerFinding> = Vec::new();
+                layers.push(crate::detect::LayerFinding {
+                    layer,
+                    confidence,
+                    evidence: format!(
+                        "{} classified it ({confidence:.2})",
+                        crate::ml::ANOMALY_DETECTOR
+                    ),
+                });
+                let target = incident_target(incident);
+                let mut refined = plan(&incident.issue_type, target, &layers, layer);
+                for affected in keyword.affected_layers {
+                    if !refined.affected_layers.contains(&affected) {
+                        refined.affected_layers.push(affected);
+                    }
+                }
+                refined
+            }
+            crate::ml::LayerVerdict::LowConfidence { .. } => keyword,
+            crate::ml::LayerVerdict::Unavailable(why) => {
+                tracing::warn!(incident = %incident.id, %why, "ML layer detection unavailable: keyword detection");
+                keyword
+            }
         }
     }
 
@@ -463,7 +519,7 @@ impl Pipeline {
                     .start(
                         &incident,
                         WorkflowKind::Remediation,
-                        plan_for(&incident),
+                        self.plan_with_ml(&incident).await,
                         false,
                     )
                     .await

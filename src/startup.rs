@@ -33,6 +33,8 @@ pub enum StartupError {
     ArgoCd(String),
     #[error("Prometheus: {0}")]
     Prometheus(String),
+    #[error("KServe: {0}")]
+    KServe(String),
     #[error("cannot listen on {addr} ({key}): {source}")]
     Bind {
         addr: SocketAddr,
@@ -169,6 +171,8 @@ impl Application {
         let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
             crate::guard::GuardConfig::from_settings(&settings),
         ));
+        let models =
+            Arc::new(crate::ml::Models::from_settings(&settings).map_err(StartupError::KServe)?);
         let pipeline = Arc::new(
             crate::pipeline::Pipeline::new(
                 store.clone(),
@@ -182,7 +186,8 @@ impl Application {
             )
             .with_approval(&settings.approval_required_actions)
             .with_argocd(argocd_channel(&settings, &cluster, &metrics)?)
-            .with_channels(settings.channels.clone()),
+            .with_channels(settings.channels.clone())
+            .with_models(models.clone()),
         );
         match pipeline.interrupt_orphans().await {
             Ok(0) => {}
@@ -226,6 +231,7 @@ impl Application {
                 tls: tls.clone(),
                 started_at: Instant::now(),
                 prometheus: prometheus_client(&settings)?,
+                models: models.clone(),
             }),
             metrics: web::Data::new(metrics.clone()),
             token: web::Data::new(token.clone()),

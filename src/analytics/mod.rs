@@ -3,6 +3,7 @@
 //! Every number comes from a query; a source that is not configured is a 503 naming the
 //! setting, never a made-up value.
 
+pub mod anomaly;
 pub mod capacity;
 pub mod disk;
 pub mod fit;

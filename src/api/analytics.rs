@@ -230,3 +230,151 @@ pub async fn cluster_status(
         },
     }))
 }
+
+/// A metric as a name or `{"name": …}` (the MCP server sends names).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MetricSpec {
+    Name(String),
+    Object { name: String },
+}
+
+/// The anomaly request, camelCase (the MCP server) or snake_case (the Go engine's own keys).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AnalyzeRequest {
+    #[serde(alias = "timeRange")]
+    pub time_range: Option<String>,
+    pub metrics: Option<Vec<MetricSpec>>,
+    pub threshold: Option<f64>,
+    #[serde(alias = "modelName")]
+    pub model_name: Option<String>,
+    pub namespace: Option<String>,
+    pub deployment: Option<String>,
+    pub pod: Option<String>,
+    #[serde(alias = "labelSelector")]
+    pub label_selector: Option<String>,
+    #[serde(alias = "includePredictions")]
+    pub include_predictions: Option<bool>,
+}
+
+/// `key=value,key2=value2` (equality only, like kube-state-metrics labels can answer).
+fn label_selector(text: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                super::validate::invalid("label_selector", format!("{pair:?} is not key=value"))
+            })?;
+            let key_ok = !k.is_empty()
+                && k.len() <= 253
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+            let value_ok = v.len() <= 63
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if key_ok && value_ok {
+                Ok((k.to_string(), v.to_string()))
+            } else {
+                Err(super::validate::invalid(
+                    "label_selector",
+                    format!("{pair:?} is not a label"),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn object_name(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    {
+        Some(v)
+            if v.len() > 253
+                || !v.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                }) =>
+        {
+            Err(super::validate::invalid(
+                field,
+                "is not a Kubernetes object name",
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/anomalies/analyze", tag = "analytics", security(("bearer" = [])),
+    request_body = AnalyzeRequest,
+    responses((status = 200, body = crate::analytics::anomaly::Analysis), (status = 422), (status = 503)))]
+pub async fn analyze_anomalies(
+    state: web::Data<AppState>,
+    body: super::json::JsonBody<AnalyzeRequest>,
+) -> Result<web::Json<crate::analytics::anomaly::Analysis>, ApiError> {
+    use crate::analytics::anomaly;
+    let request = body.into_inner();
+    let range_text = request
+        .time_range
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| "1h".into());
+    let range = crate::config::parse_duration(&range_text)
+        .filter(|d| (Duration::from_secs(300)..=Duration::from_secs(30 * 86_400)).contains(d))
+        .ok_or_else(|| {
+            super::validate::invalid("time_range", "a duration from 5m to 30d, like 1h or 24h")
+        })?;
+    let threshold = request.threshold.unwrap_or(0.3);
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(super::validate::invalid("threshold", "must be from 0 to 1"));
+    }
+    let metrics: Vec<String> = match request.metrics {
+        None => vec!["cpu".into(), "memory".into()],
+        Some(list) if list.len() > 10 => {
+            return Err(super::validate::invalid("metrics", "at most 10 metrics"));
+        }
+        Some(list) => list
+            .into_iter()
+            .map(|m| match m {
+                MetricSpec::Name(n) | MetricSpec::Object { name: n } => {
+                    n.trim().to_ascii_lowercase()
+                }
+            })
+            .collect(),
+    };
+    if let Some(unknown) = metrics
+        .iter()
+        .find(|m| !anomaly::METRICS.contains(&m.as_str()))
+    {
+        return Err(super::validate::invalid(
+            "metrics",
+            format!("{unknown:?} is not one of {}", anomaly::METRICS.join(", ")),
+        ));
+    }
+    if let Some(model) = request.model_name.as_deref().filter(|m| !m.is_empty())
+        && model != crate::ml::ANOMALY_DETECTOR
+    {
+        return Err(super::validate::invalid(
+            "model_name",
+            format!("only {} is served", crate::ml::ANOMALY_DETECTOR),
+        ));
+    }
+    let scope = anomaly::Scope {
+        namespace: params::namespace(request.namespace.as_deref())?,
+        pod: object_name("pod", request.pod)?,
+        deployment: object_name("deployment", request.deployment)?,
+        labels: label_selector(request.label_selector.as_deref())?,
+    };
+    let result = anomaly::analyze(
+        prometheus(&state)?,
+        &state.models,
+        &scope,
+        &metrics,
+        range,
+        &range_text,
+        threshold,
+    )
+    .await?;
+    Ok(web::Json(result))
+}

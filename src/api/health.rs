@@ -141,6 +141,9 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
         },
     );
 
+    if state.models.all().next().is_some() {
+        components.insert("kserve", models_component(&state).await);
+    }
     let worst = components
         .values()
         .map(|c| c.status)
@@ -165,6 +168,37 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(report)
     } else {
         HttpResponse::Ok().json(report)
+    }
+}
+
+/// KServe models: degraded (never down: keyword detection carries on) when one is not ready
+/// or its circuit is open.
+async fn models_component(state: &AppState) -> Component {
+    let mut problems = Vec::new();
+    let mut names = Vec::new();
+    for model in state.models.all() {
+        names.push(model.name.clone());
+        match model.ready().await {
+            Ok(true) => {}
+            Ok(false) => problems.push(format!("{} is not ready", model.name)),
+            Err(error) => problems.push(error.to_string()),
+        }
+    }
+    if problems.is_empty() {
+        Component {
+            status: ComponentStatus::Ok,
+            latency_ms: None,
+            message: format!("ready: {}", names.join(", ")),
+        }
+    } else {
+        Component {
+            status: ComponentStatus::Degraded,
+            latency_ms: None,
+            message: format!(
+                "{}; layer detection falls back to keywords",
+                problems.join("; ")
+            ),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod health;
 pub mod incidents;
 pub mod json;
 pub mod leases;
+pub mod ml;
 pub mod openapi;
 pub mod params;
 pub mod pause;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// `None` without `PROMETHEUS_URL`.
     pub prometheus: Option<crate::analytics::prometheus::Prometheus>,
+    /// KServe models (none when `ENABLE_KSERVE_INTEGRATION` is false).
+    pub models: Arc<crate::ml::Models>,
 }
 
 impl From<StoreError> for ApiError {

@@ -1,7 +1,7 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated from the handlers' types.
 
 use super::{
-    analytics, audit, detect, guard, health, incidents, leases, pause, remediation, views,
+    analytics, audit, detect, guard, health, incidents, leases, ml, pause, remediation, views,
     webhooks, workflows,
 };
 use actix_web::{HttpResponse, web};
@@ -41,6 +41,10 @@ use utoipa::{Modify, OpenApi};
         analytics::rightsizing,
         analytics::capacity_trends,
         analytics::cluster_status,
+        analytics::analyze_anomalies,
+        ml::predict,
+        ml::list,
+        ml::health,
         webhooks::alertmanager,
         guard::validate_review,
         guard::explain,
@@ -75,6 +79,21 @@ use utoipa::{Modify, OpenApi};
         analytics::ActionCounts,
         analytics::ConflictCounts,
         analytics::EngineState,
+        analytics::AnalyzeRequest,
+        analytics::MetricSpec,
+        crate::analytics::anomaly::Analysis,
+        crate::analytics::anomaly::Anomaly,
+        crate::analytics::anomaly::Alert,
+        crate::analytics::anomaly::Summary,
+        crate::analytics::anomaly::EnrichedSignals,
+        ml::ModelState,
+        ml::ModelList,
+        ml::PredictRequest,
+        ml::Prediction,
+        ml::Percentages,
+        ml::ModelInfo,
+        ml::CurrentMetrics,
+        ml::TargetTime,
         crate::store::LeaseRecord,
         webhooks::Accepted,
         guard::ExplainShort,

@@ -2,7 +2,7 @@
 
 use super::views::Vocabulary;
 use super::{
-    AppState, analytics, audit, detect, guard, health, incidents, leases, openapi, pause,
+    AppState, analytics, audit, detect, guard, health, incidents, leases, ml, openapi, pause,
     remediation, webhooks, workflows,
 };
 use crate::auth::{ApiToken, require_token};
@@ -43,6 +43,10 @@ pub const ROUTES: &[(&str, &str, u16)] = &[
     ("GET", "/api/v1/recommendations/rightsizing", 503),
     ("GET", "/api/v1/capacity/trends", 503),
     ("GET", "/api/v1/cluster/status", 200),
+    ("POST", "/api/v1/anomalies/analyze", 200),
+    ("POST", "/api/v1/predict", 200),
+    ("GET", "/api/v1/models", 200),
+    ("GET", "/api/v1/models/{name}/health", 200),
     ("POST", "/webhooks/alertmanager", 200),
     ("POST", "/webhooks/validate", 200),
     ("POST", "/api/v1/guard/explain", 200),
@@ -141,7 +145,11 @@ fn analytics_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/recommendations/rightsizing").route(web::get().to(analytics::rightsizing)),
     )
     .service(web::resource("/capacity/trends").route(web::get().to(analytics::capacity_trends)))
-    .service(web::resource("/cluster/status").route(web::get().to(analytics::cluster_status)));
+    .service(web::resource("/cluster/status").route(web::get().to(analytics::cluster_status)))
+    .service(
+        web::resource("/anomalies/analyze").route(web::post().to(analytics::analyze_anomalies)),
+    )
+    .service(web::resource("/predict").route(web::post().to(ml::predict)));
 }
 
 /// The routes themselves. Public routes first: `/api/v1/openapi.json` must be matched before
@@ -186,6 +194,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The authenticated `/api/v1` routes (relative to the scope).
 fn api_v1_routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(analytics_routes)
+        .service(web::resource("/models").route(web::get().to(ml::list)))
+        .service(web::resource("/models/{name}/health").route(web::get().to(ml::health)))
         .service(
             web::resource("/incidents")
                 .route(web::get().to(incidents::list))

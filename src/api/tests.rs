@@ -73,6 +73,7 @@ async fn shared() -> (Shared, tempfile::TempDir) {
             tls: None,
             started_at: std::time::Instant::now(),
             prometheus: None,
+            models: Default::default(),
         }),
         metrics: web::Data::new(metrics),
         token: web::Data::new(ApiToken::new("t")),

@@ -101,7 +101,14 @@ pub struct KServeSettings {
     pub namespace: String,
     pub anomaly_detector_service: Option<String>,
     pub predictive_analytics_service: Option<String>,
+    /// Explicit base URLs (instead of the in-cluster service names).
+    pub anomaly_detector_url: Option<String>,
+    pub predictive_analytics_url: Option<String>,
     pub timeout: Duration,
+    /// The ML layer classification is used only at or above this confidence.
+    pub layer_confidence: f64,
+    /// How long a model's circuit stays open after repeated failures.
+    pub circuit_open: Duration,
 }
 
 /// The effective configuration of one process.
@@ -232,7 +239,24 @@ impl Settings {
                 namespace: dns_label(raw, "kserve_namespace", "self-healing-platform")?,
                 anomaly_detector_service: raw.string("kserve_anomaly_detector_service"),
                 predictive_analytics_service: raw.string("kserve_predictive_analytics_service"),
+                anomaly_detector_url: raw.http_url("kserve_anomaly_detector_url")?,
+                predictive_analytics_url: raw.http_url("kserve_predictive_analytics_url")?,
                 timeout: raw.duration("kserve_timeout", Duration::from_secs(10))?,
+                circuit_open: raw.duration("kserve_circuit_open", Duration::from_secs(30))?,
+                layer_confidence: {
+                    let text = raw.string_or("ml_layer_confidence", "0.7");
+                    text.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|c| (0.0..=1.0).contains(c))
+                        .ok_or_else(|| {
+                            ConfigError::invalid(
+                                "ml_layer_confidence",
+                                &text,
+                                "a number from 0 to 1",
+                            )
+                        })?
+                },
             },
             ml_service_url: raw.http_url("ml_service_url")?,
             shutdown_timeout: raw.duration("shutdown_timeout", Duration::from_secs(30))?,
@@ -317,6 +341,8 @@ impl Settings {
         }
         let has_model = self.kserve.anomaly_detector_service.is_some()
             || self.kserve.predictive_analytics_service.is_some()
+            || self.kserve.anomaly_detector_url.is_some()
+            || self.kserve.predictive_analytics_url.is_some()
             || self.ml_service_url.is_some();
         if self.kserve.enabled && !has_model {
             return Err(ConfigError::invalid(
@@ -422,6 +448,22 @@ impl Settings {
                 self.kserve.predictive_analytics_service.clone(),
             ),
             ("kserve_timeout", Some(format_duration(self.kserve.timeout))),
+            (
+                "kserve_anomaly_detector_url",
+                self.kserve.anomaly_detector_url.clone(),
+            ),
+            (
+                "kserve_predictive_analytics_url",
+                self.kserve.predictive_analytics_url.clone(),
+            ),
+            (
+                "kserve_circuit_open",
+                Some(format_duration(self.kserve.circuit_open)),
+            ),
+            (
+                "ml_layer_confidence",
+                Some(self.kserve.layer_confidence.to_string()),
+            ),
             ("ml_service_url", self.ml_service_url.clone()),
             (
                 "shutdown_timeout",

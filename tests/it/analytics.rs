@@ -5,7 +5,7 @@
 
 use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_with, wait_for};
 use crate::peers::{find_binary, free_port, spawn};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -187,10 +187,16 @@ fn openmetrics(now: i64) -> String {
 struct Setup {
     app: TestApp,
     _prometheus: tokio::process::Child,
+    _models: Option<tokio::process::Child>,
     _dir: tempfile::TempDir,
 }
 
 async fn setup() -> Option<Setup> {
+    setup_with(false).await
+}
+
+/// With `models`, the real KServe model server scores anomalies too.
+async fn setup_with(models: bool) -> Option<Setup> {
     let prometheus = find_binary("PROMETHEUS_BIN", &["prometheus"])?;
     let promtool = find_binary("PROMTOOL_BIN", &["promtool"])?;
     let dir = tempfile::tempdir().expect("dir");
@@ -241,13 +247,25 @@ async fn setup() -> Option<Setup> {
         },
     )
     .await;
+    let (model_server, model_url) = if models {
+        let port = free_port();
+        let server = crate::peers::start_model_server(port).await?;
+        (Some(server), Some(format!("http://127.0.0.1:{port}")))
+    } else {
+        (None, None)
+    };
     let app = spawn_app_with(|env| {
         env.insert("PROMETHEUS_URL".into(), base);
+        if let Some(url) = model_url {
+            env.insert("ENABLE_KSERVE_INTEGRATION".into(), "true".into());
+            env.insert("KSERVE_ANOMALY_DETECTOR_URL".into(), url);
+        }
     })
     .await;
     Some(Setup {
         app,
         _prometheus: child,
+        _models: model_server,
         _dir: dir,
     })
 }
@@ -408,4 +426,163 @@ async fn analytics_without_prometheus_answer_503_naming_the_setting_and_refuse_b
     // The engine's own status needs no Prometheus.
     let status = app.get_json("/api/v1/cluster/status").await;
     assert_eq!(status["status"], "success");
+}
+
+/// What Go's encoding/json accepts for the anomalies reply (contract §4 #4): a wrong JSON type
+/// fails the MCP server's whole call.
+fn go_decodes_analysis(v: &Value) {
+    let string = |v: &Value, f: &str| assert!(v[f].is_string(), "{f} must be a string: {v}");
+    let number = |v: &Value, f: &str| assert!(v[f].is_number(), "{f} must be a number: {v}");
+    for f in ["status", "time_range", "analyzed_at"] {
+        string(v, f);
+    }
+    int(v, "anomalies_detected");
+    number(v, "threshold");
+    for a in v["anomalies"].as_array().expect("anomalies") {
+        for f in [
+            "metric",
+            "type",
+            "severity",
+            "timestamp",
+            "model",
+            "explanation",
+            "recommended_action",
+        ] {
+            string(a, f);
+        }
+        for f in [
+            "anomaly_score",
+            "confidence",
+            "value",
+            "expected_min",
+            "expected_max",
+        ] {
+            number(a, f);
+        }
+        assert!(
+            a["metrics"]
+                .as_object()
+                .expect("metrics")
+                .values()
+                .all(Value::is_number)
+        );
+    }
+    assert!(
+        v["recommendations"]
+            .as_array()
+            .expect("recommendations")
+            .iter()
+            .all(Value::is_string)
+    );
+    for alert in v["alerts"].as_array().expect("alerts") {
+        for f in ["type", "message", "severity"] {
+            string(alert, f);
+        }
+        assert!(alert["action_required"].is_boolean());
+    }
+    let summary = &v["summary"];
+    int(summary, "total_metrics_analyzed");
+    int(summary, "anomalies_found");
+    assert!(
+        summary["models_used"]
+            .as_array()
+            .expect("models")
+            .iter()
+            .all(Value::is_string)
+    );
+    assert!(
+        summary["by_severity"]
+            .as_object()
+            .expect("by_severity")
+            .values()
+            .all(Value::is_i64)
+    );
+    let signals = &v["enriched_signals"];
+    for f in [
+        "cpu_throttle_rate",
+        "http_error_rate",
+        "http_response_time_p99_ms",
+    ] {
+        assert!(
+            signals[f].is_number() || signals[f].is_null(),
+            "{f}: {signals}"
+        );
+    }
+    assert!(signals["throttling_detected"].is_boolean() && signals["http_degraded"].is_boolean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_servers_anomaly_requests_are_answered_with_go_compatible_types() {
+    let Some(setup) = setup_with(true).await else {
+        return;
+    };
+    let app = &setup.app;
+    // analyze-anomalies, get-remediation-recommendations, get-throttled-pods (contract §3 #4),
+    // and the Go engine's snake_case keys.
+    let shapes = [
+        json!({"timeRange": "1h", "metrics": ["cpu"], "threshold": 0.3, "modelName": "anomaly-detector", "namespace": "shop"}),
+        json!({"timeRange": "6h", "metrics": ["cpu", "memory", "disk", "network"], "threshold": 0.7, "includePredictions": true}),
+        json!({"timeRange": "1h", "metrics": ["cpu_usage"], "threshold": 0.25, "namespace": "shop"}),
+        json!({"time_range": "1h", "metrics": [{"name": "memory"}], "threshold": 0.3, "model_name": "anomaly-detector", "namespace": "shop", "pod": "leaky-0"}),
+    ];
+    let mut answers = Vec::new();
+    for shape in &shapes {
+        let response = app.post_json("/api/v1/anomalies/analyze", shape).await;
+        assert_eq!(response.status(), 200, "{shape}");
+        let answer: Value = response.json().await.expect("json");
+        go_decodes_analysis(&answer);
+        answers.push(answer);
+    }
+    // The model scored the vectors.
+    assert!(
+        answers[0]["summary"]["models_used"]
+            .as_array()
+            .is_some_and(|m| m.contains(&json!("anomaly-detector"))),
+        "{}",
+        answers[0]
+    );
+    // get-throttled-pods: busy-0 is throttled in half its periods; the tool splits the
+    // explanation at the first "/" and reads metrics.throttle_rate_pct as a fraction.
+    let throttled = answers[2]["anomalies"]
+        .as_array()
+        .expect("anomalies")
+        .iter()
+        .find(|a| a["type"] == "throttling")
+        .unwrap_or_else(|| panic!("no throttling anomaly: {}", answers[2]));
+    assert!(
+        throttled["explanation"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("shop/busy-0:"))
+    );
+    let rate = throttled["metrics"]["throttle_rate_pct"]
+        .as_f64()
+        .expect("rate");
+    assert!((rate - 0.5).abs() < 0.02, "{throttled}");
+    // Namespace-wide: busy-0's 5 throttled periods a second over 20 in all.
+    let overall = answers[2]["enriched_signals"]["cpu_throttle_rate"]
+        .as_f64()
+        .expect("throttle rate");
+    assert!((overall - 0.25).abs() < 0.01, "{}", answers[2]);
+    assert!(answers[2]["enriched_signals"]["http_error_rate"].is_null(), "no HTTP series: null");
+    // The snake_case request was scoped to one pod.
+    assert_eq!(
+        int(&answers[3]["summary"], "total_metrics_analyzed"),
+        1,
+        "{}",
+        answers[3]
+    );
+    // Bad requests.
+    for bad in [
+        json!({"metrics": ["gpu"]}),
+        json!({"threshold": 2}),
+        json!({"timeRange": "forever"}),
+        json!({"modelName": "other-model"}),
+        json!({"labelSelector": "app=web,"}),
+    ] {
+        let status = app
+            .post_json("/api/v1/anomalies/analyze", &bad)
+            .await
+            .status();
+        assert_eq!(status, 422, "{bad}");
+    }
 }

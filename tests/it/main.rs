@@ -16,6 +16,7 @@ mod guard_watch;
 mod health;
 mod helpers;
 mod incidents;
+mod kserve;
 mod kube_mock;
 mod ladder;
 mod layers;

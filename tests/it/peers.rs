@@ -44,3 +44,40 @@ pub fn spawn(binary: &PathBuf, args: &[String]) -> tokio::process::Child {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
+
+/// The real KServe model server (`tests/kserve/model_server.py`, run by `$KSERVE_PYTHON`, which
+/// `scripts/test.sh` points at its virtualenv) on `port`, ready to answer.
+pub async fn start_model_server(port: u16) -> Option<tokio::process::Child> {
+    let python = find_binary("KSERVE_PYTHON", &[])?;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kserve/model_server.py");
+    let child = spawn(
+        &python,
+        &[
+            script.display().to_string(),
+            format!("--http_port={port}"),
+            "--enable_grpc=false".to_string(),
+        ],
+    );
+    let client = reqwest::Client::new();
+    crate::helpers::wait_for(
+        "the KServe model server to be ready",
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_millis(200),
+        || async {
+            let answer: serde_json::Value = client
+                .get(format!(
+                    "http://127.0.0.1:{port}/v1/models/anomaly-detector"
+                ))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (answer["ready"] == true).then_some(())
+        },
+    )
+    .await;
+    Some(child)
+}

@@ -1,0 +1,200 @@
+//! The KServe client against the real KServe model server: readiness, float predictions, the
+//! anomaly-detector refining layer detection, the model going away (the circuit opens,
+//! detection falls back to keywords, health says degraded) and coming back (it closes).
+
+use crate::helpers::{TestApp, spawn_app_with, wait_for};
+use crate::peers::{free_port, start_model_server};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn attached_to_models(port: u16) -> TestApp {
+    let url = format!("http://127.0.0.1:{port}");
+    spawn_app_with(|env| {
+        env.insert("ENABLE_KSERVE_INTEGRATION".into(), "true".into());
+        env.insert("KSERVE_ANOMALY_DETECTOR_URL".into(), url.clone());
+        env.insert("KSERVE_PREDICTIVE_ANALYTICS_URL".into(), url);
+        env.insert("KSERVE_TIMEOUT".into(), "2s".into());
+        env.insert("KSERVE_CIRCUIT_OPEN".into(), "1s".into());
+    })
+    .await
+}
+
+/// Sends an alert whose summary is `summary` and returns its incident's plan.
+async fn plan_of_alert(app: &TestApp, fingerprint: &str, summary: &str) -> Value {
+    let mut alert = crate::alertmanager::sample("alertmanager-sample.json");
+    alert["alerts"][0]["fingerprint"] = json!(fingerprint);
+    alert["alerts"][0]["annotations"]["summary"] = json!(summary);
+    let posted: Value = app
+        .post_json("/webhooks/alertmanager", &alert)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let incident_id = posted["incident_ids"][0].as_str().expect("id").to_string();
+    let incident = app.incident_with_workflow(&incident_id).await;
+    let workflow = app
+        .get_json(&format!(
+            "/api/v1/workflows/{}",
+            incident["workflow_ids"][0].as_str().expect("workflow")
+        ))
+        .await;
+    workflow["plan"].clone()
+}
+
+fn model<'a>(models: &'a Value, name: &str) -> &'a Value {
+    models["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {models}"))
+}
+
+async fn layer_outcome(app: &TestApp, outcome: &str) -> String {
+    let metrics = app.metrics().await;
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "coordination_engine_ml_layer_detection_total{{outcome=\"{outcome}\"}}"
+            ))
+        })
+        .unwrap_or_default()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_serve_predict_refine_detection_and_fail_over_to_keywords() {
+    let port = free_port();
+    let Some(server) = start_model_server(port).await else {
+        return;
+    };
+    let app = attached_to_models(port).await;
+
+    // Readiness.
+    let models = app.get_json("/api/v1/models").await;
+    assert_eq!(models["enabled"], true);
+    for name in ["anomaly-detector", "predictive-analytics"] {
+        assert_eq!(model(&models, name)["ready"], true, "{models}");
+        assert_eq!(model(&models, name)["circuit"], "closed");
+    }
+    assert_eq!(
+        app.get_authed("/api/v1/models/anomaly-detector/health")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get_authed("/api/v1/models/nope/health").await.status(),
+        404
+    );
+
+    // A float prediction, decoded as numbers (the MCP server's predict shape).
+    let prediction: Value = app
+        .post_json(
+            "/api/v1/predict",
+            &json!({"hour": 10, "day_of_week": 2, "cpu_rolling_mean": 40.0, "memory_rolling_mean": 50.0,
+                    "scope": "namespace", "namespace": "shop"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        prediction["predictions"]["cpu_percent"], 60.25,
+        "{prediction}"
+    );
+    assert_eq!(prediction["predictions"]["memory_percent"], 55.5);
+    assert_eq!(prediction["model_info"]["confidence"], 0.87);
+    assert_eq!(prediction["current_metrics"]["source"], "request");
+    assert!(
+        prediction["target_time"]["hour"].is_i64()
+            && prediction["target_time"]["day_of_week"].is_i64()
+    );
+    assert_eq!(prediction["trend"], "increasing");
+
+    // The anomaly-detector's confident answer decides the layer; an unsure one does not.
+    let plan = plan_of_alert(
+        &app,
+        "ml-1",
+        "api cannot reach its volume mlhint-infrastructure",
+    )
+    .await;
+    assert_eq!(plan["root_cause_layer"], "infrastructure", "{plan}");
+    assert_eq!(layer_outcome(&app, "used").await, "1");
+    let plan = plan_of_alert(&app, "ml-2", "mlhint-vague").await;
+    assert_eq!(plan["root_cause_layer"], "application", "{plan}");
+    assert_eq!(layer_outcome(&app, "low_confidence").await, "1");
+
+    // The model goes away: three failures open the circuit; workflows still start, by keywords.
+    let mut server = server;
+    server.kill().await.expect("stop the model server");
+    for i in 0..3 {
+        let plan = plan_of_alert(&app, &format!("down-{i}"), "mlhint-infrastructure").await;
+        assert_eq!(
+            plan["root_cause_layer"], "application",
+            "keywords decide: {plan}"
+        );
+    }
+    assert_eq!(layer_outcome(&app, "unavailable").await, "3");
+    let models = app.get_json("/api/v1/models").await;
+    assert_eq!(model(&models, "anomaly-detector")["ready"], false);
+    let health = app.get_json("/api/v1/health").await;
+    // Degraded, never down: keyword detection carries on.
+    assert_eq!(
+        health["components"]["kserve"]["status"], "degraded",
+        "{health}"
+    );
+    assert_eq!(app.get_authed("/api/v1/health").await.status(), 200);
+
+    // It comes back: after the open period one probe goes through and closes the circuit.
+    let _server = start_model_server(port).await.expect("restarted");
+    wait_for(
+        "the anomaly-detector's circuit to close",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let models = app.get_json("/api/v1/models").await;
+            let detector = model(&models, "anomaly-detector");
+            (detector["ready"] == true && detector["circuit"] == "closed").then_some(())
+        },
+    )
+    .await;
+    let plan = plan_of_alert(&app, "back-1", "mlhint-infrastructure").await;
+    assert_eq!(plan["root_cause_layer"], "infrastructure");
+    let health = app.get_json("/api/v1/health").await;
+    assert_eq!(health["components"]["kserve"]["status"], "ok", "{health}");
+}
+
+#[tokio::test]
+async fn predict_without_a_model_is_503_naming_the_setting_and_bad_input_is_422() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app
+        .post_json(
+            "/api/v1/predict",
+            &json!({"hour": 3, "day_of_week": 1, "scope": "namespace"}),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    let (code, body) = crate::helpers::error_body(response).await;
+    assert_eq!(code, "not_configured");
+    assert!(
+        body["error"]["details"]["setting"]
+            .as_str()
+            .is_some_and(|s| s.contains("KSERVE_PREDICTIVE_ANALYTICS_SERVICE"))
+    );
+    for bad in [
+        json!({"hour": 24, "day_of_week": 1}),
+        json!({"hour": 3, "day_of_week": 7}),
+        json!({"hour": 3, "day_of_week": 1, "scope": "galaxy"}),
+        json!({"hour": "three"}),
+    ] {
+        let status = app.post_json("/api/v1/predict", &bad).await.status();
+        assert!(status == 422 || status == 400, "{bad}: {status}");
+    }
+    let models = app.get_json("/api/v1/models").await;
+    assert_eq!(models, json!({"enabled": false, "models": []}));
+}
