@@ -563,7 +563,10 @@ async fn the_mcp_servers_anomaly_requests_are_answered_with_go_compatible_types(
         .as_f64()
         .expect("throttle rate");
     assert!((overall - 0.25).abs() < 0.01, "{}", answers[2]);
-    assert!(answers[2]["enriched_signals"]["http_error_rate"].is_null(), "no HTTP series: null");
+    assert!(
+        answers[2]["enriched_signals"]["http_error_rate"].is_null(),
+        "no HTTP series: null"
+    );
     // The snake_case request was scoped to one pod.
     assert_eq!(
         int(&answers[3]["summary"], "total_metrics_analyzed"),

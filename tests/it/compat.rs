@@ -158,6 +158,40 @@ async fn the_mcp_server_works_unchanged_against_the_compat_listener() {
         "the Go engine's word for resolved"
     );
 
+    // The analytics routes the client's tools call exist here too (#6-#9, #11), under both
+    // prefixes; without PROMETHEUS_URL they say which setting is missing (503), never 404.
+    for prefix in ["/api/v1", "/api/v1/api/v1"] {
+        for path in [
+            "/capacity/trends?namespace=shop",
+            "/predict/disk-exhaustion",
+            "/recommendations/rightsizing?namespace=shop&window=30d",
+            "/predict/memory-leak",
+        ] {
+            let response = go
+                .get(format!("http://{compat}{prefix}{path}"))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), 503, "{prefix}{path}");
+        }
+        let status: Value = go
+            .get(format!("http://{compat}{prefix}/cluster/status"))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert!(status["actions"]["total"].is_i64() && status["engine"]["workers_count"].is_i64());
+        let anomalies = go
+            .post(format!("http://{compat}{prefix}/anomalies/analyze"))
+            .json(&serde_json::json!({"timeRange": "1h", "metrics": ["cpu_usage"], "threshold": 0.25}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(anomalies.status(), 503);
+    }
+
     // The compat listener serves only the client's routes, and the main one still wants a token.
     let health = go
         .get(format!("http://{compat}/health"))
