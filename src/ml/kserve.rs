@@ -218,6 +218,7 @@ mod tests {
     }
 
     async fn failing(open_for: Duration) -> Model {
+        crate::tls::install_default_provider();
         // Nothing listens on port 9 of 127.0.0.1: every call fails fast.
         let model = Model::new("m", "http://127.0.0.1:9", "m", Duration::from_millis(200))
             .expect("model")
