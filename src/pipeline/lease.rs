@@ -92,15 +92,19 @@ impl Pipeline {
         }
         self.publish_leases().await;
         let mut notes = Vec::new();
+        let mut undo = Vec::new();
         if let (Some((channel, control)), Some(owner)) = (&self.argocd, &method.owner) {
             let view = self.guard.snapshot();
             let app = argocd::locate(owner, &view, control);
             let self_heal = view.applications.get(owner).map(|a| a.self_heal);
             match self_heal {
                 Some(true) if !dry_run => match channel.set_self_heal(&app, false).await {
-                    Ok(()) => notes.push(format!(
-                        "turned off selfHeal on Application {app} (undo: turn it back on once Git has the change)"
-                    )),
+                    Ok(()) => {
+                        notes.push(format!(
+                            "turned off selfHeal on Application {app} (undo: turn it back on once Git has the change)"
+                        ));
+                        undo.push(super::rung::Undo::SelfHeal(app.clone()));
+                    }
                     Err(error) => {
                         return Rung::Failed(format!(
                             "cannot turn off selfHeal on Application {app}: {error}"
@@ -127,8 +131,20 @@ impl Pipeline {
                 Err(error) => Rung::Failed(error.to_string()),
             },
         };
-        let Rung::Done { detail, .. } = acted else {
-            return acted;
+        let detail = match acted {
+            Rung::Done { detail, .. } => detail,
+            Rung::Reversible {
+                detail,
+                undo: taken_back,
+                ..
+            } => {
+                // Scale back first, then selfHeal on (ArgoCD would otherwise race the undo).
+                let mut first = taken_back;
+                first.append(&mut undo);
+                undo = first;
+                detail
+            }
+            other => return other,
         };
         notes.push(format!(
             "Git still has the old value: make the change in Git before {}",
@@ -136,7 +152,7 @@ impl Pipeline {
                 .expires_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ));
-        Rung::Leased {
+        Rung::Reversible {
             detail: format!(
                 "{detail} under lease {} ({}, until {}); {}",
                 lease.id,
@@ -147,7 +163,8 @@ impl Pipeline {
                 notes.join("; ")
             ),
             verify: Some(workload_check(top)),
-            lease: json!(lease),
+            undo,
+            lease: Some(json!(lease)),
         }
     }
 }

@@ -241,12 +241,14 @@ impl Pipeline {
             let rung = self
                 .rung(client, dry_run, step, method, workload, workflow)
                 .await;
-            let lease = match &rung {
-                Rung::Leased { lease, .. } => Some(lease.clone()),
-                _ => None,
+            let (lease, undo) = match &rung {
+                Rung::Reversible { lease, undo, .. } => (lease.clone(), undo.clone()),
+                _ => (None, Vec::new()),
             };
             let (outcome, detail) = match &rung {
-                Rung::Done { detail, .. } | Rung::Leased { detail, .. } => ("done", detail.clone()),
+                Rung::Done { detail, .. } | Rung::Reversible { detail, .. } => {
+                    ("done", detail.clone())
+                }
                 Rung::Failed(reason) => ("failed", reason.clone()),
                 Rung::Escalate { reason, .. } => ("escalated", reason.clone()),
             };
@@ -269,7 +271,7 @@ impl Pipeline {
                     tried.push(format!("{}: {reason}", step.action.as_str()));
                     None
                 }
-                Rung::Done { detail, verify } | Rung::Leased { detail, verify, .. } => {
+                Rung::Done { detail, verify } | Rung::Reversible { detail, verify, .. } => {
                     if step.action.mutates() {
                         tried.push(format!("{}: {detail}", step.action.as_str()));
                     }
@@ -318,6 +320,17 @@ impl Pipeline {
                 return LadderEnd::Passed { detail, deadline };
             }
             tried.push(format!("verify after {}: {detail}", step.action.as_str()));
+            if !undo.is_empty() {
+                // The change did not help: take it back before the next rung.
+                for done in self.undo(client, &undo).await {
+                    workflow.steps.push(json!({
+                        "order": step.order, "action": "undo", "layer": step.layer,
+                        "outcome": if done.starts_with("undo failed") { "failed" } else { "done" },
+                        "detail": done, "at": Utc::now(),
+                    }));
+                    tried.push(done);
+                }
+            }
             workflow.status = WorkflowStatus::Running;
             if !self.persist(workflow).await {
                 return LadderEnd::Stopped;
@@ -341,7 +354,6 @@ impl Pipeline {
         let reason = match (rung, step.action) {
             (Rung::Escalate { .. }, _) => "RemediationEscalated",
             (Rung::Failed(_), _) => "RemediationStepFailed",
-            (Rung::Leased { .. }, _) => "RemediationLeasedChange",
             (_, Action::DeletePod) => "RemediationPodDeleted",
             (_, Action::RolloutRestart) => "RemediationRolloutRestarted",
             (_, Action::Rollback) => "RemediationRolledBack",

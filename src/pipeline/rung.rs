@@ -19,17 +19,32 @@ pub(super) enum Rung {
         detail: String,
         verify: Option<Check>,
     },
-    /// Acted directly on a GitOps-managed object under a remediation lease (shown on the step).
-    Leased {
+    /// Acted, and the change can be taken back if its checkpoint fails (`undo`, in order); under
+    /// a remediation lease when the object is GitOps-managed (`lease`, shown on the step).
+    Reversible {
         detail: String,
         verify: Option<Check>,
-        lease: Value,
+        undo: Vec<Undo>,
+        lease: Option<Value>,
     },
     Failed(String),
     Escalate {
         reason: String,
         needed: String,
     },
+}
+
+/// How to take a change back.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Undo {
+    ScaleBack {
+        kind: String,
+        namespace: String,
+        name: String,
+        replicas: i32,
+    },
+    /// Turn the Application's selfHeal back on.
+    SelfHeal(argocd::AppRef),
 }
 
 pub(super) fn workload_check((kind, namespace, name): &(String, String, String)) -> Check {
@@ -222,9 +237,16 @@ impl Pipeline {
                 .scale_up(client, kind, wns, name, dry_run)
                 .await
                 .map(|rung| match rung {
-                    Rung::Done { detail, .. } => Rung::Done {
+                    Rung::Reversible {
+                        detail,
+                        undo,
+                        lease,
+                        ..
+                    } => Rung::Reversible {
                         detail,
                         verify: verify_workload(),
+                        undo,
+                        lease,
                     },
                     other => other,
                 }),
@@ -270,7 +292,10 @@ impl Pipeline {
             _ => None,
         };
         if let Some(verb) = verb
-            && matches!(result, Ok(Rung::Done { .. }) | Err(_))
+            && matches!(
+                result,
+                Ok(Rung::Done { .. } | Rung::Reversible { .. }) | Err(_)
+            )
         {
             self.count(verb, &result);
         }
@@ -564,9 +589,44 @@ impl Pipeline {
             });
         }
         let detail = workload::scale(client, kind, namespace, name, current + 1, dry_run).await?;
-        Ok(Rung::Done {
+        Ok(Rung::Reversible {
             detail: format!("{detail} (was {current}; undo: scale back to {current})"),
             verify: None,
+            undo: vec![Undo::ScaleBack {
+                kind: kind.into(),
+                namespace: namespace.into(),
+                name: name.into(),
+                replicas: current,
+            }],
+            lease: None,
         })
+    }
+
+    /// Takes a change back after its checkpoint failed; the detail of each undo.
+    pub(super) async fn undo(&self, client: &kube::Client, undo: &[Undo]) -> Vec<String> {
+        let mut done = Vec::new();
+        for step in undo {
+            let outcome = match step {
+                Undo::ScaleBack {
+                    kind,
+                    namespace,
+                    name,
+                    replicas,
+                } => workload::scale(client, kind, namespace, name, *replicas, false)
+                    .await
+                    .map(|d| format!("undo: {d}")),
+                Undo::SelfHeal(app) => match &self.argocd {
+                    Some((channel, _)) => channel
+                        .set_self_heal(app, true)
+                        .await
+                        .map(|()| format!("undo: turned selfHeal back on for Application {app}")),
+                    None => Ok(format!(
+                        "undo: turn selfHeal back on for Application {app} by hand"
+                    )),
+                },
+            };
+            done.push(outcome.unwrap_or_else(|error| format!("undo failed: {error}")));
+        }
+        done
     }
 }
