@@ -62,3 +62,19 @@ where
         }
     }
 }
+
+/// Lists objects of an API the cluster may not have (OpenShift's, OLM's): none when the API
+/// server answers 404.
+pub async fn list_optional(
+    api: kube::Api<kube::api::DynamicObject>,
+) -> Result<Vec<serde_json::Value>, ExecError> {
+    match api.list(&Default::default()).await {
+        Ok(list) => Ok(list
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
+        Err(error) => Err(error.into()),
+    }
+}

@@ -102,15 +102,7 @@ async fn list_cluster(
         client.clone(),
         &ApiResource::from_gvk_with_plural(&gvk, plural),
     );
-    match api.list(&ListParams::default()).await {
-        Ok(list) => Ok(list
-            .items
-            .into_iter()
-            .filter_map(|o| serde_json::to_value(o).ok())
-            .collect()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
-        Err(error) => Err(error.into()),
-    }
+    super::list_optional(api).await
 }
 
 /// Waits while the maintenance gate is busy, polling at 0.5 s doubling to 10 s, up to

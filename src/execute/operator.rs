@@ -5,7 +5,7 @@
 //! is not `Succeeded` is escalated with its phase and message.
 
 use super::{ExecError, FIELD_MANAGER, with_retry};
-use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
 /// The annotation that asks the operator to reconcile.
@@ -59,16 +59,7 @@ pub fn unhealthy_csv(csvs: &[Value]) -> Option<String> {
 pub async fn csvs(client: &kube::Client, namespace: &str) -> Result<Vec<Value>, ExecError> {
     let gvk = GroupVersionKind::gvk("operators.coreos.com", "v1alpha1", "ClusterServiceVersion");
     let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, "clusterserviceversions");
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    match api.list(&ListParams::default()).await {
-        Ok(list) => Ok(list
-            .items
-            .into_iter()
-            .filter_map(|o| serde_json::to_value(o).ok())
-            .collect()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
-        Err(error) => Err(error.into()),
-    }
+    super::list_optional(Api::namespaced_with(client.clone(), namespace, &resource)).await
 }
 
 /// Annotates the custom resource so its operator reconciles it. The resource's plural comes

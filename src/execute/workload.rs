@@ -3,7 +3,9 @@
 use super::{ExecError, FIELD_MANAGER, with_retry};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+};
 use serde_json::{Value, json};
 
 /// The object and its controllers up to the top, as JSON (`apiVersion`, `kind`, `metadata`),
@@ -130,38 +132,55 @@ pub async fn rollout_restart(
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {
         "kubectl.kubernetes.io/restartedAt": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     }}}}});
+    merge_patch(client, (kind, namespace, name), &patch, dry_run, None).await?;
+    Ok(format!(
+        "restarted {kind} {namespace}/{name}{}",
+        dry_suffix(dry_run)
+    ))
+}
+
+/// A merge patch of an apps/v1 workload (or of its `subresource`), with the engine's field
+/// manager, retried while transient.
+async fn merge_patch(
+    client: &kube::Client,
+    (kind, namespace, name): (&str, &str, &str),
+    patch: &Value,
+    dry_run: bool,
+    subresource: Option<&str>,
+) -> Result<(), ExecError> {
+    let plural = match (kind, subresource) {
+        ("Deployment", _) => "deployments",
+        ("StatefulSet", _) => "statefulsets",
+        ("DaemonSet", None) => "daemonsets",
+        _ => {
+            return Err(ExecError::Permanent(format!(
+                "cannot {} a {kind}",
+                if subresource.is_some() {
+                    "scale"
+                } else {
+                    "restart"
+                }
+            )));
+        }
+    };
+    let gvk = GroupVersionKind::gvk("apps", "v1", kind);
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &ApiResource::from_gvk_with_plural(&gvk, plural),
+    );
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
         dry_run,
         ..Default::default()
     };
-    with_retry(|| {
-        let (client, patch, params) = (client.clone(), patch.clone(), params.clone());
-        async move {
-            let patch = Patch::Merge(&patch);
-            match kind {
-                "Deployment" => {
-                    Api::<Deployment>::namespaced(client, namespace)
-                        .patch(name, &params, &patch)
-                        .await?;
-                }
-                "StatefulSet" => {
-                    Api::<StatefulSet>::namespaced(client, namespace)
-                        .patch(name, &params, &patch)
-                        .await?;
-                }
-                "DaemonSet" => {
-                    Api::<DaemonSet>::namespaced(client, namespace)
-                        .patch(name, &params, &patch)
-                        .await?;
-                }
-                other => return Err(ExecError::Permanent(format!("cannot restart a {other}"))),
-            }
-            Ok(format!(
-                "restarted {kind} {namespace}/{name}{}",
-                dry_suffix(dry_run)
-            ))
+    with_retry(|| async {
+        let merge = Patch::Merge(patch);
+        match subresource {
+            Some(sub) => drop(api.patch_subresource(sub, name, &params, &merge).await?),
+            None => drop(api.patch(name, &params, &merge).await?),
         }
+        Ok(())
     })
     .await
 }
@@ -421,35 +440,18 @@ pub async fn scale(
     dry_run: bool,
 ) -> Result<String, ExecError> {
     let patch = json!({"spec": {"replicas": replicas}});
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
+    merge_patch(
+        client,
+        (kind, namespace, name),
+        &patch,
         dry_run,
-        ..Default::default()
-    };
-    with_retry(|| {
-        let (client, patch, params) = (client.clone(), patch.clone(), params.clone());
-        async move {
-            let patch = Patch::Merge(&patch);
-            match kind {
-                "Deployment" => {
-                    Api::<Deployment>::namespaced(client, namespace)
-                        .patch_scale(name, &params, &patch)
-                        .await?;
-                }
-                "StatefulSet" => {
-                    Api::<StatefulSet>::namespaced(client, namespace)
-                        .patch_scale(name, &params, &patch)
-                        .await?;
-                }
-                other => return Err(ExecError::Permanent(format!("cannot scale a {other}"))),
-            }
-            Ok(format!(
-                "scaled {kind} {namespace}/{name} to {replicas} replicas{}",
-                dry_suffix(dry_run)
-            ))
-        }
-    })
-    .await
+        Some("scale"),
+    )
+    .await?;
+    Ok(format!(
+        "scaled {kind} {namespace}/{name} to {replicas} replicas{}",
+        dry_suffix(dry_run)
+    ))
 }
 
 /// The workload's desired replica count (`spec.replicas`, 1 when unset).
