@@ -1,9 +1,10 @@
 //! The ArgoCD channel: an ArgoCD-managed Deployment is fixed through its Application (sync, and
 //! ArgoCD's restart action through argocd-server), never by a patch of the Deployment.
 
+use crate::execute::writes_of as writes;
 use crate::execute::{deployment, event_answer, finished_workflow, pod_list, trigger};
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::kube_mock::{MockApiServer, Recorded, Writes};
+use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -52,14 +53,6 @@ async fn attached_with(
         vars.extend(env);
     })
     .await
-}
-
-fn writes(requests: &[Recorded]) -> Vec<(String, String)> {
-    requests
-        .iter()
-        .filter(|r| r.method != "GET" && !r.path.ends_with("/events"))
-        .map(|r| (r.method.clone(), r.path.clone()))
-        .collect()
 }
 
 fn steps(workflow: &Value) -> Vec<(String, String, String)> {

@@ -2,23 +2,16 @@
 //! to its last good revision (read from helm-format release Secrets) with the helm CLI; an
 //! operator's operand is never patched, its custom resource is nudged instead.
 
+use crate::execute::writes_of as writes;
 use crate::execute::{deployment, event_answer, finished_workflow, pod_list, trigger};
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::kube_mock::{MockApiServer, Recorded, Writes};
+use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 
 const SHOP: &str = "/apis/apps/v1/namespaces/prod/deployments/shop-web";
 const SECRETS: &str = "/api/v1/namespaces/prod/secrets";
-
-fn writes(requests: &[Recorded]) -> Vec<(String, String)> {
-    requests
-        .iter()
-        .filter(|r| r.method != "GET" && !r.path.ends_with("/events"))
-        .map(|r| (r.method.clone(), r.path.clone()))
-        .collect()
-}
 
 async fn attached(mock: &MockApiServer, dir: &Path, helm_bin: &Path) -> TestApp {
     let kubeconfig = mock.kubeconfig(dir).display().to_string();

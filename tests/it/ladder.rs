@@ -196,6 +196,19 @@ async fn a_workload_an_hpa_scales_is_never_scaled_by_hand() {
     mock.stop().await;
 }
 
+/// `DELETE /api/v1/pause?namespace=…`, its answer.
+async fn resume(app: &crate::helpers::TestApp, namespace: &str) -> Value {
+    app.client
+        .delete(app.url(&format!("/api/v1/pause?namespace={namespace}")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .expect("resume")
+        .json()
+        .await
+        .expect("json")
+}
+
 #[tokio::test]
 async fn alerts_held_by_a_pause_are_judged_again_when_it_is_lifted() {
     let app = spawn_app().await;
@@ -220,28 +233,10 @@ async fn alerts_held_by_a_pause_are_judged_again_when_it_is_lifted() {
     assert_eq!(workflow["status"], "cancelled", "{workflow}");
 
     // Lifting another namespace's (absent) pause changes nothing for prod.
-    let other: Value = app
-        .client
-        .delete(app.url("/api/v1/pause?namespace=elsewhere"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .expect("resume")
-        .json()
-        .await
-        .expect("json");
+    let other = resume(&app, "elsewhere").await;
     assert_eq!(other["requeued"], 0);
 
-    let resumed: Value = app
-        .client
-        .delete(app.url("/api/v1/pause?namespace=prod"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .expect("resume")
-        .json()
-        .await
-        .expect("json");
+    let resumed = resume(&app, "prod").await;
     assert_eq!(resumed["requeued"], 1, "{resumed}");
     let path = format!("/api/v1/incidents/{incident_id}");
     let incident = wait_for(
@@ -268,15 +263,6 @@ async fn alerts_held_by_a_pause_are_judged_again_when_it_is_lifted() {
     assert_eq!(rerun["gate_decisions"][0]["gate"], "pause");
     assert_eq!(rerun["gate_decisions"][0]["outcome"], "pass", "{rerun}");
     // Resuming again queues nothing more: the incident's latest workflow was not held.
-    let again: Value = app
-        .client
-        .delete(app.url("/api/v1/pause?namespace=prod"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .expect("resume")
-        .json()
-        .await
-        .expect("json");
+    let again = resume(&app, "prod").await;
     assert_eq!(again["requeued"], 0);
 }

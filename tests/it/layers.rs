@@ -2,6 +2,7 @@
 //! workflow that runs infrastructure, then platform, then application, with a checkpoint after
 //! each layer.
 
+use crate::execute::writes_of as writes;
 use crate::execute::{POD, api_pod_chain, finished_workflow, pod, pod_list};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::kube_mock::{MockApiServer, Recorded, Writes};
@@ -227,14 +228,6 @@ async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
         env.insert("DRAIN_TIMEOUT".into(), "3s".into());
     })
     .await
-}
-
-fn writes(requests: &[Recorded]) -> Vec<(String, String)> {
-    requests
-        .iter()
-        .filter(|r| r.method != "GET" && !r.path.ends_with("/events"))
-        .map(|r| (r.method.clone(), r.path.clone()))
-        .collect()
 }
 
 async fn trigger_one(app: &TestApp, kind: &str, name: &str, issue: &str) -> Value {
