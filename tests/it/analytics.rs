@@ -390,8 +390,131 @@ async fn the_analytics_routes_find_the_truth_in_real_prometheus_data() {
     assert!(int(&capacity, "days_until_85_percent") < forecast);
     int(&capacity, "recommended_replica_increase");
 
-    // The same routes answer on the compatibility listener's paths too (the MCP server).
+    // Every reply, field by field, as the MCP server's Go structs decode it (contract §4).
+    use crate::compat::assert_go_fields as go;
+    go(
+        &disk,
+        &[
+            ("status", "string"),
+            ("critical_count", "int"),
+            ("warning_count", "int"),
+        ],
+    );
+    for result in results {
+        go(
+            result,
+            &[
+                ("node", "string"),
+                ("mountpoint", "string"),
+                ("urgency", "string"),
+                ("projected_full_date", "string"),
+                ("available_bytes", "number"),
+                ("total_bytes", "number"),
+                ("used_percent", "number"),
+                ("daily_fill_rate_bytes", "number"),
+                ("days_until_full", "int"),
+            ],
+        );
+    }
+    go(
+        &leaks,
+        &[
+            ("status", "string"),
+            ("namespace", "string"),
+            ("leak_count", "int"),
+        ],
+    );
+    for result in leaks["results"].as_array().expect("results") {
+        go(
+            result,
+            &[
+                ("namespace", "string"),
+                ("pod", "string"),
+                ("container", "string"),
+                ("current_memory_bytes", "number"),
+                ("daily_growth_bytes", "number"),
+                ("growth_r_squared", "number"),
+                ("confidence", "number"),
+                ("leak_detected", "bool"),
+            ],
+        );
+    }
+    go(
+        &sizing,
+        &[
+            ("status", "string"),
+            ("namespace", "string"),
+            ("analysis_window", "string"),
+            ("over_provisioned_count", "int"),
+            ("under_provisioned_count", "int"),
+            ("right_sized_count", "int"),
+        ],
+    );
+    for r in sizing["recommendations"]
+        .as_array()
+        .expect("recommendations")
+    {
+        go(
+            r,
+            &[
+                ("namespace", "string"),
+                ("pod", "string"),
+                ("container", "string"),
+                ("current_cpu_request", "string"),
+                ("current_cpu_limit", "string"),
+                ("recommended_cpu_request", "string"),
+                ("recommended_cpu_limit", "string"),
+                ("current_memory_request", "string"),
+                ("current_memory_limit", "string"),
+                ("recommended_memory_request", "string"),
+                ("recommended_memory_limit", "string"),
+                ("cpu_sizing", "string"),
+                ("memory_sizing", "string"),
+                ("p95_cpu_usage_cores", "number"),
+                ("p95_memory_usage_bytes", "number"),
+                ("throttle_rate_pct", "number"),
+            ],
+        );
+    }
+    go(
+        &capacity,
+        &[
+            ("status", "string"),
+            ("namespace", "string"),
+            ("projected_exhaustion_date", "string"),
+            ("days_until_85_percent", "int"),
+            ("forecasted_exhaustion_days", "int"),
+            ("recommended_replica_increase", "int"),
+            ("confidence", "number"),
+        ],
+    );
+
+    // The engine's own status (contract #9).
     let status = app.get_json("/api/v1/cluster/status").await;
+    go(&status, &[("status", "string"), ("timestamp", "string")]);
+    go(
+        &status["actions"],
+        &[
+            ("total", "int"),
+            ("pending", "int"),
+            ("running", "int"),
+            ("completed", "int"),
+            ("failed", "int"),
+        ],
+    );
+    go(
+        &status["conflicts"],
+        &[("total", "int"), ("resolved", "int")],
+    );
+    go(
+        &status["engine"],
+        &[
+            ("running", "bool"),
+            ("queue_length", "int"),
+            ("workers_count", "int"),
+            ("uptime", "string"),
+        ],
+    );
     assert_eq!(status["engine"]["running"], true);
     int(&status["actions"], "total");
     int(&status["engine"], "queue_length");

@@ -5,10 +5,11 @@ use serde_json::{Value, json};
 
 /// Go's `encoding/json` into the MCP server's structs: a present field of the wrong JSON type
 /// fails the whole call; `3.0` is not an `int`; `null` is always fine.
-fn go_type_ok(value: &Value, kind: &str) -> bool {
+pub(crate) fn go_type_ok(value: &Value, kind: &str) -> bool {
     match (kind, value) {
         (_, Value::Null) => true,
         ("string", v) => v.is_string(),
+        ("bool", v) => v.is_boolean(),
         ("int", v) => v.is_i64() || v.is_u64(),
         ("number", v) => v.is_number(),
         ("object", v) => v.is_object(),
@@ -26,6 +27,20 @@ fn assert_go_decodes(object: &Value, fields: &[(&str, &str)]) {
                 "{field} should decode as {kind}: {value}"
             );
         }
+    }
+}
+
+/// Every field present (the analytics replies are ours to shape: all of the contract's fields
+/// are there) and of the type Go decodes it into.
+pub(crate) fn assert_go_fields(object: &Value, fields: &[(&str, &str)]) {
+    for (field, kind) in fields {
+        let value = object
+            .get(*field)
+            .unwrap_or_else(|| panic!("{field} is missing from {object}"));
+        assert!(
+            go_type_ok(value, kind),
+            "{field} should decode as {kind}: {value}"
+        );
     }
 }
 

@@ -110,9 +110,45 @@ async fn models_serve_predict_refine_detection_and_fail_over_to_keywords() {
     assert_eq!(prediction["predictions"]["memory_percent"], 55.5);
     assert_eq!(prediction["model_info"]["confidence"], 0.87);
     assert_eq!(prediction["current_metrics"]["source"], "request");
-    assert!(
-        prediction["target_time"]["hour"].is_i64()
-            && prediction["target_time"]["day_of_week"].is_i64()
+    // As the MCP server's Go structs decode it (contract §4 #5).
+    use crate::compat::assert_go_fields as go;
+    go(
+        &prediction,
+        &[
+            ("status", "string"),
+            ("scope", "string"),
+            ("target", "string"),
+            ("trend", "string"),
+            ("recommendation", "string"),
+        ],
+    );
+    go(
+        &prediction["predictions"],
+        &[("cpu_percent", "number"), ("memory_percent", "number")],
+    );
+    go(
+        &prediction["model_info"],
+        &[
+            ("name", "string"),
+            ("version", "string"),
+            ("confidence", "number"),
+        ],
+    );
+    go(
+        &prediction["current_metrics"],
+        &[
+            ("cpu_rolling_mean", "number"),
+            ("memory_rolling_mean", "number"),
+            ("timestamp", "string"),
+        ],
+    );
+    go(
+        &prediction["target_time"],
+        &[
+            ("hour", "int"),
+            ("day_of_week", "int"),
+            ("iso_timestamp", "string"),
+        ],
     );
     assert_eq!(prediction["trend"], "increasing");
 
