@@ -61,6 +61,10 @@ pub struct Pipeline {
     channels: crate::config::ChannelSettings,
     /// The anomaly-detector refines layer detection when configured.
     models: Arc<crate::ml::Models>,
+    /// Serialises the node budget check and the cordon (`MAX_UNAVAILABLE_NODES`).
+    node_budget: tokio::sync::Mutex<()>,
+    /// Serialises lease publications, so a stale read never overwrites a newer one.
+    lease_publish: tokio::sync::Mutex<()>,
 }
 
 /// `namespace/Kind/name`.
@@ -131,6 +135,8 @@ impl Pipeline {
             approval: Default::default(),
             argocd: None,
             models: Default::default(),
+            node_budget: tokio::sync::Mutex::new(()),
+            lease_publish: tokio::sync::Mutex::new(()),
             channels: crate::config::ChannelSettings {
                 drain_timeout: Duration::from_secs(300),
                 max_unavailable_nodes: 1,

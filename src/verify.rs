@@ -48,7 +48,8 @@ pub async fn check(
         Check::NodeDrained(node) => {
             poll(timeout, || async {
                 let left = crate::execute::node::evictable_pods(client, node).await?;
-                let names: Vec<String> = left.iter().map(|(ns, n)| format!("{ns}/{n}")).collect();
+                let names: Vec<String> =
+                    left.iter().map(|(ns, n, _)| format!("{ns}/{n}")).collect();
                 Ok((
                     left.is_empty(),
                     if left.is_empty() {

@@ -7,7 +7,6 @@
 use super::prometheus::{Prometheus, Series};
 use super::{AnalyticsError, matcher};
 use crate::ml::Models;
-use crate::ml::kserve::numbers;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -182,14 +181,30 @@ pub fn z_score(z: f64) -> f64 {
 /// A model's answer as a score: a probability in 0–1 is taken as is; IsolationForest-style
 /// labels (`-1` anomaly, `1` normal) become 1 or 0.
 pub fn model_score(prediction: &serde_json::Value) -> Option<f64> {
-    let value = *numbers(prediction).first()?;
-    Some(if value == -1.0 {
-        1.0
-    } else if value == 1.0 && !prediction.is_f64() {
-        0.0
-    } else {
-        value.clamp(0.0, 1.0)
+    let first = first_number(prediction)?;
+    let value = first.as_f64()?;
+    // Labels are integers; a probability of exactly 1.0 is a float.
+    let label = first.is_i64() || first.is_u64();
+    Some(match (label, value) {
+        (true, -1.0) => 1.0,
+        (true, 1.0) => 0.0,
+        _ => value.clamp(0.0, 1.0),
     })
+}
+
+/// The first JSON number of a prediction (itself, or inside an array, or the `score` /
+/// `anomaly_score` / `probability` field of an object).
+fn first_number(prediction: &serde_json::Value) -> Option<&serde_json::Value> {
+    use serde_json::Value;
+    match prediction {
+        Value::Number(_) => Some(prediction),
+        Value::Array(items) => items.first().and_then(first_number),
+        Value::Object(fields) => ["score", "anomaly_score", "probability"]
+            .iter()
+            .find_map(|k| fields.get(*k))
+            .and_then(first_number),
+        _ => None,
+    }
 }
 
 fn action(metric: &str, spike: bool) -> &'static str {
@@ -462,6 +477,13 @@ mod tests {
         assert_eq!(model_score(&json!(1)), Some(0.0));
         assert_eq!(model_score(&json!(0.42)), Some(0.42));
         assert_eq!(model_score(&json!([0.8])), Some(0.8));
+        assert_eq!(
+            model_score(&json!([1.0])),
+            Some(1.0),
+            "a certain anomaly, not a label"
+        );
+        assert_eq!(model_score(&json!({"score": 1.0})), Some(1.0));
+        assert_eq!(model_score(&json!([-1])), Some(1.0));
         assert_eq!(severity(0.95), "critical");
         assert_eq!(severity(0.3), "low");
     }

@@ -298,7 +298,15 @@ pub async fn predict(
                 error.to_string(),
             ),
         })?;
-    let values = predictions.first().map(numbers).unwrap_or_default();
+    // `[cpu, memory, confidence?]`, or an object with those fields by name.
+    let values: Vec<f64> = match predictions.first() {
+        Some(serde_json::Value::Object(fields)) => ["cpu_percent", "memory_percent", "confidence"]
+            .iter()
+            .map_while(|k| fields.get(*k).and_then(serde_json::Value::as_f64))
+            .collect(),
+        Some(other) => numbers(other),
+        None => Vec::new(),
+    };
     let (Some(cpu), Some(memory)) = (values.first().copied(), values.get(1).copied()) else {
         return Err(ApiError::new(
             actix_web::http::StatusCode::BAD_GATEWAY,

@@ -137,6 +137,10 @@ pub async fn rollback(
         args.push("--dry-run".into());
     }
     let command = format!("helm {}", args.join(" "));
+    // helm bounds its own API calls; ours is a backstop with room to spare, because killing
+    // helm mid-rollback leaves the release `pending-rollback`.
+    args.push(format!("--timeout={}s", timeout.as_secs().max(1)));
+    let timeout = timeout + Duration::from_secs(60);
     let program = helm_bin.map(Path::as_os_str).unwrap_or("helm".as_ref());
     let mut child = tokio::process::Command::new(program);
     if let Some(paths) = kubeconfig {

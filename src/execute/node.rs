@@ -205,7 +205,9 @@ pub async fn cordon(
         dry_run,
         ..Default::default()
     };
-    let patch = json!({"spec": {"unschedulable": true}});
+    // Marked as ours: only a node the engine cordoned is uncordoned by it.
+    let patch = json!({"metadata": {"annotations": {CORDONED_BY: "true"}},
+                       "spec": {"unschedulable": true}});
     with_retry(|| async {
         nodes.patch(node, &params, &Patch::Merge(&patch)).await?;
         Ok(())
@@ -217,8 +219,12 @@ pub async fn cordon(
     )))
 }
 
-/// After a drain: a node that is Ready again is uncordoned (the undo of `cordon`); one that is
-/// not stays cordoned, and the detail says so.
+/// The annotation the engine puts on a node it cordons.
+pub const CORDONED_BY: &str = "coordination-engine.io/cordoned";
+
+/// After a drain: a node the engine cordoned that is Ready again is uncordoned (the undo of
+/// `cordon`); one that is not stays cordoned, and the detail says so. A node someone else
+/// cordoned is left alone.
 pub async fn uncordon_if_ready(client: &kube::Client, node: &str, dry_run: bool) -> String {
     let nodes: Api<Node> = Api::all(client.clone());
     let current = match with_retry(|| async { Ok(nodes.get(node).await?) }).await {
@@ -230,6 +236,14 @@ pub async fn uncordon_if_ready(client: &kube::Client, node: &str, dry_run: bool)
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let ours = current
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(CORDONED_BY));
+    if !ours {
+        return format!("node {node} was cordoned by someone else: it stays cordoned");
+    }
     if !ready {
         return format!(
             "node {node} is not Ready: it stays cordoned; uncordon it once it is (kubectl uncordon {node})"
@@ -240,7 +254,8 @@ pub async fn uncordon_if_ready(client: &kube::Client, node: &str, dry_run: bool)
         dry_run,
         ..Default::default()
     };
-    let patch = json!({"spec": {"unschedulable": false}});
+    let patch = json!({"metadata": {"annotations": {CORDONED_BY: null}},
+                       "spec": {"unschedulable": false}});
     match with_retry(|| async {
         nodes.patch(node, &params, &Patch::Merge(&patch)).await?;
         Ok(())
@@ -273,11 +288,11 @@ fn evictable(pod: &Pod) -> bool {
     !daemon && !mirror && !finished && pod.metadata.deletion_timestamp.is_none()
 }
 
-/// The evictable pods on a node, as `(namespace, name)`.
+/// The evictable pods on a node, as `(namespace, name, has a controller)`.
 pub async fn evictable_pods(
     client: &kube::Client,
     node: &str,
-) -> Result<Vec<(String, String)>, ExecError> {
+) -> Result<Vec<(String, String, bool)>, ExecError> {
     let pods: Api<Pod> = Api::all(client.clone());
     let params = ListParams::default().fields(&format!("spec.nodeName={node}"));
     let list = with_retry(|| async { Ok(pods.list(&params).await?) }).await?;
@@ -289,6 +304,11 @@ pub async fn evictable_pods(
             (
                 p.metadata.namespace.clone().unwrap_or_default(),
                 p.metadata.name.clone().unwrap_or_default(),
+                p.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.controller == Some(true)),
             )
         })
         .collect())
@@ -305,9 +325,23 @@ pub async fn drain(
 ) -> Result<String, ExecError> {
     let deadline = Instant::now() + timeout;
     let retry = (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    // Never drain a node new pods can still land on (a failed cordon must not lead here).
+    let nodes: Api<Node> = Api::all(client.clone());
+    let current = with_retry(|| async { Ok(nodes.get(node).await?) }).await?;
+    if current.spec.as_ref().and_then(|s| s.unschedulable) != Some(true) {
+        return Err(ExecError::Permanent(format!(
+            "node {node} is schedulable: not draining it (cordon it first)"
+        )));
+    }
     let pods = evictable_pods(client, node).await?;
+    // Like `kubectl drain` without --force: a pod no controller recreates would be gone.
+    if let Some((ns, name, _)) = pods.iter().find(|(_, _, managed)| !managed) {
+        return Err(ExecError::Permanent(format!(
+            "pod {ns}/{name} on node {node} has no controller: evicting it would delete it for good; drain by hand (kubectl drain --force) if that is acceptable"
+        )));
+    }
     let mut evicted = Vec::new();
-    for (namespace, name) in &pods {
+    for (namespace, name, _) in &pods {
         let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
         // Built by hand: kube's `evict` sends `delete_options` (snake case), which the API
         // server ignores, so a dry run would really evict.

@@ -48,6 +48,8 @@ impl Circuit {
 struct Breaker {
     failures: u32,
     opened_at: Option<Instant>,
+    /// A half-open probe is in flight.
+    probing: bool,
 }
 
 /// One model served by KServe.
@@ -95,19 +97,33 @@ impl Model {
     }
 
     fn admit(&self) -> Result<(), ModelError> {
-        let breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        match breaker.opened_at {
-            Some(at) if at.elapsed() < self.open_for => Err(ModelError::CircuitOpen {
+        let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(at) = breaker.opened_at else {
+            return Ok(());
+        };
+        let elapsed = at.elapsed();
+        if elapsed < self.open_for {
+            return Err(ModelError::CircuitOpen {
                 model: self.name.clone(),
                 failures: breaker.failures,
-                retry_in_s: (self.open_for - at.elapsed()).as_secs(),
-            }),
-            _ => Ok(()),
+                retry_in_s: self.open_for.saturating_sub(elapsed).as_secs(),
+            });
         }
+        // Half open: this call is the probe; the others wait for its outcome (still open).
+        if breaker.probing {
+            return Err(ModelError::CircuitOpen {
+                model: self.name.clone(),
+                failures: breaker.failures,
+                retry_in_s: 0,
+            });
+        }
+        breaker.probing = true;
+        Ok(())
     }
 
     fn record(&self, ok: bool) {
         let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        breaker.probing = false;
         if ok {
             *breaker = Breaker::default();
         } else {
@@ -125,20 +141,29 @@ impl Model {
             model: self.name.clone(),
             reason,
         };
-        let outcome = async {
-            let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+        // `healthy`: whether the model itself answered (a 4xx is the caller's fault, not the
+        // model's: it must not open the circuit).
+        let (outcome, healthy) = async {
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => return (Err(failed(e.to_string())), false),
+            };
             let status = response.status();
-            let body: Value = response
-                .json()
-                .await
-                .map_err(|e| failed(format!("{status}: not JSON: {e}")))?;
-            if !status.is_success() {
-                return Err(failed(format!("{status}: {body}")));
+            let body: Value = match response.json().await {
+                Ok(body) => body,
+                Err(e) => return (Err(failed(format!("{status}: not JSON: {e}"))), false),
+            };
+            if status.is_success() {
+                (Ok(body), true)
+            } else {
+                (
+                    Err(failed(format!("{status}: {body}"))),
+                    status.is_client_error(),
+                )
             }
-            Ok(body)
         }
         .await;
-        self.record(outcome.is_ok());
+        self.record(healthy);
         outcome
     }
 
@@ -165,8 +190,8 @@ impl Model {
     }
 }
 
-/// A prediction as numbers: `3`, `0.7`, `"0.7"`, `[0.1, 0.9]`, `{"score": 0.7}` (every number
-/// field, in order).
+/// A prediction as numbers: `3`, `0.7`, `"0.7"`, `[0.1, 0.9]`, `{"score": 0.7}`. Object fields
+/// come in key order (alphabetical): callers that need named fields read them by name.
 pub fn numbers(prediction: &Value) -> Vec<f64> {
     match prediction {
         Value::Number(n) => n.as_f64().into_iter().collect(),

@@ -141,7 +141,14 @@ pub fn parse_layer(prediction: &Value) -> Option<(Layer, f64)> {
             .and_then(|n| n.first().copied())?;
         return Some((layer, confidence));
     }
-    let probabilities = kserve::numbers(prediction);
+    // Named probabilities, or three in the order infrastructure, platform, application.
+    let probabilities: Vec<f64> = match prediction.as_object() {
+        Some(fields) => ["infrastructure", "platform", "application"]
+            .iter()
+            .map(|k| fields.get(*k).and_then(Value::as_f64))
+            .collect::<Option<Vec<f64>>>()?,
+        None => kserve::numbers(prediction),
+    };
     if probabilities.len() != 3 {
         return None;
     }
@@ -173,5 +180,10 @@ mod tests {
             None
         );
         assert_eq!(parse_layer(&json!([0.5, 0.5])), None);
+        // By name, not in the (alphabetical) order of the object's keys.
+        assert_eq!(
+            parse_layer(&json!({"infrastructure": 0.1, "platform": 0.8, "application": 0.1})),
+            Some((Layer::Platform, 0.8))
+        );
     }
 }

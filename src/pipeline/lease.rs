@@ -20,16 +20,26 @@ use std::time::Duration;
 fn leased_paths(action: Action) -> Option<Vec<String>> {
     match action {
         Action::ScaleUp => Some(vec!["/spec/replicas".into()]),
-        Action::RolloutRestart => Some(vec![
-            "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt".into(),
-        ]),
+        // The template's annotations: when it has none yet, the change creates the whole map
+        // (the guard sees that path, not the key under it).
+        Action::RolloutRestart => Some(vec!["/spec/template/metadata/annotations".into()]),
         _ => None,
+    }
+}
+
+fn join_undone(reason: String, undone: &[String]) -> String {
+    if undone.is_empty() {
+        reason
+    } else {
+        format!("{reason}; {}", undone.join("; "))
     }
 }
 
 impl Pipeline {
     /// Copies the store's active leases into the guard's view.
     pub async fn publish_leases(&self) {
+        // One publication at a time: a slow read must not overwrite a newer lease list.
+        let _one = self.lease_publish.lock().await;
         match self.store.active_leases(Utc::now()).await {
             Ok(active) => {
                 let leases = active.iter().map(LeaseRecord::to_guard).collect();
@@ -65,6 +75,14 @@ impl Pipeline {
         let Some(paths) = leased_paths(step.action) else {
             return Rung::Failed(format!("{} cannot run under a lease", step.action.as_str()));
         };
+        // Refusals first: no lease, no selfHeal change for a scale that will not happen.
+        if step.action == Action::ScaleUp {
+            match self.scale_up_refusal(client, kind, namespace, name).await {
+                Ok(Some(refusal)) => return refusal,
+                Ok(None) => {}
+                Err(error) => return Rung::Failed(error.to_string()),
+            }
+        }
         let uid = match workload::get(client, kind, namespace, name).await {
             Ok(object) => object
                 .pointer("/metadata/uid")
@@ -74,8 +92,13 @@ impl Pipeline {
             Err(error) => return Rung::Failed(error.to_string()),
         };
         let now = Utc::now();
-        let ttl = chrono::Duration::from_std(self.channels.lease_ttl)
-            .unwrap_or_else(|_| chrono::Duration::minutes(15));
+        // A dry run's requests are judged by the guard too; its lease lasts only long enough.
+        let ttl = if dry_run {
+            self.channels.lease_ttl.min(Duration::from_secs(120))
+        } else {
+            self.channels.lease_ttl
+        };
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::minutes(15));
         let lease = LeaseRecord {
             id: format!("lease-{}", uuid::Uuid::now_v7().simple()),
             incident_id: workflow.incident_id.clone(),
@@ -144,7 +167,18 @@ impl Pipeline {
                 undo = first;
                 detail
             }
-            other => return other,
+            // The change did not happen: take back what was done for it (selfHeal).
+            Rung::Failed(reason) => {
+                let undone = self.undo(client, &undo).await;
+                return Rung::Failed(join_undone(reason, &undone));
+            }
+            Rung::Escalate { reason, needed } => {
+                let undone = self.undo(client, &undo).await;
+                return Rung::Escalate {
+                    reason: join_undone(reason, &undone),
+                    needed,
+                };
+            }
         };
         notes.push(format!(
             "Git still has the old value: make the change in Git before {}",

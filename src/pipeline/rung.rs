@@ -251,8 +251,21 @@ impl Pipeline {
                     other => other,
                 }),
             (Action::ScaleUp, _) => no_workload("scale (DaemonSets run one pod per node)"),
+            // A node that cannot be cordoned is never drained: escalate instead.
             (Action::Cordon, _) if target.kind == "Node" => {
-                self.cordon(client, &target.name, dry_run).await
+                match self.cordon(client, &target.name, dry_run).await {
+                    Ok(rung) => Ok(rung),
+                    Err(error) => Ok(Rung::Escalate {
+                        reason: format!(
+                            "cannot cordon node {}: {error}; not draining a schedulable node",
+                            target.name
+                        ),
+                        needed: format!(
+                            "cordon and drain {} by hand, or fix the engine's access",
+                            target.name
+                        ),
+                    }),
+                }
             }
             (Action::Drain, _) if target.kind == "Node" => {
                 node::drain(client, &target.name, self.channels.drain_timeout, dry_run)
@@ -349,7 +362,11 @@ impl Pipeline {
         }
         match argo.restart(app, &resource).await {
             Ok(Some(restarted)) => detail = format!("{detail}; {restarted}"),
-            Ok(None) => {}
+            Ok(None) => {
+                detail = format!(
+                    "{detail}; no restart: the Kubernetes API has no ArgoCD resource actions (set ARGOCD_API_URL for ArgoCD's restart action)"
+                )
+            }
             Err(error) => return Rung::Failed(format!("{detail}; restart action: {error}")),
         }
         match argo.wait(app, &before).await {
@@ -556,6 +573,8 @@ impl Pipeline {
             Ok(waited) => waited,
             Err(outcome) => return Ok(node_rung(outcome, "")),
         };
+        // One budget check and cordon at a time: two workflows must not both see room.
+        let _budget = self.node_budget.lock().await;
         let outcome =
             node::cordon(client, node, self.channels.max_unavailable_nodes, dry_run).await?;
         Ok(node_rung(outcome, &waited))
@@ -571,23 +590,10 @@ impl Pipeline {
         name: &str,
         dry_run: bool,
     ) -> Result<Rung, ExecError> {
-        if let Some(hpa) = workload::autoscaler_of(client, kind, namespace, name).await? {
-            return Ok(Rung::Escalate {
-                reason: format!(
-                    "HorizontalPodAutoscaler {namespace}/{hpa} sets the replicas of {kind} {namespace}/{name}; scaling it by hand would be undone"
-                ),
-                needed: format!("raise maxReplicas or adjust the targets of HPA {namespace}/{hpa}"),
-            });
+        if let Some(refusal) = self.scale_up_refusal(client, kind, namespace, name).await? {
+            return Ok(refusal);
         }
         let current = workload::replicas(client, kind, namespace, name).await?;
-        if current == 0 {
-            return Ok(Rung::Escalate {
-                reason: format!(
-                    "{kind} {namespace}/{name} is scaled to zero, presumably on purpose"
-                ),
-                needed: "scale it up by hand if it should run".into(),
-            });
-        }
         let detail = workload::scale(client, kind, namespace, name, current + 1, dry_run).await?;
         Ok(Rung::Reversible {
             detail: format!("{detail} (was {current}; undo: scale back to {current})"),
@@ -600,6 +606,34 @@ impl Pipeline {
             }],
             lease: None,
         })
+    }
+
+    /// Why a scale-up must not happen: an HPA sets the replicas, or the workload is scaled to
+    /// zero on purpose. `None`: go ahead.
+    pub(super) async fn scale_up_refusal(
+        &self,
+        client: &kube::Client,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Rung>, ExecError> {
+        if let Some(hpa) = workload::autoscaler_of(client, kind, namespace, name).await? {
+            return Ok(Some(Rung::Escalate {
+                reason: format!(
+                    "HorizontalPodAutoscaler {namespace}/{hpa} sets the replicas of {kind} {namespace}/{name}; scaling it by hand would be undone"
+                ),
+                needed: format!("raise maxReplicas or adjust the targets of HPA {namespace}/{hpa}"),
+            }));
+        }
+        if workload::replicas(client, kind, namespace, name).await? == 0 {
+            return Ok(Some(Rung::Escalate {
+                reason: format!(
+                    "{kind} {namespace}/{name} is scaled to zero, presumably on purpose"
+                ),
+                needed: "scale it up by hand if it should run".into(),
+            }));
+        }
+        Ok(None)
     }
 
     /// Takes a change back after its checkpoint failed; the detail of each undo.

@@ -92,7 +92,11 @@ async fn a_helm_release_is_rolled_back_to_its_last_good_revision_with_the_helm_c
     );
     let called = std::fs::read_to_string(dir.path().join("helm-called")).expect("helm ran");
     let mut lines = called.lines();
-    assert_eq!(lines.next(), Some("rollback shop 2 --namespace prod"));
+    let args = lines.next().expect("args");
+    assert!(
+        args.starts_with("rollback shop 2 --namespace prod --timeout="),
+        "{args}"
+    );
     assert_eq!(
         lines.next(),
         Some(dir.path().join("kubeconfig").display().to_string().as_str()),

@@ -84,7 +84,9 @@ fn node_layer(other_cordoned: bool, pdb_refusals: usize, ready_after: bool) -> M
     );
     let mut web_evictions: Vec<(u16, Value)> = (0..pdb_refusals).map(|_| too_many()).collect();
     web_evictions.push(created());
+    // Cordoned by the engine (its annotation), Ready again or not.
     let mut after = node("node-2", true);
+    after["metadata"]["annotations"] = json!({"coordination-engine.io/cordoned": "true"});
     after["status"] = json!({"conditions": [{"type": "Ready", "status": if ready_after { "True" } else { "Unknown" }}]});
     let lists = HashMap::from([
         (NODE.to_string(), after),
@@ -296,7 +298,11 @@ async fn a_not_ready_node_waits_for_maintenance_then_is_cordoned_and_drained_aro
         .find(|r| r.method == "PATCH")
         .expect("cordon");
     assert_eq!(patch.path, NODE);
-    assert_eq!(patch.body, json!({"spec": {"unschedulable": true}}));
+    assert_eq!(
+        patch.body,
+        json!({"metadata": {"annotations": {"coordination-engine.io/cordoned": "true"}},
+               "spec": {"unschedulable": true}})
+    );
     assert_eq!(
         patch.query.get("fieldManager").map(String::as_str),
         Some("coordination-engine")
@@ -464,6 +470,41 @@ async fn one_coordination_trigger_runs_infrastructure_then_platform_then_applica
         .filter(|r| r.method == "PATCH")
         .nth(1)
         .expect("uncordon");
-    assert_eq!(uncordon.body, json!({"spec": {"unschedulable": false}}));
+    assert_eq!(
+        uncordon.body,
+        json!({"metadata": {"annotations": {"coordination-engine.io/cordoned": null}},
+               "spec": {"unschedulable": false}})
+    );
+    mock.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_be_cordoned_is_never_drained() {
+    coordination_engine::tls::install_default_provider();
+    let (lists, mut writes_answers) = node_layer(false, 0, false);
+    // The maintenance gate cannot be read (no RBAC for MachineConfigPools): no cordon.
+    writes_answers.insert(
+        ("GET".into(), POOLS.into()),
+        vec![(
+            403,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+                   "message": "machineconfigpools is forbidden"}),
+        )],
+    );
+    let mock = MockApiServer::start_with(lists, writes_answers).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let workflow = trigger_one(&app, "node", "node-2", "node_not_ready").await;
+    assert_eq!(workflow["status"], "escalated", "{workflow}");
+    assert!(
+        workflow["escalation"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cannot cordon node node-2") && r.contains("forbidden")),
+        "{workflow}"
+    );
+    assert!(
+        writes(&mock.requests()).is_empty(),
+        "no cordon, and above all no eviction"
+    );
     mock.stop().await;
 }
