@@ -324,14 +324,9 @@ pub async fn analyze(
         }
         if matches!(metric.as_str(), "cpu" | "cpu_usage") {
             let w = format!("{}s", range.as_secs());
-            let sel = if selector.is_empty() {
-                String::new()
-            } else {
-                selector.clone()
-            };
             let throttled = prometheus
                 .instant(&scope.with_labels(format!(
-                    "sum by (namespace, pod) (increase(container_cpu_cfs_throttled_periods_total{{{sel}}}[{w}])) / sum by (namespace, pod) (increase(container_cpu_cfs_periods_total{{{sel}}}[{w}]))"
+                    "sum by (namespace, pod) (increase(container_cpu_cfs_throttled_periods_total{{{selector}}}[{w}])) / sum by (namespace, pod) (increase(container_cpu_cfs_periods_total{{{selector}}}[{w}]))"
                 )))
                 .await?;
             for sample in throttled

@@ -286,26 +286,6 @@ fn label_selector(text: Option<&str>) -> Result<Vec<(String, String)>, ApiError>
         .collect()
 }
 
-fn object_name(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
-    match value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-    {
-        Some(v)
-            if v.len() > 253
-                || !v.chars().all(|c| {
-                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
-                }) =>
-        {
-            Err(super::validate::invalid(
-                field,
-                "is not a Kubernetes object name",
-            ))
-        }
-        other => Ok(other),
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/anomalies/analyze", tag = "analytics", security(("bearer" = [])),
     request_body = AnalyzeRequest,
     responses((status = 200, body = crate::analytics::anomaly::Analysis), (status = 422), (status = 503)))]
@@ -362,8 +342,8 @@ pub async fn analyze_anomalies(
     }
     let scope = anomaly::Scope {
         namespace: params::namespace(request.namespace.as_deref())?,
-        pod: object_name("pod", request.pod)?,
-        deployment: object_name("deployment", request.deployment)?,
+        pod: super::validate::object_name("pod", request.pod)?,
+        deployment: super::validate::object_name("deployment", request.deployment)?,
         labels: label_selector(request.label_selector.as_deref())?,
     };
     let result = anomaly::analyze(

@@ -179,27 +179,25 @@ async fn measured(
     prometheus: &crate::analytics::prometheus::Prometheus,
     selector: &str,
 ) -> Result<Option<(f64, f64)>, AnalyticsError> {
-    let ratio = |usage: String, resource: &str| {
-        format!(
-            "100 * sum({usage}) / sum(kube_pod_container_resource_requests{{{selector}{}resource=\"{resource}\"}})",
-            if selector.is_empty() { "" } else { "," }
-        )
+    // `{a,b}` from the non-empty parts.
+    let braces = |parts: &[&str]| {
+        let parts: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+        format!("{{{}}}", parts.join(","))
     };
+    let percent = |usage: String, resource: &str| {
+        let requested = braces(&[selector, &format!("resource=\"{resource}\"")]);
+        format!("100 * sum({usage}) / sum(kube_pod_container_resource_requests{requested})")
+    };
+    let containers = braces(&["container!=\"\"", selector]);
     let cpu = prometheus
-        .instant(&ratio(
-            format!(
-                "rate(container_cpu_usage_seconds_total{{container!=\"\"{}{selector}}}[5m])",
-                if selector.is_empty() { "" } else { "," }
-            ),
+        .instant(&percent(
+            format!("rate(container_cpu_usage_seconds_total{containers}[5m])"),
             "cpu",
         ))
         .await?;
     let memory = prometheus
-        .instant(&ratio(
-            format!(
-                "container_memory_working_set_bytes{{container!=\"\"{}{selector}}}",
-                if selector.is_empty() { "" } else { "," }
-            ),
+        .instant(&percent(
+            format!("container_memory_working_set_bytes{containers}"),
             "memory",
         ))
         .await?;
@@ -229,21 +227,8 @@ pub async fn predict(
         ));
     }
     let namespace = params::namespace(request.namespace.as_deref())?;
-    let name = |field: &str, v: Option<String>| -> Result<Option<String>, ApiError> {
-        match v.filter(|v| !v.trim().is_empty()) {
-            Some(v)
-                if v.len() > 253
-                    || !v
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') =>
-            {
-                Err(invalid(field, "is not a Kubernetes object name"))
-            }
-            other => Ok(other),
-        }
-    };
-    let deployment = name("deployment", request.deployment)?;
-    let pod = name("pod", request.pod)?;
+    let deployment = super::validate::object_name("deployment", request.deployment)?;
+    let pod = super::validate::object_name("pod", request.pod)?;
     let model = state.models.predictive_analytics.as_ref().ok_or_else(|| {
         ApiError::from(AnalyticsError::NotConfigured(
             "KSERVE_PREDICTIVE_ANALYTICS_SERVICE (with ENABLE_KSERVE_INTEGRATION=true)",

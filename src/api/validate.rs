@@ -36,6 +36,25 @@ pub fn bounded(field: &str, value: String, max: usize) -> Result<String, ApiErro
     }
 }
 
+/// An optional Kubernetes object name (a DNS subdomain: lowercase letters, digits, `-`, `.`;
+/// at most 253 characters). Such a name holds no PromQL or regex metacharacter but `.`.
+pub fn object_name(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    {
+        Some(v)
+            if v.len() > 253
+                || !v.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                }) =>
+        {
+            Err(invalid(field, "is not a Kubernetes object name"))
+        }
+        other => Ok(other),
+    }
+}
+
 /// An RFC 1123 label, as Kubernetes requires of namespace names.
 pub fn is_dns_label(value: &str) -> bool {
     !value.is_empty()

@@ -258,7 +258,8 @@ async fn setup_with(models: bool) -> Option<Setup> {
         env.insert("PROMETHEUS_URL".into(), base);
         if let Some(url) = model_url {
             env.insert("ENABLE_KSERVE_INTEGRATION".into(), "true".into());
-            env.insert("KSERVE_ANOMALY_DETECTOR_URL".into(), url);
+            env.insert("KSERVE_ANOMALY_DETECTOR_URL".into(), url.clone());
+            env.insert("KSERVE_PREDICTIVE_ANALYTICS_URL".into(), url);
         }
     })
     .await;
@@ -696,6 +697,33 @@ async fn the_mcp_servers_anomaly_requests_are_answered_with_go_compatible_types(
         1,
         "{}",
         answers[3]
+    );
+    // With Prometheus, /predict measures the namespace's usage against its requests instead of
+    // taking the client's estimate: CPU 0.7 cores of 2.1 requested.
+    let prediction: Value = app
+        .post_json(
+            "/api/v1/predict",
+            &json!({"hour": 9, "day_of_week": 0, "cpu_rolling_mean": 99.0, "memory_rolling_mean": 99.0,
+                    "scope": "namespace", "namespace": "shop"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        prediction["current_metrics"]["source"], "prometheus",
+        "{prediction}"
+    );
+    let cpu = prediction["current_metrics"]["cpu_rolling_mean"]
+        .as_f64()
+        .expect("cpu");
+    assert!((cpu - 100.0 * 0.7 / 2.1).abs() < 1.0, "{prediction}");
+    let predicted = prediction["predictions"]["cpu_percent"]
+        .as_f64()
+        .expect("cpu");
+    assert!(
+        (predicted - (cpu * 1.5 + 0.25)).abs() < 0.01,
+        "the model's answer: {prediction}"
     );
     // Bad requests.
     for bad in [
