@@ -114,6 +114,17 @@ pub(crate) fn api_pod_chain(available: i64, annotations: Value) -> HashMap<Strin
     ])
 }
 
+/// The API server's answers when the engine deletes the `api-7d9f` pod and records its Event.
+pub(crate) fn pod_deletion() -> Writes {
+    Writes::from([
+        (
+            ("DELETE".to_string(), POD.to_string()),
+            vec![(200, pod("prod", "api-7d9f", "api-rs"))],
+        ),
+        event_answer("prod"),
+    ])
+}
+
 pub(crate) const PODS: &str = "/api/v1/namespaces/prod/pods";
 
 /// A PodList of the `api` Deployment: `(name, ready, restarts)` per pod.
@@ -136,27 +147,11 @@ pub(crate) fn pod_list(pods: &[(&str, bool, i32)]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved() {
     coordination_engine::tls::install_default_provider();
-    let mock = MockApiServer::start_with(
-        api_pod_chain(2, json!({})),
-        Writes::from([
-            (
-                ("DELETE".to_string(), POD.to_string()),
-                vec![(200, pod("prod", "api-7d9f", "api-rs"))],
-            ),
-            event_answer("prod"),
-        ]),
-    )
-    .await;
+    let mock = MockApiServer::start_with(api_pod_chain(2, json!({})), pod_deletion()).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached(&mock, &dir).await;
     let firing = crate::alertmanager::sample("alertmanager-sample.json");
-    let posted: Value = app
-        .post_json("/webhooks/alertmanager", &firing)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let incident_id = posted["incident_ids"][0].as_str().expect("id").to_string();
+    let incident_id = app.post_alert(&firing).await;
 
     let incident = app.incident_with_workflow(&incident_id).await;
     let workflow_id = incident["workflow_ids"][0].as_str().expect("id");
@@ -570,17 +565,7 @@ async fn cancelling_a_running_workflow_stops_it_at_the_next_step_boundary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_against_a_cluster_sends_dry_run_all_and_changes_nothing() {
     coordination_engine::tls::install_default_provider();
-    let mock = MockApiServer::start_with(
-        api_pod_chain(0, json!({})),
-        Writes::from([
-            (
-                ("DELETE".to_string(), POD.to_string()),
-                vec![(200, pod("prod", "api-7d9f", "api-rs"))],
-            ),
-            event_answer("prod"),
-        ]),
-    )
-    .await;
+    let mock = MockApiServer::start_with(api_pod_chain(0, json!({})), pod_deletion()).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached(&mock, &dir).await;
     let response = app

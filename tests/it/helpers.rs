@@ -60,6 +60,20 @@ impl TestApp {
             .expect("request reaches the server")
     }
 
+    /// Delivers an Alertmanager notification; returns the incident of its first alert.
+    pub async fn post_alert(&self, notification: &serde_json::Value) -> String {
+        let posted: serde_json::Value = self
+            .post_json("/webhooks/alertmanager", notification)
+            .await
+            .json()
+            .await
+            .expect("json");
+        posted["incident_ids"][0]
+            .as_str()
+            .expect("an incident id")
+            .to_string()
+    }
+
     /// Waits until the pipeline has given the incident a workflow; returns the incident.
     pub async fn incident_with_workflow(&self, incident_id: &str) -> serde_json::Value {
         let path = format!("/api/v1/incidents/{incident_id}");

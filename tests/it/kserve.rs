@@ -24,13 +24,7 @@ async fn plan_of_alert(app: &TestApp, fingerprint: &str, summary: &str) -> Value
     let mut alert = crate::alertmanager::sample("alertmanager-sample.json");
     alert["alerts"][0]["fingerprint"] = json!(fingerprint);
     alert["alerts"][0]["annotations"]["summary"] = json!(summary);
-    let posted: Value = app
-        .post_json("/webhooks/alertmanager", &alert)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let incident_id = posted["incident_ids"][0].as_str().expect("id").to_string();
+    let incident_id = app.post_alert(&alert).await;
     let incident = app.incident_with_workflow(&incident_id).await;
     let workflow = app
         .get_json(&format!(

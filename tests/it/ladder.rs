@@ -3,8 +3,8 @@
 //! pause is lifted.
 
 use crate::execute::{
-    DEPLOYMENT, POD, PODS, api_pod_chain, attached, deployment, event_answer, finished_workflow,
-    pod, pod_list, trigger, writes_of,
+    DEPLOYMENT, PODS, api_pod_chain, attached, deployment, event_answer, finished_workflow,
+    pod_deletion, pod_list, trigger, writes_of,
 };
 use crate::helpers::{spawn_app, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
@@ -27,22 +27,13 @@ async fn a_pod_that_keeps_restarting_fails_verification_even_when_available() {
     let growing: Vec<(u16, Value)> = (0..200)
         .map(|n| (200, pod_list(&[("api-7d9f", true, n)])))
         .collect();
-    let mock = MockApiServer::start_with(
-        api_pod_chain(2, json!({})),
-        Writes::from([
-            (("GET".to_string(), PODS.to_string()), growing),
-            (
-                ("DELETE".to_string(), POD.to_string()),
-                vec![(200, pod("prod", "api-7d9f", "api-rs"))],
-            ),
-            (
-                ("PATCH".to_string(), DEPLOYMENT.to_string()),
-                vec![(200, deployment("prod", "api", json!({}), 2))],
-            ),
-            event_answer("prod"),
-        ]),
-    )
-    .await;
+    let mut answers = pod_deletion();
+    answers.insert(("GET".to_string(), PODS.to_string()), growing);
+    answers.insert(
+        ("PATCH".to_string(), DEPLOYMENT.to_string()),
+        vec![(200, deployment("prod", "api", json!({}), 2))],
+    );
+    let mock = MockApiServer::start_with(api_pod_chain(2, json!({})), answers).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached(&mock, &dir).await;
     let answer = trigger(&app, "prod", "pod", "api-7d9f", "crash_loop").await;
@@ -220,13 +211,7 @@ async fn alerts_held_by_a_pause_are_judged_again_when_it_is_lifted() {
         .await;
     assert_eq!(paused.status(), 200);
     let firing = crate::alertmanager::sample("alertmanager-sample.json");
-    let posted: Value = app
-        .post_json("/webhooks/alertmanager", &firing)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let incident_id = posted["incident_ids"][0].as_str().expect("id").to_string();
+    let incident_id = app.post_alert(&firing).await;
     let held = app.incident_with_workflow(&incident_id).await;
     let held_id = held["workflow_ids"][0].as_str().expect("id").to_string();
     let workflow = app.get_json(&format!("/api/v1/workflows/{held_id}")).await;

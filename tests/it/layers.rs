@@ -198,13 +198,7 @@ fn platform_layer() -> Mock {
 
 /// The crash-looping pod of the application layer (manual Deployment prod/api).
 fn application_layer() -> Mock {
-    let writes = Writes::from([
-        (
-            ("DELETE".into(), POD.into()),
-            vec![(200, pod("prod", "api-7d9f", "api-rs"))],
-        ),
-        event("prod"),
-    ]);
+    let writes = crate::execute::pod_deletion();
     let mut lists = api_pod_chain(2, json!({}));
     lists.insert(
         "/api/v1/namespaces/prod/pods".into(),

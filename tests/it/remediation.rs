@@ -265,13 +265,7 @@ async fn gates_hold_paused_namespaces_refuse_a_second_active_workflow_and_stop_s
 async fn an_alert_from_alertmanager_is_picked_up_from_the_queue() {
     let app = spawn_app().await;
     let firing = crate::alertmanager::sample("alertmanager-sample.json");
-    let posted: Value = app
-        .post_json("/webhooks/alertmanager", &firing)
-        .await
-        .json()
-        .await
-        .expect("json");
-    let id = posted["incident_ids"][0].as_str().expect("id").to_string();
+    let id = app.post_alert(&firing).await;
     let incident = app.incident_with_workflow(&id).await;
     assert!(
         app.store
