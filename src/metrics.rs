@@ -40,6 +40,12 @@ pub struct Metrics {
     pub argocd_syncs: IntCounterVec,
     pub argocd_sync_duration: HistogramVec,
     pub ml_layer_detection: IntCounterVec,
+    /// Alerts skipped inside an accepted notification, by reason.
+    pub alerts_rejected: IntCounterVec,
+    /// Requests whose body did not arrive within `BODY_READ_TIMEOUT` (connection closed).
+    pub body_read_timeouts: prometheus::IntCounter,
+    /// Denials not recorded as incidents, by reason (`rate_limited`).
+    pub denials_not_recorded: IntCounterVec,
 }
 
 /// Results of `argocd_sync_total{result}`.
@@ -238,6 +244,28 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let alerts_rejected = IntCounterVec::new(
+            opts(
+                "alerts_rejected_total",
+                "Alerts skipped inside an accepted Alertmanager notification because they failed validation, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric definition");
+        let body_read_timeouts = prometheus::IntCounter::with_opts(opts(
+            "body_read_timeouts_total",
+            "Requests whose body did not arrive within BODY_READ_TIMEOUT; answered 408 and the connection closed",
+        ))
+        .expect("valid metric definition");
+        let denials_not_recorded = IntCounterVec::new(
+            opts(
+                "denials_not_recorded_total",
+                "Admission denials that did not become an incident, by reason (rate_limited: over DENIAL_INCIDENTS_PER_MINUTE)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric definition");
+
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -258,6 +286,9 @@ impl Metrics {
             Box::new(argocd_syncs.clone()),
             Box::new(argocd_sync_duration.clone()),
             Box::new(ml_layer_detection.clone()),
+            Box::new(alerts_rejected.clone()),
+            Box::new(body_read_timeouts.clone()),
+            Box::new(denials_not_recorded.clone()),
         ] {
             registry
                 .register(collector)
@@ -314,6 +345,7 @@ impl Metrics {
         for outcome in crate::ml::LAYER_OUTCOMES {
             ml_layer_detection.with_label_values(&[outcome]);
         }
+        denials_not_recorded.with_label_values(&["rate_limited"]);
         for channel in ["kube", "rest"] {
             argocd_sync_duration.with_label_values(&[channel]);
         }
@@ -346,6 +378,9 @@ impl Metrics {
             argocd_syncs,
             argocd_sync_duration,
             ml_layer_detection,
+            alerts_rejected,
+            body_read_timeouts,
+            denials_not_recorded,
         }
     }
 

@@ -10,7 +10,7 @@ mod settings;
 
 pub use parse::{ConfigError, env_name, format_duration, parse_duration};
 pub use settings::{
-    ArgoCdSettings, AuthSettings, ChannelSettings, GuardSettings, KServeSettings, LogFormat,
+    ArgoCdSettings, AuthSettings, ChannelSettings, CompatTriggerMode, GuardSettings, KServeSettings, LogFormat,
     Secret, Settings, TlsMode, TlsSettings,
 };
 
@@ -36,6 +36,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("kubeconfig", false),
     ("argocd_api_url", false),
     ("argocd_token", true),
+    ("argocd_token_file", false),
     ("argocd_ca_file", false),
     ("argocd_sync_timeout", false),
     ("drain_timeout", false),
@@ -77,6 +78,11 @@ pub const KEYS: &[(&str, bool)] = &[
     ("guard_gitops_identities", false),
     ("guard_annotation_allow_list", false),
     ("guard_label_allow_list", false),
+    ("body_read_timeout", false),
+    ("compat_trigger_mode", false),
+    ("audit_client_names", false),
+    ("denial_incident_ttl", false),
+    ("denial_incidents_per_minute", false),
 ];
 
 /// The file loaded before `--config`, relative to the working directory, when it exists.

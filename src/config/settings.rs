@@ -60,6 +60,9 @@ pub struct AuthSettings {
 pub struct ArgoCdSettings {
     pub api_url: Option<String>,
     pub token: Option<Secret>,
+    /// A file holding the argocd-server token, re-read when it changes (rotation without a
+    /// restart); used when `ARGOCD_TOKEN` is unset.
+    pub token_file: Option<PathBuf>,
     /// CA bundle for argocd-server's certificate (system roots when unset).
     pub ca_file: Option<PathBuf>,
     /// How long a sync may take to reach Synced + Healthy.
@@ -158,6 +161,40 @@ pub struct Settings {
     /// Namespaces where ArgoCD (and its `argocd-cm`) runs.
     pub argocd_namespaces: Vec<String>,
     pub guard: GuardSettings,
+    /// How long a client may take to send a request body before it is answered 408 and its
+    /// connection closed (headers have their own, shorter, actix timeout).
+    pub body_read_timeout: Duration,
+    /// What a trigger from the unauthenticated compatibility listener may do.
+    pub compat_trigger_mode: CompatTriggerMode,
+    /// Audit client certificates allowed to post without the token, by subject common name or
+    /// DNS SAN (empty: any certificate the client CA verifies).
+    pub audit_client_names: Vec<String>,
+    /// Denial incidents are closed this long after their last denial, so retention can purge
+    /// them.
+    pub denial_incident_ttl: Duration,
+    /// New denial incidents recorded per minute, cluster-wide; the excess is counted, not stored.
+    pub denial_incidents_per_minute: u32,
+}
+
+/// What a remediation trigger from the token-less compatibility listener may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompatTriggerMode {
+    /// The workflow waits in `awaiting_approval` (the default).
+    Approval,
+    /// The workflow is forced to a dry run.
+    DryRun,
+    /// As the Go engine did: the trigger acts (after the symptom check).
+    Live,
+}
+
+impl CompatTriggerMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompatTriggerMode::Approval => "approval",
+            CompatTriggerMode::DryRun => "dry_run",
+            CompatTriggerMode::Live => "live",
+        }
+    }
 }
 
 /// The admission guard's settings (SPEC §6).
@@ -213,6 +250,7 @@ impl Settings {
             argocd: ArgoCdSettings {
                 api_url: raw.http_url("argocd_api_url")?,
                 token: raw.string("argocd_token").map(Secret::new),
+                token_file: raw.path("argocd_token_file"),
                 ca_file: raw.path("argocd_ca_file"),
                 sync_timeout: raw.duration("argocd_sync_timeout", Duration::from_secs(300))?,
             },
@@ -301,6 +339,27 @@ impl Settings {
                 }
             },
             guard: guard_settings(raw)?,
+            body_read_timeout: raw.duration("body_read_timeout", Duration::from_secs(10))?,
+            compat_trigger_mode: match raw
+                .choice(
+                    "compat_trigger_mode",
+                    "approval",
+                    &["approval", "dry_run", "live"],
+                )?
+                .as_str()
+            {
+                "dry_run" => CompatTriggerMode::DryRun,
+                "live" => CompatTriggerMode::Live,
+                _ => CompatTriggerMode::Approval,
+            },
+            audit_client_names: raw.list("audit_client_names"),
+            denial_incident_ttl: raw
+                .duration("denial_incident_ttl", Duration::from_secs(24 * 3600))?,
+            denial_incidents_per_minute: raw.parse_or(
+                "denial_incidents_per_minute",
+                30,
+                "a whole number of incidents per minute (0 records none)",
+            )?,
         };
         settings.validate()?;
         Ok(settings)
@@ -329,8 +388,18 @@ impl Settings {
         if let Some(path) = &self.auth.api_token_file {
             require_readable_file("api_token_file", path)?;
         }
+        if let Some(path) = &self.argocd.token_file {
+            require_readable_file("argocd_token_file", path)?;
+        }
         if let Some(path) = &self.audit_client_ca_file {
             require_readable_file("audit_client_ca_file", path)?;
+        }
+        if self.body_read_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "body_read_timeout",
+                "0s",
+                "must be greater than zero",
+            ));
         }
         if self.tls.reload_interval.is_zero() {
             return Err(ConfigError::invalid(
@@ -408,6 +477,7 @@ impl Settings {
             ("kubeconfig", self.kubeconfig.clone()),
             ("argocd_api_url", self.argocd.api_url.clone()),
             ("argocd_token", secret(&self.argocd.token)),
+            ("argocd_token_file", path(&self.argocd.token_file)),
             ("argocd_ca_file", path(&self.argocd.ca_file)),
             (
                 "argocd_sync_timeout",
@@ -535,6 +605,23 @@ impl Settings {
                 join(&self.guard.annotation_allow_list),
             ),
             ("guard_label_allow_list", join(&self.guard.label_allow_list)),
+            (
+                "body_read_timeout",
+                Some(format_duration(self.body_read_timeout)),
+            ),
+            (
+                "compat_trigger_mode",
+                Some(self.compat_trigger_mode.as_str().to_string()),
+            ),
+            ("audit_client_names", join(&self.audit_client_names)),
+            (
+                "denial_incident_ttl",
+                Some(format_duration(self.denial_incident_ttl)),
+            ),
+            (
+                "denial_incidents_per_minute",
+                Some(self.denial_incidents_per_minute.to_string()),
+            ),
         ];
         rows.into_iter()
             .map(|(key, value)| match value {
