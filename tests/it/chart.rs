@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-const CHART: &str = "charts/coordination-engine";
+pub(crate) const CHART: &str = "charts/coordination-engine";
 const VALUES: &[&str] = &[
     "values.yaml",
     "values-ocp-4.18.yaml",
@@ -18,7 +18,7 @@ const VALUES: &[&str] = &[
 ];
 
 /// `helm template` of the chart with `values` and `--set` pairs, as JSON documents.
-fn render(helm: &Path, values: &str, set: &[&str]) -> Vec<Value> {
+pub(crate) fn render(helm: &Path, values: &str, set: &[&str]) -> Vec<Value> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = std::process::Command::new(helm);
     command
@@ -49,7 +49,7 @@ fn render(helm: &Path, values: &str, set: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-fn find<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+pub(crate) fn find<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
     docs.iter().filter(|d| d["kind"] == kind).collect()
 }
 

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod channels;
 mod chart;
+mod chart_hardening;
 mod compat;
 mod durability;
 mod execute;
