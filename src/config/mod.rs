@@ -10,8 +10,8 @@ mod settings;
 
 pub use parse::{ConfigError, env_name, format_duration, parse_duration};
 pub use settings::{
-    ArgoCdSettings, AuthSettings, ChannelSettings, CompatTriggerMode, GuardSettings, KServeSettings, LogFormat,
-    Secret, Settings, TlsMode, TlsSettings,
+    ArgoCdSettings, AuthSettings, ChannelSettings, CompatTriggerMode, GuardSettings,
+    KServeSettings, LogFormat, Secret, Settings, TlsMode, TlsSettings,
 };
 
 use parse::RawValues;

@@ -96,7 +96,11 @@ fn the_token_secret_is_kept_and_never_minted_for_an_existing_secret() {
     let Some(helm) = find_binary("HELM_BIN", &["helm"]) else {
         return;
     };
-    let docs = render(&helm, "values.yaml", &["alertmanager.tokenSecret.create=true"]);
+    let docs = render(
+        &helm,
+        "values.yaml",
+        &["alertmanager.tokenSecret.create=true"],
+    );
     let secrets = find(&docs, "Secret");
     assert_eq!(secrets.len(), 2, "the token and Alertmanager's copy");
     for secret in &secrets {
