@@ -22,6 +22,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod execute;
+pub mod expiring;
 pub mod gate;
 pub mod guard;
 pub mod incident;

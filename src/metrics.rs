@@ -71,6 +71,8 @@ pub const STORE_OPS: &[&str] = &[
     "set_pause",
     "clear_pause",
     "purge",
+    "record_denial",
+    "close_denials",
 ];
 
 /// Layers an incident can be attributed to (`unknown` until detection runs).
@@ -260,7 +262,7 @@ impl Metrics {
         let denials_not_recorded = IntCounterVec::new(
             opts(
                 "denials_not_recorded_total",
-                "Admission denials that did not become an incident, by reason (rate_limited: over DENIAL_INCIDENTS_PER_MINUTE)",
+                "Admission denials that did not become an incident, by reason (rate_limited: over DENIAL_INCIDENTS_PER_MINUTE; queue_full: the recorder queue was full; store_unavailable: the store refused the write)",
             ),
             &["reason"],
         )
@@ -345,7 +347,9 @@ impl Metrics {
         for outcome in crate::ml::LAYER_OUTCOMES {
             ml_layer_detection.with_label_values(&[outcome]);
         }
-        denials_not_recorded.with_label_values(&["rate_limited"]);
+        for reason in crate::guard::record::NOT_RECORDED_REASONS {
+            denials_not_recorded.with_label_values(&[reason]);
+        }
         for channel in ["kube", "rest"] {
             argocd_sync_duration.with_label_values(&[channel]);
         }

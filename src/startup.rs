@@ -225,7 +225,11 @@ impl Application {
                 store: store.clone(),
                 metrics: metrics.clone(),
                 guard: guard_view.clone(),
-                denials: crate::guard::record::DenialRecorder::spawn(store.clone()),
+                denials: crate::guard::record::DenialRecorder::spawn(
+                    store.clone(),
+                    metrics.clone(),
+                    crate::guard::record::DenialPolicy::from_settings(&settings),
+                ),
                 pipeline: pipeline.clone(),
                 audit: crate::api::audit::AuditState::from_settings(&settings),
                 tls: tls.clone(),

@@ -1,5 +1,6 @@
 //! Is this object managed by ArgoCD, and by which Application? (SPEC §5.1, §6 rule 1.)
 
+use super::clip::shown;
 use super::view::{GuardView, TrackingMethod};
 use serde_json::Value;
 
@@ -67,7 +68,10 @@ pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ow
         annotation(INSTALLATION_ID_ANNOTATION),
     ) && ours != theirs
     {
-        return Ownership::NotManaged(format!("managed by another ArgoCD installation ({theirs})"));
+        return Ownership::NotManaged(format!(
+            "managed by another ArgoCD installation ({})",
+            shown(theirs)
+        ));
     }
     let method = view.argo.tracking;
     if matches!(
@@ -88,9 +92,10 @@ pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ow
                 }
             }
             Some(_) => Ownership::NotManaged(format!(
-                "tracking-id {raw:?} names another object (copied annotation)"
+                "tracking-id {:?} names another object (copied annotation)",
+                shown(raw)
             )),
-            None => Ownership::NotManaged(format!("tracking-id {raw:?} does not parse")),
+            None => Ownership::NotManaged(format!("tracking-id {:?} does not parse", shown(raw))),
         };
     }
     if matches!(
@@ -108,8 +113,9 @@ pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ow
             }
         } else {
             Ownership::NotManaged(format!(
-                "label {}={app} but no such Application",
-                view.argo.label_key
+                "label {}={} but no such Application",
+                view.argo.label_key,
+                shown(app)
             ))
         };
     }

@@ -14,6 +14,7 @@ mod compat;
 mod durability;
 mod execute;
 mod guard;
+mod guard_bounds;
 mod guard_watch;
 mod health;
 mod helpers;
