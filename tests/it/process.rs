@@ -265,7 +265,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
 }
 
 /// Starts `serve` in `dir` and returns the child and its API address (from the banner).
-pub(crate) async fn start_server(
+async fn start_server(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> (tokio::process::Child, std::net::SocketAddr) {
