@@ -108,12 +108,7 @@ struct Server {
 /// `metrics: http://127.0.0.1:5678/metrics`).
 fn address_after(line: &str, marker: &str) -> Option<String> {
     let rest = &line[line.find(marker)? + marker.len()..];
-    Some(
-        rest.split(|c| c == ')' || c == '/')
-            .next()?
-            .trim()
-            .to_string(),
-    )
+    Some(rest.split([')', '/']).next()?.trim().to_string())
 }
 
 impl Server {
