@@ -286,8 +286,6 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
         Ownership::NotManaged(why) => return r.allow("not_managed", why),
         Ownership::Managed { app, by } => (app, by),
     };
-    // The tracking-id is caller text: an over-long Application name is shown clipped.
-    let app = shown(&app).into_owned();
     r.trace
         .push(format!("managed by Application {app:?} ({by})"));
     r.application = Some(app.clone());
