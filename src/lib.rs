@@ -35,5 +35,6 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod token_file;
 pub mod verify;
 pub mod workflow;
