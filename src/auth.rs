@@ -56,11 +56,16 @@ impl ApiToken {
     /// Constant-time comparison, so response timing does not leak a prefix of the token.
     /// Nothing matches when there is no token, and an empty token never matches.
     pub fn matches(&self, presented: &str) -> bool {
-        let Some(expected) = self.current() else {
-            return false;
+        let equal = |expected: Option<&Secret>| {
+            expected.is_some_and(|expected| {
+                !presented.is_empty()
+                    && bool::from(expected.expose().as_bytes().ct_eq(presented.as_bytes()))
+            })
         };
-        !presented.is_empty()
-            && bool::from(expected.expose().as_bytes().ct_eq(presented.as_bytes()))
+        match &self.0 {
+            Source::Fixed(secret) => equal(Some(secret)),
+            Source::File(file) => file.with_current(equal),
+        }
     }
 
     /// The token in use now (empty only if a token file never held one, which startup refuses).

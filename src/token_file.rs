@@ -96,6 +96,15 @@ impl TokenFile {
             .clone()
     }
 
+    /// Runs `f` on the token in use without copying it (the per-request check).
+    pub fn with_current<R>(&self, f: impl FnOnce(Option<&Secret>) -> R) -> R {
+        f(self
+            .current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref())
+    }
+
     /// Reads the file again and adopts its token when it changed and is usable.
     pub fn refresh(&self) -> Refresh {
         let observed = read_bounded(&self.path);
