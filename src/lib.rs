@@ -36,5 +36,6 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod token_file;
 pub mod verify;
 pub mod workflow;
