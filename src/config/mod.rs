@@ -313,6 +313,30 @@ mod tests {
     }
 
     #[test]
+    fn audit_client_names_without_a_client_ca_are_an_error() {
+        let err = load(&env(&[("AUDIT_CLIENT_NAMES", "kube-apiserver")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AUDIT_CLIENT_CA_FILE"), "{err}");
+        assert!(err.contains("kube-apiserver"), "{err}");
+        let ca = yaml("not checked here beyond being readable\n");
+        let ca_path = ca.path().to_string_lossy().to_string();
+        let err = load(&env(&[
+            ("AUDIT_CLIENT_NAMES", "kube-apiserver"),
+            ("AUDIT_CLIENT_CA_FILE", &ca_path),
+            ("TLS_MODE", "off"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("TLS"), "{err}");
+        let ok = load(&env(&[
+            ("AUDIT_CLIENT_NAMES", "kube-apiserver"),
+            ("AUDIT_CLIENT_CA_FILE", &ca_path),
+        ]));
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
     fn secrets_are_redacted_when_printed() {
         let s = load(&env(&[("API_TOKEN", "s3cr3t-token-value")])).expect("valid");
         let printed = s.to_redacted_yaml();

@@ -394,6 +394,17 @@ impl Settings {
         if let Some(path) = &self.audit_client_ca_file {
             require_readable_file("audit_client_ca_file", path)?;
         }
+        // An allow-list that nothing enforces is worse than none: the operator believes audit
+        // posts are restricted while any client with the token (or none, without TLS) gets in.
+        if !self.audit_client_names.is_empty()
+            && (self.audit_client_ca_file.is_none() || self.tls.mode == TlsMode::Off)
+        {
+            return Err(ConfigError::invalid(
+                "audit_client_names",
+                &self.audit_client_names.join(","),
+                "AUDIT_CLIENT_NAMES needs AUDIT_CLIENT_CA_FILE and TLS (TLS_MODE is not off)",
+            ));
+        }
         if self.body_read_timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "body_read_timeout",
