@@ -67,6 +67,7 @@ use utoipa::{Modify, OpenApi};
         workflows::WorkflowList,
         pause::PauseState,
         pause::PauseList,
+        pause::PauseView,
         leases::LeaseList,
         crate::analytics::disk::DiskExhaustion,
         crate::analytics::disk::DiskForecast,
