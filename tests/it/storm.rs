@@ -178,3 +178,31 @@ async fn a_kind_pause_takes_only_cluster_scoped_kinds() {
     let operator: Value = response.json().await.expect("json");
     assert_eq!(operator["status"], "cancelled", "{operator}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_awaiting_approval_do_not_spend_the_budget() {
+    coordination_engine::tls::install_default_provider();
+    let nodes: HashMap<String, Value> = (0..8)
+        .map(|i| {
+            (
+                format!("/api/v1/nodes/node-{i}"),
+                not_ready(&format!("node-{i}")),
+            )
+        })
+        .collect();
+    let mock = MockApiServer::start(nodes).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
+    let app = crate::helpers::spawn_app_with(|env| {
+        env.insert("KUBECONFIG".into(), kubeconfig);
+        env.insert("APPROVAL_REQUIRED_ACTIONS".into(), "cordon".into());
+    })
+    .await;
+    for i in 0..8 {
+        let answer = node_trigger(&app, &format!("node-{i}"), false).await;
+        assert_eq!(answer["status"], "awaiting_approval", "node-{i}: {answer}");
+    }
+    let pauses = app.get_json("/api/v1/pause").await;
+    assert_eq!(pauses["pauses"], json!([]), "{pauses}");
+    mock.stop().await;
+}
