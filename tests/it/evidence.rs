@@ -308,3 +308,48 @@ async fn a_live_compat_trigger_on_a_healthy_node_writes_nothing() {
     assert_eq!(workflow_requests(&mock.requests()), vec![("GET", NODE)]);
     mock.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordination_workflow_skips_the_targets_that_are_healthy() {
+    coordination_engine::tls::install_default_provider();
+    let mut lists = api_pod_chain(2, json!({}));
+    lists.insert(NODE.to_string(), node("True"));
+    let mock = MockApiServer::start_with(lists, pod_deletion()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let response = app
+        .post_json(
+            "/api/v1/coordination/trigger",
+            &json!({"description": "api crash looping, worker-1 suspected",
+                    "resources": [
+                        {"kind": "Pod", "namespace": "prod", "name": "api-7d9f", "issue": "crash_loop"},
+                        {"kind": "Node", "name": "worker-1", "issue": "node_not_ready"}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("json");
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    let seen: Vec<(&str, &str)> = workflow["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .map(|e| {
+            (
+                e["target"]["kind"].as_str().unwrap_or_default(),
+                e["symptom"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![("Node", "not_observed"), ("Pod", "observed")],
+        "the node (lowest layer) first"
+    );
+    assert_eq!(
+        writes_of(&mock.requests()),
+        vec![("DELETE".to_string(), POD.to_string())],
+        "the Ready node is never cordoned; the crash-looping pod is replaced"
+    );
+    mock.stop().await;
+}
