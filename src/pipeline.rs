@@ -8,6 +8,7 @@
 
 mod evidence;
 mod lease;
+mod persist;
 mod run;
 mod rung;
 
