@@ -6,6 +6,7 @@
 //! each step is recorded with what it would do and nothing is written to the cluster. Each
 //! transition is persisted before it is reported.
 
+mod budget;
 mod evidence;
 mod lease;
 mod persist;
@@ -19,6 +20,8 @@ use crate::metrics::Metrics;
 use crate::plan::{Plan, StepTarget, plan};
 use crate::store::{PageRequest, PageStart, Pause, Store, StoreError, WorkflowFilter};
 use crate::workflow::{Workflow, WorkflowKind, WorkflowMode, WorkflowStatus};
+pub use budget::{BucketUsage, BudgetUsage};
+use budget::{bucket_of, spends_budget};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::sync::Arc;
@@ -77,27 +80,6 @@ pub fn target_key(target: &StepTarget) -> String {
         target.kind,
         target.name
     )
-}
-
-/// Whether a workflow spends the storm budget: a live one that was let through to run. Dry
-/// runs, workflows waiting for (or refused) approval, held or storm-escalated ones (never
-/// started) and those that found nothing to do (`not_needed`) do not.
-fn spends_budget(workflow: &Workflow) -> bool {
-    workflow.mode == WorkflowMode::Live
-        && match workflow.status {
-            WorkflowStatus::AwaitingApproval | WorkflowStatus::NotNeeded => false,
-            WorkflowStatus::Pending | WorkflowStatus::Running | WorkflowStatus::Verifying => true,
-            _ => workflow.started_at.is_some(),
-        }
-}
-
-/// The bucket of a stored workflow: from its target, or its namespace for older records.
-fn bucket_of(workflow: &Workflow) -> Option<Bucket> {
-    workflow
-        .target_key
-        .as_deref()
-        .and_then(Bucket::of_target_key)
-        .or_else(|| workflow.namespace.clone().map(Bucket::Namespace))
 }
 
 /// How a workflow is started (beyond its plan).
@@ -288,21 +270,7 @@ impl Pipeline {
     ) -> Result<GateContext, StoreError> {
         let bucket = Bucket::of_target_key(key);
         let pauses = self.store.list_pauses().await?;
-        let recent = self
-            .store
-            .list_workflows(
-                &WorkflowFilter {
-                    kind: None,
-                    ..Default::default()
-                },
-                &PageRequest {
-                    limit: 1000,
-                    start: PageStart::Offset(0),
-                },
-            )
-            .await?
-            .0
-            .items;
+        let recent = self.recent_workflows().await?;
         let window_start = now - self.budget.window;
         let in_window: Vec<&Workflow> = recent
             .iter()

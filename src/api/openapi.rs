@@ -68,6 +68,8 @@ use utoipa::{Modify, OpenApi};
         pause::PauseState,
         pause::PauseList,
         pause::PauseView,
+        crate::pipeline::BudgetUsage,
+        crate::pipeline::BucketUsage,
         leases::LeaseList,
         crate::analytics::disk::DiskExhaustion,
         crate::analytics::disk::DiskForecast,

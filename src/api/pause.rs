@@ -64,6 +64,8 @@ pub struct PauseView {
 #[derive(Serialize, ToSchema)]
 pub struct PauseList {
     pub pauses: Vec<PauseView>,
+    /// The storm budget and how much of it each bucket spent in the current window.
+    pub budget: crate::pipeline::BudgetUsage,
 }
 
 /// `(scope, bucket label, namespace, kind)` of a pause scope (`None`: global).
@@ -191,5 +193,6 @@ pub async fn list(state: web::Data<AppState>) -> Result<web::Json<PauseList>, Ap
             }
         })
         .collect();
-    Ok(web::Json(PauseList { pauses }))
+    let budget = state.pipeline.budget_usage(Utc::now()).await?;
+    Ok(web::Json(PauseList { pauses, budget }))
 }

@@ -34,6 +34,7 @@ async fn eight_dry_run_node_triggers_pause_nothing() {
     }
     let pauses = app.get_json("/api/v1/pause").await;
     assert_eq!(pauses["pauses"], json!([]), "{pauses}");
+    assert_eq!(pauses["budget"]["cluster"], 0, "dry runs spend nothing");
     // Workloads are still remediated (planned and recorded: detached).
     let response = app
         .post_json(
@@ -105,6 +106,15 @@ async fn a_spent_node_bucket_pauses_nodes_only() {
     assert_eq!(pause["kind"], "Node");
     assert_eq!(pause["bucket"], "kind/Node");
     assert_eq!(pause["namespace"], Value::Null);
+    // The budget's use: five node workflows spent the Node bucket's five.
+    let budget = &pauses["budget"];
+    assert_eq!(budget["per_bucket"], 5);
+    assert_eq!(budget["window_seconds"], 600);
+    assert_eq!(
+        budget["buckets"],
+        json!([{"bucket": "kind/Node", "live_workflows": 5}]),
+        "{budget}"
+    );
 
     // Nodes are held now…
     let held = node_trigger(&app, "node-6", false).await;
