@@ -88,7 +88,7 @@ impl Pipeline {
                 live_workflows,
             })
             .collect();
-        buckets.sort_by(|a, b| b.live_workflows.cmp(&a.live_workflows));
+        buckets.sort_by_key(|b| std::cmp::Reverse(b.live_workflows));
         Ok(BudgetUsage {
             per_bucket: self.budget.per_bucket,
             per_cluster: self.budget.per_cluster,
