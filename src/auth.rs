@@ -1,10 +1,14 @@
 //! Bearer-token authentication for `/api/v1/*`.
 //!
 //! The token comes from `API_TOKEN`, else `API_TOKEN_FILE`, else `DATA_DIR/api-token`; if none
-//! exists, one is generated there (mode 0600) on first start.
+//! exists, one is generated there (mode 0600) on first start. A token read from a file is read
+//! again when the file changes (`crate::token_file`): the new token works within
+//! `TLS_RELOAD_INTERVAL` and the old one stops.
 
 use crate::config::{Secret, Settings};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::token_file::TokenFile;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -13,36 +17,70 @@ use actix_web::{ResponseError, web};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// Set on a TLS connection whose client presented a certificate that the configured client CA
-/// (`AUDIT_CLIENT_CA_FILE`) verified; the handshake fails for any other certificate.
-#[derive(Debug, Clone)]
-pub struct VerifiedClientCertificate;
+pub use crate::tls::client_ca::VerifiedClientCertificate;
 
 /// The file, under `DATA_DIR`, that holds a generated token.
 pub const TOKEN_FILE: &str = "api-token";
 
-/// The token callers must present.
+/// The token callers must present; cheap to clone (a file-backed token is shared, so every
+/// clone sees a rotation).
 #[derive(Clone)]
-pub struct ApiToken(Secret);
+pub struct ApiToken(Source);
+
+#[derive(Clone)]
+enum Source {
+    Fixed(Secret),
+    File(Arc<TokenFile>),
+}
 
 impl ApiToken {
     pub fn new(token: impl Into<String>) -> Self {
-        ApiToken(Secret::new(token))
+        ApiToken(Source::Fixed(Secret::new(token)))
+    }
+
+    /// The token in `file`, as it is now and after each rotation.
+    pub fn from_file(file: Arc<TokenFile>) -> Self {
+        ApiToken(Source::File(file))
+    }
+
+    fn current(&self) -> Option<Secret> {
+        match &self.0 {
+            Source::Fixed(secret) => Some(secret.clone()),
+            Source::File(file) => file.current(),
+        }
     }
 
     /// Constant-time comparison, so response timing does not leak a prefix of the token.
+    /// Nothing matches when there is no token, and an empty token never matches.
     pub fn matches(&self, presented: &str) -> bool {
-        self.0
-            .expose()
-            .as_bytes()
-            .ct_eq(presented.as_bytes())
-            .into()
+        let equal = |expected: Option<&Secret>| {
+            expected.is_some_and(|expected| {
+                !presented.is_empty()
+                    && bool::from(expected.expose().as_bytes().ct_eq(presented.as_bytes()))
+            })
+        };
+        match &self.0 {
+            Source::Fixed(secret) => equal(Some(secret)),
+            Source::File(file) => file.with_current(equal),
+        }
     }
 
-    pub fn expose(&self) -> &str {
-        self.0.expose()
+    /// The token in use now (empty only if a token file never held one, which startup refuses).
+    pub fn expose(&self) -> String {
+        self.current()
+            .map(|secret| secret.expose().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The file the token is read from, when it is.
+    pub fn file(&self) -> Option<&Arc<TokenFile>> {
+        match &self.0 {
+            Source::File(file) => Some(file),
+            Source::Fixed(_) => None,
+        }
     }
 }
 
@@ -64,40 +102,47 @@ pub enum TokenError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}: the token file is empty")]
-    Empty(PathBuf),
+    #[error("{0}: the token file is empty or holds no single printable token")]
+    Unusable(PathBuf),
 }
 
-/// Finds (or generates) the API token.
-pub fn resolve_token(settings: &Settings) -> Result<(ApiToken, TokenOrigin), TokenError> {
+/// Finds (or generates) the API token. A token from a file is watched by the caller
+/// (`ApiToken::file`, `TokenFile::spawn_watcher`).
+pub fn resolve_token(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<(ApiToken, TokenOrigin), TokenError> {
     if let Some(token) = &settings.auth.api_token {
-        return Ok((ApiToken(token.clone()), TokenOrigin::Setting));
+        return Ok((ApiToken(Source::Fixed(token.clone())), TokenOrigin::Setting));
     }
     let (path, explicit) = match &settings.auth.api_token_file {
         Some(path) => (path.clone(), true),
         None => (settings.data_dir.join(TOKEN_FILE), false),
     };
     if explicit || path.exists() {
-        return read_token(&path).map(|token| (token, TokenOrigin::File(path)));
+        return open_token_file(&path, metrics).map(|token| (token, TokenOrigin::File(path)));
     }
     let token = hex::encode(rand::random::<[u8; 32]>());
     write_private(&path, token.as_bytes()).map_err(|source| TokenError::Io {
         path: path.clone(),
         source,
     })?;
-    Ok((ApiToken::new(token), TokenOrigin::Generated(path)))
+    let token = open_token_file(&path, metrics)?;
+    Ok((token, TokenOrigin::Generated(path)))
 }
 
-fn read_token(path: &Path) -> Result<ApiToken, TokenError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TokenError::Io {
+/// The token file, which must hold a token now: starting without one would lock every
+/// client out.
+fn open_token_file(path: &Path, metrics: &Metrics) -> Result<ApiToken, TokenError> {
+    std::fs::metadata(path).map_err(|source| TokenError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(TokenError::Empty(path.to_path_buf()));
+    let file = TokenFile::open(path, "API_TOKEN_FILE", "api_token", metrics.clone());
+    if file.current().is_none() {
+        return Err(TokenError::Unusable(path.to_path_buf()));
     }
-    Ok(ApiToken::new(token))
+    Ok(ApiToken::from_file(Arc::new(file)))
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -156,5 +201,10 @@ mod tests {
         assert!(!token.matches("abcde"));
         assert!(!token.matches("abcdeg"));
         assert!(!token.matches(""));
+    }
+
+    #[test]
+    fn an_empty_token_never_matches() {
+        assert!(!ApiToken::new("").matches(""));
     }
 }

@@ -17,6 +17,14 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The `file` label values of `credential_file_reloads_total`.
+pub const CREDENTIAL_FILES: [&str; 4] = [
+    "api_token",
+    "prometheus_token",
+    "argocd_token",
+    "audit_client_ca",
+];
+
 /// Handles to the metrics; cheap to clone (each is an `Arc` inside).
 #[derive(Clone)]
 pub struct Metrics {
@@ -24,6 +32,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub tls_reloads: IntCounterVec,
+    /// Token files and the audit client CA, re-read when they change (`file`, `result`).
+    pub credential_file_reloads: IntCounterVec,
     pub build_info: IntGaugeVec,
     pub store_duration: HistogramVec,
     pub incidents: IntCounterVec,
@@ -71,6 +81,8 @@ pub const STORE_OPS: &[&str] = &[
     "set_pause",
     "clear_pause",
     "purge",
+    "record_denial",
+    "close_denials",
 ];
 
 /// Layers an incident can be attributed to (`unknown` until detection runs).
@@ -103,6 +115,14 @@ impl Metrics {
                 "Reloads of the serving certificate after its files changed, by result",
             ),
             &["result"],
+        )
+        .expect("valid metric definition");
+        let credential_file_reloads = IntCounterVec::new(
+            opts(
+                "credential_file_reloads_total",
+                "Token files and the audit client CA read again after they changed, by file and result",
+            ),
+            &["file", "result"],
         )
         .expect("valid metric definition");
         let build_info = IntGaugeVec::new(
@@ -260,7 +280,7 @@ impl Metrics {
         let denials_not_recorded = IntCounterVec::new(
             opts(
                 "denials_not_recorded_total",
-                "Admission denials that did not become an incident, by reason (rate_limited: over DENIAL_INCIDENTS_PER_MINUTE)",
+                "Admission denials that did not become an incident, by reason (rate_limited: over DENIAL_INCIDENTS_PER_MINUTE; queue_full: the recorder queue was full; store_unavailable: the store refused the write)",
             ),
             &["reason"],
         )
@@ -270,6 +290,7 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(tls_reloads.clone()),
+            Box::new(credential_file_reloads.clone()),
             Box::new(build_info.clone()),
             Box::new(store_duration.clone()),
             Box::new(incidents.clone()),
@@ -296,6 +317,9 @@ impl Metrics {
         }
         for result in ["success", "failure"] {
             tls_reloads.with_label_values(&[result]);
+            for file in CREDENTIAL_FILES {
+                credential_file_reloads.with_label_values(&[file, result]);
+            }
         }
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
@@ -346,7 +370,9 @@ impl Metrics {
         for outcome in crate::ml::LAYER_OUTCOMES {
             ml_layer_detection.with_label_values(&[outcome]);
         }
-        denials_not_recorded.with_label_values(&["rate_limited"]);
+        for reason in crate::guard::record::NOT_RECORDED_REASONS {
+            denials_not_recorded.with_label_values(&[reason]);
+        }
         for channel in ["kube", "rest"] {
             argocd_sync_duration.with_label_values(&[channel]);
         }
@@ -363,6 +389,7 @@ impl Metrics {
             http_requests,
             http_duration,
             tls_reloads,
+            credential_file_reloads,
             build_info,
             store_duration,
             incidents,

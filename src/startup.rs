@@ -7,7 +7,9 @@ use crate::cluster::Cluster;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::store::{SqliteStore, Store, StoreError};
+use crate::tls::client_ca::ReloadingClientCa;
 use crate::tls::{self, ReloadingCert};
+use crate::token_file::{OutboundToken, TokenFile};
 use actix_web::{HttpServer, web};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -67,11 +69,16 @@ fn argocd_channel(
                 })?),
                 None => None,
             };
-            let token = settings
-                .argocd
-                .token
-                .as_ref()
-                .map(|t| t.expose().to_string());
+            let token = match (&settings.argocd.token, &settings.argocd.token_file) {
+                (Some(token), _) => OutboundToken::Fixed(token.clone()),
+                (None, Some(path)) => OutboundToken::File(Arc::new(TokenFile::open(
+                    path,
+                    "ARGOCD_TOKEN_FILE",
+                    "argocd_token",
+                    metrics.clone(),
+                ))),
+                (None, None) => OutboundToken::None,
+            };
             channel
                 .with_rest(url, token, ca.as_deref())
                 .map_err(StartupError::ArgoCd)?
@@ -83,6 +90,7 @@ fn argocd_channel(
 /// The analytics' Prometheus client, when `PROMETHEUS_URL` is set.
 fn prometheus_client(
     settings: &Settings,
+    metrics: &Metrics,
 ) -> Result<Option<crate::analytics::prometheus::Prometheus>, StartupError> {
     let config = &settings.prometheus;
     let Some(url) = &config.url else {
@@ -94,14 +102,17 @@ fn prometheus_client(
         })?),
         None => None,
     };
-    crate::analytics::prometheus::Prometheus::new(
-        url,
-        config.token_file.clone(),
-        ca.as_deref(),
-        config.timeout,
-    )
-    .map(Some)
-    .map_err(StartupError::Prometheus)
+    let token = config.token_file.as_ref().map(|path| {
+        Arc::new(TokenFile::open(
+            path,
+            "PROMETHEUS_TOKEN_FILE",
+            "prometheus_token",
+            metrics.clone(),
+        ))
+    });
+    crate::analytics::prometheus::Prometheus::new(url, token, ca.as_deref(), config.timeout)
+        .map(Some)
+        .map_err(StartupError::Prometheus)
 }
 
 /// A built, bound, not yet running server pair.
@@ -157,7 +168,10 @@ impl Application {
                 Some(cert)
             }
         };
-        let (token, token_origin) = resolve_token(&settings)?;
+        let (token, token_origin) = resolve_token(&settings, &metrics)?;
+        if let Some(file) = token.file() {
+            file.clone().spawn_watcher(settings.tls.reload_interval);
+        }
         let cluster = Cluster::connect(&settings).await?;
         let store = Arc::new(
             SqliteStore::open(
@@ -225,12 +239,16 @@ impl Application {
                 store: store.clone(),
                 metrics: metrics.clone(),
                 guard: guard_view.clone(),
-                denials: crate::guard::record::DenialRecorder::spawn(store.clone()),
+                denials: crate::guard::record::DenialRecorder::spawn(
+                    store.clone(),
+                    metrics.clone(),
+                    crate::guard::record::DenialPolicy::from_settings(&settings),
+                ),
                 pipeline: pipeline.clone(),
                 audit: crate::api::audit::AuditState::from_settings(&settings),
                 tls: tls.clone(),
                 started_at: Instant::now(),
-                prometheus: prometheus_client(&settings)?,
+                prometheus: prometheus_client(&settings, &metrics)?,
                 models: models.clone(),
             }),
             metrics: web::Data::new(metrics.clone()),
@@ -251,11 +269,16 @@ impl Application {
             .shutdown_timeout(shutdown_secs);
         let api_server = match &tls {
             Some(cert) => {
-                let config = tls::server_config(
-                    cert.clone(),
-                    provider.clone(),
-                    settings.audit_client_ca_file.as_deref(),
-                )?;
+                let client_ca = match &settings.audit_client_ca_file {
+                    None => None,
+                    Some(path) => {
+                        let ca = Arc::new(ReloadingClientCa::load(path, provider.clone())?);
+                        ca.clone()
+                            .spawn_watcher(settings.tls.reload_interval, metrics.clone());
+                        Some(ca)
+                    }
+                };
+                let config = tls::server_config(cert.clone(), provider.clone(), client_ca)?;
                 api_server.listen_rustls_0_23(api_listener, config)
             }
             None => api_server.listen(api_listener),
@@ -350,13 +373,8 @@ fn disable_nagle(connection: &dyn std::any::Any, extensions: &mut actix_web::dev
     let tcp = if let Some(tls) =
         connection.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
     {
-        if tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .is_some_and(|c| !c.is_empty())
-        {
-            extensions.insert(crate::auth::VerifiedClientCertificate);
+        if let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+            extensions.insert(crate::auth::VerifiedClientCertificate::from_leaf(leaf));
         }
         Some(tls.get_ref().0)
     } else {

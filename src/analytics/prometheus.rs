@@ -1,12 +1,13 @@
 //! A Prometheus HTTP API client (`PROMETHEUS_URL`): instant and range queries. On OpenShift the
 //! Thanos querier wants a bearer token (`PROMETHEUS_TOKEN_FILE`, re-read at every query so a
-//! rotated ServiceAccount token keeps working) and trusts the service CA
-//! (`PROMETHEUS_CA_FILE`).
+//! rotated ServiceAccount token keeps working; a file caught empty mid-rotation keeps the last
+//! good token) and trusts the service CA (`PROMETHEUS_CA_FILE`).
 
 use super::AnalyticsError;
+use crate::token_file::{OutboundToken, TokenFile};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One labelled sample.
@@ -32,7 +33,7 @@ impl Series {
 #[derive(Clone)]
 pub struct Prometheus {
     base: String,
-    token_file: Option<PathBuf>,
+    token: OutboundToken,
     http: reqwest::Client,
 }
 
@@ -54,7 +55,7 @@ fn labels(metric: &Value) -> BTreeMap<String, String> {
 impl Prometheus {
     pub fn new(
         base: &str,
-        token_file: Option<PathBuf>,
+        token_file: Option<Arc<TokenFile>>,
         ca_pem: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Self, String> {
@@ -70,7 +71,7 @@ impl Prometheus {
         }
         Ok(Prometheus {
             base: base.trim_end_matches('/').to_string(),
-            token_file,
+            token: token_file.map_or(OutboundToken::None, OutboundToken::File),
             http: builder
                 .build()
                 .map_err(|e| format!("cannot build the Prometheus client: {e}"))?,
@@ -79,11 +80,13 @@ impl Prometheus {
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, AnalyticsError> {
         let mut request = self.http.get(format!("{}{path}", self.base)).query(params);
-        if let Some(file) = &self.token_file {
-            let token = tokio::fs::read_to_string(file).await.map_err(|e| {
-                AnalyticsError::Upstream(format!("PROMETHEUS_TOKEN_FILE {}: {e}", file.display()))
-            })?;
-            request = request.bearer_auth(token.trim());
+        if let Some(token) = self
+            .token
+            .current()
+            .await
+            .map_err(AnalyticsError::Upstream)?
+        {
+            request = request.bearer_auth(token.expose());
         }
         let response = request.send().await.map_err(|e| {
             AnalyticsError::Unreachable(format!("Prometheus at {}: {e}", self.base))

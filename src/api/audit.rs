@@ -44,12 +44,25 @@ pub struct AuditAccepted {
     pub outcome: AuditOutcome,
 }
 
-fn authorize(req: &HttpRequest, token: &ApiToken) -> Result<(), ApiError> {
-    if req.conn_data::<VerifiedClientCertificate>().is_some() {
+/// The token, or a client certificate the client CA verified whose common name or DNS SAN is
+/// in `AUDIT_CLIENT_NAMES` (any name when the list is empty). A verified certificate with
+/// none of the listed names is 403, not 401: the caller is known, and not allowed.
+fn authorize(req: &HttpRequest, token: &ApiToken, allowed: &[String]) -> Result<(), ApiError> {
+    let presented = bearer_token(req.headers());
+    if presented.is_some_and(|presented| token.matches(presented)) {
         return Ok(());
     }
-    match bearer_token(req.headers()) {
-        Some(presented) if token.matches(presented) => Ok(()),
+    if let Some(cert) = req.conn_data::<VerifiedClientCertificate>() {
+        if cert.allowed_by(allowed) {
+            return Ok(());
+        }
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "The client certificate's common name and DNS names are not in AUDIT_CLIENT_NAMES.",
+        ));
+    }
+    match presented {
         Some(_) => Err(ApiError::unauthorized("The bearer token is not valid.")),
         None => Err(ApiError::unauthorized(
             "Send Authorization: Bearer <token>, or a client certificate signed by AUDIT_CLIENT_CA_FILE.",
@@ -62,6 +75,8 @@ fn authorize(req: &HttpRequest, token: &ApiToken) -> Result<(), ApiError> {
     responses(
         (status = 200, description = "Committed", body = AuditAccepted),
         (status = 400, description = "Not an EventList; nothing stored"),
+        (status = 401, description = "No valid token and no verified client certificate"),
+        (status = 403, description = "Client certificate not in AUDIT_CLIENT_NAMES; nothing stored"),
         (status = 413, description = "Over 10 MiB"),
         (status = 503, description = "Store unavailable; the backend retries")))]
 pub async fn receive(
@@ -70,7 +85,7 @@ pub async fn receive(
     token: web::Data<ApiToken>,
     body: web::Bytes,
 ) -> Result<web::Json<AuditAccepted>, ApiError> {
-    authorize(&req, &token)?;
+    authorize(&req, &token, &state.settings.audit_client_names)?;
     let list: EventList = parse(&body).map_err(|e| {
         if e.status == StatusCode::UNPROCESSABLE_ENTITY {
             ApiError {

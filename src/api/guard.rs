@@ -8,6 +8,7 @@ use crate::guard::admission::{
     AdmissionRequest, AdmissionReview, GroupVersionKind, Operation, ResponseBody, ReviewResponse,
     Status, UserInfo, validate,
 };
+use crate::guard::clip::shown;
 use crate::guard::{Decision, Outcome, review};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -98,12 +99,12 @@ pub async fn validate_review(
         state.denials.record(request, &decision, now);
     }
     tracing::info!(
-        uid = %request.uid,
-        kind = %request.kind.kind,
-        namespace = %request.namespace(),
-        name = %request.object_name(),
+        uid = %shown(&request.uid),
+        kind = %shown(&request.kind.kind),
+        namespace = %shown(request.namespace()),
+        name = %shown(request.object_name()),
         operation = ?request.operation,
-        user = %request.user_info.username,
+        user = %shown(&request.user_info.username),
         decision = decision.outcome.as_str(),
         reason = decision.reason,
         dry_run,
@@ -138,7 +139,10 @@ pub struct Explanation {
     pub reason: String,
     pub message: String,
     pub application: Option<String>,
+    /// The drift: at most 256 paths (64 KiB of text), the rest counted in
+    /// `more_changed_paths`.
     pub changed_paths: Vec<String>,
+    pub more_changed_paths: u64,
     /// The rules that fired, in order.
     pub trace: Vec<String>,
 }
@@ -199,9 +203,14 @@ pub async fn explain(
 ) -> Result<web::Json<Explanation>, ApiError> {
     let body = body.into_inner();
     let request = if body.get("apiVersion").is_some() {
-        let review_in: AdmissionReview = serde_json::from_value(body)
+        let mut review_in: AdmissionReview = serde_json::from_value(body)
             .map_err(|e| ApiError::bad_request(format!("not an AdmissionReview: {e}")))?;
-        validate(&review_in).map_err(ApiError::bad_request)?.clone()
+        validate(&review_in).map_err(ApiError::bad_request)?;
+        // Moved out, not cloned: the objects can be megabytes.
+        review_in
+            .request
+            .take()
+            .ok_or_else(|| ApiError::bad_request("the review has no request"))?
     } else {
         let short: ExplainShort = serde_json::from_value(body)
             .map_err(|e| super::validate::invalid("body", e.to_string()))?;
@@ -215,6 +224,7 @@ pub async fn explain(
         message: decision.message,
         application: decision.application,
         changed_paths: decision.changed_paths,
+        more_changed_paths: decision.more_changed_paths,
         trace: decision.trace,
     }))
 }

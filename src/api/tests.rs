@@ -55,7 +55,11 @@ async fn shared() -> (Shared, tempfile::TempDir) {
                     &load(&Sources::default()).expect("defaults"),
                 ),
             )),
-            denials: crate::guard::record::DenialRecorder::spawn(store.clone()),
+            denials: crate::guard::record::DenialRecorder::spawn(
+                store.clone(),
+                metrics.clone(),
+                Default::default(),
+            ),
             pipeline: Arc::new(crate::pipeline::Pipeline::new(
                 store.clone(),
                 metrics.clone(),

@@ -7,6 +7,7 @@
 
 use super::{ExecError, FIELD_MANAGER, with_retry};
 use crate::metrics::Metrics;
+use crate::token_file::OutboundToken;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -130,14 +131,15 @@ fn progress(app: &Value, before: &str) -> Progress {
 #[derive(Clone)]
 struct Rest {
     base: String,
-    token: Option<String>,
+    /// `ARGOCD_TOKEN`, or `ARGOCD_TOKEN_FILE` read again before each request (rotation).
+    token: OutboundToken,
     http: reqwest::Client,
 }
 
 impl Rest {
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ExecError> {
-        let request = match &self.token {
-            Some(token) => request.bearer_auth(token),
+        let request = match self.token.current().await.map_err(ExecError::Transient)? {
+            Some(token) => request.bearer_auth(token.expose()),
             None => request,
         };
         let response = request
@@ -192,7 +194,7 @@ impl ArgoChannel {
     pub fn with_rest(
         mut self,
         base: &str,
-        token: Option<String>,
+        token: OutboundToken,
         ca_pem: Option<&[u8]>,
     ) -> Result<Self, String> {
         let mut builder = reqwest::Client::builder()

@@ -84,15 +84,14 @@ impl AdmissionRequest {
     }
 
     /// The object's name: the request's, else `metadata.name` of the subject.
-    pub fn object_name(&self) -> String {
+    pub fn object_name(&self) -> &str {
         if !self.name.is_empty() {
-            return self.name.clone();
+            return &self.name;
         }
         self.subject()
             .and_then(|o| o.pointer("/metadata/name"))
             .and_then(Value::as_str)
             .unwrap_or_default()
-            .to_string()
     }
 
     pub fn namespace(&self) -> &str {

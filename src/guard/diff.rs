@@ -1,54 +1,219 @@
-//! Which fields an UPDATE changes, as JSON pointers, and which of them ArgoCD ignores.
+//! Which fields an UPDATE changes, as JSON pointers, within a fixed budget.
+//!
+//! A review must not cost memory in proportion to what a caller sends (issue 15: one 3 MiB
+//! review used to build 330 000 path strings). So the walk keeps one path buffer, skips the
+//! subtrees that are ignored without looking into them, builds at most `Budget::paths` path
+//! strings of at most `Budget::bytes` in total, and only counts the changes beyond that.
 
 use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt::Write;
 
-/// Escapes a key for a JSON pointer (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+/// How much of a diff is built as strings; everything past it is only counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub paths: usize,
+    pub bytes: usize,
 }
 
-/// The leaf paths where `old` and `new` differ. Arrays of the same length are compared element
-/// by element; otherwise the whole array is one change.
-pub fn changed_paths(old: &Value, new: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    walk(old, new, &mut String::new(), &mut out);
+/// The budget of admission reviews, `guard/explain` and audit drift.
+pub const REVIEW_BUDGET: Budget = Budget {
+    paths: 256,
+    bytes: 64 * 1024,
+};
+
+/// Longest object key kept in a path segment, in bytes (a Kubernetes annotation key is at most
+/// 317 characters); longer keys end in `…`.
+pub const SEGMENT_MAX: usize = 512;
+
+/// The changed paths that were built, and how many more changes there are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangedPaths {
+    pub paths: Vec<String>,
+    /// Changes found after the budget ran out (counted, never built).
+    pub more: u64,
+}
+
+impl ChangedPaths {
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty() && self.more == 0
+    }
+
+    /// `a, b, c and 12 more`, naming at most `shown` paths.
+    pub fn summary(&self, shown: usize) -> String {
+        let named = self.paths.len().min(shown);
+        let rest = (self.paths.len() - named) as u64 + self.more;
+        if named == 0 {
+            return format!("{rest} paths");
+        }
+        let mut text = self.paths[..named].join(", ");
+        if rest > 0 {
+            let _ = write!(text, " and {rest} more");
+        }
+        text
+    }
+}
+
+/// Escapes a key for a JSON pointer (RFC 6901).
+pub fn escape(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    push_segment(&mut out, key, usize::MAX);
     out
 }
 
-fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<String>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a
-                .keys()
-                .chain(b.keys().filter(|k| !a.contains_key(*k)))
-                .collect();
-            keys.sort();
-            for key in keys {
-                let before = path.len();
-                path.push('/');
-                path.push_str(&escape(key));
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => walk(x, y, path, out),
-                    _ => out.push(path.clone()),
+/// Appends `/` and the escaped key, clipped at `max` bytes.
+fn push_segment(path: &mut String, key: &str, max: usize) {
+    let start = path.len();
+    for c in key.chars() {
+        if path.len() - start >= max {
+            path.push('…');
+            return;
+        }
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
+    }
+}
+
+/// The leaf paths where `old` and `new` differ, skipping everything under `ignored`. Arrays of
+/// the same length are compared element by element; otherwise the whole array is one change.
+pub fn changed_paths<S: AsRef<str>>(
+    old: &Value,
+    new: &Value,
+    ignored: &[S],
+    budget: Budget,
+) -> ChangedPaths {
+    let prefixes: Vec<&str> = ignored
+        .iter()
+        .map(|p| p.as_ref().trim_end_matches('/'))
+        .collect();
+    let mut walk = Walk {
+        prefixes: &prefixes,
+        budget,
+        path: String::new(),
+        bytes: 0,
+        full: budget.paths == 0 || budget.bytes == 0,
+        out: ChangedPaths::default(),
+    };
+    walk.node(old, new, false);
+    walk.out
+}
+
+/// Whether every change outside `ignored` lies under one of `allowed` (a lease's paths).
+pub fn only_under<S: AsRef<str>, T: AsRef<str>>(
+    old: &Value,
+    new: &Value,
+    ignored: &[S],
+    allowed: &[T],
+) -> bool {
+    let both: Vec<&str> = ignored
+        .iter()
+        .map(AsRef::as_ref)
+        .chain(allowed.iter().map(AsRef::as_ref))
+        .collect();
+    changed_paths(old, new, &both, Budget { paths: 0, bytes: 0 }).is_empty()
+}
+
+struct Walk<'a> {
+    prefixes: &'a [&'a str],
+    budget: Budget,
+    /// The pointer of the node being compared: the only path text that grows with depth.
+    path: String,
+    bytes: usize,
+    full: bool,
+    out: ChangedPaths,
+}
+
+impl Walk<'_> {
+    /// `free`: no ignored prefix lies at or below this node, so nothing below needs checking.
+    fn node(&mut self, old: &Value, new: &Value, free: bool) {
+        let mut free = free;
+        if !free {
+            let path = self.path.as_str();
+            if self.prefixes.iter().any(|p| is_under(path, p)) {
+                return;
+            }
+            free = !self.prefixes.iter().any(|p| is_under(p, path));
+        }
+        if self.full && free {
+            self.out.more += count(old, new);
+            return;
+        }
+        match (old, new) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (key, x) in a {
+                    let before = self.path.len();
+                    self.path.push('/');
+                    push_segment(&mut self.path, key, SEGMENT_MAX);
+                    match b.get(key) {
+                        Some(y) => self.node(x, y, free),
+                        None => self.leaf(free),
+                    }
+                    self.path.truncate(before);
                 }
-                path.truncate(before);
+                for key in b.keys().filter(|k| !a.contains_key(*k)) {
+                    let before = self.path.len();
+                    self.path.push('/');
+                    push_segment(&mut self.path, key, SEGMENT_MAX);
+                    self.leaf(free);
+                    self.path.truncate(before);
+                }
             }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                let before = path.len();
-                path.push('/');
-                path.push_str(&i.to_string());
-                walk(x, y, path, out);
-                path.truncate(before);
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    let before = self.path.len();
+                    let _ = write!(self.path, "/{i}");
+                    self.node(x, y, free);
+                    self.path.truncate(before);
+                }
             }
+            (a, b) if a == b => {}
+            _ => self.record(),
         }
-        (a, b) if a == b => {}
-        _ => out.push(if path.is_empty() {
+    }
+
+    /// A key present on one side only: one change, unless it is ignored.
+    fn leaf(&mut self, free: bool) {
+        if free || !self.prefixes.iter().any(|p| is_under(&self.path, p)) {
+            self.record();
+        }
+    }
+
+    fn record(&mut self) {
+        let path: Cow<str> = if self.path.is_empty() {
             "/".into()
         } else {
-            path.clone()
-        }),
+            self.path.as_str().into()
+        };
+        if !self.full
+            && self.out.paths.len() < self.budget.paths
+            && self.bytes + path.len() <= self.budget.bytes
+        {
+            self.bytes += path.len();
+            self.out.paths.push(path.into_owned());
+        } else {
+            self.full = true;
+            self.out.more += 1;
+        }
+    }
+}
+
+/// The number of changed leaves, as `changed_paths` would find them, without any path.
+fn count(old: &Value, new: &Value) -> u64 {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut n = 0;
+            for (key, x) in a {
+                n += b.get(key).map_or(1, |y| count(x, y));
+            }
+            n + b.keys().filter(|k| !a.contains_key(*k)).count() as u64
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            a.iter().zip(b).map(|(x, y)| count(x, y)).sum()
+        }
+        (a, b) => u64::from(a != b),
     }
 }
 
@@ -56,6 +221,48 @@ fn walk(old: &Value, new: &Value, path: &mut String, out: &mut Vec<String>) {
 pub fn is_under(path: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
     path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+}
+
+/// The top-level paths a request body touches (a patch, or a full update): what audit drift
+/// reports, within the same budget.
+pub fn touched_paths(body: Option<&Value>, budget: Budget) -> ChangedPaths {
+    let mut out = ChangedPaths::default();
+    let Some(Value::Object(map)) = body else {
+        return out;
+    };
+    let mut bytes = 0;
+    let mut add = |path: String| {
+        if out.more == 0 && out.paths.len() < budget.paths && bytes + path.len() <= budget.bytes {
+            bytes += path.len();
+            out.paths.push(path);
+        } else {
+            out.more += 1;
+        }
+    };
+    let segment = |parent: &str, key: &str| {
+        let mut path = String::new();
+        if !parent.is_empty() {
+            path.push('/');
+            push_segment(&mut path, parent, SEGMENT_MAX);
+        }
+        path.push('/');
+        push_segment(&mut path, key, SEGMENT_MAX);
+        path
+    };
+    for (key, value) in map {
+        if key == "apiVersion" || key == "kind" {
+            continue;
+        }
+        match value {
+            Value::Object(inner) if key != "metadata" || !inner.is_empty() => {
+                for k in inner.keys().take(20) {
+                    add(segment(key, k));
+                }
+            }
+            _ => add(segment("", key)),
+        }
+    }
+    out
 }
 
 /// Fields that are never drift: ArgoCD ignores them too.
@@ -74,6 +281,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn all(old: &Value, new: &Value) -> Vec<String> {
+        let found = changed_paths(old, new, ALWAYS_IGNORED, REVIEW_BUDGET);
+        assert_eq!(found.more, 0);
+        found.paths
+    }
+
     #[test]
     fn changed_leaves_are_reported_as_json_pointers() {
         let old = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"image": "a:1"}]}}},
@@ -81,7 +294,7 @@ mod tests {
         let new = json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"image": "a:2"}]}}},
                          "metadata": {"annotations": {"a/b": "2", "new": "x"}}});
         assert_eq!(
-            changed_paths(&old, &new),
+            all(&old, &new),
             vec![
                 "/metadata/annotations/a~1b",
                 "/metadata/annotations/new",
@@ -95,8 +308,81 @@ mod tests {
     fn arrays_of_different_length_are_one_change() {
         let old = json!({"spec": {"ports": [1]}});
         let new = json!({"spec": {"ports": [1, 2]}});
-        assert_eq!(changed_paths(&old, &new), vec!["/spec/ports"]);
-        assert!(changed_paths(&old, &old).is_empty());
+        assert_eq!(all(&old, &new), vec!["/spec/ports"]);
+        assert!(all(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn ignored_subtrees_are_skipped_and_not_counted() {
+        let old =
+            json!({"status": {"a": [1, 2, 3]}, "metadata": {"uid": "1", "labels": {"x": "1"}}});
+        let new =
+            json!({"status": {"a": [4, 5, 6]}, "metadata": {"uid": "2", "labels": {"x": "2"}}});
+        let found = changed_paths(&old, &new, ALWAYS_IGNORED, REVIEW_BUDGET);
+        assert_eq!(found.paths, vec!["/metadata/labels/x"]);
+        assert_eq!(found.more, 0);
+        let rules = ["/metadata/labels/x", "/status", "/metadata/uid"];
+        assert!(changed_paths(&old, &new, &rules, REVIEW_BUDGET).is_empty());
+        assert!(only_under(
+            &old,
+            &new,
+            ALWAYS_IGNORED,
+            &["/metadata/labels"]
+        ));
+        assert!(!only_under(&old, &new, ALWAYS_IGNORED, &["/spec"]));
+    }
+
+    #[test]
+    fn the_budget_caps_built_paths_and_counts_the_rest() {
+        let n = 10_000;
+        let old = json!({"spec": {"items": vec![0; n]}});
+        let new = json!({"spec": {"items": vec![1; n]}});
+        let found = changed_paths(&old, &new, ALWAYS_IGNORED, REVIEW_BUDGET);
+        assert_eq!(found.paths.len(), REVIEW_BUDGET.paths);
+        assert_eq!(found.paths[0], "/spec/items/0");
+        assert_eq!(found.more, (n - REVIEW_BUDGET.paths) as u64);
+        assert!(
+            found
+                .summary(3)
+                .starts_with("/spec/items/0, /spec/items/1, /spec/items/2 and 9997 more")
+        );
+
+        // Long keys: the byte budget runs out first, and each key is clipped.
+        let key = "k".repeat(1000);
+        let old = json!({ key.clone(): vec![0; n] });
+        let new = json!({ key: vec![1; n] });
+        let found = changed_paths(&old, &new, ALWAYS_IGNORED, REVIEW_BUDGET);
+        let text: usize = found.paths.iter().map(String::len).sum();
+        assert!(text <= REVIEW_BUDGET.bytes, "{text}");
+        assert!(found.paths.len() < REVIEW_BUDGET.paths);
+        assert!(
+            found.paths[0].len() < SEGMENT_MAX + 16,
+            "{}",
+            found.paths[0]
+        );
+        assert!(found.paths[0].contains('…'));
+        assert_eq!(found.paths.len() as u64 + found.more, n as u64);
+    }
+
+    #[test]
+    fn identical_huge_subtrees_cost_no_paths() {
+        let old = json!({ "x".repeat(1000): vec![json!({"a": [1, 2]}); 50_000] });
+        assert!(changed_paths(&old, &old.clone(), ALWAYS_IGNORED, REVIEW_BUDGET).is_empty());
+    }
+
+    #[test]
+    fn touched_paths_of_a_patch_are_bounded_too() {
+        let body = json!({"spec": {"replicas": 3}, "metadata": {"labels": {"a": "b"}}});
+        assert_eq!(
+            touched_paths(Some(&body), REVIEW_BUDGET).paths,
+            vec!["/metadata/labels", "/spec/replicas"]
+        );
+        let wide: serde_json::Map<String, Value> = (0..1000)
+            .map(|i| (format!("{i:0>900}"), json!(1)))
+            .collect();
+        let touched = touched_paths(Some(&Value::Object(wide)), REVIEW_BUDGET);
+        assert!(touched.paths.iter().map(String::len).sum::<usize>() <= REVIEW_BUDGET.bytes);
+        assert_eq!(touched.paths.len() as u64 + touched.more, 1000);
     }
 
     #[test]

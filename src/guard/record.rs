@@ -1,78 +1,211 @@
-//! Every denial becomes an incident (`source: admission`), written by a background task so the
-//! review never waits for the store, and rate-limited per user and object.
+//! Denials become incidents (`source: admission`), written by a background task so the review
+//! never waits for the store.
+//!
+//! Reviews reach the webhook without a token, so everything in them is caller-chosen: the user,
+//! the object, the Application named in the tracking-id. A forged stream must not grow the
+//! store or this process without bound, hence:
+//! - one open incident per (Application, object), whoever the user (the store enforces it);
+//! - at most `DENIAL_INCIDENTS_PER_MINUTE` new incidents a minute, cluster-wide (counted in the
+//!   store; the excess is counted in `denials_not_recorded_total{reason="rate_limited"}`);
+//! - incidents without a new denial for `DENIAL_INCIDENT_TTL` are resolved, so retention
+//!   purges them;
+//! - the per-object throttle below is an [`ExpiringMap`] (bounded by time and count).
 
 use super::admission::AdmissionRequest;
+use super::clip::{clip, shown};
 use super::review::Decision;
+use crate::expiring::ExpiringMap;
 use crate::incident::{Incident, Severity, Source, Target};
-use crate::store::Store;
+use crate::metrics::Metrics;
+use crate::store::{DenialRecorded, Store};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// One denial per user and object per window becomes an incident; the rest are only counted.
-pub const RECORD_WINDOW: Duration = Duration::from_secs(600);
 const QUEUE: usize = 1024;
+/// A repeated denial of one object refreshes its open incident at most this often.
+const REFRESH_EVERY: Duration = Duration::from_secs(60);
+/// Objects the throttle remembers at most.
+const THROTTLE_CAP: usize = 10_000;
+/// Longest `changed_paths` annotation, in bytes.
+const PATHS_ANNOTATION_MAX: usize = 4096;
 
-/// The review side: hands denials to the recorder without ever blocking.
-#[derive(Clone)]
-pub struct DenialRecorder(mpsc::Sender<Incident>);
+/// Label values of `coordination_engine_denials_not_recorded_total{reason}`.
+pub const NOT_RECORDED_REASONS: &[&str] = &["rate_limited", "queue_full", "store_unavailable"];
 
-impl DenialRecorder {
-    /// Starts the recorder task.
-    pub fn spawn(store: Arc<dyn Store>) -> Self {
-        let (sender, mut receiver) = mpsc::channel::<Incident>(QUEUE);
-        tokio::spawn(async move {
-            let mut last: HashMap<(String, String), Instant> = HashMap::new();
-            while let Some(incident) = receiver.recv().await {
-                let key = (
-                    incident.created_by.clone().unwrap_or_default(),
-                    incident
-                        .annotations
-                        .get("object")
-                        .cloned()
-                        .unwrap_or_default(),
-                );
-                let now = Instant::now();
-                if last
-                    .get(&key)
-                    .is_some_and(|at| now.duration_since(*at) < RECORD_WINDOW)
-                {
-                    continue;
-                }
-                last.retain(|_, at| now.duration_since(*at) < RECORD_WINDOW);
-                last.insert(key, now);
-                if let Err(error) = store.insert_incident(&incident).await {
-                    tracing::warn!(%error, "cannot record an admission denial as an incident");
-                }
-            }
-        });
-        DenialRecorder(sender)
-    }
+/// How denials are recorded (from the settings).
+#[derive(Debug, Clone, Copy)]
+pub struct DenialPolicy {
+    /// New denial incidents a minute, cluster-wide.
+    pub per_minute: u32,
+    /// Open denial incidents without a new denial for this long are resolved.
+    pub ttl: Duration,
+}
 
-    /// Queues the incident of a denial; drops it (with a log line) if the queue is full.
-    pub fn record(&self, request: &AdmissionRequest, decision: &Decision, now: DateTime<Utc>) {
-        if self
-            .0
-            .try_send(denial_incident(request, decision, now))
-            .is_err()
-        {
-            tracing::warn!(uid = %request.uid, "denial recorder queue full; incident not recorded");
+impl Default for DenialPolicy {
+    fn default() -> Self {
+        DenialPolicy {
+            per_minute: 30,
+            ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
 
-/// The incident describing a denied change.
+impl DenialPolicy {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        DenialPolicy {
+            per_minute: settings.denial_incidents_per_minute,
+            ttl: settings.denial_incident_ttl,
+        }
+    }
+
+    /// How often the closer looks for stale incidents: often enough for a short TTL to mean
+    /// what it says, never more than once a minute for the default day.
+    fn close_every(&self) -> Duration {
+        (self.ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(60))
+    }
+}
+
+/// One denial on its way to the store.
+struct Denial {
+    incident: Incident,
+    /// The Application and the object: what one open incident stands for.
+    key: String,
+}
+
+/// The review side: hands denials to the recorder without ever blocking.
+#[derive(Clone)]
+pub struct DenialRecorder {
+    queue: mpsc::Sender<Denial>,
+    metrics: Metrics,
+}
+
+impl DenialRecorder {
+    /// Starts the recorder task and the closer of stale denial incidents.
+    pub fn spawn(store: Arc<dyn Store>, metrics: Metrics, policy: DenialPolicy) -> Self {
+        let (queue, receiver) = mpsc::channel::<Denial>(QUEUE);
+        tokio::spawn(record_loop(
+            store.clone(),
+            metrics.clone(),
+            policy,
+            receiver,
+        ));
+        tokio::spawn(close_loop(store, policy));
+        DenialRecorder { queue, metrics }
+    }
+
+    /// Queues the incident of a denial; drops it (counted) if the queue is full.
+    pub fn record(&self, request: &AdmissionRequest, decision: &Decision, now: DateTime<Utc>) {
+        let denial = Denial {
+            key: denial_key(request, decision),
+            incident: denial_incident(request, decision, now),
+        };
+        if self.queue.try_send(denial).is_err() {
+            self.not_recorded("queue_full");
+            tracing::warn!(uid = %shown(&request.uid), "denial recorder queue full; incident not recorded");
+        }
+    }
+
+    fn not_recorded(&self, reason: &str) {
+        self.metrics
+            .denials_not_recorded
+            .with_label_values(&[reason])
+            .inc();
+    }
+}
+
+async fn record_loop(
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    policy: DenialPolicy,
+    mut receiver: mpsc::Receiver<Denial>,
+) {
+    let not_recorded = |reason: &str| {
+        metrics
+            .denials_not_recorded
+            .with_label_values(&[reason])
+            .inc()
+    };
+    // Objects whose open incident was written within the refresh interval: their repeats
+    // (a controller retrying a denied update in a loop) cost no write.
+    let refresh = REFRESH_EVERY.min(policy.ttl / 2);
+    let mut recently: ExpiringMap<String, ()> = ExpiringMap::new(refresh, THROTTLE_CAP);
+    while let Some(denial) = receiver.recv().await {
+        if recently.get(&denial.key).is_some() {
+            continue;
+        }
+        let now = Utc::now();
+        match store
+            .record_denial(&denial.incident, &denial.key, policy.per_minute, now)
+            .await
+        {
+            Ok(DenialRecorded::Created(_) | DenialRecorded::Refreshed(_)) => {
+                recently.insert(denial.key, ());
+            }
+            Ok(DenialRecorded::RateLimited) => not_recorded("rate_limited"),
+            Err(error) => {
+                not_recorded("store_unavailable");
+                tracing::warn!(%error, "cannot record an admission denial as an incident");
+            }
+        }
+    }
+}
+
+async fn close_loop(store: Arc<dyn Store>, policy: DenialPolicy) {
+    let Ok(ttl) = chrono::Duration::from_std(policy.ttl) else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(policy.close_every());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = Utc::now();
+        let Some(cutoff) = now.checked_sub_signed(ttl) else {
+            continue;
+        };
+        match store.close_denials_before(cutoff, now).await {
+            Ok(0) => {}
+            Ok(closed) => {
+                tracing::info!(closed, "closed denial incidents past DENIAL_INCIDENT_TTL")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "closing stale denial incidents failed; will retry")
+            }
+        }
+    }
+}
+
+/// `<app> <group>/<kind> <namespace>/<name>`, each part clipped: the identity one open
+/// incident stands for (never the caller-chosen user).
+pub fn denial_key(request: &AdmissionRequest, decision: &Decision) -> String {
+    // By resource when known: a `scale` of a Deployment is the Deployment.
+    let (group, what) = if request.resource.resource.is_empty() {
+        (&request.kind.group, &request.kind.kind)
+    } else {
+        (&request.resource.group, &request.resource.resource)
+    };
+    format!(
+        "{} {}/{} {}/{}",
+        shown(decision.application.as_deref().unwrap_or_default()),
+        shown(group),
+        shown(what),
+        shown(request.namespace()),
+        shown(request.object_name())
+    )
+}
+
+/// The incident describing a denied change. Every caller-chosen string in it is clipped.
 pub fn denial_incident(
     request: &AdmissionRequest,
     decision: &Decision,
     now: DateTime<Utc>,
 ) -> Incident {
-    let name = request.object_name();
-    let kind = &request.kind.kind;
-    let user = &request.user_info.username;
-    let object = format!("{}/{kind}/{name}", request.namespace());
+    let name = shown(request.object_name()).into_owned();
+    let kind = shown(&request.kind.kind).into_owned();
+    let user = shown(&request.user_info.username).into_owned();
+    let namespace = shown(request.namespace());
+    let object = format!("{namespace}/{kind}/{name}");
     let mut incident = Incident::new(
         Source::Admission,
         format!("Manual change to ArgoCD-managed {kind} {name} denied"),
@@ -80,7 +213,7 @@ pub fn denial_incident(
         now,
     );
     incident.description = decision.message.clone();
-    incident.namespace = request.namespace.clone().filter(|ns| !ns.is_empty());
+    incident.namespace = Some(namespace.into_owned()).filter(|ns| !ns.is_empty());
     incident.target = Some(Target {
         kind: kind.clone(),
         name,
@@ -92,19 +225,21 @@ pub fn denial_incident(
         "operation".into(),
         format!("{:?}", request.operation).to_uppercase(),
     );
-    incident.annotations.insert("user".into(), user.clone());
+    incident.annotations.insert("user".into(), user);
     if let Some(app) = &decision.application {
         incident
             .annotations
             .insert("argocd_application".into(), app.clone());
     }
     if !decision.changed_paths.is_empty() {
-        incident
-            .annotations
-            .insert("changed_paths".into(), decision.changed_paths.join(","));
+        let mut paths = clip(&decision.changed_paths.join(","), PATHS_ANNOTATION_MAX).into_owned();
+        if decision.more_changed_paths > 0 {
+            paths.push_str(&format!(" and {} more", decision.more_changed_paths));
+        }
+        incident.annotations.insert("changed_paths".into(), paths);
     }
     incident
         .annotations
-        .insert("admission_uid".into(), request.uid.clone());
+        .insert("admission_uid".into(), shown(&request.uid).into_owned());
     incident
 }

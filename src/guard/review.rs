@@ -2,16 +2,21 @@
 //! Pure: no I/O, no clock but the one passed in, no locks.
 
 use super::admission::{AdmissionRequest, Operation};
-use super::diff::{ALWAYS_IGNORED, changed_paths, is_under};
+use super::clip::shown;
+use super::diff::{ALWAYS_IGNORED, ChangedPaths, REVIEW_BUDGET, changed_paths, escape, only_under};
 use super::tracking::{ObjectRef, Ownership, ownership};
 use super::view::{GuardMode, GuardView};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Label or annotation (on the object in Git, or on the namespace) that turns the guard off.
 pub const OPT_OUT_KEY: &str = "coordination-engine.io/guard";
 pub const OPT_OUT_VALUE: &str = "disabled";
+
+/// Longest Kubernetes object name or namespace (DNS-1123 subdomain).
+const MAX_NAME: usize = 253;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,9 +44,15 @@ pub struct Decision {
     pub reason: &'static str,
     pub message: String,
     pub application: Option<String>,
+    /// The drift, within `diff::REVIEW_BUDGET`.
     pub changed_paths: Vec<String>,
+    /// Further changed paths, counted but not built.
+    pub more_changed_paths: u64,
     pub trace: Vec<String>,
 }
+
+/// Changed paths named in a denial message and in the trace (the rest are "and N more").
+pub const PATHS_SHOWN: usize = 10;
 
 /// Every reason code, for initialising metrics.
 pub const REASONS: &[&str] = &[
@@ -61,7 +72,7 @@ pub const REASONS: &[&str] = &[
 struct Review {
     trace: Vec<String>,
     application: Option<String>,
-    changed: Vec<String>,
+    changed: ChangedPaths,
 }
 
 impl Review {
@@ -71,7 +82,8 @@ impl Review {
             reason,
             message,
             application: self.application,
-            changed_paths: self.changed,
+            changed_paths: self.changed.paths,
+            more_changed_paths: self.changed.more,
             trace: self.trace,
         }
     }
@@ -98,19 +110,23 @@ fn has_opt_out(object: Option<&Value>) -> bool {
 fn is_exempt(view: &GuardView, request: &AdmissionRequest) -> Option<(&'static str, String)> {
     let user = &request.user_info.username;
     let config = &view.config;
+    let shown_user = shown(user);
     if config.gitops_identities.contains(user) {
-        return Some(("gitops_identity", format!("{user} is an ArgoCD identity")));
+        return Some((
+            "gitops_identity",
+            format!("{shown_user} is an ArgoCD identity"),
+        ));
     }
     if user.starts_with("system:serviceaccount:kube-system:")
         || user == "system:kube-controller-manager"
     {
         return Some((
             "exempt_identity",
-            format!("{user} is a Kubernetes controller"),
+            format!("{shown_user} is a Kubernetes controller"),
         ));
     }
     if config.exempt_users.contains(user) {
-        return Some(("exempt_identity", format!("{user} is an exempt user")));
+        return Some(("exempt_identity", format!("{shown_user} is an exempt user")));
     }
     request
         .user_info
@@ -120,37 +136,34 @@ fn is_exempt(view: &GuardView, request: &AdmissionRequest) -> Option<(&'static s
         .map(|g| {
             (
                 "exempt_identity",
-                format!("{user} is in the exempt group {g}"),
+                format!("{shown_user} is in the exempt group {}", shown(g)),
             )
         })
 }
 
-/// The paths of an UPDATE that are drift: all changes minus what ArgoCD ignores.
-fn drift_paths(
-    view: &GuardView,
-    request: &AdmissionRequest,
+/// JSON pointers whose changes are not drift: what ArgoCD always ignores, the allow-listed
+/// annotations and labels, and the owning Application's `ignoreDifferences` for this object.
+/// Sized by the configuration, never by the request.
+fn ignored_prefixes<'v>(
+    view: &'v GuardView,
     app: &str,
     target: &ObjectRef<'_>,
-) -> Vec<String> {
-    let (Some(old), Some(new)) = (&request.old_object, &request.object) else {
-        return Vec::new();
-    };
-    let mut paths = changed_paths(old, new);
-    // A Scale's /spec/replicas is the parent's /spec/replicas, so the same ignore rules apply.
+) -> Vec<Cow<'v, str>> {
     let config = &view.config;
-    let allowed_meta = |path: &str| {
-        let check = |prefix: &str, list: &std::collections::HashSet<String>| {
-            path.strip_prefix(prefix)
-                .map(|key| key.replace("~1", "/").replace("~0", "~"))
-                .is_some_and(|key| list.contains(&key))
-        };
-        check("/metadata/annotations/", &config.annotation_allow_list)
-            || check("/metadata/labels/", &config.label_allow_list)
-    };
-    let app_rules: Vec<&String> = view
-        .applications
-        .get(app)
-        .map(|info| {
+    let mut prefixes: Vec<Cow<'v, str>> =
+        ALWAYS_IGNORED.iter().map(|p| Cow::Borrowed(*p)).collect();
+    for (field, list) in [
+        ("annotations", &config.annotation_allow_list),
+        ("labels", &config.label_allow_list),
+    ] {
+        prefixes.extend(
+            list.iter()
+                .map(|key| Cow::Owned(format!("/metadata/{field}/{}", escape(key)))),
+        );
+    }
+    // A Scale's /spec/replicas is the parent's /spec/replicas, so the same ignore rules apply.
+    if let Some(info) = view.applications.get(app) {
+        prefixes.extend(
             info.ignore_differences
                 .iter()
                 .filter(|rule| {
@@ -163,15 +176,10 @@ fn drift_paths(
                             .is_none_or(|n| n == target.namespace)
                 })
                 .flat_map(|rule| rule.json_pointers.iter())
-                .collect()
-        })
-        .unwrap_or_default();
-    paths.retain(|path| {
-        !ALWAYS_IGNORED.iter().any(|p| is_under(path, p))
-            && !allowed_meta(path)
-            && !app_rules.iter().any(|p| is_under(path, p))
-    });
-    paths
+                .map(|p| Cow::Borrowed(p.as_str())),
+        );
+    }
+    prefixes
 }
 
 /// Decides one admission request.
@@ -179,14 +187,14 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
     let mut r = Review {
         trace: Vec::new(),
         application: None,
-        changed: Vec::new(),
+        changed: ChangedPaths::default(),
     };
     let namespace = request.namespace();
     let mode = view.config.mode_for(namespace);
     if mode == GuardMode::Off {
         return r.allow(
             "guard_off",
-            format!("GUARD_MODE is off for namespace {namespace:?}"),
+            format!("GUARD_MODE is off for namespace {:?}", shown(namespace)),
         );
     }
     if request.operation == Operation::Connect {
@@ -204,7 +212,7 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
     if view.config.disabled_namespaces.contains(namespace) {
         return r.allow(
             "opted_out",
-            format!("namespace {namespace} opted out of the guard"),
+            format!("namespace {} opted out of the guard", shown(namespace)),
         );
     }
     // The old object decides for UPDATE too: adding the opt-out label by hand must not count.
@@ -220,19 +228,25 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
     }
     let name = request.object_name();
     let is_scale = request.sub_resource.as_deref() == Some("scale");
-    // A Scale carries no annotations: judge the parent object, from the metadata cache.
+    // A Scale carries no annotations: judge the parent object, from the metadata cache (which
+    // holds only valid Kubernetes names: a longer one is not looked up, and not copied).
     let parent = if is_scale {
-        let key = (
-            request.resource.group.clone(),
-            request.resource.resource.clone(),
-            namespace.to_string(),
-            name.clone(),
-        );
-        match view.parents.get(&key) {
+        let cached = (name.len() <= MAX_NAME && namespace.len() <= MAX_NAME)
+            .then(|| {
+                view.parents.get(&(
+                    request.resource.group.clone(),
+                    request.resource.resource.clone(),
+                    namespace.to_string(),
+                    name.to_string(),
+                ))
+            })
+            .flatten();
+        match cached {
             Some(parent) => {
                 r.trace.push(format!(
-                    "scale subresource: judged by {} {name}",
-                    parent.kind
+                    "scale subresource: judged by {} {}",
+                    shown(&parent.kind),
+                    shown(name)
                 ));
                 Some(serde_json::json!({ "metadata": parent.metadata, "kind": parent.kind }))
             }
@@ -240,8 +254,9 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
                 return r.allow(
                     "parent_unknown",
                     format!(
-                        "scale of {}/{name}: the parent is not in the metadata cache",
-                        request.resource.resource
+                        "scale of {}/{}: the parent is not in the metadata cache",
+                        shown(&request.resource.resource),
+                        shown(name)
                     ),
                 );
             }
@@ -253,17 +268,16 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
         .as_ref()
         .and_then(|p| p.get("kind"))
         .and_then(Value::as_str)
-        .unwrap_or(&request.kind.kind)
-        .to_string();
+        .unwrap_or(&request.kind.kind);
     let target = ObjectRef {
         group: if is_scale {
             &request.resource.group
         } else {
             &request.kind.group
         },
-        kind: &kind,
+        kind,
         namespace,
-        name: &name,
+        name,
     };
     let Some(subject) = parent.as_ref().or(request.subject()) else {
         return r.allow("not_managed", "the review carries no object".into());
@@ -278,28 +292,34 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
     if let Some((reason, why)) = is_exempt(view, request) {
         return r.allow(reason, why);
     }
+    let ignored = ignored_prefixes(view, &app, &target);
+    let objects = match (&request.old_object, &request.object) {
+        (Some(old), Some(new)) if request.operation == Operation::Update => Some((old, new)),
+        _ => None,
+    };
     if request.operation == Operation::Update {
-        r.changed = drift_paths(view, request, &app, &target);
+        if let Some((old, new)) = objects {
+            r.changed = changed_paths(old, new, &ignored, REVIEW_BUDGET);
+        }
         if r.changed.is_empty() {
             return r.allow(
                 "ignored_fields_only",
                 "only fields ArgoCD ignores changed".into(),
             );
         }
-        r.trace.push(format!("drift: {}", r.changed.join(", ")));
+        r.trace
+            .push(format!("drift: {}", r.changed.summary(PATHS_SHOWN)));
     }
     if request.user_info.username == view.config.own_identity {
         let uid = subject
             .pointer("/metadata/uid")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        // Checked by a second walk, not against the (budgeted) list: every change counts.
         let lease = view.leases.iter().find(|l| {
             l.object_uid == uid
                 && l.expires_at > now
-                && request.operation == Operation::Update
-                && r.changed
-                    .iter()
-                    .all(|p| l.paths.iter().any(|allowed| is_under(p, allowed)))
+                && objects.is_some_and(|(old, new)| only_under(old, new, &ignored, &l.paths))
         });
         if let Some(lease) = lease {
             return r.allow(
@@ -313,20 +333,21 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
         r.trace
             .push("the engine's own identity without a valid lease for these paths".into());
     }
+    let namespace = shown(namespace);
     let what = format!(
         "{} {}{}",
-        target.kind,
+        shown(target.kind),
         if namespace.is_empty() {
             String::new()
         } else {
             format!("{namespace}/")
         },
-        name
+        shown(name)
     );
     let changed = if r.changed.is_empty() {
         String::new()
     } else {
-        format!(" Changed: {}.", r.changed.join(", "))
+        format!(" Changed: {}.", r.changed.summary(PATHS_SHOWN))
     };
     let op = format!("{:?}", request.operation).to_uppercase();
     let message = format!(

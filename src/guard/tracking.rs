@@ -1,22 +1,24 @@
 //! Is this object managed by ArgoCD, and by which Application? (SPEC §5.1, §6 rule 1.)
 
+use super::clip::shown;
 use super::view::{GuardView, TrackingMethod};
 use serde_json::Value;
 
 pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
 pub const INSTALLATION_ID_ANNOTATION: &str = "argocd.argoproj.io/installation-id";
 
-/// A parsed `<app>:<group>/<kind>:<namespace>/<name>`.
+/// A parsed `<app>:<group>/<kind>:<namespace>/<name>`, borrowing the annotation (a review's
+/// annotation can be megabytes: it is compared, never copied).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrackingId {
-    pub app: String,
-    pub group: String,
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
+pub struct TrackingId<'a> {
+    pub app: &'a str,
+    pub group: &'a str,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
 }
 
-pub fn parse_tracking_id(text: &str) -> Option<TrackingId> {
+pub fn parse_tracking_id(text: &str) -> Option<TrackingId<'_>> {
     let (app, rest) = text.split_once(':')?;
     let (group_kind, namespace_name) = rest.split_once(':')?;
     let (group, kind) = group_kind.split_once('/')?;
@@ -25,11 +27,11 @@ pub fn parse_tracking_id(text: &str) -> Option<TrackingId> {
         return None;
     }
     Some(TrackingId {
-        app: app.into(),
-        group: group.into(),
-        kind: kind.into(),
-        namespace: namespace.into(),
-        name: name.into(),
+        app,
+        group,
+        kind,
+        namespace,
+        name,
     })
 }
 
@@ -48,6 +50,7 @@ pub enum Ownership {
     /// Not managed; the string says why (for the trace).
     NotManaged(String),
     Managed {
+        /// Clipped to 256 bytes (no valid Application name is longer).
         app: String,
         by: &'static str,
     },
@@ -67,7 +70,10 @@ pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ow
         annotation(INSTALLATION_ID_ANNOTATION),
     ) && ours != theirs
     {
-        return Ownership::NotManaged(format!("managed by another ArgoCD installation ({theirs})"));
+        return Ownership::NotManaged(format!(
+            "managed by another ArgoCD installation ({})",
+            shown(theirs)
+        ));
     }
     let method = view.argo.tracking;
     if matches!(
@@ -83,14 +89,15 @@ pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ow
                     && id.name == target.name =>
             {
                 Ownership::Managed {
-                    app: id.app,
+                    app: shown(id.app).into_owned(),
                     by: "tracking-id annotation",
                 }
             }
             Some(_) => Ownership::NotManaged(format!(
-                "tracking-id {raw:?} names another object (copied annotation)"
+                "tracking-id {:?} names another object (copied annotation)",
+                shown(raw)
             )),
-            None => Ownership::NotManaged(format!("tracking-id {raw:?} does not parse")),
+            None => Ownership::NotManaged(format!("tracking-id {:?} does not parse", shown(raw))),
         };
     }
     if matches!(
@@ -103,13 +110,14 @@ pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ow
         // Every Helm chart sets app.kubernetes.io/instance: only an existing Application counts.
         return if view.applications.contains_key(app) {
             Ownership::Managed {
-                app: app.to_string(),
+                app: shown(app).into_owned(),
                 by: "tracking label",
             }
         } else {
             Ownership::NotManaged(format!(
-                "label {}={app} but no such Application",
-                view.argo.label_key
+                "label {}={} but no such Application",
+                view.argo.label_key,
+                shown(app)
             ))
         };
     }
@@ -123,10 +131,7 @@ mod tests {
     #[test]
     fn tracking_ids_parse_with_core_group_and_cluster_scope() {
         let id = parse_tracking_id("shop:apps/Deployment:prod/cart").expect("parses");
-        assert_eq!(
-            (id.app.as_str(), id.group.as_str(), id.kind.as_str()),
-            ("shop", "apps", "Deployment")
-        );
+        assert_eq!((id.app, id.group, id.kind), ("shop", "apps", "Deployment"));
         let core = parse_tracking_id("shop:/ConfigMap:prod/settings").expect("parses");
         assert_eq!(core.group, "");
         let cluster = parse_tracking_id("infra:rbac.authorization.k8s.io/ClusterRole:/reader")

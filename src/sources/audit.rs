@@ -4,13 +4,15 @@
 //! it (webhook down with `failurePolicy: Ignore`, an excluded namespace, a break-glass
 //! identity). Ownership is judged by the guard's own check, not a second one.
 
+use crate::expiring::ExpiringMap;
 use crate::guard::GuardView;
+use crate::guard::diff::{REVIEW_BUDGET, touched_paths};
 use crate::guard::tracking::{ObjectRef, Ownership, ownership};
 use crate::incident::{Incident, Severity, Source, Target};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,11 +138,53 @@ impl Default for AuditRules {
     }
 }
 
-/// 403s per identity, across batches (per process).
-#[derive(Debug, Default)]
+/// 403s per identity, across batches (per process). Bounded: an identity is forgotten
+/// `TRACKER_TTL` after its last 403 (longer than any burst window), at most `TRACKER_CAP`
+/// identities are kept, and at most `RECENT_MAX` 403s per identity.
+#[derive(Debug)]
 pub struct DeniedTracker {
-    recent: HashMap<String, VecDeque<DateTime<Utc>>>,
-    reported: HashMap<String, DateTime<Utc>>,
+    recent: ExpiringMap<String, Recent403s>,
+    reported: ExpiringMap<String, DateTime<Utc>>,
+}
+
+const TRACKER_TTL: Duration = Duration::from_secs(15 * 60);
+const TRACKER_CAP: usize = 10_000;
+const RECENT_MAX: usize = 1024;
+
+impl Default for DeniedTracker {
+    fn default() -> Self {
+        DeniedTracker {
+            recent: ExpiringMap::new(TRACKER_TTL, TRACKER_CAP),
+            reported: ExpiringMap::new(TRACKER_TTL, TRACKER_CAP),
+        }
+    }
+}
+
+/// The 403 times of one identity, oldest first, at most `RECENT_MAX` (a burst is reported
+/// long before that).
+#[derive(Debug, Default)]
+struct Recent403s(VecDeque<DateTime<Utc>>);
+
+impl Recent403s {
+    fn push_back(&mut self, at: DateTime<Utc>) {
+        if self.0.len() >= RECENT_MAX {
+            self.0.pop_front();
+        }
+        self.0.push_back(at);
+    }
+}
+
+impl std::ops::Deref for Recent403s {
+    type Target = VecDeque<DateTime<Utc>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Recent403s {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 /// One event's verdict: the incident it creates, if any, and the outcome label.
@@ -221,28 +265,6 @@ fn incident(
     .collect();
     incident.annotations = annotations;
     incident
-}
-
-/// Top-level paths a request body touches (a patch, or a full update), for the incident.
-fn touched_paths(body: Option<&Value>) -> Vec<String> {
-    let mut paths = Vec::new();
-    if let Some(Value::Object(map)) = body {
-        for (key, value) in map {
-            if key == "apiVersion" || key == "kind" {
-                continue;
-            }
-            match value {
-                Value::Object(inner) if key != "metadata" || !inner.is_empty() => {
-                    for k in inner.keys().take(20) {
-                        paths.push(format!("/{key}/{k}"));
-                    }
-                }
-                _ => paths.push(format!("/{key}")),
-            }
-        }
-    }
-    paths.sort();
-    paths
 }
 
 /// Judges one event (pure but for the 403 tracker, which spans batches).
@@ -371,7 +393,8 @@ pub fn judge(
         Ownership::Managed { app, by } => (app, by),
         Ownership::NotManaged(_) => return ignored(event),
     };
-    let paths = touched_paths(event.request_object.as_ref());
+    let touched = touched_paths(event.request_object.as_ref(), REVIEW_BUDGET);
+    let paths = &touched.paths;
     let mut inc = incident(
         event,
         "gitops_drift",
@@ -390,7 +413,7 @@ pub fn judge(
         if paths.is_empty() {
             String::new()
         } else {
-            format!(" Touched: {}.", paths.join(", "))
+            format!(" Touched: {}.", touched.summary(10))
         }
     );
     inc.annotations.insert("argocd_application".into(), app);
@@ -416,6 +439,29 @@ mod tests {
         assert_eq!(kind_of("statefulsets"), "StatefulSet");
         assert_eq!(kind_of("policies"), "Policy");
         assert_eq!(kind_of("applications"), "Application");
+    }
+
+    #[test]
+    fn a_flood_of_403s_from_distinct_users_keeps_the_tracker_bounded() {
+        let mut event = sample_event("forbidden-burst.json");
+        let mut tracker = DeniedTracker::default();
+        let rules = AuditRules::default();
+        let v = view();
+        for i in 0..(TRACKER_CAP + 5_000) {
+            event.user.username = format!("forged-{i}");
+            judge(&event, &v, &rules, &mut tracker, Utc::now());
+        }
+        assert!(tracker.recent.len() <= TRACKER_CAP);
+        event.user.username = "one-user".into();
+        for _ in 0..(RECENT_MAX * 3) {
+            judge(&event, &v, &rules, &mut tracker, Utc::now());
+        }
+        assert!(
+            tracker
+                .recent
+                .get("one-user")
+                .is_some_and(|r| r.len() <= RECENT_MAX)
+        );
     }
 
     fn sample_event(name: &str) -> Event {
@@ -507,15 +553,6 @@ mod tests {
                 "access_denied_burst",
                 "ignored"
             ]
-        );
-    }
-
-    #[test]
-    fn touched_paths_of_a_patch() {
-        let body = serde_json::json!({"spec": {"replicas": 3}, "metadata": {"labels": {"a": "b"}}});
-        assert_eq!(
-            touched_paths(Some(&body)),
-            vec!["/metadata/labels", "/spec/replicas"]
         );
     }
 }

@@ -149,6 +149,17 @@ pub struct AuditOutcome {
     pub incident_ids: Vec<String>,
 }
 
+/// What became of one admission denial (`Store::record_denial`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenialRecorded {
+    /// A new incident, within the per-minute budget.
+    Created(String),
+    /// The open incident of the same Application and object was refreshed.
+    Refreshed(String),
+    /// Over the per-minute budget: nothing stored.
+    RateLimited,
+}
+
 /// What PATCH may change on an incident.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentChange {
@@ -232,6 +243,24 @@ pub trait Store: Send + Sync + 'static {
     /// `true` when a pause was removed.
     async fn clear_pause(&self, namespace: Option<&str>) -> Result<bool, StoreError>;
     async fn list_pauses(&self) -> Result<Vec<Pause>, StoreError>;
+
+    /// Records an admission denial: refreshes the open incident with the same `key` (its
+    /// Application and object), or inserts `incident` when fewer than `per_minute` admission
+    /// incidents were created in the minute before `now`. One transaction.
+    async fn record_denial(
+        &self,
+        incident: &Incident,
+        key: &str,
+        per_minute: u32,
+        now: DateTime<Utc>,
+    ) -> Result<DenialRecorded, StoreError>;
+    /// Resolves the open admission incidents not updated since `cutoff` (their last denial),
+    /// so retention can purge them; returns how many.
+    async fn close_denials_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     /// Deletes resolved/cancelled incidents (and their workflows) closed before `cutoff`, and
     /// leases and audit dedupe entries older than it.

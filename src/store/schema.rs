@@ -127,6 +127,17 @@ CREATE TABLE leases (
 CREATE INDEX leases_by_expiry ON leases (expires_at);
 "#,
     ),
+    (
+        7,
+        "one open admission incident per Application and object",
+        r#"
+-- The Application and object of an admission denial: a forged review stream cannot open more
+-- than one incident per pair, whoever the caller claims to be.
+ALTER TABLE incidents ADD COLUMN denial_key TEXT;
+CREATE UNIQUE INDEX incidents_one_open_denial ON incidents (denial_key)
+    WHERE closed_at IS NULL;
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

@@ -8,8 +8,9 @@
 
 use super::query::{counts_where, incident_where, push_where, workflow_where};
 use super::{
-    AlertBatchOutcome, AuditOutcome, IncidentChange, IncidentFilter, IncidentSummary, LeaseRecord,
-    Page, PageRequest, Pause, Store, StoreError, WorkflowFilter, to_micros,
+    AlertBatchOutcome, AuditOutcome, DenialRecorded, IncidentChange, IncidentFilter,
+    IncidentSummary, LeaseRecord, Page, PageRequest, Pause, Store, StoreError, WorkflowFilter,
+    to_micros,
 };
 use crate::incident::{Incident, IncidentStatus, Note};
 use crate::metrics::Metrics;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod bulk;
+mod denials;
 mod leases;
 mod rows;
 
@@ -472,6 +474,46 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn record_denial(
+        &self,
+        incident: &Incident,
+        key: &str,
+        per_minute: u32,
+        now: DateTime<Utc>,
+    ) -> Result<DenialRecorded, StoreError> {
+        let started = Instant::now();
+        let mut tx = self.writer.begin().await.map_err(unavailable)?;
+        let mut counts = CountDeltas::default();
+        let recorded =
+            denials::record(&mut tx, incident, key, per_minute, now, &mut counts).await?;
+        flush_counts(&mut tx, counts).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.observe("record_denial", started);
+        Ok(recorded)
+    }
+
+    async fn close_denials_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let started = Instant::now();
+        let mut closed = 0;
+        loop {
+            let mut tx = self.writer.begin().await.map_err(unavailable)?;
+            let mut counts = CountDeltas::default();
+            let batch = denials::close_batch(&mut tx, cutoff, now, &mut counts).await?;
+            flush_counts(&mut tx, counts).await?;
+            tx.commit().await.map_err(unavailable)?;
+            closed += batch;
+            if batch < denials::CLOSE_BATCH as u64 {
+                break;
+            }
+        }
+        self.observe("close_denials", started);
+        Ok(closed)
     }
 
     async fn purge_closed_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {

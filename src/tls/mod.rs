@@ -1,6 +1,7 @@
 //! TLS for the API listener: rustls (ring provider, TLS 1.2+) with a certificate that is
 //! reloaded from disk when it changes, as cert-manager and OpenShift service-ca rotate it.
 
+pub mod client_ca;
 pub mod generate;
 
 use crate::config::{Settings, TlsMode};
@@ -189,32 +190,17 @@ impl ResolvesServerCert for ReloadingCert {
 pub fn server_config(
     resolver: Arc<ReloadingCert>,
     provider: Arc<CryptoProvider>,
-    client_ca: Option<&Path>,
+    client_ca: Option<Arc<client_ca::ReloadingClientCa>>,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
     // ALPN (h2, http/1.1) is added by actix-http when it wraps this config.
-    let Some(ca_file) = client_ca else {
-        return Ok(builder.with_no_client_auth().with_cert_resolver(resolver));
-    };
-    let load_err = |reason: String| TlsError::Load {
-        path: ca_file.to_path_buf(),
-        reason,
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| load_err(e.to_string()))? {
-        roots
-            .add(cert.map_err(|e| load_err(e.to_string()))?)
-            .map_err(|e| load_err(e.to_string()))?;
-    }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| load_err(e.to_string()))?;
-    Ok(builder
-        .with_client_cert_verifier(verifier)
-        .with_cert_resolver(resolver))
+    Ok(match client_ca {
+        None => builder.with_no_client_auth().with_cert_resolver(resolver),
+        Some(verifier) => builder
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(resolver),
+    })
 }
 
 /// The process-wide crypto provider: ring, and only ring (see STACK.md).

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/cart";
 const APP: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop";
-const REST_APP: &str = "/api/v1/applications/shop";
+pub(crate) const REST_APP: &str = "/api/v1/applications/shop";
 
 /// An Application status: after `started` the operation is ours when it differs from "t1".
-fn application(sync: &str, health: &str, phase: &str, started: &str) -> Value {
+pub(crate) fn application(sync: &str, health: &str, phase: &str, started: &str) -> Value {
     json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": "shop", "namespace": "argocd"},
         "spec": {"destination": {"namespace": "shop"}},
@@ -22,7 +22,7 @@ fn application(sync: &str, health: &str, phase: &str, started: &str) -> Value {
             "history": [{"id": 1, "revision": "aaa111"}, {"id": 2, "revision": "bbb222"}]}})
 }
 
-fn cluster() -> HashMap<String, Value> {
+pub(crate) fn cluster() -> HashMap<String, Value> {
     let tracked = json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"});
     HashMap::from([
         (
@@ -43,7 +43,7 @@ fn crash_looping(mut writes: Writes) -> Writes {
     writes
 }
 
-async fn attached_with(
+pub(crate) async fn attached_with(
     mock: &MockApiServer,
     dir: &tempfile::TempDir,
     env: &[(&str, String)],

@@ -7,7 +7,7 @@ use crate::peers::find_binary;
 use serde_json::Value;
 use std::path::Path;
 
-fn env_value(docs: &[Value], name: &str) -> Option<String> {
+pub(crate) fn env_value(docs: &[Value], name: &str) -> Option<String> {
     find(docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()
         .expect("env")

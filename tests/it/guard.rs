@@ -94,11 +94,16 @@ async fn warn_mode_allows_with_the_message_as_a_warning() {
     assert!(warning.contains("\"shop\""), "{warning}");
 }
 
-/// Denials are recorded by a background task, in order. A denial by another user is queued
+/// Denials are recorded by a background task, in order. A denial of another object is queued
 /// behind everything before it: once its incident exists, every earlier denial was processed.
 async fn flush_denials(app: &TestApp) {
     let mut sentinel = case("kubectl delete of a managed deployment")["review"].clone();
     sentinel["request"]["userInfo"]["username"] = json!("sentinel");
+    // Another object: a denial of the same Application and object joins its open incident.
+    sentinel["request"]["name"] = json!("sentinel");
+    sentinel["request"]["oldObject"]["metadata"]["name"] = json!("sentinel");
+    sentinel["request"]["oldObject"]["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
+        json!("shop:apps/Deployment:prod/sentinel");
     assert_eq!(decide(app, &sentinel).await["response"]["allowed"], false);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -126,7 +131,7 @@ async fn admission_incidents(app: &TestApp) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn denials_become_incidents_once_per_user_and_object_and_dry_runs_never() {
+async fn denials_become_incidents_once_per_application_and_object_and_dry_runs_never() {
     let app = spawn_app().await;
     let dry = case("a server-side dry run is judged like the real request");
     assert_eq!(
@@ -149,7 +154,7 @@ async fn denials_become_incidents_once_per_user_and_object_and_dry_runs_never() 
     assert_eq!(
         incidents.len(),
         1,
-        "three denials of one user+object, one incident; the dry run none"
+        "three denials of one Application and object, one incident; the dry run none"
     );
     let incident = &incidents[0];
     assert_eq!(incident["source"], "admission");

@@ -231,3 +231,52 @@ fn a_denial_names_the_application_and_says_to_change_git() {
         decision.message
     );
 }
+
+fn engine_update(old_items: Value, new_items: Value, extra: Value) -> AdmissionReview {
+    let object = |items: Value, extra: Value| {
+        serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "cart", "namespace": "prod", "uid": "uid-cart",
+                "annotations": {"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:prod/cart"}},
+            "spec": {"items": items, "zzz": extra}})
+    };
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "1", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "name": "cart", "namespace": "prod", "operation": "UPDATE",
+            "userInfo": {"username": ENGINE},
+            "oldObject": object(old_items, serde_json::json!(1)),
+            "object": object(new_items, extra)}}))
+    .expect("review")
+}
+
+#[test]
+fn a_lease_must_cover_changes_past_the_diff_budget_too() {
+    let now = Utc::now();
+    let mut view = GuardView::new(default_config());
+    view.leases.push(Lease {
+        incident_id: "inc-1".into(),
+        object_uid: "uid-cart".into(),
+        paths: vec!["/spec/items".into()],
+        expires_at: now + chrono::Duration::minutes(5),
+    });
+    let (old, new) = (
+        serde_json::json!(vec![0; 1000]),
+        serde_json::json!(vec![1; 1000]),
+    );
+    let covered = engine_update(old.clone(), new.clone(), serde_json::json!(1));
+    let decision = review(validate(&covered).expect("valid"), &view, now);
+    assert_eq!(decision.reason, "remediation_lease", "{:?}", decision.trace);
+
+    // One more change, after the 1 000 the budget cannot list: not under the lease.
+    let hidden = engine_update(old, new, serde_json::json!(2));
+    let decision = review(validate(&hidden).expect("valid"), &view, now);
+    assert_eq!(decision.outcome, Outcome::Deny, "{:?}", decision.trace);
+    assert_eq!(decision.changed_paths.len(), 256);
+    assert_eq!(decision.more_changed_paths, 1000 + 1 - 256);
+    assert!(
+        decision.message.contains("and 991 more"),
+        "{}",
+        decision.message
+    );
+}
