@@ -80,6 +80,9 @@ const KIND_PAUSE_PREFIX: &str = "kind:";
 impl Bucket {
     /// The bucket of a target: its namespace, or its kind when it is cluster-scoped.
     pub fn of(kind: &str, namespace: Option<&str>) -> Self {
+        if crate::plan::is_cluster_scoped(kind) {
+            return Bucket::Kind(kind.to_string());
+        }
         match namespace.filter(|ns| !ns.is_empty()) {
             Some(ns) => Bucket::Namespace(ns.to_string()),
             None => Bucket::Kind(kind.to_string()),

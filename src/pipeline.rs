@@ -107,8 +107,11 @@ pub fn incident_target(incident: &Incident) -> StepTarget {
         None => (String::new(), incident.title.clone()),
     };
     StepTarget {
+        namespace: incident
+            .namespace
+            .clone()
+            .filter(|_| !crate::plan::is_cluster_scoped(&kind)),
         kind,
-        namespace: incident.namespace.clone(),
         name,
     }
 }

@@ -23,16 +23,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Kinds without a namespace.
-pub const CLUSTER_SCOPED: &[&str] = &[
-    "Node",
-    "ClusterOperator",
-    "ClusterVersion",
-    "MachineConfigPool",
-    "MachineConfig",
-    "PersistentVolume",
-    "Namespace",
-    "StorageClass",
-];
+pub use crate::plan::CLUSTER_SCOPED;
 
 const KNOWN_KINDS: &[&str] = &[
     "Pod",
@@ -142,6 +133,10 @@ fn namespace_for(
     namespace: Option<String>,
     field: &str,
 ) -> Result<Option<String>, ApiError> {
+    if CLUSTER_SCOPED.contains(&kind) {
+        // A namespace sent with a Node or a ClusterOperator means nothing: ignored.
+        return Ok(None);
+    }
     match namespace.filter(|ns| !ns.is_empty()) {
         Some(ns) if is_dns_label(&ns) => Ok(Some(ns)),
         Some(ns) => Err(invalid(field, format!("{ns:?} is not a namespace name"))),

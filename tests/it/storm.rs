@@ -216,3 +216,64 @@ async fn workflows_awaiting_approval_do_not_spend_the_budget() {
     assert_eq!(pauses["pauses"], json!([]), "{pauses}");
     mock.stop().await;
 }
+
+/// A KubeNodeNotReady alert as kube-state-metrics sends it: its `namespace` label is the
+/// exporter's, not the node's.
+fn node_alert(node: &str) -> Value {
+    let mut notification = crate::alertmanager::sample("alertmanager-sample.json");
+    let labels = json!({"alertname": "KubeNodeNotReady", "node": node,
+                        "namespace": "openshift-monitoring", "severity": "critical"});
+    notification["alerts"][0]["labels"] = labels.clone();
+    notification["commonLabels"] = labels;
+    notification["groupLabels"] = json!({"alertname": "KubeNodeNotReady"});
+    notification
+}
+
+async fn delete_pause(app: &crate::helpers::TestApp, query: &str) -> Value {
+    app.client
+        .delete(app.url(&format!("/api/v1/pause?{query}")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .expect("resume")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn a_node_alert_held_by_a_kind_pause_is_judged_again_when_that_kind_is_resumed() {
+    let app = spawn_app().await;
+    app.post_json("/api/v1/pause?kind=Node", &json!({})).await;
+    let incident_id = app.post_alert(&node_alert("worker-1")).await;
+    let held = app.incident_with_workflow(&incident_id).await;
+    let held_id = held["workflow_ids"][0].as_str().expect("id").to_string();
+    let workflow = app.get_json(&format!("/api/v1/workflows/{held_id}")).await;
+    assert_eq!(workflow["status"], "cancelled", "{workflow}");
+    assert_eq!(
+        workflow["target_key"], "/Node/worker-1",
+        "a node has no namespace"
+    );
+    assert_eq!(
+        gate(&workflow, "pause")["reason"],
+        "remediation is paused for cluster-scoped Node targets"
+    );
+    // Resuming the exporter's namespace is not resuming nodes.
+    assert_eq!(
+        delete_pause(&app, "namespace=openshift-monitoring").await["requeued"],
+        0
+    );
+    let resumed = delete_pause(&app, "kind=Node").await;
+    assert_eq!(resumed["requeued"], 1, "{resumed}");
+    let path = format!("/api/v1/incidents/{incident_id}");
+    crate::helpers::wait_for(
+        "a second workflow for the held node alert",
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(50),
+        || async {
+            let incident = app.get_json(&path).await;
+            (incident["workflow_ids"].as_array().map(Vec::len) == Some(2)).then_some(())
+        },
+    )
+    .await;
+}
