@@ -47,10 +47,10 @@ pub struct GateDecision {
     pub at: DateTime<Utc>,
 }
 
-/// Storm budget: at most this many workflows per namespace / cluster per window.
+/// Storm budget: at most this many live workflows per bucket, and in the cluster, per window.
 #[derive(Debug, Clone, Copy)]
 pub struct StormBudget {
-    pub per_namespace: u32,
+    pub per_bucket: u32,
     pub per_cluster: u32,
     pub window: Duration,
 }
@@ -58,9 +58,72 @@ pub struct StormBudget {
 impl Default for StormBudget {
     fn default() -> Self {
         StormBudget {
-            per_namespace: 5,
+            per_bucket: 5,
             per_cluster: 20,
             window: Duration::minutes(10),
+        }
+    }
+}
+
+/// What the storm budget counts and a storm pauses: one namespace, or one kind of
+/// cluster-scoped target (nodes, cluster operators, …). A bucket's pause holds only that
+/// bucket: a storm of node workflows never stops the remediation of workloads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    Namespace(String),
+    Kind(String),
+}
+
+/// Pauses of kind buckets are stored under this prefix; no namespace name holds a `:`.
+const KIND_PAUSE_PREFIX: &str = "kind:";
+
+impl Bucket {
+    /// The bucket of a target: its namespace, or its kind when it is cluster-scoped.
+    pub fn of(kind: &str, namespace: Option<&str>) -> Self {
+        if crate::plan::is_cluster_scoped(kind) {
+            return Bucket::Kind(kind.to_string());
+        }
+        match namespace.filter(|ns| !ns.is_empty()) {
+            Some(ns) => Bucket::Namespace(ns.to_string()),
+            None => Bucket::Kind(kind.to_string()),
+        }
+    }
+
+    /// The bucket of a workflow's `target_key` (`namespace/Kind/name`).
+    pub fn of_target_key(key: &str) -> Option<Self> {
+        let mut parts = key.splitn(3, '/');
+        let (namespace, kind) = (parts.next()?, parts.next()?);
+        Some(Bucket::of(kind, Some(namespace)))
+    }
+
+    /// The key a pause of this bucket is stored under (the store's `namespace` column).
+    pub fn pause_key(&self) -> String {
+        match self {
+            Bucket::Namespace(ns) => ns.clone(),
+            Bucket::Kind(kind) => format!("{KIND_PAUSE_PREFIX}{kind}"),
+        }
+    }
+
+    /// The bucket a stored pause holds.
+    pub fn from_pause_key(key: &str) -> Self {
+        match key.strip_prefix(KIND_PAUSE_PREFIX) {
+            Some(kind) => Bucket::Kind(kind.to_string()),
+            None => Bucket::Namespace(key.to_string()),
+        }
+    }
+
+    /// `namespace/shop` or `kind/Node`: how the API names a bucket.
+    pub fn label(&self) -> String {
+        match self {
+            Bucket::Namespace(ns) => format!("namespace/{ns}"),
+            Bucket::Kind(kind) => format!("kind/{kind}"),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Bucket::Namespace(ns) => format!("namespace {ns}"),
+            Bucket::Kind(kind) => format!("cluster-scoped {kind} targets"),
         }
     }
 }
@@ -69,7 +132,10 @@ impl Default for StormBudget {
 #[derive(Debug, Clone, Default)]
 pub struct GateContext {
     pub global_pause: bool,
-    pub namespace_paused: bool,
+    /// The target's bucket (`None`: a target without one, counted in the cluster only).
+    pub bucket: Option<Bucket>,
+    /// The target's bucket is paused.
+    pub bucket_paused: bool,
     /// The caller asked for a dry run.
     pub dry_run_requested: bool,
     /// No cluster: everything is a dry run.
@@ -78,11 +144,17 @@ pub struct GateContext {
     pub active_workflow: Option<String>,
     /// Attempts on this target that did not fix it, most recent last.
     pub failed_attempts: Vec<DateTime<Utc>>,
-    pub namespace_workflows_in_window: u32,
+    /// Live workflows that ran (or run) in the target's bucket within the window; dry runs
+    /// and held workflows do not count.
+    pub bucket_workflows_in_window: u32,
     pub cluster_workflows_in_window: u32,
     pub budget: Option<StormBudget>,
     /// Actions that need `POST /approve`.
     pub approval_required: HashSet<Action>,
+    /// Why every step of this workflow needs approval, whatever its actions (a trigger from
+    /// the unauthenticated compatibility listener in `approval` mode). A requested dry run
+    /// writes nothing and is exempt.
+    pub approval_forced: Option<String>,
 }
 
 /// What the pipeline does after the gates.
@@ -94,7 +166,7 @@ pub enum Verdict {
     AwaitApproval,
     /// Not now (paused, cooldown, another workflow active); the reason is recorded.
     Hold(String),
-    /// The storm budget is spent: pause and hand over to a human.
+    /// The storm budget is spent: pause the bucket and hand over to a human.
     Escalate(String),
 }
 
@@ -117,11 +189,10 @@ pub fn gate(plan: &Plan, ctx: &GateContext, now: DateTime<Utc>) -> (Vec<GateDeci
             at: now,
         });
     };
-    if ctx.global_pause || ctx.namespace_paused {
-        let scope = if ctx.global_pause {
-            "globally"
-        } else {
-            "for this namespace"
+    if ctx.global_pause || ctx.bucket_paused {
+        let scope = match (&ctx.bucket, ctx.global_pause) {
+            (Some(bucket), false) => format!("for {}", bucket.describe()),
+            _ => "globally".to_string(),
         };
         let reason = format!("remediation is paused {scope}");
         record("pause", GateOutcome::Block, reason.clone());
@@ -156,16 +227,19 @@ pub fn gate(plan: &Plan, ctx: &GateContext, now: DateTime<Utc>) -> (Vec<GateDeci
         "no cooldown in effect".into(),
     );
     if let Some(budget) = ctx.budget {
-        let over = if ctx.namespace_workflows_in_window >= budget.per_namespace {
+        let over = if let Some(bucket) = &ctx.bucket
+            && ctx.bucket_workflows_in_window >= budget.per_bucket
+        {
             Some(format!(
-                "{} workflows in this namespace within {} min (budget {})",
-                ctx.namespace_workflows_in_window,
+                "{} live workflows for {} within {} min (budget {})",
+                ctx.bucket_workflows_in_window,
+                bucket.describe(),
                 budget.window.num_minutes(),
-                budget.per_namespace
+                budget.per_bucket
             ))
         } else if ctx.cluster_workflows_in_window >= budget.per_cluster {
             Some(format!(
-                "{} workflows in the cluster within {} min (budget {})",
+                "{} live workflows in the cluster within {} min (budget {})",
                 ctx.cluster_workflows_in_window,
                 budget.window.num_minutes(),
                 budget.per_cluster
@@ -182,6 +256,14 @@ pub fn gate(plan: &Plan, ctx: &GateContext, now: DateTime<Utc>) -> (Vec<GateDeci
             GateOutcome::Pass,
             "within the storm budget".into(),
         );
+    }
+    if let Some(why) = ctx
+        .approval_forced
+        .as_ref()
+        .filter(|_| !ctx.dry_run_requested)
+    {
+        record("approval", GateOutcome::AwaitApproval, why.clone());
+        return (decisions, Verdict::AwaitApproval);
     }
     let needs_approval: Vec<&str> = plan
         .steps
@@ -263,10 +345,11 @@ mod tests {
         );
         assert!(matches!(
             verdict(&GateContext {
-                namespace_paused: true,
+                bucket: Some(Bucket::Kind("Node".into())),
+                bucket_paused: true,
                 ..base.clone()
             }),
-            Verdict::Hold(_)
+            Verdict::Hold(r) if r == "remediation is paused for cluster-scoped Node targets"
         ));
         assert!(matches!(
             verdict(&GateContext { active_workflow: Some("wf-1".into()), ..base.clone() }),
@@ -284,7 +367,8 @@ mod tests {
         assert_eq!(verdict(&old), Verdict::Run { dry_run: false });
         let storm = GateContext {
             budget: Some(StormBudget::default()),
-            namespace_workflows_in_window: 5,
+            bucket: Some(Bucket::Namespace("shop".into())),
+            bucket_workflows_in_window: 5,
             ..base.clone()
         };
         assert!(matches!(verdict(&storm), Verdict::Escalate(r) if r.contains("budget")));
@@ -293,6 +377,38 @@ mod tests {
             ..base.clone()
         };
         assert_eq!(verdict(&approval), Verdict::AwaitApproval);
+        let compat = GateContext {
+            approval_forced: Some("compat".into()),
+            ..base.clone()
+        };
+        assert_eq!(verdict(&compat), Verdict::AwaitApproval);
+        // A dry run writes nothing: it needs no approval.
+        assert_eq!(
+            verdict(&GateContext {
+                dry_run_requested: true,
+                ..compat
+            }),
+            Verdict::Run { dry_run: true }
+        );
+    }
+
+    #[test]
+    fn buckets_are_namespaces_or_kinds_and_round_trip_through_the_pause_key() {
+        assert_eq!(
+            Bucket::of_target_key("/Node/worker-1"),
+            Some(Bucket::Kind("Node".into()))
+        );
+        assert_eq!(
+            Bucket::of_target_key("shop/Pod/cart-1"),
+            Some(Bucket::Namespace("shop".into()))
+        );
+        for bucket in [
+            Bucket::Kind("ClusterOperator".into()),
+            Bucket::Namespace("shop".into()),
+        ] {
+            assert_eq!(Bucket::from_pause_key(&bucket.pause_key()), bucket);
+        }
+        assert_eq!(Bucket::Kind("Node".into()).label(), "kind/Node");
     }
 
     #[test]

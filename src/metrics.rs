@@ -346,6 +346,7 @@ impl Metrics {
                 "escalated",
                 "cancelled",
                 "interrupted",
+                "not_needed",
             ] {
                 remediations.with_label_values(&[mode, status]);
             }

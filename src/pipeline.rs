@@ -6,17 +6,22 @@
 //! each step is recorded with what it would do and nothing is written to the cluster. Each
 //! transition is persisted before it is reported.
 
+mod budget;
+mod evidence;
 mod lease;
+mod persist;
 mod run;
 mod rung;
 
 use crate::detect::{Signal, diagnose};
-use crate::gate::{GateContext, StormBudget, Verdict, gate};
+use crate::gate::{Bucket, GateContext, StormBudget, Verdict, gate};
 use crate::incident::Incident;
 use crate::metrics::Metrics;
 use crate::plan::{Plan, StepTarget, plan};
 use crate::store::{PageRequest, PageStart, Pause, Store, StoreError, WorkflowFilter};
 use crate::workflow::{Workflow, WorkflowKind, WorkflowMode, WorkflowStatus};
+pub use budget::{BucketUsage, BudgetUsage};
+use budget::{bucket_of, spends_budget};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::sync::Arc;
@@ -77,6 +82,15 @@ pub fn target_key(target: &StepTarget) -> String {
     )
 }
 
+/// How a workflow is started (beyond its plan).
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The caller asked for a dry run.
+    pub dry_run: bool,
+    /// Every step waits for `POST /approve`, with this reason (unless it is a dry run).
+    pub approval: Option<String>,
+}
+
 /// Whether the pause gate held this workflow (it was recorded as `cancelled`, not run).
 fn held_by_pause(workflow: &Workflow) -> bool {
     workflow.status == WorkflowStatus::Cancelled
@@ -93,8 +107,11 @@ pub fn incident_target(incident: &Incident) -> StepTarget {
         None => (String::new(), incident.title.clone()),
     };
     StepTarget {
+        namespace: incident
+            .namespace
+            .clone()
+            .filter(|_| !crate::plan::is_cluster_scoped(&kind)),
         kind,
-        namespace: incident.namespace.clone(),
         name,
     }
 }
@@ -251,37 +268,22 @@ impl Pipeline {
     async fn context(
         &self,
         key: &str,
-        namespace: Option<&str>,
-        dry_run: bool,
+        options: &StartOptions,
         now: DateTime<Utc>,
     ) -> Result<GateContext, StoreError> {
+        let bucket = Bucket::of_target_key(key);
         let pauses = self.store.list_pauses().await?;
-        let recent = self
-            .store
-            .list_workflows(
-                &WorkflowFilter {
-                    kind: None,
-                    ..Default::default()
-                },
-                &PageRequest {
-                    limit: 1000,
-                    start: PageStart::Offset(0),
-                },
-            )
-            .await?
-            .0
-            .items;
+        let recent = self.recent_workflows().await?;
         let window_start = now - self.budget.window;
         let in_window: Vec<&Workflow> = recent
             .iter()
-            .filter(|w| w.created_at >= window_start)
+            .filter(|w| w.created_at >= window_start && spends_budget(w))
             .collect();
+        let bucket_key = bucket.as_ref().map(Bucket::pause_key);
         Ok(GateContext {
             global_pause: pauses.iter().any(|p| p.namespace.is_none()),
-            namespace_paused: pauses
-                .iter()
-                .any(|p| p.namespace.as_deref() == namespace && namespace.is_some()),
-            dry_run_requested: dry_run,
+            bucket_paused: bucket_key.is_some() && pauses.iter().any(|p| p.namespace == bucket_key),
+            dry_run_requested: options.dry_run,
             detached: self.detached(),
             active_workflow: recent
                 .iter()
@@ -294,13 +296,15 @@ impl Pipeline {
                 .filter(|w| matches!(w.status, WorkflowStatus::Failed | WorkflowStatus::Escalated))
                 .filter_map(|w| w.finished_at)
                 .collect(),
-            namespace_workflows_in_window: in_window
+            bucket_workflows_in_window: in_window
                 .iter()
-                .filter(|w| w.namespace.as_deref() == namespace)
+                .filter(|w| bucket.is_some() && bucket_of(w) == bucket)
                 .count() as u32,
             cluster_workflows_in_window: in_window.len() as u32,
             budget: Some(self.budget),
             approval_required: self.approval.clone(),
+            approval_forced: options.approval.clone(),
+            bucket,
         })
     }
 
@@ -312,6 +316,22 @@ impl Pipeline {
         plan: Plan,
         dry_run: bool,
     ) -> Result<Workflow, StartError> {
+        let options = StartOptions {
+            dry_run,
+            approval: None,
+        };
+        self.start_with(incident, kind, plan, &options).await
+    }
+
+    /// `start`, with the options of the trigger's origin.
+    pub async fn start_with(
+        self: &Arc<Self>,
+        incident: &Incident,
+        kind: WorkflowKind,
+        plan: Plan,
+        options: &StartOptions,
+    ) -> Result<Workflow, StartError> {
+        let dry_run = options.dry_run;
         let now = Utc::now();
         let target = plan
             .steps
@@ -319,9 +339,7 @@ impl Pipeline {
             .map(|s| s.target.clone())
             .unwrap_or_else(|| incident_target(incident));
         let key = target_key(&target);
-        let ctx = self
-            .context(&key, incident.namespace.as_deref(), dry_run, now)
-            .await?;
+        let ctx = self.context(&key, options, now).await?;
         let (decisions, verdict) = gate(&plan, &ctx, now);
         for d in &decisions {
             self.metrics
@@ -356,14 +374,20 @@ impl Pipeline {
             Verdict::Escalate(reason) => {
                 workflow.status = WorkflowStatus::Escalated;
                 workflow.finished_at = Some(now);
+                // A storm pauses its bucket (never everything) until a human resumes it.
+                let bucket = Bucket::of(&target.kind, target.namespace.as_deref());
+                let resume = match &bucket {
+                    Bucket::Namespace(ns) => format!("DELETE /api/v1/pause?namespace={ns}"),
+                    Bucket::Kind(kind) => format!("DELETE /api/v1/pause?kind={kind}"),
+                };
                 workflow.escalation = Some(json!({
                     "reason": reason, "channel": "human", "tried": [],
-                    "needed": "check why so many workflows start at once; resume with DELETE /api/v1/pause"
+                    "needed": format!("check why so many workflows start at once; resume with {resume}"),
+                    "paused": bucket.label(),
                 }));
-                // A storm pauses the namespace until a human resumes it.
                 self.store
                     .set_pause(&Pause {
-                        namespace: incident.namespace.clone(),
+                        namespace: Some(bucket.pause_key()),
                         reason: Some(format!("storm budget: {reason}")),
                         since: now,
                     })
@@ -387,9 +411,7 @@ impl Pipeline {
             Err(StoreError::Conflict(_)) => {
                 // Lost a race with another start for the same target (the store is the lock).
                 let key = workflow.target_key.clone().unwrap_or_default();
-                let now_ctx = self
-                    .context(&key, incident.namespace.as_deref(), dry_run, now)
-                    .await?;
+                let now_ctx = self.context(&key, options, now).await?;
                 let active = now_ctx
                     .active_workflow
                     .unwrap_or_else(|| "(just started)".into());
@@ -450,15 +472,22 @@ impl Pipeline {
     }
 
     /// After a pause is lifted: puts back on the queue every open alert incident whose latest
-    /// workflow the pause held, so the gates judge it again now (namespaces still paused are
-    /// left alone). `namespace: None` is the global pause. Returns how many were queued.
-    pub async fn requeue_held(&self, namespace: Option<&str>) -> Result<usize, StoreError> {
+    /// workflow the pause held, so the gates judge it again now (buckets still paused are
+    /// left alone). `bucket: None` is the global pause. Returns how many were queued.
+    pub async fn requeue_held(&self, bucket: Option<&Bucket>) -> Result<usize, StoreError> {
         let pauses = self.store.list_pauses().await?;
         if pauses.iter().any(|p| p.namespace.is_none()) {
             return Ok(0);
         }
+        let paused: Vec<Bucket> = pauses
+            .iter()
+            .filter_map(|p| p.namespace.as_deref().map(Bucket::from_pause_key))
+            .collect();
         let filter = WorkflowFilter {
-            namespace: namespace.map(str::to_string),
+            namespace: match bucket {
+                Some(Bucket::Namespace(ns)) => Some(ns.clone()),
+                _ => None,
+            },
             ..Default::default()
         };
         let page = PageRequest {
@@ -473,10 +502,11 @@ impl Pipeline {
             if !seen.insert(workflow.incident_id.clone()) || !held_by_pause(&workflow) {
                 continue;
             }
-            let still_paused = pauses
-                .iter()
-                .any(|p| p.namespace.is_some() && p.namespace == workflow.namespace);
-            if still_paused {
+            let of = bucket_of(&workflow);
+            if bucket.is_some_and(|b| of.as_ref() != Some(b)) {
+                continue;
+            }
+            if of.is_some_and(|b| paused.contains(&b)) {
                 continue;
             }
             let incident = match self.store.get_incident(&workflow.incident_id).await {

@@ -76,6 +76,23 @@ pub struct Plan {
     pub estimated_duration_seconds: u64,
 }
 
+/// Kinds without a namespace. A namespace that comes with one (an alert's `namespace` label is
+/// often the exporter's) is dropped from its target.
+pub const CLUSTER_SCOPED: &[&str] = &[
+    "Node",
+    "ClusterOperator",
+    "ClusterVersion",
+    "MachineConfigPool",
+    "MachineConfig",
+    "PersistentVolume",
+    "Namespace",
+    "StorageClass",
+];
+
+pub fn is_cluster_scoped(kind: &str) -> bool {
+    CLUSTER_SCOPED.contains(&kind)
+}
+
 /// Workload checkpoints time out within 2 minutes by default (SPEC §5.5).
 const WORKLOAD_TIMEOUT: u64 = 120;
 const NODE_TIMEOUT: u64 = 300;

@@ -9,7 +9,8 @@ use std::str::FromStr;
 use utoipa::ToSchema;
 
 string_enum!(
-    /// Workflow states (SPEC §5.5).
+    /// Workflow states (SPEC §5.5). `not_needed`: the symptom the workflow was triggered
+    /// for was not observed on the target, so nothing was written.
     WorkflowStatus {
         Pending => "pending",
         AwaitingApproval => "awaiting_approval",
@@ -20,6 +21,7 @@ string_enum!(
         Escalated => "escalated",
         Cancelled => "cancelled",
         Interrupted => "interrupted",
+        NotNeeded => "not_needed",
     }
 );
 
@@ -28,7 +30,7 @@ impl WorkflowStatus {
         use WorkflowStatus::*;
         matches!(
             self,
-            Succeeded | Failed | Escalated | Cancelled | Interrupted
+            Succeeded | Failed | Escalated | Cancelled | Interrupted | NotNeeded
         )
     }
 }
@@ -103,6 +105,10 @@ pub struct Workflow {
     pub plan: Option<Value>,
     pub steps: Vec<Value>,
     pub gate_decisions: Vec<Value>,
+    /// What a live workflow saw on each target before its first write:
+    /// `{target, layer, issue_type, symptom: observed|not_observed, detail, at}`.
+    #[serde(default)]
+    pub evidence: Vec<Value>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -130,6 +136,7 @@ impl Workflow {
             plan: None,
             steps: Vec::new(),
             gate_decisions: Vec::new(),
+            evidence: Vec::new(),
             error: None,
             created_at: now,
             updated_at: now,

@@ -1,9 +1,12 @@
-//! `/api/v1/pause`: stop (and resume) remediation globally or for one namespace. Persisted.
+//! `/api/v1/pause`: stop (and resume) remediation globally, for one namespace, or for one kind
+//! of cluster-scoped target (`?kind=Node`). Persisted. These are the storm budget's buckets: a
+//! spent budget pauses its bucket the same way.
 
 use super::AppState;
 use super::params;
 use super::validate::bounded;
 use crate::error::ApiError;
+use crate::gate::Bucket;
 use crate::store::Pause;
 use actix_web::web;
 use chrono::Utc;
@@ -12,8 +15,10 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ScopeParams {
-    /// Pause only this namespace; without it, everything.
+    /// Pause only this namespace; without it (and without `kind`), everything.
     pub namespace: Option<String>,
+    /// Pause only cluster-scoped targets of this kind (`Node`, `ClusterOperator`, …).
+    pub kind: Option<String>,
 }
 
 /// Optional body of `POST /api/v1/pause`.
@@ -26,9 +31,14 @@ pub struct PauseRequest {
 #[derive(Serialize, ToSchema)]
 pub struct PauseState {
     pub paused: bool,
-    /// `global` or `namespace`.
+    /// `global`, `namespace` or `kind`.
     pub scope: &'static str,
+    /// `global`, `namespace/<ns>` or `kind/<Kind>`.
+    pub bucket: String,
     pub namespace: Option<String>,
+    /// The kind of cluster-scoped targets (scope `kind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     pub reason: Option<String>,
     pub since: Option<chrono::DateTime<Utc>>,
     /// On resume: open alert incidents the pause had held, queued for the pipeline again.
@@ -36,16 +46,64 @@ pub struct PauseState {
     pub requeued: Option<usize>,
 }
 
+/// One stored pause, with its bucket spelled out.
 #[derive(Serialize, ToSchema)]
-pub struct PauseList {
-    pub pauses: Vec<Pause>,
+pub struct PauseView {
+    /// `global`, `namespace` or `kind`.
+    pub scope: &'static str,
+    /// `global`, `namespace/<ns>` or `kind/<Kind>`.
+    pub bucket: String,
+    /// The paused namespace (`null` for the global and kind scopes).
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub reason: Option<String>,
+    pub since: chrono::DateTime<Utc>,
 }
 
-fn scope_of(namespace: &Option<String>) -> &'static str {
-    if namespace.is_some() {
-        "namespace"
-    } else {
-        "global"
+#[derive(Serialize, ToSchema)]
+pub struct PauseList {
+    pub pauses: Vec<PauseView>,
+    /// The storm budget and how much of it each bucket spent in the current window.
+    pub budget: crate::pipeline::BudgetUsage,
+}
+
+/// `(scope, bucket label, namespace, kind)` of a pause scope (`None`: global).
+fn describe(bucket: Option<&Bucket>) -> (&'static str, String, Option<String>, Option<String>) {
+    match bucket {
+        None => ("global", "global".into(), None, None),
+        Some(b @ Bucket::Namespace(ns)) => ("namespace", b.label(), Some(ns.clone()), None),
+        Some(b @ Bucket::Kind(kind)) => ("kind", b.label(), None, Some(kind.clone())),
+    }
+}
+
+/// The bucket the query names; `None` is the global scope.
+fn bucket(query: &ScopeParams) -> Result<Option<Bucket>, ApiError> {
+    let namespace = params::namespace(query.namespace.as_deref())?;
+    let kind = query
+        .kind
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    match (namespace, kind) {
+        (Some(_), Some(_)) => Err(
+            ApiError::bad_request("give either namespace or kind, not both")
+                .with_details(serde_json::json!({ "parameter": "kind" })),
+        ),
+        (Some(ns), None) => Ok(Some(Bucket::Namespace(ns))),
+        (None, Some(kind)) => {
+            let kind = super::remediation::normalize_kind(kind);
+            if super::remediation::CLUSTER_SCOPED.contains(&kind.as_str()) {
+                Ok(Some(Bucket::Kind(kind)))
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "{kind:?} is not a cluster-scoped kind (one of {}); namespaced targets are paused by namespace",
+                    super::remediation::CLUSTER_SCOPED.join(", ")
+                ))
+                .with_details(serde_json::json!({ "parameter": "kind" })))
+            }
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -57,7 +115,7 @@ pub async fn pause(
     query: web::Query<ScopeParams>,
     body: web::Bytes,
 ) -> Result<web::Json<PauseState>, ApiError> {
-    let namespace = params::namespace(query.namespace.as_deref())?;
+    let bucket = bucket(&query)?;
     // The body is optional: an empty POST pauses without a reason.
     let request: PauseRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PauseRequest::default()
@@ -69,16 +127,19 @@ pub async fn pause(
         .map(|r| bounded("reason", r, 1024))
         .transpose()?;
     let pause = Pause {
-        namespace: namespace.clone(),
+        namespace: bucket.as_ref().map(Bucket::pause_key),
         reason,
         since: Utc::now(),
     };
     state.store.set_pause(&pause).await?;
-    tracing::warn!(namespace = ?pause.namespace, reason = ?pause.reason, "remediation paused");
+    let (scope, label, namespace, kind) = describe(bucket.as_ref());
+    tracing::warn!(bucket = %label, reason = ?pause.reason, "remediation paused");
     Ok(web::Json(PauseState {
         paused: true,
-        scope: scope_of(&namespace),
+        scope,
+        bucket: label,
         namespace,
+        kind,
         reason: pause.reason,
         since: Some(pause.since),
         requeued: None,
@@ -91,16 +152,20 @@ pub async fn resume(
     state: web::Data<AppState>,
     query: web::Query<ScopeParams>,
 ) -> Result<web::Json<PauseState>, ApiError> {
-    let namespace = params::namespace(query.namespace.as_deref())?;
-    let removed = state.store.clear_pause(namespace.as_deref()).await?;
-    let requeued = state.pipeline.requeue_held(namespace.as_deref()).await?;
+    let bucket = bucket(&query)?;
+    let key = bucket.as_ref().map(Bucket::pause_key);
+    let removed = state.store.clear_pause(key.as_deref()).await?;
+    let requeued = state.pipeline.requeue_held(bucket.as_ref()).await?;
+    let (scope, label, namespace, kind) = describe(bucket.as_ref());
     if removed {
-        tracing::warn!(namespace = ?namespace, requeued, "remediation resumed");
+        tracing::warn!(bucket = %label, requeued, "remediation resumed");
     }
     Ok(web::Json(PauseState {
         paused: false,
-        scope: scope_of(&namespace),
+        scope,
+        bucket: label,
         namespace,
+        kind,
         reason: None,
         since: None,
         requeued: Some(requeued),
@@ -110,7 +175,24 @@ pub async fn resume(
 #[utoipa::path(get, path = "/api/v1/pause", tag = "pause", security(("bearer" = [])),
     responses((status = 200, body = PauseList)))]
 pub async fn list(state: web::Data<AppState>) -> Result<web::Json<PauseList>, ApiError> {
-    Ok(web::Json(PauseList {
-        pauses: state.store.list_pauses().await?,
-    }))
+    let pauses = state
+        .store
+        .list_pauses()
+        .await?
+        .into_iter()
+        .map(|p| {
+            let bucket = p.namespace.as_deref().map(Bucket::from_pause_key);
+            let (scope, label, namespace, kind) = describe(bucket.as_ref());
+            PauseView {
+                scope,
+                bucket: label,
+                namespace,
+                kind,
+                reason: p.reason,
+                since: p.since,
+            }
+        })
+        .collect();
+    let budget = state.pipeline.budget_usage(Utc::now()).await?;
+    Ok(web::Json(PauseList { pauses, budget }))
 }

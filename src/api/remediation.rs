@@ -3,7 +3,11 @@
 
 use super::AppState;
 use super::json::JsonBody;
-use super::validate::{bounded, invalid, is_dns_label, required_text};
+use super::validate::{
+    bounded, invalid, is_dns_label, kubernetes_kind, kubernetes_name, required_text,
+};
+use super::views::Vocabulary;
+use crate::config::CompatTriggerMode;
 use crate::detect::{Layer, Signal, diagnose, layer_of};
 use crate::error::ApiError;
 use crate::incident::{Incident, Severity, Source, Target};
@@ -19,16 +23,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Kinds without a namespace.
-const CLUSTER_SCOPED: &[&str] = &[
-    "Node",
-    "ClusterOperator",
-    "ClusterVersion",
-    "MachineConfigPool",
-    "MachineConfig",
-    "PersistentVolume",
-    "Namespace",
-    "StorageClass",
-];
+pub use crate::plan::CLUSTER_SCOPED;
 
 const KNOWN_KINDS: &[&str] = &[
     "Pod",
@@ -138,6 +133,10 @@ fn namespace_for(
     namespace: Option<String>,
     field: &str,
 ) -> Result<Option<String>, ApiError> {
+    if CLUSTER_SCOPED.contains(&kind) {
+        // A namespace sent with a Node or a ClusterOperator means nothing: ignored.
+        return Ok(None);
+    }
     match namespace.filter(|ns| !ns.is_empty()) {
         Some(ns) if is_dns_label(&ns) => Ok(Some(ns)),
         Some(ns) => Err(invalid(field, format!("{ns:?} is not a namespace name"))),
@@ -153,14 +152,14 @@ fn parse_trigger(body: Value) -> Result<Trigger, ApiError> {
     let nested = body.get("resource").is_some() || body.get("issue").is_some();
     let trigger = if nested {
         let t: NestedTrigger = super::json::parse(&serde_json::to_vec(&body).unwrap_or_default())?;
-        let kind = normalize_kind(&required_text("resource.kind", Some(t.resource.kind), 63)?);
+        let kind = normalize_kind(&kubernetes_kind("resource.kind", t.resource.kind)?);
         Trigger {
             external_id: t
                 .incident_id
                 .map(|id| bounded("incident_id", id, 256))
                 .transpose()?,
             namespace: namespace_for(&kind, t.namespace, "namespace")?,
-            name: required_text("resource.name", Some(t.resource.name), 253)?,
+            name: kubernetes_name("resource.name", t.resource.name)?,
             kind,
             issue_type: normalize_issue(&required_text(
                 "issue.type",
@@ -177,14 +176,14 @@ fn parse_trigger(body: Value) -> Result<Trigger, ApiError> {
         }
     } else {
         let t: FlatTrigger = super::json::parse(&serde_json::to_vec(&body).unwrap_or_default())?;
-        let kind = normalize_kind(&required_text("resource_type", Some(t.resource_type), 63)?);
+        let kind = normalize_kind(&kubernetes_kind("resource_type", t.resource_type)?);
         Trigger {
             external_id: t
                 .incident_id
                 .map(|id| bounded("incident_id", id, 256))
                 .transpose()?,
             namespace: namespace_for(&kind, t.namespace, "namespace")?,
-            name: required_text("resource_name", Some(t.resource_name), 253)?,
+            name: kubernetes_name("resource_name", t.resource_name)?,
             kind,
             issue_type: normalize_issue(&required_text("issue_type", Some(t.issue_type), 128)?),
             description: t
@@ -209,6 +208,24 @@ pub struct Triggered {
     /// e.g. `6m0s`.
     pub estimated_duration: String,
     pub plan: Option<Value>,
+}
+
+/// What a trigger may do given where it came from: the unauthenticated compatibility
+/// listener follows `COMPAT_TRIGGER_MODE` (approval by default); the authenticated API acts as
+/// asked.
+fn start_options(
+    state: &AppState,
+    vocabulary: Vocabulary,
+    dry_run: bool,
+) -> crate::pipeline::StartOptions {
+    let compat = matches!(vocabulary, Vocabulary::Legacy);
+    let mode = state.settings.compat_trigger_mode;
+    crate::pipeline::StartOptions {
+        dry_run: dry_run || (compat && mode == CompatTriggerMode::DryRun),
+        approval: (compat && mode == CompatTriggerMode::Approval).then(|| {
+            "triggered on the unauthenticated compatibility listener (COMPAT_TRIGGER_MODE=approval): a human approves before anything is written".to_string()
+        }),
+    }
 }
 
 fn duration_text(seconds: u64) -> String {
@@ -242,9 +259,11 @@ async fn record_incident(state: &AppState, incident: &Incident) -> Result<(), Ap
     responses((status = 202, body = Triggered), (status = 409, description = "A workflow is already active for the target"), (status = 422)))]
 pub async fn trigger(
     state: web::Data<AppState>,
+    vocabulary: web::Data<Vocabulary>,
     body: JsonBody<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let t = parse_trigger(body.into_inner())?;
+    let options = start_options(&state, **vocabulary, t.dry_run);
     let now = Utc::now();
     let title = format!("{} on {}/{}", t.issue_type, t.kind, t.name);
     let mut incident = Incident::new(Source::Api, title, t.severity, now);
@@ -260,12 +279,7 @@ pub async fn trigger(
     record_incident(&state, &incident).await?;
     let workflow = state
         .pipeline
-        .start(
-            &incident,
-            WorkflowKind::Remediation,
-            plan.clone(),
-            t.dry_run,
-        )
+        .start_with(&incident, WorkflowKind::Remediation, plan.clone(), &options)
         .await
         .map_err(conflict)?;
     Ok(HttpResponse::Accepted().json(Triggered {
@@ -377,13 +391,9 @@ pub async fn coordination_trigger(
     let description = bounded("description", body.description, 8192)?;
     let mut resources = Vec::new();
     for (i, r) in body.resources.into_iter().enumerate() {
-        let kind = normalize_kind(&required_text(
-            &format!("resources[{i}].kind"),
-            Some(r.kind),
-            63,
-        )?);
+        let kind = normalize_kind(&kubernetes_kind(&format!("resources[{i}].kind"), r.kind)?);
         let namespace = namespace_for(&kind, r.namespace, &format!("resources[{i}].namespace"))?;
-        let name = required_text(&format!("resources[{i}].name"), Some(r.name), 253)?;
+        let name = kubernetes_name(&format!("resources[{i}].name"), r.name)?;
         let issue = normalize_issue(r.issue.as_deref().unwrap_or("unknown"));
         resources.push((
             StepTarget {

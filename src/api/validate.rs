@@ -66,6 +66,45 @@ pub fn is_dns_label(value: &str) -> bool {
         && !value.ends_with('-')
 }
 
+/// A DNS-1123 subdomain, as Kubernetes requires of most object names (pods, nodes,
+/// deployments): at most 253 characters, dot-separated labels of lowercase letters, digits and
+/// `-`, each starting and ending with a letter or digit.
+pub fn is_dns_subdomain(value: &str) -> bool {
+    value.len() <= 253 && value.split('.').all(is_dns_label)
+}
+
+/// A required Kubernetes object name (DNS-1123 subdomain), checked before it reaches any
+/// API path.
+pub fn kubernetes_name(field: &str, value: String) -> Result<String, ApiError> {
+    let value = required_text(field, Some(value), 253)?;
+    if is_dns_subdomain(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            field,
+            format!(
+                "{value:?} is not a Kubernetes object name (DNS-1123: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)"
+            ),
+        ))
+    }
+}
+
+/// A required Kubernetes kind: letters and digits, starting with a letter.
+pub fn kubernetes_kind(field: &str, value: String) -> Result<String, ApiError> {
+    let value = required_text(field, Some(value), 63)?;
+    let mut chars = value.chars();
+    if chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric())
+    {
+        Ok(value)
+    } else {
+        Err(invalid(
+            field,
+            format!("{value:?} is not a Kubernetes kind (letters and digits)"),
+        ))
+    }
+}
+
 /// At most `max_entries`, every entry within the lengths.
 pub fn bounded_map(
     field: &str,
@@ -93,4 +132,24 @@ pub fn bounded_map(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_subdomains_are_what_kubernetes_accepts_as_names() {
+        for good in ["worker-1", "a", "ip-10-0-1-2.ec2.internal", "api-7d9f"] {
+            assert!(is_dns_subdomain(good), "{good}");
+        }
+        let long = format!("{}.{}", "a".repeat(63), "b".repeat(190));
+        for bad in [
+            "", "Worker", "-a", "a-", "a..b", ".a", "a/b", "../etc", "a b", "a_b", &long,
+        ] {
+            assert!(!is_dns_subdomain(bad), "{bad:?}");
+        }
+        assert!(kubernetes_kind("k", "ClusterOperator".into()).is_ok());
+        assert!(kubernetes_kind("k", "pods/exec".into()).is_err());
+    }
 }

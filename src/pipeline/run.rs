@@ -3,6 +3,7 @@
 //! or escalate. Every step is persisted before the next one.
 
 use super::Pipeline;
+use super::evidence::{Evidence, Observed};
 use super::rung::{Rung, top_workload};
 use crate::detect::ownership::{DeploymentMethod, deployment_method};
 use crate::execute::{ExecError, workload};
@@ -54,6 +55,14 @@ enum LadderEnd {
     Stopped,
 }
 
+/// How a target is deployed, its top workload `(kind, namespace, name)`, and its owner chain
+/// (the target object first, the top workload last).
+type Ownership = (
+    DeploymentMethod,
+    Option<(String, String, String)>,
+    Vec<Value>,
+);
+
 /// What a ladder's steps share.
 #[derive(Clone, Copy)]
 struct LadderContext<'a> {
@@ -75,6 +84,26 @@ fn ladders(steps: &[Step]) -> Vec<&[Step]> {
         }
     }
     groups
+}
+
+/// Why a target's name or namespace cannot be sent to the API server, if it cannot (the API
+/// validates trigger names; alerts and stored plans are checked here too).
+fn invalid_target(target: &StepTarget) -> Option<String> {
+    use crate::api::validate::{is_dns_label, is_dns_subdomain};
+    if target.kind.is_empty() {
+        // An incident that names no object: its "name" is its title, never sent as a name.
+        return None;
+    }
+    let kind_ok = target.kind.chars().all(|c| c.is_ascii_alphanumeric());
+    let namespace_ok = target.namespace.as_deref().is_none_or(is_dns_label);
+    (!kind_ok || !namespace_ok || !is_dns_subdomain(&target.name)).then(|| {
+        format!(
+            "{} {}/{} is not a valid Kubernetes kind, namespace and name: nothing was sent to the API server",
+            target.kind,
+            target.namespace.as_deref().unwrap_or_default(),
+            target.name
+        )
+    })
 }
 
 /// Counts a running workflow in `workflows_active` for as long as it lives, whatever path
@@ -118,14 +147,21 @@ impl Pipeline {
         if !self.persist(&mut workflow).await {
             return;
         }
+        if let Some(bad) = plan.steps.iter().find_map(|s| invalid_target(&s.target)) {
+            // Never let a name that is not a Kubernetes name reach an API path.
+            workflow.error = Some(bad);
+            return self.finish(workflow, WorkflowStatus::Failed, None).await;
+        }
         let mut tried: Vec<String> = Vec::new();
         // When the last checkpoint's time runs out: the source alert is awaited until then.
         let mut alert_deadline = Instant::now();
+        // Ladders climbed, and ladders skipped because their symptom was not observed.
+        let (mut climbed, mut skipped) = (0, Vec::new());
         // One ladder per target, lowest layer first (the plan's order); the next layer starts
         // only once this one passed its checkpoint.
         for ladder in ladders(&plan.steps) {
             let first = &ladder[0];
-            let (method, workload) = match self.ownership(&client, &first.target).await {
+            let (method, workload, chain) = match self.ownership(&client, &first.target).await {
                 Ok(found) => found,
                 Err(reason) => {
                     return self
@@ -144,6 +180,46 @@ impl Pipeline {
                 "detail": format!("deployed by {} ({:.2}): {}", method.method, method.confidence, method.evidence),
                 "deployment_method": method.method,
             }));
+            // Evidence first: a live ladder that would write confirms the symptom before it.
+            if !dry_run && ladder.iter().any(|s| s.action.mutates()) {
+                let seen = Observed {
+                    target: &first.target,
+                    object: chain.first(),
+                    workload_object: workload.as_ref().and(chain.last()),
+                    workload: workload.as_ref(),
+                    method: &method,
+                };
+                let observed = self.observe(&client, &seen).await;
+                let (outcome, detail, present) = match observed {
+                    Ok(Evidence::Present(seen)) => ("observed", seen, true),
+                    Ok(Evidence::Absent(seen)) => ("not_observed", seen, false),
+                    Err(error) => {
+                        return self
+                            .escalate(
+                                workflow,
+                                format!(
+                                    "cannot confirm the symptom on {} {}: {error}",
+                                    first.target.kind, first.target.name
+                                ),
+                                "check the target and the engine's RBAC".into(),
+                                tried,
+                            )
+                            .await;
+                    }
+                };
+                workflow.evidence.push(json!({
+                    "target": first.target, "layer": first.layer, "issue_type": plan.issue_type,
+                    "symptom": outcome, "detail": detail, "at": Utc::now(),
+                }));
+                if !present {
+                    skipped.push(detail);
+                    if !self.persist(&mut workflow).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            climbed += 1;
             let context = LadderContext {
                 client: &client,
                 method: &method,
@@ -176,6 +252,9 @@ impl Pipeline {
         if dry_run {
             return self.finish(workflow, WorkflowStatus::Succeeded, None).await;
         }
+        if climbed == 0 && !skipped.is_empty() {
+            return self.not_needed(workflow, skipped).await;
+        }
         let alert = self
             .source_alert(&workflow.incident_id, alert_deadline)
             .await;
@@ -185,13 +264,14 @@ impl Pipeline {
         self.succeed(workflow, alert).await;
     }
 
-    /// How the target is deployed, and its top workload. Cluster infrastructure (nodes,
-    /// ClusterOperators, pools) has no deployment method.
+    /// How the target is deployed, its top workload, and the objects read on the way (the
+    /// target first). Cluster infrastructure (nodes, ClusterOperators, pools) has no deployment
+    /// method.
     async fn ownership(
         &self,
         client: &kube::Client,
         target: &StepTarget,
-    ) -> Result<(DeploymentMethod, Option<(String, String, String)>), String> {
+    ) -> Result<Ownership, String> {
         if target.namespace.is_none() {
             return Ok((
                 DeploymentMethod {
@@ -201,6 +281,7 @@ impl Pipeline {
                     owner: None,
                 },
                 None,
+                Vec::new(),
             ));
         }
         let namespace = target.namespace.clone().unwrap_or_default();
@@ -210,6 +291,7 @@ impl Pipeline {
             Ok(chain) => Ok((
                 deployment_method(&chain, &self.guard.snapshot()),
                 top_workload(&chain),
+                chain,
             )),
             Err(error) => Err(format!(
                 "cannot read {} {namespace}/{}: {error}",
@@ -384,21 +466,26 @@ impl Pipeline {
         matches!(self.store.get_workflow(id).await, Ok(w) if w.status == WorkflowStatus::Cancelled)
     }
 
-    /// Saves progress; `false` when the store is gone (the workflow is then interrupted at the
-    /// next start).
-    async fn persist(&self, workflow: &mut Workflow) -> bool {
-        workflow.updated_at = Utc::now();
-        match self.store.update_workflow(workflow).await {
-            Ok(true) => true,
-            Ok(false) => {
-                tracing::info!(workflow = %workflow.id, "cancelled: stopping at the step boundary");
-                false
-            }
-            Err(error) => {
-                tracing::error!(workflow = %workflow.id, %error, "cannot persist workflow progress");
-                false
-            }
+    /// The symptom was not there: nothing was written. The incident keeps a note of it.
+    async fn not_needed(&self, mut workflow: Workflow, evidence: Vec<String>) {
+        let seen = evidence.join("; ");
+        workflow.error = None;
+        let change = IncidentChange {
+            status: None,
+            note: Some(format!(
+                "workflow {}: not needed, the symptom was not observed ({seen}); nothing was changed",
+                workflow.id
+            )),
+        };
+        if let Err(error) = self
+            .store
+            .change_incident(&workflow.incident_id, change, Utc::now())
+            .await
+        {
+            tracing::warn!(incident = %workflow.incident_id, %error, "cannot annotate the incident");
         }
+        tracing::info!(workflow = %workflow.id, evidence = %seen, "symptom not observed: nothing to do");
+        self.finish(workflow, WorkflowStatus::NotNeeded, None).await;
     }
 
     async fn escalate(
@@ -491,17 +578,7 @@ impl Pipeline {
         if !self.persist(&mut workflow).await {
             return;
         }
-        self.metrics
-            .remediations
-            .with_label_values(&[workflow.mode.as_str(), status.as_str()])
-            .inc();
-        if let Some(started) = workflow.started_at {
-            let took = (now - started).to_std().unwrap_or_default();
-            self.metrics
-                .remediation_duration
-                .with_label_values(&[workflow.mode.as_str()])
-                .observe(took.as_secs_f64());
-        }
+        self.count_finished(&workflow, now);
         tracing::info!(workflow = %workflow.id, status = %status, "workflow finished");
     }
 

@@ -2,7 +2,7 @@
 //! ArgoCD's restart action through argocd-server), never by a patch of the Deployment.
 
 use crate::execute::writes_of as writes;
-use crate::execute::{deployment, event_answer, finished_workflow, pod_list, trigger};
+use crate::execute::{deployment, event_answer, finished_workflow, pod_list, sick_first, trigger};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
@@ -34,6 +34,13 @@ pub(crate) fn cluster() -> HashMap<String, Value> {
             pod_list(&[("cart-1", true, 0)]),
         ),
     ])
+}
+
+/// cart's pod crash-loops (not Ready) when the engine first looks, then is Ready.
+fn crash_looping(mut writes: Writes) -> Writes {
+    let pods = pod_list(&[("cart-1", true, 0)]);
+    sick_first(&mut writes, "/api/v1/namespaces/shop/pods", pods);
+    writes
 }
 
 pub(crate) async fn attached_with(
@@ -93,7 +100,7 @@ async fn a_crash_looping_argocd_deployment_is_synced_through_its_application_nev
         ("PATCH".to_string(), DEPLOYMENT.to_string()),
         vec![(200, json!({}))],
     );
-    let mock = MockApiServer::start_with(cluster(), writes_answers).await;
+    let mock = MockApiServer::start_with(cluster(), crash_looping(writes_answers)).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached_with(&mock, &dir, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
@@ -153,6 +160,8 @@ async fn a_degraded_sync_fails_fast_and_the_rollback_asks_for_a_revert_in_git() 
             (
                 ("GET".to_string(), APP.to_string()),
                 vec![
+                    // The evidence: the pods look fine, the Application says Degraded.
+                    (200, application("Synced", "Degraded", "Succeeded", "t1")),
                     (200, application("Synced", "Degraded", "Succeeded", "t1")),
                     (200, application("Synced", "Degraded", "Succeeded", "t2")),
                 ],
@@ -170,6 +179,10 @@ async fn a_degraded_sync_fails_fast_and_the_rollback_asks_for_a_revert_in_git() 
     let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
+    assert_eq!(
+        workflow["evidence"][0]["detail"],
+        "Application argocd/shop: Synced, Degraded"
+    );
     let restart = &workflow["steps"][1];
     assert_eq!(restart["outcome"], "failed");
     assert!(
@@ -207,7 +220,11 @@ async fn a_degraded_sync_fails_fast_and_the_rollback_asks_for_a_revert_in_git() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_argocd_api_url_the_rest_api_syncs_and_runs_the_restart_action_over_tls() {
     coordination_engine::tls::install_default_provider();
-    let mock = MockApiServer::start_with(cluster(), Writes::from([event_answer("shop")])).await;
+    let mock = MockApiServer::start_with(
+        cluster(),
+        crash_looping(Writes::from([event_answer("shop")])),
+    )
+    .await;
     let tls_dir = tempfile::tempdir().expect("dir");
     let (argocd, ca) = MockApiServer::start_tls(
         HashMap::new(),

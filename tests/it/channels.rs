@@ -3,7 +3,7 @@
 //! operator's operand is never patched, its custom resource is nudged instead.
 
 use crate::execute::writes_of as writes;
-use crate::execute::{deployment, event_answer, finished_workflow, pod_list, trigger};
+use crate::execute::{deployment, event_answer, finished_workflow, pod_list, sick_first, trigger};
 use crate::helpers::{TestApp, spawn_app_with};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
@@ -160,6 +160,23 @@ async fn operator_cluster(csv_phase: &str) -> MockApiServer {
         "items": [{"apiVersion": "operators.coreos.com/v1alpha1", "kind": "ClusterServiceVersion",
                    "metadata": {"name": "postgresoperator.v5.7.0", "namespace": "prod"},
                    "status": {"phase": csv_phase, "message": "install strategy failed: deployment not ready"}}]});
+    let mut writes = Writes::from([
+        (
+            ("PATCH".to_string(), CLUSTER.to_string()),
+            vec![(
+                200,
+                json!({"apiVersion": "postgres-operator.crunchydata.com/v1beta1", "kind": "PostgresCluster",
+                       "metadata": {"name": "db", "namespace": "prod"}}),
+            )],
+        ),
+        event_answer("prod"),
+    ]);
+    // The pooler's pod crash-loops when the engine looks, and is Ready once reconciled.
+    sick_first(
+        &mut writes,
+        "/api/v1/namespaces/prod/pods",
+        pod_list(&[("db-pooler-1", true, 0)]),
+    );
     MockApiServer::start_with(
         HashMap::from([
             (POOLER.to_string(), pooler),
@@ -170,17 +187,7 @@ async fn operator_cluster(csv_phase: &str) -> MockApiServer {
                 pod_list(&[("db-pooler-1", true, 0)]),
             ),
         ]),
-        Writes::from([
-            (
-                ("PATCH".to_string(), CLUSTER.to_string()),
-                vec![(
-                    200,
-                    json!({"apiVersion": "postgres-operator.crunchydata.com/v1beta1", "kind": "PostgresCluster",
-                           "metadata": {"name": "db", "namespace": "prod"}}),
-                )],
-            ),
-            event_answer("prod"),
-        ]),
+        writes,
     )
     .await
 }

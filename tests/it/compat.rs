@@ -234,3 +234,90 @@ async fn the_compat_listener_is_off_unless_configured() {
     let app = spawn_app_with(|_| {}).await;
     assert!(app.compat_addr.is_none());
 }
+
+/// The MCP server's trigger on the compatibility listener (no token), as `COMPAT_TRIGGER_MODE`
+/// (unset: the default) treats it; returns the stored workflow.
+async fn compat_trigger(mode: Option<&str>, dry_run: Option<bool>) -> (Value, Value) {
+    let app = spawn_app_with(|env| {
+        env.insert("COMPAT_HTTP_PORT".into(), "0".into());
+        if let Some(mode) = mode {
+            env.insert("COMPAT_TRIGGER_MODE".into(), mode.into());
+        }
+    })
+    .await;
+    let compat = app.compat_addr.expect("compat listener enabled");
+    let mut body = json!({"incident_id": "mcp-7", "namespace": "shop",
+        "resource": {"kind": "Deployment", "name": "cart"},
+        "issue": {"type": "pod_crash", "description": "", "severity": "high"}});
+    if let Some(dry_run) = dry_run {
+        body["dry_run"] = json!(dry_run);
+    }
+    let response = reqwest::Client::new()
+        .post(format!("http://{compat}/api/v1/remediation/trigger"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 202);
+    let answer: Value = response.json().await.expect("json");
+    let workflow = app
+        .get_json(&format!(
+            "/api/v1/workflows/{}",
+            answer["workflow_id"].as_str().expect("id")
+        ))
+        .await;
+    // The authenticated API is not bound by the compat mode.
+    let main: Value = app
+        .post_json(
+            "/api/v1/remediation/trigger",
+            &json!({"namespace": "shop", "resource_type": "deployment", "resource_name": "web", "issue_type": "crash_loop"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(main["status"], "succeeded", "{main}");
+    (answer, workflow)
+}
+
+fn gate_reason(workflow: &Value, gate: &str) -> String {
+    workflow["gate_decisions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["gate"] == gate))
+        .and_then(|d| d["reason"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn compat_triggers_wait_for_approval_by_default() {
+    let (answer, workflow) = compat_trigger(None, None).await;
+    assert_eq!(answer["status"], "awaiting_approval", "{answer}");
+    assert!(
+        gate_reason(&workflow, "approval").contains("COMPAT_TRIGGER_MODE=approval"),
+        "{workflow}"
+    );
+    // A dry run writes nothing: it needs no approval.
+    let (answer, workflow) = compat_trigger(Some("approval"), Some(true)).await;
+    assert_eq!(answer["status"], "succeeded", "{answer}");
+    assert_eq!(workflow["mode"], "dry_run");
+}
+
+#[tokio::test]
+async fn compat_trigger_mode_dry_run_forces_a_dry_run() {
+    let (answer, workflow) = compat_trigger(Some("dry_run"), None).await;
+    assert_eq!(answer["status"], "succeeded", "{answer}");
+    assert_eq!(gate_reason(&workflow, "dry_run"), "dry run requested");
+    assert_eq!(gate_reason(&workflow, "approval"), "no step needs approval");
+}
+
+#[tokio::test]
+async fn compat_trigger_mode_live_acts_as_asked() {
+    let (answer, workflow) = compat_trigger(Some("live"), None).await;
+    assert_eq!(answer["status"], "succeeded", "{answer}");
+    // Detached here, so recorded only; attached, it would act (after the evidence check).
+    assert_eq!(
+        gate_reason(&workflow, "dry_run"),
+        "detached (no cluster): planned and recorded only"
+    );
+}

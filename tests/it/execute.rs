@@ -62,7 +62,7 @@ pub(crate) async fn finished_workflow(app: &TestApp, id: &str) -> Value {
             let workflow = app.get_json(&path).await;
             matches!(
                 workflow["status"].as_str(),
-                Some("succeeded" | "escalated" | "failed" | "interrupted")
+                Some("succeeded" | "escalated" | "failed" | "interrupted" | "not_needed")
             )
             .then_some(workflow)
         },
@@ -126,6 +126,19 @@ pub(crate) fn pod_deletion() -> Writes {
 }
 
 pub(crate) const PODS: &str = "/api/v1/namespaces/prod/pods";
+
+/// The workload's pods as the API server lists them at `path`: not Ready at the first list
+/// (the symptom the engine confirms before it writes), then as `healthy` lists them.
+pub(crate) fn sick_first(writes: &mut Writes, path: &str, healthy: Value) {
+    let mut sick = healthy.clone();
+    for pod in sick["items"].as_array_mut().into_iter().flatten() {
+        pod["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+    }
+    writes.insert(
+        ("GET".to_string(), path.to_string()),
+        vec![(200, sick), (200, healthy)],
+    );
+}
 
 /// A PodList of the `api` Deployment: `(name, ready, restarts)` per pod.
 pub(crate) fn pod_list(pods: &[(&str, bool, i32)]) -> Value {

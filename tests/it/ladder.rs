@@ -4,7 +4,7 @@
 
 use crate::execute::{
     DEPLOYMENT, PODS, api_pod_chain, attached, deployment, event_answer, finished_workflow,
-    pod_deletion, pod_list, trigger, writes_of,
+    pod_deletion, pod_list, sick_first, trigger, writes_of,
 };
 use crate::helpers::{spawn_app, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
@@ -90,14 +90,13 @@ async fn scale_mock_available(hpas: &[&str], available: i64) -> MockApiServer {
     objects.insert(HPAS.to_string(), hpa_list(hpas));
     let scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
         "metadata": {"name": "api", "namespace": "prod"}, "spec": {"replicas": 3}});
-    MockApiServer::start_with(
-        objects,
-        Writes::from([
-            (("PATCH".to_string(), SCALE.to_string()), vec![(200, scale)]),
-            event_answer("prod"),
-        ]),
-    )
-    .await
+    let mut writes = Writes::from([
+        (("PATCH".to_string(), SCALE.to_string()), vec![(200, scale)]),
+        event_answer("prod"),
+    ]);
+    // Saturated: its pods fail their readiness probes when the engine looks.
+    sick_first(&mut writes, PODS, objects[PODS].clone());
+    MockApiServer::start_with(objects, writes).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -88,6 +88,7 @@ fn node_layer(other_cordoned: bool, pdb_refusals: usize, ready_after: bool) -> M
     let mut after = node("node-2", true);
     after["metadata"]["annotations"] = json!({"coordination-engine.io/cordoned": "true"});
     after["status"] = json!({"conditions": [{"type": "Ready", "status": if ready_after { "True" } else { "Unknown" }}]});
+    let after_get = after.clone();
     let lists = HashMap::from([
         (NODE.to_string(), after),
         (
@@ -105,7 +106,14 @@ fn node_layer(other_cordoned: bool, pdb_refusals: usize, ready_after: bool) -> M
             ),
         ),
     ]);
+    // NotReady when the engine confirms the symptom, before it cordons.
+    let mut sick = node("node-2", false);
+    sick["status"] = json!({"conditions": [{"type": "Ready", "status": "Unknown"}]});
     let writes = Writes::from([
+        (
+            ("GET".into(), NODE.into()),
+            vec![(200, sick), (200, after_get)],
+        ),
         (
             ("GET".into(), POOLS.into()),
             vec![
@@ -182,7 +190,13 @@ fn platform_layer() -> Mock {
     let writes = Writes::from([
         (
             ("GET".into(), OPERATOR.into()),
-            vec![(200, degraded.clone()), (200, degraded), (200, healthy)],
+            // Read at the evidence check, at the restart, at the first poll; then healthy.
+            vec![
+                (200, degraded.clone()),
+                (200, degraded.clone()),
+                (200, degraded),
+                (200, healthy),
+            ],
         ),
         (
             (

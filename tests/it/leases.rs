@@ -2,7 +2,7 @@
 //! directly, but only after a lease is recorded (which the guard honours for the engine's own
 //! change of exactly those paths, and for nobody else) and selfHeal is turned off.
 
-use crate::execute::{deployment, event_answer, finished_workflow, pod_list, trigger};
+use crate::execute::{deployment, event_answer, finished_workflow, pod_list, sick_first, trigger};
 use crate::helpers::{spawn_app_with, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
@@ -46,6 +46,13 @@ async fn decide(app: &crate::helpers::TestApp, username: &str) -> (bool, String)
     )
 }
 
+/// cart's pod fails its readiness probe when the engine looks (CPU saturation), then recovers.
+fn with_sick_pods(mut writes: Writes) -> Writes {
+    let pods = pod_list(&[("cart-1", true, 0)]);
+    sick_first(&mut writes, "/api/v1/namespaces/prod/pods", pods);
+    writes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_honours_it() {
     coordination_engine::tls::install_default_provider();
@@ -77,7 +84,7 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
                 pod_list(&[("cart-1", true, 0)]),
             ),
         ]),
-        Writes::from([
+        with_sick_pods(Writes::from([
             (("PATCH".to_string(), APP.to_string()), vec![(200, application)]),
             (
                 ("PATCH".to_string(), SCALE.to_string()),
@@ -87,7 +94,7 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
                 )],
             ),
             event_answer("prod"),
-        ]),
+        ])),
     )
     .await;
     let dir = tempfile::tempdir().expect("dir");
