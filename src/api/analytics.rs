@@ -210,7 +210,7 @@ pub async fn cluster_status(
             total: count_workflows(&state, &[]).await?,
             pending: count_workflows(&state, &[Pending, AwaitingApproval]).await?,
             running: count_workflows(&state, &[Running, Verifying]).await?,
-            completed: count_workflows(&state, &[Succeeded]).await?,
+            completed: count_workflows(&state, &[Succeeded, NotNeeded]).await?,
             failed: count_workflows(&state, &[Failed, Escalated, Interrupted]).await?,
         },
         conflicts: ConflictCounts {
