@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -112,11 +113,13 @@ impl<'de> Deserialize<'de> for Alerts {
                 let mut alerts = Alerts::default();
                 loop {
                     if alerts.total < MAX_ALERTS_PER_BATCH {
-                        // One alert at a time as a JSON value: its shape errors stay its own.
-                        let Some(value) = seq.next_element::<Value>()? else {
+                        // One alert at a time, kept as its raw JSON text and parsed on its own:
+                        // its shape errors stay its own. (A `Value` per alert would parse
+                        // every notification twice over.)
+                        let Some(raw) = seq.next_element::<Box<RawValue>>()? else {
                             break;
                         };
-                        alerts.entries.push(alert(alerts.total, value));
+                        alerts.entries.push(alert(alerts.total, raw.get()));
                     } else if seq.next_element::<IgnoredAny>()?.is_none() {
                         break;
                     }
@@ -153,13 +156,42 @@ fn short(text: &str, max_chars: usize) -> String {
     text.chars().take(max_chars).collect()
 }
 
-/// Parses and checks the alert at `index`.
-fn alert(index: usize, value: Value) -> Result<Alert, Skipped> {
-    let fingerprint = value
-        .get("fingerprint")
-        .and_then(Value::as_str)
+/// The `fingerprint` of an alert that failed, for the log (a second parse, on errors only).
+fn sent_fingerprint(raw: &str) -> String {
+    serde_json::from_str::<Value>(raw)
+        .ok()
+        .and_then(|v| v.get("fingerprint")?.as_str().map(str::to_string))
         .map(|f| short(f.trim(), MAX_FINGERPRINT))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Parses and checks the alert at `index` (its raw JSON text).
+fn alert(index: usize, raw: &str) -> Result<Alert, Skipped> {
+    // The plain parse first; the path-tracking one (slower) only to explain a failure.
+    let parsed = serde_json::from_str::<Wire>(raw).map_err(|_| {
+        let mut deserializer = serde_json::Deserializer::from_str(raw);
+        match serde_path_to_error::deserialize::<_, Wire>(&mut deserializer) {
+            Ok(_) => (String::new(), "malformed", "not an alert".to_string()),
+            Err(error) => {
+                let path = error.path().to_string();
+                let reason = match path.split(['.', '[']).next().unwrap_or_default() {
+                    "status" => "bad_status",
+                    "startsAt" | "endsAt" => "bad_time",
+                    "fingerprint" => "bad_fingerprint",
+                    _ => "malformed",
+                };
+                (path, reason, error.into_inner().to_string())
+            }
+        }
+    });
+    let fingerprint = match &parsed {
+        Ok(wire) => wire
+            .fingerprint
+            .as_deref()
+            .map(|f| short(f.trim(), MAX_FINGERPRINT))
+            .unwrap_or_default(),
+        Err(_) => sent_fingerprint(raw),
+    };
     let skip = |path: &str, reason: &'static str, message: String| Skipped {
         index,
         fingerprint: fingerprint.clone(),
@@ -172,16 +204,7 @@ fn alert(index: usize, value: Value) -> Result<Alert, Skipped> {
         // serde quotes offending values; a huge one must not be copied into logs and answers.
         message: short(&message, 256),
     };
-    let wire: Wire = serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error.path().to_string();
-        let reason = match path.split(['.', '[']).next().unwrap_or_default() {
-            "status" => "bad_status",
-            "startsAt" | "endsAt" => "bad_time",
-            "fingerprint" => "bad_fingerprint",
-            _ => "malformed",
-        };
-        skip(&path, reason, error.into_inner().to_string())
-    })?;
+    let wire = parsed.map_err(|(path, reason, message)| skip(&path, reason, message))?;
     let Some(status) = wire.status else {
         return Err(skip(
             "status",
