@@ -7,7 +7,7 @@
 //!
 //! Bounded by iteration counts: the inputs are the same on every run and every machine
 //! (fixed seeds), so a failure names the seed and input number that reproduce it, and the
-//! input is saved in the temp dir. All six targets send 7 000 inputs in about 7 s here
+//! input is saved in the temp dir. All six targets send 7 000 inputs in about 10 s here
 //! (2 cores); a wall-time cap per target only shortens the run on a machine far slower
 //! than that. `FUZZ_SCALE=20` sends twenty times as many inputs (no cap), `FUZZ_SEED=n`
 //! other ones.
