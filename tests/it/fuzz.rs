@@ -115,6 +115,24 @@ fn failure(target: &str, seed: u64, iteration: usize, input: &Input, why: &str) 
     )
 }
 
+/// Mostly JSON; sometimes a variant a JSON route must accept, one it must answer 415, or none.
+fn content_type(rng: &mut Rng) -> Option<&'static str> {
+    if !rng.one_in(10) {
+        return Some("application/json");
+    }
+    *rng.pick(&[
+        Some("application/json; charset=utf-8"),
+        Some("APPLICATION/JSON"),
+        Some("application/merge-patch+json"),
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some(""),
+        Some(";"),
+        None,
+    ])
+}
+
 /// Sends `count` inputs from `next`, one after another on kept-alive connections, and
 /// checks every answer; then checks that the server still serves. Returns the statuses.
 async fn drive(
@@ -146,9 +164,10 @@ async fn drive(
             request = request.bearer_auth(&app.token);
         }
         if let Some(body) = &input.body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.clone());
+            if let Some(content_type) = content_type(&mut rng) {
+                request = request.header("content-type", content_type);
+            }
+            request = request.body(body.clone());
         }
         match check(request.send().await, input.allowed).await {
             Ok(status) => *statuses.entry(status).or_insert(0) += 1,
@@ -232,7 +251,7 @@ async fn fuzz_alertmanager_notifications() {
     let vocabulary = mutate::vocabulary(&seeds);
     let statuses = drive(&app, "alertmanager", 0xA1E7, scaled(BODY_INPUTS), |rng| {
         let body = mutate::body(&seeds, &vocabulary, rng, MAX_BODY);
-        post("/webhooks/alertmanager", body, &[200, 400, 413, 422])
+        post("/webhooks/alertmanager", body, &[200, 400, 413, 415, 422])
     })
     .await;
     assert_mixed("alertmanager", &statuses);
@@ -279,7 +298,7 @@ async fn fuzz_admission_reviews() {
         let body = mutate::body(&seeds, &vocabulary, rng, MAX_BODY);
         if rng.one_in(4) {
             // The same review through the explain route (token, JSON extractor).
-            post("/api/v1/guard/explain", body, &[200, 400, 413, 422])
+            post("/api/v1/guard/explain", body, &[200, 400, 413, 415, 422])
         } else {
             Input {
                 token: false,
