@@ -327,6 +327,9 @@ impl Metrics {
         for status in ["firing", "resolved"] {
             alerts_received.with_label_values(&[status]);
         }
+        for reason in crate::sources::alertmanager::REJECT_REASONS {
+            alerts_rejected.with_label_values(&[reason]);
+        }
         for reason in crate::guard::review::REASONS {
             for decision in ["allow", "warn", "deny"] {
                 let possible = match *reason {

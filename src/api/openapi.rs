@@ -99,6 +99,7 @@ use utoipa::{Modify, OpenApi};
         ml::TargetTime,
         crate::store::LeaseRecord,
         webhooks::Accepted,
+        webhooks::RejectedAlert,
         guard::ExplainShort,
         guard::Explanation,
         remediation::FlatTrigger,

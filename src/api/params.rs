@@ -2,6 +2,7 @@
 //! Every rejection is a 400 that names the parameter and the accepted values.
 
 use crate::error::ApiError;
+use crate::sources::bounded_time;
 use crate::store::{PageRequest, PageStart};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -135,24 +136,29 @@ pub fn enum_one<T: FromStr<Err = String> + Copy>(
     }
 }
 
-/// `since`: an RFC 3339 time, or a duration back from now (`24h`, `30m`).
+/// `since`: an RFC 3339 time, or a duration back from now (`24h`, `30m`); either way within
+/// the years 0000–9999 (the bounds of every time the API accepts).
 pub fn since(value: Option<&str>, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ApiError> {
     let Some(text) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    crate::config::parse_duration(text)
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .and_then(|d| now.checked_sub_signed(d))
-        .map(Some)
-        .ok_or_else(|| {
-            bad(
-                "since",
-                format!("since must be an RFC 3339 time or a duration such as 24h, got {text:?}"),
-            )
-        })
+    let back_from_now = || {
+        crate::config::parse_duration(text)
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .and_then(|d| now.checked_sub_signed(d))
+            .filter(|t| bounded_time::in_range(*t))
+    };
+    let parsed = bounded_time::parse(text).ok().or_else(back_from_now);
+    parsed.map(Some).ok_or_else(|| {
+        let shown: String = text.chars().take(64).collect();
+        bad(
+            "since",
+            format!(
+                "since must be an RFC 3339 time in the years 0000 to 9999 or a duration such \
+                 as 24h reaching no further back, got {shown:?}"
+            ),
+        )
+    })
 }
 
 /// An optional namespace filter, checked to be a plausible namespace name.
@@ -237,5 +243,28 @@ mod tests {
         );
         assert!(since(Some("2026-01-01T00:00:00Z"), now).unwrap().is_some());
         assert!(since(Some("yesterday"), now).is_err());
+    }
+
+    #[test]
+    fn since_stays_within_the_years_0000_to_9999() {
+        let now = Utc::now();
+        assert!(since(Some("0000-01-01T00:00:00Z"), now).unwrap().is_some());
+        assert!(since(Some("9999-12-31T23:59:59Z"), now).unwrap().is_some());
+        for bad in [
+            "-262143-01-01T00:00:00Z",
+            "+262142-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+            // 2.7 million years back: past chrono's range.
+            "1000000000d",
+            // 8 200 years back: before year 0.
+            "3000000d",
+            "1e308h",
+        ] {
+            let error = since(Some(bad), now).expect_err(bad);
+            assert_eq!(error.status, 400, "{bad}");
+        }
+        let error = since(Some(&"9".repeat(10_000)), now).expect_err("refused");
+        assert!(error.message.len() < 300, "quoted short: {}", error.message);
     }
 }

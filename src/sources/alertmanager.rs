@@ -1,67 +1,42 @@
 //! Alertmanager webhook payload (version 4) → alert records.
 //!
 //! Every field Alertmanager sends has a type here; unknown fields are tolerated (newer
-//! Alertmanagers add some). A batch is accepted or rejected as a whole: a 4xx tells
-//! Alertmanager not to retry, so a rejected batch stores nothing.
+//! Alertmanagers add some). A notification whose envelope parses is accepted alert by alert
+//! (`alertmanager/parse.rs`): an alert that fails its checks is skipped and reported, the
+//! others are stored. Only a notification with nothing usable in it is refused (a 4xx, which
+//! Alertmanager does not retry).
+
+mod parse;
+
+pub use parse::{
+    Alert, AlertStatus, Alerts, MAX_FINGERPRINT, MAX_LABEL_NAME, MAX_LABEL_VALUE, MAX_LABELS,
+    Payload, REJECT_REASONS, Skipped,
+};
 
 use crate::incident::{Incident, IncidentStatus, Severity, Source, Target};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// More alerts than this in one notification is refused (set `max_alerts` in the receiver).
 pub const MAX_ALERTS_PER_BATCH: usize = 5000;
-const MAX_LABELS: usize = 128;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Payload {
-    pub version: String,
-    #[serde(default)]
-    pub group_key: String,
-    #[serde(default)]
-    pub truncated_alerts: u64,
-    pub status: AlertStatus,
-    #[serde(default)]
-    pub receiver: String,
-    #[serde(default)]
-    pub group_labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub common_labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub common_annotations: BTreeMap<String, String>,
-    #[serde(default, rename = "externalURL")]
-    pub external_url: String,
-    pub alerts: Vec<Alert>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertStatus {
-    Firing,
-    Resolved,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Alert {
-    pub status: AlertStatus,
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub annotations: BTreeMap<String, String>,
-    pub starts_at: DateTime<Utc>,
-    /// `0001-01-01T00:00:00Z` while firing.
-    pub ends_at: Option<DateTime<Utc>>,
-    #[serde(default, rename = "generatorURL")]
-    pub generator_url: String,
-    pub fingerprint: String,
-}
-
-/// Why a batch was refused (the handler maps these to 413/422).
+/// Why a whole notification was refused (the handler maps these to 413/422).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rejection {
     TooManyAlerts(usize),
-    Invalid { field: String, reason: String },
+    Invalid {
+        field: String,
+        reason: String,
+    },
+    /// Every alert failed its checks (and there was at least one).
+    NothingUsable(Vec<Skipped>),
+}
+
+/// What a notification holds: the alerts to store, and those skipped.
+#[derive(Debug)]
+pub struct Intake {
+    pub records: Vec<AlertRecord>,
+    pub skipped: Vec<Skipped>,
 }
 
 /// One alert, ready for the store: the incident it creates when new, and how to update an
@@ -144,50 +119,37 @@ impl Default for IssueTypes {
     }
 }
 
-/// Checks a batch and turns every alert into a record, or refuses the whole batch.
+/// Checks the envelope and turns every valid alert into a record; the others are skipped.
 pub fn records(
     payload: &Payload,
     issue_types: &IssueTypes,
     now: DateTime<Utc>,
-) -> Result<Vec<AlertRecord>, Rejection> {
-    let invalid = |field: String, reason: &str| Rejection::Invalid {
-        field,
-        reason: reason.to_string(),
-    };
+) -> Result<Intake, Rejection> {
     if payload.version != "4" {
-        return Err(invalid(
-            "version".into(),
-            "only version \"4\" of the webhook payload is supported",
-        ));
+        return Err(Rejection::Invalid {
+            field: "version".into(),
+            reason: "only version \"4\" of the webhook payload is supported".into(),
+        });
     }
-    if payload.alerts.len() > MAX_ALERTS_PER_BATCH {
-        return Err(Rejection::TooManyAlerts(payload.alerts.len()));
+    if payload.alerts.total > MAX_ALERTS_PER_BATCH {
+        return Err(Rejection::TooManyAlerts(payload.alerts.total));
     }
-    payload
-        .alerts
-        .iter()
-        .enumerate()
-        .map(|(i, alert)| {
-            let field = |name: &str| format!("alerts[{i}].{name}");
-            if alert.labels.is_empty() {
-                return Err(invalid(field("labels"), "an alert needs labels"));
-            }
-            if alert.labels.len() > MAX_LABELS {
-                return Err(invalid(field("labels"), "more than 128 labels"));
-            }
-            if alert.labels.get("alertname").is_none_or(|n| n.is_empty()) {
-                return Err(invalid(
-                    field("labels.alertname"),
-                    "an alert needs an alertname label",
-                ));
-            }
-            let fingerprint = alert.fingerprint.trim();
-            if fingerprint.is_empty() || fingerprint.len() > 64 {
-                return Err(invalid(field("fingerprint"), "1 to 64 characters expected"));
-            }
-            Ok(record(alert, payload, issue_types, now))
-        })
-        .collect()
+    let mut intake = Intake {
+        records: Vec::with_capacity(payload.alerts.entries.len()),
+        skipped: Vec::new(),
+    };
+    for entry in &payload.alerts.entries {
+        match entry {
+            Ok(alert) => intake
+                .records
+                .push(record(alert, payload, issue_types, now)),
+            Err(skipped) => intake.skipped.push(skipped.clone()),
+        }
+    }
+    if intake.records.is_empty() && !intake.skipped.is_empty() {
+        return Err(Rejection::NothingUsable(intake.skipped));
+    }
+    Ok(intake)
 }
 
 fn record(
@@ -246,7 +208,7 @@ fn record(
             .annotations
             .insert("alertmanager_url".into(), payload.external_url.clone());
     }
-    incident.fingerprint = Some(alert.fingerprint.trim().to_string());
+    incident.fingerprint = Some(alert.fingerprint.clone());
     incident.first_seen = alert.starts_at;
     if resolved {
         incident.status = IncidentStatus::Resolved;
@@ -255,7 +217,7 @@ fn record(
     AlertRecord {
         key: format!(
             "{}@{}",
-            alert.fingerprint.trim(),
+            alert.fingerprint,
             alert.starts_at.timestamp_micros()
         ),
         resolved,

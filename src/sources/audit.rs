@@ -73,7 +73,12 @@ pub struct Event {
     pub request_object: Option<Value>,
     #[serde(default)]
     pub response_object: Option<Value>,
-    #[serde(default)]
+    /// Years 0000–9999 only: the 403 window is computed from it (chrono panics on
+    /// arithmetic near its own ±262 143-year limits).
+    #[serde(
+        default,
+        deserialize_with = "crate::sources::bounded_time::deserialize_option"
+    )]
     pub request_received_timestamp: Option<DateTime<Utc>>,
     #[serde(default)]
     pub user_agent: String,

@@ -2,3 +2,4 @@
 
 pub mod alertmanager;
 pub mod audit;
+pub mod bounded_time;
