@@ -24,6 +24,7 @@ pub mod error;
 pub mod execute;
 pub mod gate;
 pub mod guard;
+pub mod http;
 pub mod incident;
 pub mod metrics;
 pub mod ml;

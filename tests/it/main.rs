@@ -12,6 +12,7 @@ mod chart;
 mod chart_hardening;
 mod compat;
 mod durability;
+mod edge;
 mod execute;
 mod guard;
 mod guard_watch;
