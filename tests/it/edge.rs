@@ -93,6 +93,17 @@ fn body_file(dir: &Path, name: &str, size: usize) -> PathBuf {
     path
 }
 
+/// How curl reaches the server.
+#[derive(Clone, Copy)]
+enum Via {
+    /// The API listener: TLS, HTTP/1.1.
+    Http1,
+    /// The API listener: TLS, HTTP/2.
+    Http2,
+    /// The compatibility listener: plain HTTP/1.1.
+    Compat,
+}
+
 /// One early-answer case: what curl sends and what it must read.
 struct Case {
     name: &'static str,
@@ -100,7 +111,7 @@ struct Case {
     token: bool,
     content_type: &'static str,
     body: PathBuf,
-    http2: bool,
+    via: Via,
     expected: &'static str,
 }
 
@@ -118,8 +129,17 @@ async fn curl_many(app: &TestApp, case: &Case, times: usize) -> Vec<String> {
             .args(["--header", &format!("Content-Type: {}", case.content_type)])
             .arg("--data-binary")
             .arg(format!("@{}", case.body.display()))
-            .arg(if case.http2 { "--http2" } else { "--http1.1" })
-            .arg(app.url(case.path));
+            .arg(match case.via {
+                Via::Http2 => "--http2",
+                Via::Http1 | Via::Compat => "--http1.1",
+            })
+            .arg(match case.via {
+                Via::Compat => {
+                    let compat = app.compat_addr.expect("compat listener enabled");
+                    format!("http://{compat}{}", case.path)
+                }
+                Via::Http1 | Via::Http2 => app.url(case.path),
+            });
         if case.token {
             command.args(["--header", &format!("Authorization: Bearer {}", app.token)]);
         }
@@ -139,7 +159,10 @@ async fn curl_many(app: &TestApp, case: &Case, times: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn every_early_answer_reaches_curl_100_times_out_of_100() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|env| {
+        env.insert("COMPAT_HTTP_PORT".into(), "0".into());
+    })
+    .await;
     let dir = tempfile::tempdir().expect("dir");
     // Bodies large enough to be in flight when the answer is decided from the headers.
     let api_body = body_file(dir.path(), "api.json", 512 * 1024);
@@ -147,28 +170,30 @@ async fn every_early_answer_reaches_curl_100_times_out_of_100() {
     // More than the server drains: answered at once, then a lingering close.
     let huge = body_file(dir.path(), "huge.json", 20 * 1024 * 1024);
     let (json, text) = ("application/json", "text/plain");
-    // (name, path, with the token, content type, body, over HTTP/2, expected status)
+    let (h1, h2, compat) = (Via::Http1, Via::Http2, Via::Compat);
+    // (name, path, with the token, content type, body, how, expected status)
     #[rustfmt::skip]
     let table = [
-        ("401 token-less", "/api/v1/incidents", false, json, &api_body, false, "401"),
-        ("401 over HTTP/2", "/api/v1/incidents", false, json, &api_body, true, "401"),
-        ("413 review", "/webhooks/validate", false, json, &review, false, "413"),
-        ("413 over HTTP/2", "/webhooks/validate", false, json, &review, true, "413"),
-        ("413 over 16 MiB", "/webhooks/validate", false, json, &huge, false, "413"),
-        ("415 text body", "/api/v1/incidents", true, text, &api_body, false, "415"),
-        ("404 post", "/api/v1/no-such-route", true, json, &api_body, false, "404"),
-        ("401 webhook", "/webhooks/alertmanager", false, json, &review, false, "401"),
+        ("401 token-less", "/api/v1/incidents", false, json, &api_body, h1, "401"),
+        ("401 over HTTP/2", "/api/v1/incidents", false, json, &api_body, h2, "401"),
+        ("413 review", "/webhooks/validate", false, json, &review, h1, "413"),
+        ("413 over HTTP/2", "/webhooks/validate", false, json, &review, h2, "413"),
+        ("413 over 16 MiB", "/webhooks/validate", false, json, &huge, h1, "413"),
+        ("415 text body", "/api/v1/incidents", true, text, &api_body, h1, "415"),
+        ("404 post", "/api/v1/no-such-route", true, json, &api_body, h1, "404"),
+        ("401 webhook", "/webhooks/alertmanager", false, json, &review, h1, "401"),
+        ("404 plain HTTP", "/api/v1/no-such-route", false, json, &api_body, compat, "404"),
     ];
     let cases: Vec<Case> = table
         .into_iter()
         .map(
-            |(name, path, token, content_type, body, http2, expected)| Case {
+            |(name, path, token, content_type, body, via, expected)| Case {
                 name,
                 path,
                 token,
                 content_type,
                 body: body.clone(),
-                http2,
+                via,
                 expected,
             },
         )
