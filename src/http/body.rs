@@ -197,14 +197,7 @@ pub async fn guard_body(
         } else {
             drain(&state, DRAIN_LIMIT).await
         };
-        if !matches!(outcome, Drained::Finished) {
-            response = response.map_body(|_, body| {
-                BoxBody::new(HoldsRequestBody {
-                    body,
-                    _request_body: state.clone(),
-                })
-            });
-        }
+        let unread = !matches!(outcome, Drained::Finished);
         match outcome {
             Drained::Finished => {}
             Drained::Abandoned => close = true,
@@ -232,6 +225,14 @@ pub async fn guard_body(
                     ));
                 }
             }
+        }
+        if unread {
+            response = response.map_body(|_, body| {
+                BoxBody::new(HoldsRequestBody {
+                    body,
+                    _request_body: state,
+                })
+            });
         }
     }
     if close {
