@@ -268,6 +268,34 @@ async fn an_unread_body_is_drained_and_the_connection_serves_the_next_request() 
     assert!(reader.closed(&mut stream).await, "closed after the 413");
 }
 
+#[tokio::test]
+async fn a_client_that_sends_its_whole_body_before_reading_still_reads_the_413() {
+    let app = spawn_app().await;
+    let mut stream = tls_connect(app.addr, &[app.ca_file.as_path()]).await;
+    // Declared over what the server drains: the 413 is sent at once and the server closes,
+    // while this client, like many, goes on sending before it reads anything. The lingering
+    // close keeps reading (and discarding) meanwhile; a plain close would answer the incoming
+    // bytes with a reset, and these writes would fail.
+    let head = post_head("/webhooks/validate", None, 20 * 1024 * 1024);
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let chunk = vec![b' '; 64 * 1024];
+    for sent in 0..128 {
+        stream
+            .write_all(&chunk)
+            .await
+            .unwrap_or_else(|e| panic!("write {sent} (of 8 MiB) failed: {e}"));
+    }
+    stream.flush().await.expect("flush");
+    let mut reader = ResponseReader::new();
+    let too_large = reader
+        .next(&mut stream)
+        .await
+        .expect("the 413, not a reset");
+    assert_eq!(too_large.status, 413, "{too_large:?}");
+    assert!(too_large.closes_connection(), "{}", too_large.head);
+    assert!(reader.closed(&mut stream).await, "then a clean close");
+}
+
 /// Sends `head`, then the body one byte every 200 ms (never all of it); returns the response
 /// and how long it took, and whether the server then closed the connection.
 async fn trickle(app: &TestApp, head: String) -> (RawResponse, Duration, bool) {
