@@ -15,6 +15,7 @@
 //! - **Graceful shutdown.** Once [`Draining`] is set, every response carries
 //!   `Connection: close`, so keep-alive clients go elsewhere and the process can exit.
 
+use super::head_clock::HeadClock;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use actix_http::ConnectionType;
@@ -155,6 +156,8 @@ pub async fn guard_body(
     mut req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Headers parsed: stop the connection's header clock until this request is done.
+    let _serving = req.conn_data::<HeadClock>().cloned().map(Serving::start);
     let draining = req.app_data::<Draining>().cloned();
     let timeout = req
         .app_data::<BodyReadTimeout>()
@@ -242,6 +245,22 @@ pub async fn guard_body(
             .set_connection_type(ConnectionType::Close);
     }
     Ok(response)
+}
+
+/// Tells the connection's header clock that a request is being served, until dropped.
+struct Serving(HeadClock);
+
+impl Serving {
+    fn start(clock: HeadClock) -> Self {
+        clock.request_started();
+        Serving(clock)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
 }
 
 /// A response body that keeps the unread request body alive until the response has been

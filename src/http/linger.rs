@@ -11,6 +11,7 @@
 //! then end-of-stream; then read and discard what the client still sends until it closes its
 //! side, for at most [`LINGER_TIME`] and [`LINGER_BYTES`]. Only then is the socket closed.
 
+use super::head_clock::{HeadClock, HeadDeadline};
 use actix_web::rt::net::TcpStream;
 use std::io;
 use std::pin::Pin;
@@ -46,6 +47,8 @@ impl OverTcp for actix_tls::accept::rustls_0_23::TlsStream<TcpStream> {
 pub struct Lingering<IO> {
     io: IO,
     closing: Closing,
+    /// HTTP/1.1 connections: the header timeout of requests after the first.
+    head: Option<HeadDeadline>,
 }
 
 enum Closing {
@@ -63,7 +66,22 @@ impl<IO: OverTcp> Lingering<IO> {
         Lingering {
             io,
             closing: Closing::Open,
+            head: None,
         }
+    }
+
+    /// Times the headers of every request after the first (`head_clock.rs`; HTTP/1.1).
+    pub fn with_head_timeout(mut self, timeout: Duration) -> Self {
+        // Zero means "no timeout", as for actix's own header timer.
+        if !timeout.is_zero() {
+            self.head = Some(HeadDeadline::new(HeadClock::default(), timeout));
+        }
+        self
+    }
+
+    /// The clock the body middleware drives, when headers are timed.
+    pub fn head_clock(&self) -> Option<HeadClock> {
+        self.head.as_ref().map(|head| head.clock().clone())
     }
 
     /// The wrapped stream (what actix's own listeners would have handed `on_connect`).
@@ -108,7 +126,21 @@ impl<IO: OverTcp> AsyncRead for Lingering<IO> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let Some(head) = &mut this.head {
+            match read {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => head.bytes_read(),
+                // Headers overdue: end of stream, and actix closes the connection.
+                Poll::Pending if head.overdue(cx) => {
+                    tracing::info!("request headers did not arrive in time: closing");
+                    return Poll::Ready(Ok(()));
+                }
+                _ => {}
+            }
+        }
+        read
     }
 }
 

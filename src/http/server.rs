@@ -124,10 +124,11 @@ where
         let addr = listener.local_addr()?;
         let (factory, timeouts, on_connect, draining) = self.parts();
         self.builder = self.builder.listen(name(addr), listener, move || {
-            let service = actix_service::fn_service(|tcp: TcpStream| async move {
+            let head_timeout = timeouts.request_head;
+            let service = actix_service::fn_service(move |tcp: TcpStream| async move {
                 let peer = tcp.peer_addr().ok();
                 Ok::<_, actix_http::error::DispatchError>((
-                    Lingering::new(tcp),
+                    Lingering::new(tcp).with_head_timeout(head_timeout),
                     Protocol::Http1,
                     peer,
                 ))
@@ -159,19 +160,24 @@ where
         let config = Arc::new(config);
         self.builder = self.builder.listen(name(addr), listener, move || {
             let acceptor: Acceptor = Acceptor::new((*config).clone());
+            let head_timeout = timeouts.request_head;
             let service = acceptor
                 .map_init_err(|_| ())
                 .map_err(|error| {
                     tracing::debug!(?error, "TLS handshake failed");
                 })
-                .and_then(|tls: TlsStream<TcpStream>| async move {
+                .and_then(move |tls: TlsStream<TcpStream>| async move {
                     let (tcp, session) = tls.get_ref();
                     let protocol = match session.alpn_protocol() {
                         Some(alpn) if alpn == b"h2" => Protocol::Http2,
                         _ => Protocol::Http1,
                     };
                     let peer = tcp.peer_addr().ok();
-                    Ok::<_, ()>((Lingering::new(tls), protocol, peer))
+                    let connection = match protocol {
+                        Protocol::Http1 => Lingering::new(tls).with_head_timeout(head_timeout),
+                        _ => Lingering::new(tls),
+                    };
+                    Ok::<_, ()>((connection, protocol, peer))
                 })
                 .and_then(
                     http_service(factory.clone(), timeouts, on_connect.clone(), true, addr)
@@ -232,11 +238,15 @@ where
         // actix-web's default: a keep-alive connection being closed gets this long.
         .client_disconnect_timeout(Duration::from_secs(1))
         .local_addr(addr);
-    if let Some(callback) = on_connect {
-        builder = builder.on_connect_ext(move |io: &Lingering<IO>, extensions: &mut _| {
+    builder = builder.on_connect_ext(move |io: &Lingering<IO>, extensions: &mut Extensions| {
+        // For the body middleware (`req.conn_data`).
+        if let Some(clock) = io.head_clock() {
+            extensions.insert(clock);
+        }
+        if let Some(callback) = &on_connect {
             callback(io.get_ref() as &dyn Any, extensions)
-        });
-    }
+        }
+    });
     let app = factory()
         .into_factory()
         .map_err(|error| error.into().error_response());

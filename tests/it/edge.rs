@@ -296,6 +296,41 @@ async fn a_client_that_sends_its_whole_body_before_reading_still_reads_the_413()
     assert!(reader.closed(&mut stream).await, "then a clean close");
 }
 
+#[tokio::test]
+async fn the_headers_of_a_later_request_on_a_kept_alive_connection_are_timed_too() {
+    let app = spawn_app_with(|env| {
+        env.insert("HEADER_READ_TIMEOUT".into(), "1s".into());
+    })
+    .await;
+    let stream = tls_connect(app.addr, &[app.ca_file.as_path()]).await;
+    let (mut read, mut write) = tokio::io::split(stream);
+    let mut reader = ResponseReader::new();
+    let request = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    write.write_all(request).await.expect("first request");
+    let first = reader.next(&mut read).await.expect("first answer");
+    assert_eq!(first.status, 200, "{first:?}");
+    assert!(!first.closes_connection(), "kept alive: {}", first.head);
+
+    // The next request's headers, a byte every 300 ms: 12 s for all of them.
+    let writer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(300));
+        for byte in request {
+            tick.tick().await;
+            if write.write_all(&[*byte]).await.is_err() || write.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let closed = tokio::time::timeout(Duration::from_secs(30), reader.closed(&mut read))
+        .await
+        .expect("an outcome within 30 s");
+    writer.abort();
+    assert!(
+        closed,
+        "closed, not answered, once HEADER_READ_TIMEOUT ran out"
+    );
+}
+
 /// Sends `head`, then the body one byte every 200 ms (never all of it); returns the response
 /// and how long it took, and whether the server then closed the connection.
 async fn trickle(app: &TestApp, head: String) -> (RawResponse, Duration, bool) {
