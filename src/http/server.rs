@@ -1,6 +1,7 @@
 //! `HttpServer`: actix-web's `HttpServer`, the subset we use, with one difference: every
 //! accepted connection is wrapped in [`Lingering`], so a response sent before the request
-//! was read in full still reaches its client (see `linger.rs`).
+//! was read in full still reaches its client (see `linger.rs`), and on HTTP/1.1 the headers
+//! of every request are timed, not only the first (see `head_clock.rs`).
 //!
 //! actix-web's own builder hands the `TcpStream` straight to its HTTP service and offers no
 //! way to wrap it; this builder assembles the same pieces (actix-server, the rustls acceptor,
@@ -40,7 +41,8 @@ type AppTypes<I, S, B> = PhantomData<fn() -> (I, S, B)>;
 /// Per-connection HTTP settings shared by every listener of one server.
 #[derive(Clone, Copy)]
 struct Timeouts {
-    /// Headers of a connection's first request must arrive within this (then 408).
+    /// Headers of each request must arrive within this: actix's 408 for a connection's
+    /// first request, `head_clock.rs` for the later ones.
     request_head: Duration,
     /// How long a keep-alive connection may sit idle between requests.
     keep_alive: Duration,
@@ -98,7 +100,7 @@ where
         self
     }
 
-    /// How long the headers of a connection's first request may take (zero: no limit).
+    /// How long the headers of a request may take (zero: no limit).
     pub fn client_request_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.request_head = timeout;
         self
