@@ -164,7 +164,8 @@ pub struct Settings {
     /// How long a client may take to send a request body before it is answered 408 and its
     /// connection closed (headers have their own, shorter, actix timeout).
     pub body_read_timeout: Duration,
-    /// How long the headers of a connection's first request may take (then 408 and close).
+    /// How long a request's headers may take: from the connection's start for its first
+    /// request (then 408 and close), from their first byte for later ones (then close).
     pub header_read_timeout: Duration,
     /// What a trigger from the unauthenticated compatibility listener may do.
     pub compat_trigger_mode: CompatTriggerMode,
