@@ -25,6 +25,7 @@ pub mod execute;
 pub mod expiring;
 pub mod gate;
 pub mod guard;
+pub mod http;
 pub mod incident;
 pub mod metrics;
 pub mod ml;

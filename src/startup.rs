@@ -5,12 +5,13 @@ use crate::api::{AppState, openapi::OpenApiJson};
 use crate::auth::{ApiToken, TokenOrigin, resolve_token};
 use crate::cluster::Cluster;
 use crate::config::Settings;
+use crate::http::{Draining, HttpServer};
 use crate::metrics::Metrics;
 use crate::store::{SqliteStore, Store, StoreError};
 use crate::tls::client_ca::ReloadingClientCa;
 use crate::tls::{self, ReloadingCert};
 use crate::token_file::{OutboundToken, TokenFile};
-use actix_web::{HttpServer, web};
+use actix_web::web;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Instant;
@@ -131,15 +132,30 @@ pub struct Application {
     pub token_origin: TokenOrigin,
     pub tls: Option<Arc<ReloadingCert>>,
     pub metrics_handle: Metrics,
+    /// Set when the API starts draining (shared with its body middleware), and the flags
+    /// the metrics and compatibility listeners set right before they stop.
+    draining: Draining,
+    metrics_draining: Draining,
+    compat_draining: Draining,
 }
 
-/// Stops both listeners; in-flight requests finish first (up to `SHUTDOWN_TIMEOUT`).
+/// Stops every listener; what happens to open connections is decided in
+/// docs/decisions/0008-graceful-shutdown-promise.md.
 #[derive(Clone)]
-pub struct ShutdownHandle(Vec<actix_web::dev::ServerHandle>);
+pub struct ShutdownHandle {
+    /// Each server with the flag to set right before stopping it (`HttpServer::draining`).
+    servers: Vec<(actix_web::dev::ServerHandle, Draining)>,
+    draining: Draining,
+}
 
 impl ShutdownHandle {
+    /// Stops accepting connections; requests on accepted connections are still answered
+    /// (each answer then closes its connection) until none is left or `SHUTDOWN_TIMEOUT`.
     pub async fn graceful_stop(&self) {
-        for handle in &self.0 {
+        self.draining.start();
+        // One after the other: metrics stay scrapeable while the API drains.
+        for (handle, draining) in &self.servers {
+            draining.start();
             handle.stop(true).await;
         }
     }
@@ -254,6 +270,7 @@ impl Application {
             metrics: web::Data::new(metrics.clone()),
             token: web::Data::new(token.clone()),
             openapi: web::Data::new(OpenApiJson::render()),
+            draining: Draining::default(),
         };
 
         let api_listener = bind(&settings, settings.port, "PORT")?;
@@ -264,7 +281,9 @@ impl Application {
 
         let api_shared = shared.clone();
         let api_server = HttpServer::new(move || api_app(api_shared.clone()))
+            .draining(shared.draining.clone())
             .on_connect(disable_nagle)
+            .client_request_timeout(settings.header_read_timeout)
             .disable_signals()
             .shutdown_timeout(shutdown_secs);
         let api_server = match &tls {
@@ -291,7 +310,9 @@ impl Application {
         .run();
 
         let metrics_data = shared.metrics.clone();
+        let metrics_draining = Draining::default();
         let metrics_server = HttpServer::new(move || metrics_app(metrics_data.clone()))
+            .draining(metrics_draining.clone())
             .on_connect(disable_nagle)
             .workers(1)
             .disable_signals()
@@ -304,6 +325,7 @@ impl Application {
             })?
             .run();
 
+        let compat_draining = Draining::default();
         let (compat, compat_addr) = match settings.compat_http_port {
             None => (None, None),
             Some(port) => {
@@ -312,7 +334,9 @@ impl Application {
                 tracing::warn!(%addr, "COMPAT_HTTP_PORT is set: serving the Go engine's client routes over plain HTTP WITHOUT authentication; restrict it with a NetworkPolicy");
                 let compat_shared = shared.clone();
                 let server = HttpServer::new(move || compat_app(compat_shared.clone()))
+                    .draining(compat_draining.clone())
                     .on_connect(disable_nagle)
+                    .client_request_timeout(settings.header_read_timeout)
                     .workers(1)
                     .disable_signals()
                     .shutdown_timeout(shutdown_secs)
@@ -340,13 +364,26 @@ impl Application {
             token_origin,
             tls,
             metrics_handle: metrics,
+            draining: shared.draining,
+            metrics_draining,
+            compat_draining,
         })
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        let mut handles = vec![self.api.handle(), self.metrics.handle()];
-        handles.extend(self.compat.as_ref().map(|c| c.handle()));
-        ShutdownHandle(handles)
+        let mut servers = vec![
+            (self.api.handle(), self.draining.clone()),
+            (self.metrics.handle(), self.metrics_draining.clone()),
+        ];
+        servers.extend(
+            self.compat
+                .as_ref()
+                .map(|c| (c.handle(), self.compat_draining.clone())),
+        );
+        ShutdownHandle {
+            servers,
+            draining: self.draining.clone(),
+        }
     }
 
     /// Serves until every listener stops, then closes the store cleanly.
@@ -397,10 +434,14 @@ pub fn stop_on_signal(
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     Ok(async move {
-        tokio::select! {
-            _ = terminate.recv() => tracing::info!("SIGTERM received: finishing in-flight requests"),
-            _ = interrupt.recv() => tracing::info!("SIGINT received: finishing in-flight requests"),
-        }
+        let signal = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        // Before the log line: whoever reads it may rely on every later answer closing its
+        // connection (docs/decisions/0008-graceful-shutdown-promise.md).
+        handle.draining.start();
+        tracing::info!("{signal} received: finishing in-flight requests");
         handle.graceful_stop().await;
     })
 }

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
+use crate::http::body::{BodyReadTimeout, Draining, guard_body};
 use crate::metrics::Metrics;
 use crate::request_context::request_context;
 use actix_web::body::BoxBody;
@@ -63,6 +64,8 @@ pub struct Shared {
     pub metrics: web::Data<Metrics>,
     pub token: web::Data<ApiToken>,
     pub openapi: web::Data<openapi::OpenApiJson>,
+    /// Set when a graceful shutdown begins (responses then close their connections).
+    pub draining: Draining,
 }
 
 /// The API app: routes, shared state, error mapping and middleware.
@@ -78,6 +81,8 @@ pub fn api_app(
     >,
 > {
     App::new()
+        .app_data(BodyReadTimeout(shared.state.settings.body_read_timeout))
+        .app_data(shared.draining)
         .app_data(shared.state)
         .app_data(shared.metrics)
         .app_data(shared.token)
@@ -86,6 +91,8 @@ pub fn api_app(
         .configure(extractor_config)
         .configure(routes)
         .default_service(web::to(not_found))
+        // Inside `request_context`: its 408 carries the request id and is counted.
+        .wrap(from_fn(guard_body))
         .wrap(from_fn(request_context))
 }
 
@@ -112,6 +119,8 @@ pub fn compat_app(
     >,
 > {
     App::new()
+        .app_data(BodyReadTimeout(shared.state.settings.body_read_timeout))
+        .app_data(shared.draining)
         .app_data(shared.state)
         .app_data(shared.metrics)
         .app_data(web::Data::new(Vocabulary::Legacy))
@@ -121,6 +130,7 @@ pub fn compat_app(
         .service(web::scope("/api/v1/api/v1").configure(compat_routes))
         .service(web::scope("/api/v1").configure(compat_routes))
         .default_service(web::to(not_found))
+        .wrap(from_fn(guard_body))
         .wrap(from_fn(request_context))
 }
 

@@ -82,6 +82,7 @@ async fn shared() -> (Shared, tempfile::TempDir) {
         metrics: web::Data::new(metrics),
         token: web::Data::new(ApiToken::new("t")),
         openapi: web::Data::new(OpenApiJson::render()),
+        draining: Default::default(),
     };
     (shared, dir)
 }

@@ -79,6 +79,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("guard_annotation_allow_list", false),
     ("guard_label_allow_list", false),
     ("body_read_timeout", false),
+    ("header_read_timeout", false),
     ("compat_trigger_mode", false),
     ("audit_client_names", false),
     ("denial_incident_ttl", false),

@@ -164,6 +164,9 @@ pub struct Settings {
     /// How long a client may take to send a request body before it is answered 408 and its
     /// connection closed (headers have their own, shorter, actix timeout).
     pub body_read_timeout: Duration,
+    /// How long a request's headers may take: from the connection's start for its first
+    /// request (then 408 and close), from their first byte for later ones (then close).
+    pub header_read_timeout: Duration,
     /// What a trigger from the unauthenticated compatibility listener may do.
     pub compat_trigger_mode: CompatTriggerMode,
     /// Audit client certificates allowed to post without the token, by subject common name or
@@ -340,6 +343,7 @@ impl Settings {
             },
             guard: guard_settings(raw)?,
             body_read_timeout: raw.duration("body_read_timeout", Duration::from_secs(10))?,
+            header_read_timeout: raw.duration("header_read_timeout", Duration::from_secs(5))?,
             compat_trigger_mode: match raw
                 .choice(
                     "compat_trigger_mode",
@@ -408,6 +412,13 @@ impl Settings {
         if self.body_read_timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "body_read_timeout",
+                "0s",
+                "must be greater than zero",
+            ));
+        }
+        if self.header_read_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "header_read_timeout",
                 "0s",
                 "must be greater than zero",
             ));
@@ -619,6 +630,10 @@ impl Settings {
             (
                 "body_read_timeout",
                 Some(format_duration(self.body_read_timeout)),
+            ),
+            (
+                "header_read_timeout",
+                Some(format_duration(self.header_read_timeout)),
             ),
             (
                 "compat_trigger_mode",

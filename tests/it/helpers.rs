@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -250,18 +249,6 @@ pub fn first_cert_der(path: &Path) -> Vec<u8> {
         .expect("one certificate")
         .expect("PEM")
         .to_vec()
-}
-
-/// Sends raw bytes over TLS and reads the whole response (the server closes the connection).
-pub async fn raw_exchange(
-    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-    bytes: &[u8],
-) -> String {
-    stream.write_all(bytes).await.expect("write");
-    stream.flush().await.expect("flush");
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    String::from_utf8_lossy(&response).into_owned()
 }
 
 /// Parses the error shape and checks its invariants; returns (code, body).

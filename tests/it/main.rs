@@ -14,6 +14,7 @@ mod chart_hardening;
 mod compat;
 mod durability;
 mod evidence;
+mod edge;
 mod execute;
 mod fuzz;
 mod guard;

@@ -1,6 +1,6 @@
 //! The real binary: exit codes, startup errors, the banner, graceful shutdown.
 
-use crate::helpers::{raw_exchange, tls_connect};
+use crate::helpers::tls_connect;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -208,8 +208,14 @@ async fn line_containing<R: tokio::io::AsyncRead + Unpin>(
         .unwrap_or_else(|_| panic!("no line with {needle:?} within 20s"))
 }
 
+/// The promise of docs/decisions/0008-graceful-shutdown-promise.md, with synchronization
+/// points instead of timing: the TLS handshake (the server has accepted the connection), the
+/// `100 Continue` (the server has read the request's headers) and the "SIGTERM received" line
+/// (shutdown has begun). The server's own timeouts are set far above the test's deadlines, so
+/// none of them can decide the outcome.
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
+    use crate::edge::ResponseReader;
     coordination_engine::tls::install_default_provider();
     let dir = tempfile::tempdir().expect("dir");
     let mut child = tokio::process::Command::new(BIN)
@@ -222,6 +228,9 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
             ("BIND_ADDRESS", "127.0.0.1"),
             ("LOG_FORMAT", "json"),
             ("LOG_LEVEL", "info"),
+            ("HEADER_READ_TIMEOUT", "300s"),
+            ("BODY_READ_TIMEOUT", "300s"),
+            ("SHUTDOWN_TIMEOUT", "300s"),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -239,27 +248,71 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
         .and_then(|rest| rest.trim_end_matches(')').parse().ok())
         .expect("banner names the address");
     line_containing(&mut stderr, "Authorization: Bearer $(cat data/api-token)").await;
-
-    // A request whose headers are not finished yet is in flight when SIGTERM arrives.
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
+    let token = std::fs::read_to_string(dir.path().join("data/api-token")).expect("token");
     let ca = dir.path().join("data/tls/ca.crt");
-    let mut stream = tls_connect(addr, &[ca.as_path()]).await;
-    stream
+
+    // Connection A: accepted (the handshake is done), its request headers half sent.
+    let mut headers_arriving = tls_connect(addr, &[ca.as_path()]).await;
+    headers_arriving
         .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .expect("partial request");
-    stream.flush().await.expect("flush");
+    headers_arriving.flush().await.expect("flush");
+
+    // Connection B: headers complete, the body still to come. `100 Continue` is the server
+    // saying it has read the headers.
+    let body = br#"{"title":"sent during shutdown"}"#;
+    let mut body_pending = tls_connect(addr, &[ca.as_path()]).await;
+    let head = format!(
+        "POST /api/v1/incidents HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        token.trim(),
+        body.len()
+    );
+    body_pending.write_all(head.as_bytes()).await.expect("head");
+    let mut b_reader = ResponseReader::new();
+    let interim = b_reader
+        .next(&mut body_pending)
+        .await
+        .expect("100 Continue");
+    assert_eq!(interim.status, 100, "{interim:?}");
+
     let pid = child.id().expect("running") as i32;
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     line_containing(&mut stdout, "SIGTERM received").await;
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
 
-    let response = raw_exchange(&mut stream, b"Connection: close\r\n\r\n").await;
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains(r#""status":"ok""#), "{response}");
+    // Both are answered in full, and each answer closes its connection (neither client
+    // asked for that: the server is shutting down).
+    body_pending.write_all(body).await.expect("body");
+    let created = b_reader
+        .next(&mut body_pending)
+        .await
+        .expect("B is answered");
+    assert_eq!(created.status, 201, "{created:?}");
+    assert!(created.closes_connection(), "{}", created.head);
+    assert!(b_reader.closed(&mut body_pending).await, "B is closed");
+
+    headers_arriving
+        .write_all(b"\r\n")
+        .await
+        .expect("rest of the headers");
+    let mut a_reader = ResponseReader::new();
+    let health = a_reader
+        .next(&mut headers_arriving)
+        .await
+        .expect("A is answered");
+    assert_eq!(health.status, 200, "{health:?}");
+    assert_eq!(health.json()["status"], "ok");
+    assert!(health.closes_connection(), "{}", health.head);
+    assert!(a_reader.closed(&mut headers_arriving).await, "A is closed");
+    drop((headers_arriving, body_pending));
 
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
-        .expect("exits after the in-flight request")
+        .expect("exits once its connections are answered")
         .expect("wait");
     assert_eq!(status.code(), Some(0));
 }
