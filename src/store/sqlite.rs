@@ -33,6 +33,26 @@ use rows::{CountDeltas, count, decode, flush_counts, list_docs, migrate};
 /// The database file under `DATA_DIR`.
 pub const DB_FILE: &str = "coordination-engine.db";
 const READERS: u32 = 4;
+/// How long startup keeps retrying a database that is only slow or busy.
+const OPEN_DEADLINE: Duration = Duration::from_secs(30);
+const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// A pool timeout, or SQLite's BUSY/LOCKED: worth trying again (unlike a bad path or a
+/// corrupt file).
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let primary = code
+                .as_deref()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            matches!(primary, Some(5 | 6))
+        }
+        _ => false,
+    }
+}
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -49,14 +69,48 @@ impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
     /// `busy_timeout`: how long a caller waits for a connection or a lock before the store
     /// counts as unavailable (503).
+    ///
+    /// `busy_timeout` bounds each request, not a cold start: on a loaded node the first
+    /// connection (opening the file, switching to WAL) or a migration can take longer than a
+    /// short busy timeout. So while opening only times out or finds the database busy, startup
+    /// tries again, for up to [`OPEN_DEADLINE`]; any other error fails at once.
     pub async fn open(
         data_dir: &Path,
         busy_timeout: Duration,
         metrics: Metrics,
     ) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
+        let started = Instant::now();
+        loop {
+            match Self::open_once(&path, busy_timeout).await {
+                Ok((writer, readers)) => {
+                    return Ok(SqliteStore {
+                        writer,
+                        readers,
+                        metrics,
+                        path,
+                    });
+                }
+                Err(error) if is_transient(&error) && started.elapsed() < OPEN_DEADLINE => {
+                    tracing::warn!(%error, path = %path.display(), "store busy while opening; trying again");
+                    tokio::time::sleep(OPEN_RETRY_PAUSE).await;
+                }
+                Err(error) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "{}: {error}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn open_once(
+        path: &Path,
+        busy_timeout: Duration,
+    ) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
         let options = SqliteConnectOptions::new()
-            .filename(&path)
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -66,23 +120,23 @@ impl SqliteStore {
             .max_connections(1)
             .acquire_timeout(busy_timeout)
             .connect_with(options.clone())
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-        migrate(&writer)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+            .await?;
+        if let Err(error) = migrate(&writer).await {
+            writer.close().await;
+            return Err(error);
+        }
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .acquire_timeout(busy_timeout)
             .connect_with(options.read_only(true))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-        Ok(SqliteStore {
-            writer,
-            readers,
-            metrics,
-            path,
-        })
+            .await;
+        match readers {
+            Ok(readers) => Ok((writer, readers)),
+            Err(error) => {
+                writer.close().await;
+                Err(error)
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {

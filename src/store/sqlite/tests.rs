@@ -119,3 +119,52 @@ async fn migrations_are_recorded_and_not_reapplied() {
     let expected: Vec<i64> = MIGRATIONS.iter().map(|(v, _, _)| *v).collect();
     assert_eq!(versions, expected);
 }
+
+/// A cold start on a busy node: the database is locked for longer than the (short) busy
+/// timeout. Opening waits it out instead of failing startup; once the lock goes, it opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_outlasts_a_lock_held_longer_than_the_busy_timeout() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Another connection holds the write lock on a database that still needs its migrations.
+    let locker = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(dir.path().join(DB_FILE))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal),
+        )
+        .await
+        .expect("locker");
+    let mut lock = locker.acquire().await.expect("connection");
+    sqlx::raw_sql("BEGIN EXCLUSIVE; CREATE TABLE held (x INTEGER)")
+        .execute(&mut *lock)
+        .await
+        .expect("lock");
+    let opening = tokio::spawn({
+        let dir = dir.path().to_path_buf();
+        async move { SqliteStore::open(&dir, Duration::from_millis(20), Metrics::new()).await }
+    });
+    // The lock is held for many busy timeouts: without the retry, opening has failed by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !opening.is_finished(),
+        "opening waits while the database is locked"
+    );
+    sqlx::query("COMMIT")
+        .execute(&mut *lock)
+        .await
+        .expect("unlock");
+    let store = opening
+        .await
+        .expect("task")
+        .expect("opens once the lock is gone");
+    store.ping().await.expect("usable");
+}
+
+#[test]
+fn only_timeouts_and_busy_databases_are_worth_retrying() {
+    assert!(is_transient(&sqlx::Error::PoolTimedOut));
+    assert!(!is_transient(&sqlx::Error::PoolClosed));
+    assert!(!is_transient(&sqlx::Error::RowNotFound));
+}
