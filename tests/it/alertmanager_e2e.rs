@@ -2,7 +2,7 @@
 //! receiver with the CA and the bearer token, as a user would configure it.
 
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::peers::{find_binary, free_port, spawn};
+use crate::peers::{find_binary, start_alertmanager};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -56,12 +56,8 @@ async fn alertmanager_delivers_dedupes_retries_and_resolves_through_tls() {
         env.insert("STORE_BUSY_TIMEOUT".into(), "200ms".into());
     })
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let config = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"global:
+    let config = format!(
+        r#"global:
   resolve_timeout: 1m
 route:
   receiver: coordination-engine
@@ -82,28 +78,12 @@ receivers:
           tls_config:
             ca_file: {ca}
 "#,
-            port = app.addr.port(),
-            ca = app.ca_file.display()
-        ),
-    )
-    .expect("config");
-    let am_port = free_port();
-    let _alertmanager = spawn(
-        &binary,
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--storage.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".to_string(),
-        ],
+        port = app.addr.port(),
+        ca = app.ca_file.display()
     );
-    let am = format!("http://127.0.0.1:{am_port}");
+    let alertmanager = start_alertmanager(&binary, &config).await;
+    let am = alertmanager.url.clone();
     let http = reqwest::Client::new();
-    wait_for("alertmanager ready", Duration::from_secs(30), || async {
-        let ready = http.get(format!("{am}/-/ready")).send().await.ok()?;
-        ready.status().is_success().then_some(())
-    })
-    .await;
     let post_alerts = |alerts: Value| {
         let http = http.clone();
         let am = am.clone();

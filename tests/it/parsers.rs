@@ -2,7 +2,7 @@
 //! the good ones), and times outside the years 0000–9999 (audit, alerts, `since`).
 
 use crate::helpers::{TestApp, error_body, sample, spawn_app_with};
-use crate::peers::{find_binary, free_port, spawn};
+use crate::peers::{find_binary, start_alertmanager};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -280,12 +280,8 @@ async fn real_alertmanager_mixed_notification_delivers_the_good_alerts() {
         return;
     };
     let app = app().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let config = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"route:
+    let config = format!(
+        r#"route:
   receiver: engine
   group_by: ['namespace']
   group_wait: 1s
@@ -299,34 +295,13 @@ receivers:
           authorization: {{ type: Bearer, credentials: {token} }}
           tls_config: {{ ca_file: {ca} }}
 "#,
-            port = app.addr.port(),
-            token = app.token,
-            ca = app.ca_file.display()
-        ),
-    )
-    .expect("config");
-    let am_port = free_port();
-    let _alertmanager = spawn(
-        &binary,
-        &[
-            format!("--config.file={}", config.display()),
-            format!("--storage.path={}", dir.path().join("data").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".to_string(),
-        ],
+        port = app.addr.port(),
+        token = app.token,
+        ca = app.ca_file.display()
     );
-    let am = format!("http://127.0.0.1:{am_port}");
+    let alertmanager = start_alertmanager(&binary, &config).await;
+    let am = alertmanager.url.clone();
     let http = reqwest::Client::new();
-    let every = Duration::from_millis(200);
-    crate::helpers::wait_for("alertmanager ready", Duration::from_secs(30), every, || {
-        let http = http.clone();
-        let am = am.clone();
-        async move {
-            let ready = http.get(format!("{am}/-/ready")).send().await.ok()?;
-            ready.status().is_success().then_some(())
-        }
-    })
-    .await;
 
     // One API call, one namespace: one group, one notification. The second alert has no
     // alertname (Alertmanager itself accepts any non-empty label set).
@@ -353,7 +328,7 @@ receivers:
     crate::helpers::wait_for(
         "both good alerts as incidents",
         Duration::from_secs(60),
-        every,
+        Duration::from_millis(200),
         || async { (incident_pods(&app).await == ["cart-1", "cart-2"]).then_some(()) },
     )
     .await;

@@ -45,6 +45,48 @@ pub fn spawn(binary: &PathBuf, args: &[String]) -> tokio::process::Child {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
 
+/// A real Alertmanager started with `config` (YAML), ready to take alerts; killed when the
+/// handle drops.
+pub struct RunningAlertmanager {
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+}
+
+pub async fn start_alertmanager(binary: &PathBuf, config: &str) -> RunningAlertmanager {
+    let dir = tempfile::tempdir().expect("dir");
+    let config_file = dir.path().join("alertmanager.yml");
+    std::fs::write(&config_file, config).expect("config");
+    let port = free_port();
+    let child = spawn(
+        binary,
+        &[
+            format!("--config.file={}", config_file.display()),
+            format!("--storage.path={}", dir.path().join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=".to_string(),
+        ],
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    crate::helpers::wait_for(
+        "alertmanager ready",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(200),
+        || async {
+            let ready = http.get(format!("{url}/-/ready")).send().await.ok()?;
+            ready.status().is_success().then_some(())
+        },
+    )
+    .await;
+    RunningAlertmanager {
+        _child: child,
+        _dir: dir,
+        url,
+    }
+}
+
 /// The real KServe model server (`tests/kserve/model_server.py`, run by `$KSERVE_PYTHON`, which
 /// `scripts/test.sh` points at its virtualenv) on `port`, ready to answer.
 pub async fn start_model_server(port: u16) -> Option<tokio::process::Child> {
