@@ -115,7 +115,10 @@ impl Server {
     async fn start() -> Server {
         coordination_engine::tls::install_default_provider();
         let dir = tempfile::tempdir().expect("dir");
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coordination-engine"))
+        // `GUARD_BOUNDS_BINARY` measures another build (docs/perf.md: the release binary).
+        let binary = std::env::var("GUARD_BOUNDS_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_coordination-engine").to_string());
+        let mut child = tokio::process::Command::new(binary)
             .arg("serve")
             .current_dir(dir.path())
             .env_clear()
