@@ -157,6 +157,14 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
+        if let Some(seconds) = self
+            .details
+            .as_ref()
+            .and_then(|d| d.get("retry_after_seconds"))
+            .and_then(Value::as_u64)
+        {
+            response.insert_header((header::RETRY_AFTER, seconds));
+        }
         response.body(self.body_json())
     }
 }

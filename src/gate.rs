@@ -78,22 +78,36 @@ pub enum Bucket {
 const KIND_PAUSE_PREFIX: &str = "kind:";
 
 impl Bucket {
-    /// The bucket of a target: its namespace, or its kind when it is cluster-scoped.
-    pub fn of(kind: &str, namespace: Option<&str>) -> Self {
+    /// The bucket of a target: its namespace, or its kind when it is cluster-scoped. `None`
+    /// (counted in the cluster budget only) when neither can name it: no kind, a namespaced
+    /// kind without a namespace (an alert without a `namespace` label), or a namespace the API
+    /// would refuse. Every bucket is one `/api/v1/pause` can name, so every pause a storm
+    /// stores can be lifted with `resume_call`.
+    pub fn of(kind: &str, namespace: Option<&str>) -> Option<Self> {
         if crate::plan::is_cluster_scoped(kind) {
-            return Bucket::Kind(kind.to_string());
+            return Some(Bucket::Kind(kind.to_string()));
         }
-        match namespace.filter(|ns| !ns.is_empty()) {
-            Some(ns) => Bucket::Namespace(ns.to_string()),
-            None => Bucket::Kind(kind.to_string()),
+        if kind.is_empty() {
+            return None;
         }
+        namespace
+            .filter(|ns| crate::api::validate::is_dns_label(ns))
+            .map(|ns| Bucket::Namespace(ns.to_string()))
     }
 
     /// The bucket of a workflow's `target_key` (`namespace/Kind/name`).
     pub fn of_target_key(key: &str) -> Option<Self> {
         let mut parts = key.splitn(3, '/');
         let (namespace, kind) = (parts.next()?, parts.next()?);
-        Some(Bucket::of(kind, Some(namespace)))
+        Bucket::of(kind, Some(namespace))
+    }
+
+    /// The API call that lifts this bucket's pause (what an escalation tells the operator).
+    pub fn resume_call(&self) -> String {
+        match self {
+            Bucket::Namespace(ns) => format!("DELETE /api/v1/pause?namespace={ns}"),
+            Bucket::Kind(kind) => format!("DELETE /api/v1/pause?kind={kind}"),
+        }
     }
 
     /// The key a pause of this bucket is stored under (the store's `namespace` column).
@@ -409,6 +423,24 @@ mod tests {
             assert_eq!(Bucket::from_pause_key(&bucket.pause_key()), bucket);
         }
         assert_eq!(Bucket::Kind("Node".into()).label(), "kind/Node");
+    }
+
+    #[test]
+    fn targets_no_pause_can_name_have_no_bucket() {
+        assert_eq!(Bucket::of("", None), None, "an incident without a target");
+        assert_eq!(Bucket::of("", Some("shop")), None);
+        for kind in ["Pod", "Deployment", "Instance"] {
+            assert_eq!(Bucket::of(kind, None), None, "{kind} without a namespace");
+            assert_eq!(Bucket::of(kind, Some("")), None);
+            assert_eq!(Bucket::of(kind, Some("Not_A_Namespace")), None);
+        }
+        assert_eq!(Bucket::of_target_key("/Pod/cart-1"), None);
+        assert_eq!(Bucket::of_target_key("//title"), None);
+        assert_eq!(Bucket::of("Node", None), Some(Bucket::Kind("Node".into())));
+        assert_eq!(
+            Bucket::of("Pod", Some("shop")),
+            Some(Bucket::Namespace("shop".into()))
+        );
     }
 
     #[test]

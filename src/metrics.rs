@@ -56,6 +56,8 @@ pub struct Metrics {
     pub body_read_timeouts: prometheus::IntCounter,
     /// Denials not recorded as incidents, by reason (`rate_limited`).
     pub denials_not_recorded: IntCounterVec,
+    /// Compatibility-listener writes refused, by reason.
+    pub compat_requests_rejected: IntCounterVec,
 }
 
 /// Results of `argocd_sync_total{result}`.
@@ -286,6 +288,14 @@ impl Metrics {
         )
         .expect("valid metric definition");
 
+        let compat_requests_rejected = IntCounterVec::new(
+            opts(
+                "compat_requests_rejected_total",
+                "Triggers and incidents refused on the token-less compatibility listener, by reason (rate_limited: over COMPAT_WRITES_PER_MINUTE; approval_queue_full: too many workflows await approval)",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric definition");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -310,6 +320,7 @@ impl Metrics {
             Box::new(alerts_rejected.clone()),
             Box::new(body_read_timeouts.clone()),
             Box::new(denials_not_recorded.clone()),
+            Box::new(compat_requests_rejected.clone()),
         ] {
             registry
                 .register(collector)
@@ -376,6 +387,9 @@ impl Metrics {
         for reason in crate::guard::record::NOT_RECORDED_REASONS {
             denials_not_recorded.with_label_values(&[reason]);
         }
+        for reason in crate::api::compat_limit::REJECT_REASONS {
+            compat_requests_rejected.with_label_values(&[reason]);
+        }
         for channel in ["kube", "rest"] {
             argocd_sync_duration.with_label_values(&[channel]);
         }
@@ -412,6 +426,7 @@ impl Metrics {
             alerts_rejected,
             body_read_timeouts,
             denials_not_recorded,
+            compat_requests_rejected,
         }
     }
 

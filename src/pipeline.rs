@@ -374,24 +374,34 @@ impl Pipeline {
             Verdict::Escalate(reason) => {
                 workflow.status = WorkflowStatus::Escalated;
                 workflow.finished_at = Some(now);
-                // A storm pauses its bucket (never everything) until a human resumes it.
+                // A storm pauses its bucket (never everything) until a human resumes it. A
+                // target without a bucket spent the cluster budget: nothing to pause, the
+                // budget frees itself as its window passes.
                 let bucket = Bucket::of(&target.kind, target.namespace.as_deref());
-                let resume = match &bucket {
-                    Bucket::Namespace(ns) => format!("DELETE /api/v1/pause?namespace={ns}"),
-                    Bucket::Kind(kind) => format!("DELETE /api/v1/pause?kind={kind}"),
+                let needed = match &bucket {
+                    Some(bucket) => format!(
+                        "check why so many workflows start at once; resume with {}",
+                        bucket.resume_call()
+                    ),
+                    None => format!(
+                        "check why so many workflows start at once; the cluster budget frees itself within {} min (POST /api/v1/pause stops all remediation)",
+                        self.budget.window.num_minutes()
+                    ),
                 };
                 workflow.escalation = Some(json!({
                     "reason": reason, "channel": "human", "tried": [],
-                    "needed": format!("check why so many workflows start at once; resume with {resume}"),
-                    "paused": bucket.label(),
+                    "needed": needed,
+                    "paused": bucket.as_ref().map(Bucket::label),
                 }));
-                self.store
-                    .set_pause(&Pause {
-                        namespace: Some(bucket.pause_key()),
-                        reason: Some(format!("storm budget: {reason}")),
-                        since: now,
-                    })
-                    .await?;
+                if let Some(bucket) = bucket {
+                    self.store
+                        .set_pause(&Pause {
+                            namespace: Some(bucket.pause_key()),
+                            reason: Some(format!("storm budget: {reason}")),
+                            since: now,
+                        })
+                        .await?;
+                }
             }
             Verdict::AwaitApproval => {
                 workflow.status = WorkflowStatus::AwaitingApproval;
@@ -451,6 +461,21 @@ impl Pipeline {
             "dry run requested"
         };
         workflow.started_at = Some(now);
+        if let Some(bad) = plan
+            .steps
+            .iter()
+            .find_map(|s| run::invalid_target(&s.target))
+        {
+            // What a live run would do: nothing is planned against a name that is not a
+            // Kubernetes name, a human is told.
+            let (reason, needed) = run::not_a_kubernetes_target(bad);
+            workflow.status = WorkflowStatus::Escalated;
+            workflow.escalation =
+                Some(json!({"reason": reason, "channel": "human", "tried": [], "needed": needed}));
+            workflow.finished_at = Some(now);
+            workflow.updated_at = now;
+            return;
+        }
         workflow.steps = plan
             .steps
             .iter()

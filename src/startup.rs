@@ -251,6 +251,7 @@ impl Application {
         let shared = Shared {
             state: web::Data::new(AppState {
                 settings: settings.clone(),
+                compat_limit: Default::default(),
                 cluster,
                 store: store.clone(),
                 metrics: metrics.clone(),

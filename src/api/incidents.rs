@@ -159,6 +159,10 @@ pub async fn create(
     body: JsonBody<CreateIncident>,
 ) -> Result<HttpResponse, ApiError> {
     let incident = build_incident(body.into_inner(), Utc::now())?;
+    if matches!(**vocabulary, Vocabulary::Legacy) {
+        // Token-less: bounded before anything is stored.
+        state.compat_limit.admit_write(&state)?;
+    }
     state.store.insert_incident(&incident).await?;
     state
         .metrics

@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod compat_limit;
 pub mod detect;
 pub mod guard;
 pub mod health;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub prometheus: Option<crate::analytics::prometheus::Prometheus>,
     /// KServe models (none when `ENABLE_KSERVE_INTEGRATION` is false).
     pub models: Arc<crate::ml::Models>,
+    /// What the token-less compatibility listener may still write.
+    pub compat_limit: compat_limit::CompatLimit,
 }
 
 impl From<StoreError> for ApiError {

@@ -196,3 +196,45 @@ pub async fn list(state: web::Data<AppState>) -> Result<web::Json<PauseList>, Ap
     let budget = state.pipeline.budget_usage(Utc::now()).await?;
     Ok(web::Json(PauseList { pauses, budget }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query of a `DELETE /api/v1/pause?…` call, as actix would parse it.
+    fn query_of(call: &str) -> ScopeParams {
+        let query = call.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        web::Query::<ScopeParams>::from_query(query)
+            .expect("a query actix parses")
+            .into_inner()
+    }
+
+    #[test]
+    fn every_bucket_a_storm_can_pause_is_lifted_by_the_call_its_escalation_names() {
+        let namespaces = [None, Some(""), Some("shop"), Some("Not_A_Namespace")];
+        let kinds = [
+            "",
+            "Pod",
+            "Deployment",
+            "Instance",
+            "Node",
+            "ClusterOperator",
+        ];
+        let kinds = kinds.iter().chain(crate::plan::CLUSTER_SCOPED);
+        for kind in kinds {
+            for namespace in namespaces {
+                let Some(stored) = Bucket::of(kind, namespace) else {
+                    continue;
+                };
+                let call = stored.resume_call();
+                let named = bucket(&query_of(&call));
+                assert!(
+                    matches!(&named, Ok(Some(b)) if *b == stored),
+                    "{kind} {namespace:?}: {call} names {named:?}, not {stored:?}"
+                );
+                // The stored pause key round-trips to the same bucket.
+                assert_eq!(Bucket::from_pause_key(&stored.pause_key()), stored);
+            }
+        }
+    }
+}

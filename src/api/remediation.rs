@@ -264,6 +264,13 @@ pub async fn trigger(
 ) -> Result<HttpResponse, ApiError> {
     let t = parse_trigger(body.into_inner())?;
     let options = start_options(&state, **vocabulary, t.dry_run);
+    if matches!(**vocabulary, Vocabulary::Legacy) {
+        // Token-less: bounded before anything is stored.
+        state.compat_limit.admit_write(&state)?;
+        if options.approval.is_some() {
+            state.compat_limit.admit_held_trigger(&state).await?;
+        }
+    }
     let now = Utc::now();
     let title = format!("{} on {}/{}", t.issue_type, t.kind, t.name);
     let mut incident = Incident::new(Source::Api, title, t.severity, now);

@@ -47,6 +47,7 @@ async fn shared() -> (Shared, tempfile::TempDir) {
     let shared = Shared {
         state: web::Data::new(AppState {
             settings: Arc::new(settings),
+            compat_limit: Default::default(),
             cluster: Cluster::Detached,
             store: store.clone(),
             metrics: metrics.clone(),

@@ -88,7 +88,7 @@ fn ladders(steps: &[Step]) -> Vec<&[Step]> {
 
 /// Why a target's name or namespace cannot be sent to the API server, if it cannot (the API
 /// validates trigger names; alerts and stored plans are checked here too).
-fn invalid_target(target: &StepTarget) -> Option<String> {
+pub(super) fn invalid_target(target: &StepTarget) -> Option<String> {
     use crate::api::validate::{is_dns_label, is_dns_subdomain};
     if target.kind.is_empty() {
         // An incident that names no object: its "name" is its title, never sent as a name.
@@ -104,6 +104,16 @@ fn invalid_target(target: &StepTarget) -> Option<String> {
             target.name
         )
     })
+}
+
+/// The escalation of a plan whose target cannot be sent to the API server: no step that
+/// calls the API runs, a human looks at the alert instead.
+pub(super) fn not_a_kubernetes_target(why: String) -> (String, String) {
+    (
+        why,
+        "a human must look at the alert: its target is not a Kubernetes object the engine can act on"
+            .into(),
+    )
 }
 
 /// Counts a running workflow in `workflows_active` for as long as it lives, whatever path
@@ -148,9 +158,10 @@ impl Pipeline {
             return;
         }
         if let Some(bad) = plan.steps.iter().find_map(|s| invalid_target(&s.target)) {
-            // Never let a name that is not a Kubernetes name reach an API path.
-            workflow.error = Some(bad);
-            return self.finish(workflow, WorkflowStatus::Failed, None).await;
+            // Never let a name that is not a Kubernetes name reach an API path, but an alert
+            // about such a target (`instance="10.0.0.1:9100"`) still reaches a human.
+            let (reason, needed) = not_a_kubernetes_target(bad);
+            return self.escalate(workflow, reason, needed, Vec::new()).await;
         }
         let mut tried: Vec<String> = Vec::new();
         // When the last checkpoint's time runs out: the source alert is awaited until then.
@@ -466,12 +477,19 @@ impl Pipeline {
         matches!(self.store.get_workflow(id).await, Ok(w) if w.status == WorkflowStatus::Cancelled)
     }
 
-    /// The symptom was not there: nothing was written. The incident keeps a note of it.
+    /// The symptom was not there: nothing was written. The incident keeps a note of it; an
+    /// incident from a trigger (API, compatibility listener) is resolved by that evidence, one
+    /// from an alert keeps following its alert (Alertmanager resolves it).
     async fn not_needed(&self, mut workflow: Workflow, evidence: Vec<String>) {
         let seen = evidence.join("; ");
         workflow.error = None;
+        let from_alert = match self.store.get_incident(&workflow.incident_id).await {
+            Ok(incident) => incident.source == Source::Alertmanager,
+            // Unknown: leave the status alone.
+            Err(_) => true,
+        };
         let change = IncidentChange {
-            status: None,
+            status: (!from_alert).then_some(IncidentStatus::Resolved),
             note: Some(format!(
                 "workflow {}: not needed, the symptom was not observed ({seen}); nothing was changed",
                 workflow.id

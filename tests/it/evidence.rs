@@ -70,6 +70,10 @@ async fn a_ready_node_is_not_cordoned_the_workflow_is_not_needed() {
         incident.to_string().contains("not needed"),
         "the incident says why: {incident}"
     );
+    assert_eq!(
+        incident["status"], "resolved",
+        "a triggered incident is closed by the evidence: {incident}"
+    );
     let metrics = app.metrics().await;
     assert!(
         metrics.contains(
@@ -183,6 +187,14 @@ async fn an_alert_for_a_pod_that_is_healthy_again_writes_nothing() {
         "pod prod/api-7d9f is Ready, no recent restart"
     );
     assert!(writes_of(&mock.requests()).is_empty(), "no pod deleted");
+    let incident = app
+        .get_json(&format!("/api/v1/incidents/{incident_id}"))
+        .await;
+    assert_eq!(
+        incident["status"], "active",
+        "an alert's incident follows its alert: {incident}"
+    );
+    assert!(incident.to_string().contains("not needed"), "{incident}");
     mock.stop().await;
 }
 
@@ -352,4 +364,56 @@ async fn a_coordination_workflow_skips_the_targets_that_are_healthy() {
         "the Ready node is never cordoned; the crash-looping pod is replaced"
     );
     mock.stop().await;
+}
+
+/// A firing alert that names only a scrape target (`instance="10.0.0.1:9100"`): its target
+/// `Instance/10.0.0.1:9100` is not a Kubernetes name.
+fn instance_only_alert() -> Value {
+    let mut notification = crate::alertmanager::sample("alertmanager-sample.json");
+    let labels = json!({"alertname": "PodCrashLooping", "instance": "10.0.0.1:9100", "severity": "critical"});
+    notification["alerts"][0]["labels"] = labels.clone();
+    notification["commonLabels"] = labels;
+    notification
+}
+
+fn assert_escalated_to_a_human(workflow: &Value) {
+    assert_eq!(workflow["status"], "escalated", "{workflow}");
+    assert_eq!(workflow["escalation"]["channel"], "human", "{workflow}");
+    let reason = workflow["escalation"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("10.0.0.1:9100") && reason.contains("not a valid Kubernetes"),
+        "{workflow}"
+    );
+    assert!(workflow["error"].is_null(), "{workflow}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_whose_target_is_not_a_kubernetes_name_reaches_a_human_and_not_the_api() {
+    coordination_engine::tls::install_default_provider();
+    let mock = MockApiServer::start(HashMap::new()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, &dir).await;
+    let incident_id = app.post_alert(&instance_only_alert()).await;
+    let incident = app.incident_with_workflow(&incident_id).await;
+    let workflow = finished_workflow(&app, incident["workflow_ids"][0].as_str().expect("id")).await;
+    assert_eq!(workflow["mode"], "live", "{workflow}");
+    assert_escalated_to_a_human(&workflow);
+    let requests = mock.requests();
+    assert_eq!(
+        workflow_requests(&requests),
+        Vec::<(&str, &str)>::new(),
+        "no request but the watchers'"
+    );
+    mock.stop().await;
+}
+
+#[tokio::test]
+async fn a_detached_engine_escalates_an_alert_whose_target_is_not_a_kubernetes_name() {
+    let app = crate::helpers::spawn_app().await;
+    let incident_id = app.post_alert(&instance_only_alert()).await;
+    let incident = app.incident_with_workflow(&incident_id).await;
+    let workflow = finished_workflow(&app, incident["workflow_ids"][0].as_str().expect("id")).await;
+    assert_escalated_to_a_human(&workflow);
 }

@@ -95,6 +95,13 @@ async fn a_spent_node_bucket_pauses_nodes_only() {
         "{reason}"
     );
     assert_eq!(workflow["escalation"]["paused"], "kind/Node");
+    let needed = workflow["escalation"]["needed"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        needed.ends_with("resume with DELETE /api/v1/pause?kind=Node"),
+        "{needed}"
+    );
     let pauses = app.get_json("/api/v1/pause").await;
     assert_eq!(
         pauses["pauses"].as_array().map(Vec::len),
