@@ -378,6 +378,26 @@ async fn a_storm_of_50_alerts_in_one_namespace_is_stopped_by_the_budget() {
             .as_str()
             .is_some_and(|r| r.contains("storm budget"))
     );
+    // The escalation names the call that lifts the pause; made exactly as written, it does.
+    let needed = storms[0]["escalation"]["needed"]
+        .as_str()
+        .unwrap_or_default();
+    let call = needed
+        .split_once("resume with ")
+        .map(|(_, call)| call)
+        .unwrap_or_default();
+    let (method, path) = call.split_once(' ').unwrap_or_default();
+    assert_eq!(method, "DELETE", "{needed}");
+    let resumed = app
+        .client
+        .delete(app.url(path))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(resumed.status(), 200, "{call}");
+    let pauses = app.get_json("/api/v1/pause").await;
+    assert_eq!(pauses["pauses"], serde_json::json!([]), "{call} lifted it");
     mock.stop().await;
 }
 
