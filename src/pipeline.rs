@@ -12,6 +12,8 @@ mod lease;
 mod persist;
 mod run;
 mod rung;
+#[cfg(test)]
+mod tests;
 
 use crate::detect::{Signal, diagnose};
 use crate::gate::{Bucket, GateContext, StormBudget, Verdict, gate};
@@ -21,7 +23,6 @@ use crate::plan::{Plan, StepTarget, plan};
 use crate::store::{PageRequest, PageStart, Pause, Store, StoreError, WorkflowFilter};
 use crate::workflow::{Workflow, WorkflowKind, WorkflowMode, WorkflowStatus};
 pub use budget::{BucketUsage, BudgetUsage};
-use budget::{bucket_of, spends_budget};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::sync::Arc;
@@ -265,6 +266,9 @@ impl Pipeline {
         self.client.is_none()
     }
 
+    /// What the gates look at for a trigger on `key`, from targeted store queries (pauses,
+    /// the target's history, the budget spent in the window): the cost does not grow with
+    /// the number of workflows in the store.
     async fn context(
         &self,
         key: &str,
@@ -273,34 +277,23 @@ impl Pipeline {
     ) -> Result<GateContext, StoreError> {
         let bucket = Bucket::of_target_key(key);
         let pauses = self.store.list_pauses().await?;
-        let recent = self.recent_workflows().await?;
-        let window_start = now - self.budget.window;
-        let in_window: Vec<&Workflow> = recent
-            .iter()
-            .filter(|w| w.created_at >= window_start && spends_budget(w))
-            .collect();
+        let history = self.store.target_history(key).await?;
+        let spent = self.budget_spent(now).await?;
         let bucket_key = bucket.as_ref().map(Bucket::pause_key);
         Ok(GateContext {
             global_pause: pauses.iter().any(|p| p.namespace.is_none()),
             bucket_paused: bucket_key.is_some() && pauses.iter().any(|p| p.namespace == bucket_key),
             dry_run_requested: options.dry_run,
             detached: self.detached(),
-            active_workflow: recent
+            active_workflow: history.active_workflow,
+            failed_attempts: history.failed_attempts,
+            last_failed_at: history.last_failed_at,
+            bucket_workflows_in_window: spent
                 .iter()
-                .find(|w| w.target_key.as_deref() == Some(key) && ACTIVE.contains(&w.status))
-                .map(|w| w.id.clone()),
-            failed_attempts: recent
-                .iter()
-                .rev()
-                .filter(|w| w.target_key.as_deref() == Some(key))
-                .filter(|w| matches!(w.status, WorkflowStatus::Failed | WorkflowStatus::Escalated))
-                .filter_map(|w| w.finished_at)
-                .collect(),
-            bucket_workflows_in_window: in_window
-                .iter()
-                .filter(|w| bucket.is_some() && bucket_of(w) == bucket)
-                .count() as u32,
-            cluster_workflows_in_window: in_window.len() as u32,
+                .filter(|(of, _)| bucket_key.is_some() && *of == bucket_key)
+                .map(|(_, n)| n)
+                .sum(),
+            cluster_workflows_in_window: spent.iter().map(|(_, n)| n).sum(),
             budget: Some(self.budget),
             approval_required: self.approval.clone(),
             approval_forced: options.approval.clone(),
@@ -502,7 +495,7 @@ impl Pipeline {
             if !seen.insert(workflow.incident_id.clone()) || !held_by_pause(&workflow) {
                 continue;
             }
-            let of = bucket_of(&workflow);
+            let of = workflow.bucket();
             if bucket.is_some_and(|b| of.as_ref() != Some(b)) {
                 continue;
             }
