@@ -234,3 +234,65 @@ async fn trigger_cost_as_history_grows() {
     }
     println!("{total} triggers: {:.1} s", all.elapsed().as_secs_f64());
 }
+
+/// `n` dry runs still pending (not orphans: nothing was written), all newer than `after`.
+async fn pending_dry_runs(store: &SqliteStore, n: usize, after: DateTime<Utc>) {
+    for i in 0..n {
+        let at = after + chrono::Duration::milliseconds(i as i64 + 1);
+        let incident = crash_loop(&format!("other-{}", i % 50), &format!("dry-{i}"), at);
+        record(
+            store,
+            &incident,
+            WorkflowStatus::Pending,
+            WorkflowMode::DryRun,
+            at,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_live_orphan_behind_a_thousand_newer_pending_workflows_is_interrupted_at_startup() {
+    let f = fixture().await;
+    let started = Utc::now() - chrono::Duration::hours(1);
+    let orphan = record(
+        &f.store,
+        &crash_loop("shop", "api", started),
+        WorkflowStatus::Running,
+        WorkflowMode::Live,
+        started,
+    )
+    .await;
+    pending_dry_runs(&f.store, 1001, started).await;
+    assert_eq!(f.pipeline.interrupt_orphans().await.expect("interrupt"), 1);
+    let stored = f.store.get_workflow(&orphan.id).await.expect("orphan");
+    assert_eq!(stored.status, WorkflowStatus::Interrupted);
+}
+
+#[tokio::test]
+async fn resuming_requeues_an_alert_held_behind_a_thousand_newer_workflows() {
+    let f = fixture().await;
+    let held_at = Utc::now() - chrono::Duration::hours(1);
+    let mut alert = crash_loop("shop", "api", held_at);
+    alert.source = Source::Alertmanager;
+    f.store.insert_incident(&alert).await.expect("incident");
+    let mut held = Workflow::new(
+        &alert.id,
+        alert.namespace.clone(),
+        WorkflowKind::Remediation,
+        WorkflowMode::Live,
+        held_at,
+    );
+    held.status = WorkflowStatus::Cancelled;
+    held.target_key = Some(target_key(&incident_target(&alert)));
+    held.finished_at = Some(held_at);
+    held.gate_decisions = vec![serde_json::json!({"gate": "pause", "outcome": "block"})];
+    f.store.insert_workflow(&held).await.expect("workflow");
+    bury(&f.store, 1001, held_at).await;
+    let queued = f.pipeline.requeue_held(None).await.expect("requeue");
+    assert_eq!(queued, 1);
+    assert_eq!(
+        f.store.queued_incidents(10).await.expect("queue"),
+        vec![alert.id.clone()]
+    );
+}
