@@ -156,8 +156,10 @@ pub struct GateContext {
     pub detached: bool,
     /// Another workflow is active for the same target.
     pub active_workflow: Option<String>,
-    /// Attempts on this target that did not fix it, most recent last.
-    pub failed_attempts: Vec<DateTime<Utc>>,
+    /// Attempts on this target that did not fix it (failed or escalated workflows).
+    pub failed_attempts: u32,
+    /// When the last of them ended.
+    pub last_failed_at: Option<DateTime<Utc>>,
     /// Live workflows that ran (or run) in the target's bucket within the window; dry runs
     /// and held workflows do not count.
     pub bucket_workflows_in_window: u32,
@@ -223,12 +225,16 @@ pub fn gate(plan: &Plan, ctx: &GateContext, now: DateTime<Utc>) -> (Vec<GateDeci
         GateOutcome::Pass,
         "no other active workflow for the target".into(),
     );
-    if let Some(last) = ctx.failed_attempts.last() {
-        let wait = cooldown(ctx.failed_attempts.len());
-        if now < *last + wait {
+    if let Some(last) = ctx.last_failed_at {
+        let wait = cooldown(ctx.failed_attempts as usize);
+        // Checked: a stored time near the end of the calendar must not panic the gate.
+        if last
+            .checked_add_signed(wait)
+            .is_some_and(|until| now < until)
+        {
             let reason = format!(
                 "{} failed attempt(s): cooling down {} min after the last",
-                ctx.failed_attempts.len(),
+                ctx.failed_attempts,
                 wait.num_minutes()
             );
             record("cooldown", GateOutcome::Block, reason.clone());
@@ -370,12 +376,14 @@ mod tests {
             Verdict::Hold(r) if r.contains("wf-1")
         ));
         let recent = GateContext {
-            failed_attempts: vec![now - Duration::seconds(30)],
+            failed_attempts: 1,
+            last_failed_at: Some(now - Duration::seconds(30)),
             ..base.clone()
         };
         assert!(matches!(verdict(&recent), Verdict::Hold(r) if r.contains("cooling down")));
         let old = GateContext {
-            failed_attempts: vec![now - Duration::minutes(5)],
+            failed_attempts: 1,
+            last_failed_at: Some(now - Duration::minutes(5)),
             ..base.clone()
         };
         assert_eq!(verdict(&old), Verdict::Run { dry_run: false });

@@ -12,6 +12,8 @@ mod lease;
 mod persist;
 mod run;
 mod rung;
+#[cfg(test)]
+mod tests;
 
 use crate::detect::{Signal, diagnose};
 use crate::gate::{Bucket, GateContext, StormBudget, Verdict, gate};
@@ -21,7 +23,6 @@ use crate::plan::{Plan, StepTarget, plan};
 use crate::store::{PageRequest, PageStart, Pause, Store, StoreError, WorkflowFilter};
 use crate::workflow::{Workflow, WorkflowKind, WorkflowMode, WorkflowStatus};
 pub use budget::{BucketUsage, BudgetUsage};
-use budget::{bucket_of, spends_budget};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::sync::Arc;
@@ -265,6 +266,9 @@ impl Pipeline {
         self.client.is_none()
     }
 
+    /// What the gates look at for a trigger on `key`, from targeted store queries (pauses,
+    /// the target's history, the budget spent in the window): the cost does not grow with
+    /// the number of workflows in the store.
     async fn context(
         &self,
         key: &str,
@@ -273,34 +277,23 @@ impl Pipeline {
     ) -> Result<GateContext, StoreError> {
         let bucket = Bucket::of_target_key(key);
         let pauses = self.store.list_pauses().await?;
-        let recent = self.recent_workflows().await?;
-        let window_start = now - self.budget.window;
-        let in_window: Vec<&Workflow> = recent
-            .iter()
-            .filter(|w| w.created_at >= window_start && spends_budget(w))
-            .collect();
+        let history = self.store.target_history(key).await?;
+        let spent = self.budget_spent(now).await?;
         let bucket_key = bucket.as_ref().map(Bucket::pause_key);
         Ok(GateContext {
             global_pause: pauses.iter().any(|p| p.namespace.is_none()),
             bucket_paused: bucket_key.is_some() && pauses.iter().any(|p| p.namespace == bucket_key),
             dry_run_requested: options.dry_run,
             detached: self.detached(),
-            active_workflow: recent
+            active_workflow: history.active_workflow,
+            failed_attempts: history.failed_attempts,
+            last_failed_at: history.last_failed_at,
+            bucket_workflows_in_window: spent
                 .iter()
-                .find(|w| w.target_key.as_deref() == Some(key) && ACTIVE.contains(&w.status))
-                .map(|w| w.id.clone()),
-            failed_attempts: recent
-                .iter()
-                .rev()
-                .filter(|w| w.target_key.as_deref() == Some(key))
-                .filter(|w| matches!(w.status, WorkflowStatus::Failed | WorkflowStatus::Escalated))
-                .filter_map(|w| w.finished_at)
-                .collect(),
-            bucket_workflows_in_window: in_window
-                .iter()
-                .filter(|w| bucket.is_some() && bucket_of(w) == bucket)
-                .count() as u32,
-            cluster_workflows_in_window: in_window.len() as u32,
+                .filter(|(of, _)| bucket_key.is_some() && *of == bucket_key)
+                .map(|(_, n)| n)
+                .sum(),
+            cluster_workflows_in_window: spent.iter().map(|(_, n)| n).sum(),
             budget: Some(self.budget),
             approval_required: self.approval.clone(),
             approval_forced: options.approval.clone(),
@@ -508,45 +501,73 @@ impl Pipeline {
             .iter()
             .filter_map(|p| p.namespace.as_deref().map(Bucket::from_pause_key))
             .collect();
+        // Held workflows are cancelled ones; every page of them, newest first, not only the
+        // newest 1 000 workflows of the cluster.
         let filter = WorkflowFilter {
             namespace: match bucket {
                 Some(Bucket::Namespace(ns)) => Some(ns.clone()),
                 _ => None,
             },
+            statuses: vec![WorkflowStatus::Cancelled],
             ..Default::default()
         };
-        let page = PageRequest {
-            limit: 1000,
-            start: PageStart::Offset(0),
-        };
-        let (recent, _) = self.store.list_workflows(&filter, &page).await?;
+        let mut start = PageStart::Offset(0);
         let mut seen = std::collections::HashSet::new();
         let mut queued = 0;
-        // Newest first: the first workflow of an incident is its latest.
-        for workflow in recent.items {
-            if !seen.insert(workflow.incident_id.clone()) || !held_by_pause(&workflow) {
-                continue;
+        loop {
+            let (page, _) = self
+                .store
+                .list_workflows(&filter, &PageRequest { limit: 500, start })
+                .await?;
+            for workflow in page.items {
+                if !seen.insert(workflow.incident_id.clone()) || !held_by_pause(&workflow) {
+                    continue;
+                }
+                if self
+                    .requeue_if_still_held(&workflow, bucket, &paused)
+                    .await?
+                {
+                    queued += 1;
+                }
             }
-            let of = bucket_of(&workflow);
-            if bucket.is_some_and(|b| of.as_ref() != Some(b)) {
-                continue;
-            }
-            if of.is_some_and(|b| paused.contains(&b)) {
-                continue;
-            }
-            let incident = match self.store.get_incident(&workflow.incident_id).await {
-                Ok(incident) => incident,
-                Err(StoreError::NotFound(_)) => continue,
-                Err(error) => return Err(error),
-            };
-            if incident.source == crate::incident::Source::Alertmanager
-                && !incident.status.is_terminal()
-            {
-                self.store.enqueue(&incident.id, Utc::now()).await?;
-                queued += 1;
+            match page.next {
+                Some(next) => start = next,
+                None => break,
             }
         }
         Ok(queued)
+    }
+
+    /// Queues the alert incident of a pause-held `workflow` again, unless its bucket is still
+    /// paused or it is outside `bucket`. Whether it was queued.
+    async fn requeue_if_still_held(
+        &self,
+        workflow: &Workflow,
+        bucket: Option<&Bucket>,
+        paused: &[Bucket],
+    ) -> Result<bool, StoreError> {
+        let of = workflow.bucket();
+        if bucket.is_some_and(|b| of.as_ref() != Some(b)) {
+            return Ok(false);
+        }
+        if of.is_some_and(|b| paused.contains(&b)) {
+            return Ok(false);
+        }
+        let incident = match self.store.get_incident(&workflow.incident_id).await {
+            Ok(incident) => incident,
+            Err(StoreError::NotFound(_)) => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        // Only when the held workflow is the incident's latest: a newer one already judged it.
+        let latest = incident.workflow_ids.last() == Some(&workflow.id);
+        if latest
+            && incident.source == crate::incident::Source::Alertmanager
+            && !incident.status.is_terminal()
+        {
+            self.store.enqueue(&incident.id, Utc::now()).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Consumes the incident queue (new actionable alerts) every `interval`.

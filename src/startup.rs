@@ -456,7 +456,16 @@ fn spawn_retention(store: Arc<SqliteStore>, days: u32) {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             ticker.tick().await;
-            let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+            // Checked: configuration bounds the days, but the task must never panic.
+            let Some(cutoff) = chrono::Duration::try_days(i64::from(days))
+                .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+            else {
+                tracing::warn!(
+                    days,
+                    "INCIDENT_RETENTION_DAYS is past the calendar: no purge"
+                );
+                return;
+            };
             match store.purge_closed_before(cutoff).await {
                 Ok(0) => {}
                 Ok(purged) => {

@@ -146,6 +146,30 @@ impl Workflow {
     }
 }
 
+impl Workflow {
+    /// Whether it spends the storm budget: a live workflow that was let through to run. Dry
+    /// runs, workflows waiting for (or refused) approval, held or storm-escalated ones (never
+    /// started) and those that found nothing to do (`not_needed`) do not.
+    pub fn spends_budget(&self) -> bool {
+        self.mode == WorkflowMode::Live
+            && match self.status {
+                WorkflowStatus::AwaitingApproval | WorkflowStatus::NotNeeded => false,
+                WorkflowStatus::Pending | WorkflowStatus::Running | WorkflowStatus::Verifying => {
+                    true
+                }
+                _ => self.started_at.is_some(),
+            }
+    }
+
+    /// Its storm-budget bucket: from its target, or its namespace for older records.
+    pub fn bucket(&self) -> Option<crate::gate::Bucket> {
+        self.target_key
+            .as_deref()
+            .and_then(crate::gate::Bucket::of_target_key)
+            .or_else(|| self.namespace.clone().map(crate::gate::Bucket::Namespace))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

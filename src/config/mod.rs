@@ -267,6 +267,16 @@ mod tests {
             ("ARGOCD_API_URL", "argocd:8080"),
             ("NAMESPACE", "Not_A_Namespace"),
             ("LOG_LEVEL", "info,=="),
+            // Past the bounds: these overflowed time arithmetic (a panic) before.
+            ("LEASE_TTL", "1000000000d"),
+            ("LEASE_TTL", "25h"),
+            ("INCIDENT_RETENTION_DAYS", "4000000000"),
+            ("INCIDENT_RETENTION_DAYS", "3651"),
+            ("SHUTDOWN_TIMEOUT", "3651d"),
+            ("DENIAL_INCIDENT_TTL", "99999999999h"),
+            ("BODY_READ_TIMEOUT", "1000000000000s"),
+            ("MAX_UNAVAILABLE_NODES", "5001"),
+            ("DENIAL_INCIDENTS_PER_MINUTE", "10001"),
         ];
         for (key, value) in cases {
             let err = load(&env(&[(key, value)]))
@@ -275,6 +285,27 @@ mod tests {
             assert!(err.contains(key), "{key}: {err}");
             assert!(err.contains(value), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn values_at_their_bounds_are_accepted() {
+        let settings = load(&env(&[
+            ("LEASE_TTL", "24h"),
+            ("INCIDENT_RETENTION_DAYS", "3650"),
+            ("DENIAL_INCIDENT_TTL", "3650d"),
+            ("MAX_UNAVAILABLE_NODES", "5000"),
+            ("DENIAL_INCIDENTS_PER_MINUTE", "10000"),
+        ]))
+        .expect("values at their bounds");
+        assert_eq!(
+            settings.channels.lease_ttl,
+            std::time::Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(settings.incident_retention_days, 3650);
+        let err = load(&env(&[("LEASE_TTL", "1000000000d")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 24h"), "{err}");
     }
 
     #[test]

@@ -109,17 +109,60 @@ impl RawValues {
         }
     }
 
+    /// A duration of at most [`MAX_DURATION`].
     pub fn duration(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
-        match self.string(key) {
-            None => Ok(default),
-            Some(v) => parse_duration(&v).ok_or_else(|| {
-                ConfigError::invalid(
-                    key,
-                    &v,
-                    "expected a duration such as 500ms, 10s, 5m or 1h (a bare number means seconds)",
-                )
-            }),
+        self.duration_at_most(key, default, MAX_DURATION)
+    }
+
+    /// A duration of at most `max` (and never more than [`MAX_DURATION`]).
+    pub fn duration_at_most(
+        &self,
+        key: &str,
+        default: Duration,
+        max: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let Some(v) = self.string(key) else {
+            return Ok(default);
+        };
+        let duration = parse_duration(&v).ok_or_else(|| {
+            ConfigError::invalid(
+                key,
+                &v,
+                "expected a duration such as 500ms, 10s, 5m, 1h or 2d (a bare number means seconds)",
+            )
+        })?;
+        let max = max.min(MAX_DURATION);
+        if duration > max {
+            return Err(ConfigError::invalid(
+                key,
+                &v,
+                format!("at most {}", describe_duration(max)),
+            ));
         }
+        Ok(duration)
+    }
+
+    /// A number of at most `max`; `what` says what it counts.
+    pub fn number_at_most<T>(
+        &self,
+        key: &str,
+        default: T,
+        max: T,
+        what: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display,
+    {
+        let value = self.parse_or(key, default, &format!("{what}, at most {max}"))?;
+        if value > max {
+            let text = self.string(key).unwrap_or_default();
+            return Err(ConfigError::invalid(
+                key,
+                &text,
+                format!("expected {what}, at most {max}"),
+            ));
+        }
+        Ok(value)
     }
 
     /// One of `allowed` (case-insensitive), returned lower-cased.
@@ -175,6 +218,24 @@ impl RawValues {
     }
 }
 
+/// The longest duration any setting accepts: ten years. A longer value is a typo (a unit
+/// forgotten or doubled), and time arithmetic that far out overflows the calendar.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+/// `3650d`, `24h`, `90s`: how a bound is shown in an error.
+fn describe_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        format_duration(d)
+    } else if secs % 86_400 == 0 && secs > 86_400 {
+        format!("{}d", secs / 86_400)
+    } else if secs % 3600 == 0 && secs > 0 {
+        format!("{}h", secs / 3600)
+    } else {
+        format!("{secs}s")
+    }
+}
+
 /// Parses `500ms`, `10s`, `5m`, `1h` or a bare number of seconds. Zero is allowed.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
@@ -225,6 +286,22 @@ mod tests {
         for bad in ["", "s", "ten", "10 parsecs", "-1s", "1e400"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_are_bounded_to_ten_years() {
+        let mut raw = RawValues::default();
+        raw.0.insert("t".into(), "3650d".into());
+        assert_eq!(raw.duration("t", Duration::ZERO).ok(), Some(MAX_DURATION));
+        raw.0.insert("t".into(), "3651d".into());
+        let err = raw.duration("t", Duration::ZERO).unwrap_err().to_string();
+        assert!(err.contains("at most 3650d"), "{err}");
+        raw.0.insert("t".into(), "2h".into());
+        let err = raw
+            .duration_at_most("t", Duration::ZERO, Duration::from_secs(3600))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 1h"), "{err}");
     }
 
     #[test]

@@ -214,6 +214,18 @@ pub struct GuardSettings {
     pub label_allow_list: Vec<String>,
 }
 
+// Upper bounds beyond the general one on durations (`parse::MAX_DURATION`, ten years): a
+// larger value is a typo, and some would overflow the arithmetic that uses them.
+
+/// Kubernetes' documented largest cluster.
+const MAX_NODES: u32 = 5000;
+/// A lease exempts the engine's changes from the GitOps guard: a day is plenty for any step.
+const MAX_LEASE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Ten years, like every duration (`now - days` must stay in the calendar).
+const MAX_RETENTION_DAYS: u32 = 3650;
+/// More than this many admission incidents a minute is no rate limit at all.
+const MAX_DENIALS_PER_MINUTE: u32 = 10_000;
+
 impl Settings {
     pub(super) fn from_raw(raw: &RawValues) -> Result<Settings, ConfigError> {
         let settings = Settings {
@@ -265,15 +277,20 @@ impl Settings {
             },
             channels: ChannelSettings {
                 drain_timeout: raw.duration("drain_timeout", Duration::from_secs(300))?,
-                max_unavailable_nodes: raw.parse_or(
+                max_unavailable_nodes: raw.number_at_most(
                     "max_unavailable_nodes",
                     1,
+                    MAX_NODES,
                     "a whole number of nodes (0 forbids cordoning)",
                 )?,
                 helm_bin: raw.path("helm_bin"),
                 kubeconfig: raw.string("kubeconfig"),
                 leased_actions: actions(raw, "leased_actions", &["scale_up", "rollout_restart"])?,
-                lease_ttl: raw.duration("lease_ttl", Duration::from_secs(900))?,
+                lease_ttl: raw.duration_at_most(
+                    "lease_ttl",
+                    Duration::from_secs(900),
+                    MAX_LEASE_TTL,
+                )?,
             },
             kserve: KServeSettings {
                 enabled: raw.bool("enable_kserve_integration", false)?,
@@ -302,9 +319,10 @@ impl Settings {
             ml_service_url: raw.http_url("ml_service_url")?,
             shutdown_timeout: raw.duration("shutdown_timeout", Duration::from_secs(30))?,
             compat_http_port: raw.optional_port("compat_http_port")?,
-            incident_retention_days: raw.parse_or(
+            incident_retention_days: raw.number_at_most(
                 "incident_retention_days",
                 90,
+                MAX_RETENTION_DAYS,
                 "a whole number of days (0 keeps incidents forever)",
             )?,
             store_busy_timeout: raw.duration("store_busy_timeout", Duration::from_secs(5))?,
@@ -359,9 +377,10 @@ impl Settings {
             audit_client_names: raw.list("audit_client_names"),
             denial_incident_ttl: raw
                 .duration("denial_incident_ttl", Duration::from_secs(24 * 3600))?,
-            denial_incidents_per_minute: raw.parse_or(
+            denial_incidents_per_minute: raw.number_at_most(
                 "denial_incidents_per_minute",
                 30,
+                MAX_DENIALS_PER_MINUTE,
                 "a whole number of incidents per minute (0 records none)",
             )?,
         };

@@ -3,33 +3,11 @@
 
 use super::Pipeline;
 use crate::gate::Bucket;
-use crate::store::{PageRequest, PageStart, StoreError, WorkflowFilter};
-use crate::workflow::{Workflow, WorkflowMode, WorkflowStatus};
+use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
-
-/// Whether a workflow spends the storm budget: a live one that was let through to run. Dry
-/// runs, workflows waiting for (or refused) approval, held or storm-escalated ones (never
-/// started) and those that found nothing to do (`not_needed`) do not.
-pub(super) fn spends_budget(workflow: &Workflow) -> bool {
-    workflow.mode == WorkflowMode::Live
-        && match workflow.status {
-            WorkflowStatus::AwaitingApproval | WorkflowStatus::NotNeeded => false,
-            WorkflowStatus::Pending | WorkflowStatus::Running | WorkflowStatus::Verifying => true,
-            _ => workflow.started_at.is_some(),
-        }
-}
-
-/// The bucket of a stored workflow: from its target, or its namespace for older records.
-pub(super) fn bucket_of(workflow: &Workflow) -> Option<Bucket> {
-    workflow
-        .target_key
-        .as_deref()
-        .and_then(Bucket::of_target_key)
-        .or_else(|| workflow.namespace.clone().map(Bucket::Namespace))
-}
 
 /// The storm budget and its use in the current window.
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,32 +31,27 @@ pub struct BucketUsage {
 }
 
 impl Pipeline {
-    /// The newest workflows (the gates' view of the recent past).
-    pub(super) async fn recent_workflows(&self) -> Result<Vec<Workflow>, StoreError> {
-        let page = PageRequest {
-            limit: 1000,
-            start: PageStart::Offset(0),
-        };
-        Ok(self
-            .store
-            .list_workflows(&WorkflowFilter::default(), &page)
-            .await?
-            .0
-            .items)
+    /// Live workflows that spent the storm budget in the window ending `now`, per bucket
+    /// pause key (see `Workflow::spends_budget`).
+    pub(super) async fn budget_spent(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Option<String>, u32)>, StoreError> {
+        self.store
+            .budget_spent_since(now - self.budget.window)
+            .await
     }
 
     /// How much of the storm budget each bucket spent in the window ending `now`.
     pub async fn budget_usage(&self, now: DateTime<Utc>) -> Result<BudgetUsage, StoreError> {
-        let window_start = now - self.budget.window;
         let mut per_bucket: BTreeMap<String, u32> = BTreeMap::new();
         let mut cluster = 0;
-        for workflow in self.recent_workflows().await? {
-            if workflow.created_at < window_start || !spends_budget(&workflow) {
-                continue;
-            }
-            cluster += 1;
-            if let Some(bucket) = bucket_of(&workflow) {
-                *per_bucket.entry(bucket.label()).or_default() += 1;
+        for (key, n) in self.budget_spent(now).await? {
+            cluster += n;
+            if let Some(key) = key {
+                *per_bucket
+                    .entry(Bucket::from_pause_key(&key).label())
+                    .or_default() += n;
             }
         }
         let mut buckets: Vec<BucketUsage> = per_bucket

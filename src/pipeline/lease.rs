@@ -98,7 +98,16 @@ impl Pipeline {
         } else {
             self.channels.lease_ttl
         };
-        let ttl = chrono::Duration::from_std(ttl).unwrap_or_else(|_| chrono::Duration::minutes(15));
+        // Checked: configuration bounds LEASE_TTL, but a lease must never panic the runner.
+        let Some(expires_at) = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add_signed(ttl))
+        else {
+            return Rung::Failed(format!(
+                "LEASE_TTL {} is past the end of the calendar",
+                crate::config::format_duration(ttl)
+            ));
+        };
         let lease = LeaseRecord {
             id: format!("lease-{}", uuid::Uuid::now_v7().simple()),
             incident_id: workflow.incident_id.clone(),
@@ -107,7 +116,7 @@ impl Pipeline {
             object_uid: uid,
             paths,
             created_at: now,
-            expires_at: now + ttl,
+            expires_at,
         };
         // The lease first: the guard must allow the change before the API server asks it.
         if let Err(error) = self.store.insert_lease(&lease).await {

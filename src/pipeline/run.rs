@@ -612,30 +612,32 @@ impl Pipeline {
             ],
             ..Default::default()
         };
-        let (page, _) = self
-            .store
-            .list_workflows(
-                &filter,
-                &PageRequest {
-                    limit: 1000,
-                    start: PageStart::Offset(0),
-                },
-            )
-            .await?;
+        // Every page, not only the newest 1 000: an orphan older than that is still half done.
+        let mut start = PageStart::Offset(0);
         let mut count = 0;
-        for mut workflow in page
-            .items
-            .into_iter()
-            .filter(|w| w.mode == crate::workflow::WorkflowMode::Live)
-        {
-            workflow.status = WorkflowStatus::Interrupted;
-            workflow.error = Some(
-                "the engine stopped while this workflow ran; check the target and trigger again"
-                    .into(),
-            );
-            workflow.finished_at = Some(Utc::now());
-            self.store.update_workflow(&workflow).await?;
-            count += 1;
+        loop {
+            let (page, _) = self
+                .store
+                .list_workflows(&filter, &PageRequest { limit: 500, start })
+                .await?;
+            for mut workflow in page
+                .items
+                .into_iter()
+                .filter(|w| w.mode == crate::workflow::WorkflowMode::Live)
+            {
+                workflow.status = WorkflowStatus::Interrupted;
+                workflow.error = Some(
+                    "the engine stopped while this workflow ran; check the target and trigger again"
+                        .into(),
+                );
+                workflow.finished_at = Some(Utc::now());
+                self.store.update_workflow(&workflow).await?;
+                count += 1;
+            }
+            match page.next {
+                Some(next) => start = next,
+                None => break,
+            }
         }
         Ok(count)
     }

@@ -160,6 +160,17 @@ pub enum DenialRecorded {
     RateLimited,
 }
 
+/// What the gates need to know about one target's past workflows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetHistory {
+    /// The active workflow holding the target (at most one: the store is the lock).
+    pub active_workflow: Option<String>,
+    /// Attempts that did not fix it (failed or escalated workflows).
+    pub failed_attempts: u32,
+    /// When the last of them ended.
+    pub last_failed_at: Option<DateTime<Utc>>,
+}
+
 /// What PATCH may change on an incident.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentChange {
@@ -227,6 +238,16 @@ pub trait Store: Send + Sync + 'static {
         filter: &WorkflowFilter,
         page: &PageRequest,
     ) -> Result<(Page<Workflow>, i64), StoreError>;
+    /// The active workflow and the failed attempts of one target (`namespace/Kind/name`),
+    /// from an index: the cost does not depend on how many workflows exist.
+    async fn target_history(&self, target_key: &str) -> Result<TargetHistory, StoreError>;
+    /// Live workflows created at or after `since` that spent the storm budget, counted per
+    /// bucket (its pause key; `None` for a workflow without one). From a partial index over
+    /// the spending workflows only, which the budget itself keeps few.
+    async fn budget_spent_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Option<String>, u32)>, StoreError>;
     /// Approve/reject/cancel, checked against the current state inside the transaction.
     async fn act_on_workflow(
         &self,

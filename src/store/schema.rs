@@ -138,6 +138,22 @@ CREATE UNIQUE INDEX incidents_one_open_denial ON incidents (denial_key)
     WHERE closed_at IS NULL;
 "#,
     ),
+    (
+        8,
+        "the gates' questions answered by indexes",
+        r#"
+-- Every trigger asks: is this target held, how often did it fail and when last, how many live
+-- workflows spent the storm budget in the window. Answered from these columns and indexes, the
+-- cost of a trigger does not grow with the history. `spends_budget` (0/1) and `budget_bucket`
+-- (the bucket's pause key) are computed from the document on every write; rows older than
+-- this migration are filled in by `backfill_gate_columns` in the same transaction.
+ALTER TABLE workflows ADD COLUMN finished_at BIGINT;
+ALTER TABLE workflows ADD COLUMN spends_budget BIGINT;
+ALTER TABLE workflows ADD COLUMN budget_bucket TEXT;
+CREATE INDEX workflows_by_target ON workflows (target_key, status, finished_at);
+CREATE INDEX workflows_spending ON workflows (created_at, budget_bucket) WHERE spends_budget = 1;
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

@@ -9,8 +9,8 @@
 use super::query::{counts_where, incident_where, push_where, workflow_where};
 use super::{
     AlertBatchOutcome, AuditOutcome, DenialRecorded, IncidentChange, IncidentFilter,
-    IncidentSummary, LeaseRecord, Page, PageRequest, Pause, Store, StoreError, WorkflowFilter,
-    to_micros,
+    IncidentSummary, LeaseRecord, Page, PageRequest, Pause, Store, StoreError, TargetHistory,
+    WorkflowFilter, to_micros,
 };
 use crate::incident::{Incident, IncidentStatus, Note};
 use crate::metrics::Metrics;
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 mod bulk;
 mod denials;
+mod gates;
 mod leases;
 mod rows;
 
@@ -431,6 +432,23 @@ impl Store for SqliteStore {
         let total = count(&self.readers, "workflows", workflow_where(filter, None)).await?;
         self.observe("list_workflows", started);
         Ok((items, total))
+    }
+
+    async fn target_history(&self, target_key: &str) -> Result<TargetHistory, StoreError> {
+        let started = Instant::now();
+        let history = gates::target_history(&self.readers, target_key).await?;
+        self.observe("target_history", started);
+        Ok(history)
+    }
+
+    async fn budget_spent_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Option<String>, u32)>, StoreError> {
+        let started = Instant::now();
+        let spent = gates::budget_spent_since(&self.readers, since).await?;
+        self.observe("budget_spent_since", started);
+        Ok(spent)
     }
 
     async fn act_on_workflow(

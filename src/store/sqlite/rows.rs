@@ -1,6 +1,7 @@
 //! Row-level helpers of the SQLite store: encoding, the incident counters, migrations, list
 //! queries, and the writes every operation shares.
 
+use super::gates::GateColumns;
 use super::{SqliteStore, unavailable};
 use crate::incident::Incident;
 use crate::store::query::{Bind, push_where};
@@ -75,12 +76,15 @@ impl SqliteStore {
         // how a cancellation stops it at the step boundary.
         let sql = if insert {
             "INSERT INTO workflows (incident_id, kind, status, namespace, created_at, updated_at, \
-             doc, id, target_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+             doc, id, target_key, finished_at, spends_budget, budget_bucket) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         } else {
             "UPDATE workflows SET incident_id = $1, kind = $2, status = $3, namespace = $4, \
-             created_at = $5, updated_at = $6, doc = $7, target_key = $9 \
+             created_at = $5, updated_at = $6, doc = $7, target_key = $9, finished_at = $10, \
+             spends_budget = $11, budget_bucket = $12 \
              WHERE id = $8 AND status <> 'cancelled'"
         };
+        let gate = GateColumns::of(workflow);
         let result = sqlx::query(sql)
             .bind(&workflow.incident_id)
             .bind(workflow.kind.as_str())
@@ -91,6 +95,9 @@ impl SqliteStore {
             .bind(encode(workflow)?)
             .bind(&workflow.id)
             .bind(&workflow.target_key)
+            .bind(gate.finished_at)
+            .bind(gate.spends_budget)
+            .bind(gate.budget_bucket)
             .execute(&mut *conn)
             .await
             .map_err(|error| match &error {
@@ -186,6 +193,9 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        if *version == 8 {
+            super::gates::backfill(&mut tx).await?;
+        }
         sqlx::query("INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(version)
             .bind(name)

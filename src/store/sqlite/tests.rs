@@ -168,3 +168,105 @@ fn only_timeouts_and_busy_databases_are_worth_retrying() {
     assert!(!is_transient(&sqlx::Error::PoolClosed));
     assert!(!is_transient(&sqlx::Error::RowNotFound));
 }
+
+/// Workflows stored before migration 8 get their gate columns from their documents: an
+/// upgrade does not forget a live workflow in the storm window or a recent failure.
+#[tokio::test]
+async fn the_gate_columns_of_older_workflows_are_filled_in_by_the_migration() {
+    use crate::workflow::{WorkflowKind, WorkflowMode, WorkflowStatus};
+    let dir = tempfile::tempdir().expect("dir");
+    let now = Utc::now();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join(DB_FILE))
+        .create_if_missing(true);
+    let old = SqlitePool::connect_with(options).await.expect("old store");
+    sqlx::query(crate::store::schema::VERSION_TABLE)
+        .execute(&old)
+        .await
+        .expect("version table");
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v < 8) {
+        sqlx::raw_sql(*sql).execute(&old).await.expect("migration");
+        sqlx::query("INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, 0)")
+            .bind(version)
+            .bind(name)
+            .execute(&old)
+            .await
+            .expect("version");
+    }
+    let incident = Incident::new(Source::Api, "t".into(), Severity::High, now);
+    sqlx::query(
+        "INSERT INTO incidents (id, source, severity, status, created_at, updated_at, doc) \
+         VALUES ($1, 'api', 'high', 'active', $2, $2, $3)",
+    )
+    .bind(&incident.id)
+    .bind(to_micros(now))
+    .bind(serde_json::to_string(&incident).expect("json"))
+    .execute(&old)
+    .await
+    .expect("incident");
+    let failed_at = now - chrono::Duration::seconds(20);
+    for (status, key, started) in [
+        (WorkflowStatus::Running, "/Node/worker-1", Some(now)),
+        (WorkflowStatus::Failed, "shop/Deployment/cart", Some(now)),
+        (
+            WorkflowStatus::AwaitingApproval,
+            "shop/Deployment/api",
+            None,
+        ),
+    ] {
+        let mut w = Workflow::new(
+            &incident.id,
+            None,
+            WorkflowKind::Remediation,
+            WorkflowMode::Live,
+            now,
+        );
+        w.status = status;
+        w.target_key = Some(key.into());
+        w.started_at = started;
+        w.finished_at = status.is_terminal().then_some(failed_at);
+        sqlx::query(
+            "INSERT INTO workflows (id, incident_id, kind, status, created_at, updated_at, doc, \
+             target_key) VALUES ($1, $2, 'remediation', $3, $4, $4, $5, $6)",
+        )
+        .bind(&w.id)
+        .bind(&incident.id)
+        .bind(status.as_str())
+        .bind(to_micros(now))
+        .bind(serde_json::to_string(&w).expect("json"))
+        .bind(key)
+        .execute(&old)
+        .await
+        .expect("workflow");
+    }
+    old.close().await;
+
+    let store = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("upgrade");
+    let spent = store
+        .budget_spent_since(now - chrono::Duration::minutes(10))
+        .await
+        .expect("spent");
+    // The failed one ran too: it spent the budget of its namespace.
+    let mut spent = spent;
+    spent.sort();
+    assert_eq!(
+        spent,
+        vec![(Some("kind:Node".into()), 1), (Some("shop".into()), 1)]
+    );
+    let cart = store
+        .target_history("shop/Deployment/cart")
+        .await
+        .expect("history");
+    assert_eq!(cart.failed_attempts, 1);
+    assert_eq!(
+        cart.last_failed_at.map(to_micros),
+        Some(to_micros(failed_at))
+    );
+    let api = store
+        .target_history("shop/Deployment/api")
+        .await
+        .expect("history");
+    assert!(api.active_workflow.is_some(), "{api:?}");
+}
