@@ -91,11 +91,14 @@ pub fn validate(list: &EventList) -> Result<(), String> {
     if list.api_version != "audit.k8s.io/v1" {
         return Err(format!(
             "apiVersion must be audit.k8s.io/v1, got {:?}",
-            list.api_version
+            shown(&list.api_version)
         ));
     }
     if list.kind != "EventList" {
-        return Err(format!("kind must be EventList, got {:?}", list.kind));
+        return Err(format!(
+            "kind must be EventList, got {:?}",
+            shown(&list.kind)
+        ));
     }
     for (i, event) in list.items.iter().enumerate() {
         if event.audit_id.trim().is_empty() || event.audit_id.len() > 64 {
