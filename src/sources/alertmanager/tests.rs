@@ -402,7 +402,10 @@ fn a_huge_offending_value_is_not_copied_into_the_report() {
     let mut json = sample_json("alertmanager-sample.json");
     json["alerts"][0]["status"] = "x".repeat(1_000_000).into();
     let good = sample_json("alertmanager-sample.json")["alerts"][0].clone();
-    json["alerts"].as_array_mut().expect("array").push(good.clone());
+    json["alerts"]
+        .as_array_mut()
+        .expect("array")
+        .push(good.clone());
     // And a huge label key, which the path of the error (the `field`) names.
     let mut bad_key = good.clone();
     bad_key["labels"] = serde_json::json!({ "k".repeat(1_000_000): 5 });
