@@ -1,6 +1,7 @@
 //! The one error body of every HTTP error (SPEC §3):
 //! `{"error":{"code","message","details"?},"request_id"}`.
 
+use crate::clip::{MESSAGE_MAX, clip};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -43,11 +44,16 @@ struct Inner<'a> {
 }
 
 impl ApiError {
+    /// The message is clipped at [`MESSAGE_MAX`] bytes: it may quote caller text.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.len() > MESSAGE_MAX {
+            message = clip(&message, MESSAGE_MAX).into_owned();
+        }
         ApiError {
             status,
             code,
-            message: message.into(),
+            message,
             details: None,
         }
     }

@@ -17,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod banner;
 pub mod cli;
+pub mod clip;
 pub mod cluster;
 pub mod config;
 pub mod detect;

@@ -1,10 +1,13 @@
 //! Field validation for request bodies: every failure is a 422 naming the field.
 
+use crate::clip::shown;
 use crate::error::ApiError;
 use actix_web::http::StatusCode;
 
 /// A 422 for `field`.
 pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    // The field may be a path of caller-chosen map keys.
+    let field = shown(field);
     let message = message.into();
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,

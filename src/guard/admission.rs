@@ -2,6 +2,7 @@
 //! Our own small types (not kube-core's) so that every malformed review gets a 400 naming the
 //! field, and the response carries exactly what the API server reads.
 
+use crate::clip::shown;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -104,13 +105,13 @@ pub fn validate(review: &AdmissionReview) -> Result<&AdmissionRequest, String> {
     if review.api_version != "admission.k8s.io/v1" {
         return Err(format!(
             "apiVersion must be admission.k8s.io/v1, got {:?}",
-            review.api_version
+            shown(&review.api_version)
         ));
     }
     if review.kind != "AdmissionReview" {
         return Err(format!(
             "kind must be AdmissionReview, got {:?}",
-            review.kind
+            shown(&review.kind)
         ));
     }
     let request = review.request.as_ref().ok_or("the review has no request")?;

@@ -5,6 +5,7 @@
 //! subtrees that are ignored without looking into them, builds at most `Budget::paths` path
 //! strings of at most `Budget::bytes` in total, and only counts the changes beyond that.
 
+use super::clip::clip;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -26,6 +27,9 @@ pub const REVIEW_BUDGET: Budget = Budget {
 /// 317 characters); longer keys end in `…`.
 pub const SEGMENT_MAX: usize = 512;
 
+/// Longest path named in a [`ChangedPaths::summary`], in bytes.
+pub const PATH_SHOWN_MAX: usize = 512;
+
 /// The changed paths that were built, and how many more changes there are.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangedPaths {
@@ -39,14 +43,21 @@ impl ChangedPaths {
         self.paths.is_empty() && self.more == 0
     }
 
-    /// `a, b, c and 12 more`, naming at most `shown` paths.
+    /// `a, b, c and 12 more`, naming at most `shown` paths, each clipped at
+    /// [`PATH_SHOWN_MAX`] bytes (one deep path may hold the whole byte budget).
     pub fn summary(&self, shown: usize) -> String {
         let named = self.paths.len().min(shown);
         let rest = (self.paths.len() - named) as u64 + self.more;
         if named == 0 {
             return format!("{rest} paths");
         }
-        let mut text = self.paths[..named].join(", ");
+        let mut text = String::new();
+        for (i, path) in self.paths[..named].iter().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&clip(path, PATH_SHOWN_MAX));
+        }
         if rest > 0 {
             let _ = write!(text, " and {rest} more");
         }

@@ -4,7 +4,7 @@
 //! watchers; nothing remote happens while the API server waits.
 
 pub mod admission;
-pub mod clip;
+pub use crate::clip;
 pub mod diff;
 pub mod record;
 pub mod review;

@@ -30,6 +30,9 @@ const REFRESH_EVERY: Duration = Duration::from_secs(60);
 const THROTTLE_CAP: usize = 10_000;
 /// Longest `changed_paths` annotation, in bytes.
 const PATHS_ANNOTATION_MAX: usize = 4096;
+/// Longest incident description, in bytes: the denial message names caller-chosen paths, and
+/// up to `QUEUE` incidents wait in memory while the store is slow.
+const DESCRIPTION_MAX: usize = 4096;
 
 /// Label values of `coordination_engine_denials_not_recorded_total{reason}`.
 pub const NOT_RECORDED_REASONS: &[&str] = &["rate_limited", "queue_full", "store_unavailable"];
@@ -152,18 +155,36 @@ async fn record_loop(
     }
 }
 
+/// Longest TTL the closer works with: a longer one does not fit chrono's arithmetic.
+const TTL_MAX: chrono::Duration = chrono::Duration::days(100 * 365);
+
+/// `policy.ttl` as a chrono duration, clamped to [`TTL_MAX`] (with an error in the log): a
+/// TTL too long for chrono must not stop the closer, or nothing would ever be closed.
+fn closer_ttl(ttl: Duration) -> chrono::Duration {
+    match chrono::Duration::from_std(ttl) {
+        Ok(ttl) if ttl <= TTL_MAX => ttl,
+        _ => {
+            tracing::error!(
+                ttl_seconds = ttl.as_secs(),
+                clamped_to_days = TTL_MAX.num_days(),
+                "DENIAL_INCIDENT_TTL is too long; clamped"
+            );
+            TTL_MAX
+        }
+    }
+}
+
 async fn close_loop(store: Arc<dyn Store>, policy: DenialPolicy) {
-    let Ok(ttl) = chrono::Duration::from_std(policy.ttl) else {
-        return;
-    };
+    let ttl = closer_ttl(policy.ttl);
     let mut ticker = tokio::time::interval(policy.close_every());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let now = Utc::now();
-        let Some(cutoff) = now.checked_sub_signed(ttl) else {
-            continue;
-        };
+        // Never `None` for a clamped TTL and a clock within chrono's range.
+        let cutoff = now
+            .checked_sub_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         match store.close_denials_before(cutoff, now).await {
             Ok(0) => {}
             Ok(closed) => {
@@ -212,7 +233,7 @@ pub fn denial_incident(
         Severity::Low,
         now,
     );
-    incident.description = decision.message.clone();
+    incident.description = clip(&decision.message, DESCRIPTION_MAX).into_owned();
     incident.namespace = Some(namespace.into_owned()).filter(|ns| !ns.is_empty());
     incident.target = Some(Target {
         kind: kind.clone(),
@@ -229,7 +250,7 @@ pub fn denial_incident(
     if let Some(app) = &decision.application {
         incident
             .annotations
-            .insert("argocd_application".into(), app.clone());
+            .insert("argocd_application".into(), shown(app).into_owned());
     }
     if !decision.changed_paths.is_empty() {
         let mut paths = clip(&decision.changed_paths.join(","), PATHS_ANNOTATION_MAX).into_owned();
@@ -242,4 +263,26 @@ pub fn denial_incident(
         .annotations
         .insert("admission_uid".into(), shown(&request.uid).into_owned());
     incident
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ttl_too_long_for_chrono_is_clamped_not_ignored() {
+        assert_eq!(
+            closer_ttl(Duration::from_secs(3600)),
+            chrono::Duration::hours(1)
+        );
+        for huge in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 2),
+            Duration::from_secs(200 * 365 * 86_400),
+        ] {
+            let ttl = closer_ttl(huge);
+            assert_eq!(ttl, TTL_MAX);
+            assert!(Utc::now().checked_sub_signed(ttl).is_some());
+        }
+    }
 }

@@ -6,6 +6,7 @@
 
 use crate::expiring::ExpiringMap;
 use crate::guard::GuardView;
+use crate::guard::clip::{SHOWN_MAX, clip, shown};
 use crate::guard::diff::{REVIEW_BUDGET, touched_paths};
 use crate::guard::tracking::{ObjectRef, Ownership, ownership};
 use crate::incident::{Incident, Severity, Source, Target};
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,11 +91,14 @@ pub fn validate(list: &EventList) -> Result<(), String> {
     if list.api_version != "audit.k8s.io/v1" {
         return Err(format!(
             "apiVersion must be audit.k8s.io/v1, got {:?}",
-            list.api_version
+            shown(&list.api_version)
         ));
     }
     if list.kind != "EventList" {
-        return Err(format!("kind must be EventList, got {:?}", list.kind));
+        return Err(format!(
+            "kind must be EventList, got {:?}",
+            shown(&list.kind)
+        ));
     }
     for (i, event) in list.items.iter().enumerate() {
         if event.audit_id.trim().is_empty() || event.audit_id.len() > 64 {
@@ -150,6 +155,8 @@ impl Default for AuditRules {
 pub struct DeniedTracker {
     recent: ExpiringMap<String, Recent403s>,
     reported: ExpiringMap<String, DateTime<Utc>>,
+    /// Keys the hash of a long username (per process, so a caller cannot aim for collisions).
+    hasher: RandomState,
 }
 
 const TRACKER_TTL: Duration = Duration::from_secs(15 * 60);
@@ -161,18 +168,39 @@ impl Default for DeniedTracker {
         DeniedTracker {
             recent: ExpiringMap::new(TRACKER_TTL, TRACKER_CAP),
             reported: ExpiringMap::new(TRACKER_TTL, TRACKER_CAP),
+            hasher: RandomState::new(),
         }
     }
 }
 
-/// The 403 times of one identity, oldest first, at most `RECENT_MAX` (a burst is reported
-/// long before that).
+/// Longest tracker key, in bytes before the hash suffix: usernames are caller-chosen and
+/// unbounded, and up to `TRACKER_CAP` of them are kept twice.
+const KEY_MAX: usize = SHOWN_MAX;
+
+impl DeniedTracker {
+    /// The username itself when short, else its first `KEY_MAX` bytes and a hash of the
+    /// whole: bounded, and two long names with the same prefix stay apart.
+    fn key(&self, username: &str) -> String {
+        if username.len() <= KEY_MAX {
+            return username.to_string();
+        }
+        format!(
+            "{}#{:016x}",
+            clip(username, KEY_MAX),
+            self.hasher.hash_one(username)
+        )
+    }
+}
+
+/// The 403 times of one identity, oldest first: only the newest `denied_threshold` (at most
+/// `RECENT_MAX`), which is all a burst needs (the threshold-th newest within the window).
 #[derive(Debug, Default)]
 struct Recent403s(VecDeque<DateTime<Utc>>);
 
 impl Recent403s {
-    fn push_back(&mut self, at: DateTime<Utc>) {
-        if self.0.len() >= RECENT_MAX {
+    fn push_back(&mut self, at: DateTime<Utc>, keep: usize) {
+        let keep = keep.clamp(1, RECENT_MAX);
+        while self.0.len() >= keep {
             self.0.pop_front();
         }
         self.0.push_back(at);
@@ -255,11 +283,11 @@ fn incident(
         kind: kind_of(&object.resource),
         name,
     });
-    incident.created_by = Some(event.user.username.clone());
+    incident.created_by = Some(shown(&event.user.username).into_owned());
     let annotations: BTreeMap<String, String> = [
         ("audit_id", event.audit_id.clone()),
         ("verb", event.verb.clone()),
-        ("user", event.user.username.clone()),
+        ("user", shown(&event.user.username).into_owned()),
         (
             "request_uri",
             event.request_uri.chars().take(1024).collect(),
@@ -295,24 +323,30 @@ pub fn judge(
         || event
             .request_uri
             .contains(&format!("fieldManager={}", rules.field_manager));
+    // The username as shown in titles and descriptions (caller-chosen, unbounded).
+    let who = shown(user);
 
     if code == 403 && !own {
         let at = event.request_received_timestamp.unwrap_or(now);
         let window = chrono::Duration::from_std(rules.denied_window).unwrap_or_default();
-        let recent = denied.recent.entry(user.clone()).or_default();
-        recent.push_back(at);
-        while recent.front().is_some_and(|t| *t < at - window) {
+        let since = at
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let key = denied.key(user);
+        let recent = denied.recent.entry(key.clone()).or_default();
+        recent.push_back(at, rules.denied_threshold);
+        while recent.front().is_some_and(|t| *t < since) {
             recent.pop_front();
         }
-        let already = denied.reported.get(user).is_some_and(|t| *t >= at - window);
+        let already = denied.reported.get(&key).is_some_and(|t| *t >= since);
         if recent.len() >= rules.denied_threshold && !already {
-            denied.reported.insert(user.clone(), at);
+            denied.reported.insert(key, at);
             let mut inc = incident(
                 event,
                 "access_denied_burst",
                 format!(
                     "{} denied {} times within {}s",
-                    user,
+                    who,
                     recent.len(),
                     rules.denied_window.as_secs()
                 ),
@@ -320,7 +354,7 @@ pub fn judge(
                 now,
             );
             inc.description = format!(
-                "{user} got {} HTTP 403 answers in {}s; the last on {} {}.",
+                "{who} got {} HTTP 403 answers in {}s; the last on {} {}.",
                 recent.len(),
                 rules.denied_window.as_secs(),
                 event.verb,
@@ -347,12 +381,11 @@ pub fn judge(
         let mut inc = incident(
             event,
             "protected_object_deleted",
-            format!("Protected {qualified} {name} deleted by {user}"),
+            format!("Protected {qualified} {name} deleted by {who}"),
             Severity::High,
             now,
         );
-        inc.description =
-            format!("{user} deleted {qualified} {name}; it is on the protected list.");
+        inc.description = format!("{who} deleted {qualified} {name}; it is on the protected list.");
         return Judged {
             audit_id: event.audit_id.clone(),
             outcome: "protected_object_deleted",
@@ -404,14 +437,14 @@ pub fn judge(
         event,
         "gitops_drift",
         format!(
-            "Drift: {user} {}d ArgoCD-managed {kind} {namespace}/{name}",
+            "Drift: {who} {}d ArgoCD-managed {kind} {namespace}/{name}",
             event.verb
         ),
         Severity::High,
         now,
     );
     inc.description = format!(
-        "{user} {}d {kind} {namespace}/{name}, which ArgoCD Application {app:?} manages ({by}), \
+        "{who} {}d {kind} {namespace}/{name}, which ArgoCD Application {app:?} manages ({by}), \
          outside ArgoCD (the admission guard did not stop it). ArgoCD will revert or hide the change: \
          move it to Git.{}",
         event.verb,
@@ -467,6 +500,43 @@ mod tests {
                 .get("one-user")
                 .is_some_and(|r| r.len() <= RECENT_MAX)
         );
+    }
+
+    #[test]
+    fn a_huge_username_costs_a_bounded_key_and_only_threshold_timestamps() {
+        let mut event = sample_event("forbidden-burst.json");
+        let mut tracker = DeniedTracker::default();
+        let rules = AuditRules::default();
+        let v = view();
+        let huge = "u".repeat(1024 * 1024);
+        let outcomes: Vec<&str> = ['a', 'b']
+            .into_iter()
+            .flat_map(|last| {
+                // Two 1 MiB names differing only in their last byte: separate identities.
+                event.user.username = format!("{huge}{last}");
+                (0..rules.denied_threshold * 3)
+                    .map(|_| {
+                        let judged = judge(&event, &v, &rules, &mut tracker, Utc::now());
+                        if let Some(incident) = &judged.incident {
+                            let shown = serde_json::to_string(incident).expect("json");
+                            assert!(shown.len() < 8 * 1024, "incident of {} bytes", shown.len());
+                        }
+                        judged.outcome
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let bursts = outcomes.iter().filter(|o| **o == "access_denied_burst");
+        assert_eq!(bursts.count(), 2, "{outcomes:?}");
+        assert_eq!(tracker.recent.len(), 2);
+        for username in [format!("{huge}a"), format!("{huge}b")] {
+            let key = tracker.key(&username);
+            assert!(key.len() <= KEY_MAX + 64, "key of {} bytes", key.len());
+            let times = tracker.recent.get(&key).expect("tracked").len();
+            assert_eq!(times, rules.denied_threshold);
+        }
+        // A short name is its own key.
+        assert_eq!(tracker.key("alice"), "alice");
     }
 
     fn sample_event(name: &str) -> Event {

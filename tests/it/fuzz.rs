@@ -2,8 +2,9 @@
 //! token, routing, extractors, handlers, store): Alertmanager notifications, audit event
 //! lists, admission reviews, trigger shapes, query strings and path ids, and the other API
 //! bodies. Each answer must be a status the route documents, with the JSON error shape on a
-//! 4xx; never a panic (which drops the connection), a 5xx where no peer is missing, or a body
-//! that is not JSON.
+//! 4xx; never a panic, a 5xx where no peer is missing, or a body that is not JSON. A panic in
+//! a handler drops the connection; one in a spawned task (denial recorder, closer, pipeline)
+//! is caught by a panic hook (`panics.rs`), checked after every input and at the end.
 //!
 //! Bounded by iteration counts: the inputs are the same on every run and every machine
 //! (fixed seeds), so a failure names the seed and input number that reproduce it, and the
@@ -13,6 +14,7 @@
 //! other ones.
 
 mod mutate;
+mod panics;
 
 use crate::helpers::{TestApp, sample, spawn_app_with};
 use mutate::{Rng, WORDS};
@@ -148,6 +150,7 @@ async fn drive(
     let mut statuses = BTreeMap::new();
     let started = Instant::now();
     let mut sent = 0;
+    let mut panics = panics::Watch::start();
     for iteration in 0..count {
         if started.elapsed() > TARGET_TIME_CAP && std::env::var_os("FUZZ_SCALE").is_none() {
             eprintln!("fuzz {target}: time cap reached after {iteration} of {count} inputs");
@@ -173,6 +176,9 @@ async fn drive(
             Ok(status) => *statuses.entry(status).or_insert(0) += 1,
             Err(why) => panic!("{}", failure(target, seed, iteration, &input, &why)),
         }
+        if let Some(why) = panics.new_panics() {
+            panic!("{}", failure(target, seed, iteration, &input, &why));
+        }
     }
     let health = app
         .client
@@ -181,6 +187,9 @@ async fn drive(
         .await
         .expect("the server still answers after the fuzzing");
     assert_eq!(health.status(), 200, "{target}: still healthy");
+    if let Some(why) = panics.new_panics() {
+        panic!("fuzz target {target}, seed {seed:#x}, after the last input: {why}");
+    }
     eprintln!(
         "fuzz {target} (seed {seed:#x}): {sent} inputs in {:.1?}, statuses {statuses:?}",
         started.elapsed()

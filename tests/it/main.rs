@@ -8,6 +8,7 @@ mod argocd;
 mod audit;
 mod audit_clients;
 mod auth;
+mod bounded_errors;
 mod channels;
 mod chart;
 mod chart_hardening;

@@ -280,3 +280,50 @@ fn a_lease_must_cover_changes_past_the_diff_budget_too() {
         decision.message
     );
 }
+
+#[test]
+fn a_denial_of_long_deep_paths_stays_small_in_the_message_and_the_incident() {
+    let now = Utc::now();
+    let view = GuardView::new(default_config());
+    // 12 changed leaves, each ~2 KiB of path (5 levels of 400-byte keys): well within the
+    // diff budget, so every path is built, and the summary names ten of them.
+    let deep = |leaf: u32| {
+        let mut extra = serde_json::json!({});
+        for top in 0..12 {
+            let mut node = serde_json::json!(leaf);
+            for level in 0..5 {
+                node = serde_json::json!({ format!("{level}{}", "k".repeat(400)): node });
+            }
+            extra[format!("top{top}")] = node;
+        }
+        extra
+    };
+    let mut denied = engine_update(serde_json::json!([]), serde_json::json!([]), deep(2));
+    if let Some(request) = denied.request.as_mut()
+        && let Some(old) = request.old_object.as_mut()
+    {
+        old["spec"]["zzz"] = deep(1);
+    }
+    let request = validate(&denied).expect("valid");
+    let decision = review(request, &view, now);
+    assert_eq!(decision.outcome, Outcome::Deny, "{:?}", decision.trace);
+    assert_eq!(decision.changed_paths.len(), 12);
+    assert!(decision.changed_paths.iter().all(|p| p.len() > 2000));
+    assert!(
+        decision.message.len() < 8 * 1024,
+        "message of {} bytes",
+        decision.message.len()
+    );
+    assert!(
+        decision.message.contains("and 2 more"),
+        "{}",
+        decision.message
+    );
+    let incident = crate::guard::record::denial_incident(request, &decision, now);
+    assert!(
+        incident.description.len() <= 4096 + '…'.len_utf8(),
+        "description of {} bytes",
+        incident.description.len()
+    );
+    assert!(incident.annotations.values().all(|v| v.len() <= 4096 + 64));
+}

@@ -7,6 +7,7 @@
 //! the good ones for good.
 
 use super::MAX_ALERTS_PER_BATCH;
+use crate::clip::{SHOWN_MAX, clip, shown};
 use crate::sources::bounded_time;
 use chrono::{DateTime, Utc};
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
@@ -195,14 +196,15 @@ fn alert(index: usize, raw: &str) -> Result<Alert, Skipped> {
     let skip = |path: &str, reason: &'static str, message: String| Skipped {
         index,
         fingerprint: fingerprint.clone(),
+        // The path names caller-chosen map keys (labels, annotations).
         field: if path.is_empty() || path == "." {
             format!("alerts[{index}]")
         } else {
-            format!("alerts[{index}].{path}")
+            format!("alerts[{index}].{}", shown(path))
         },
         reason,
         // serde quotes offending values; a huge one must not be copied into logs and answers.
-        message: short(&message, 256),
+        message: clip(&message, SHOWN_MAX).into_owned(),
     };
     let wire = parsed.map_err(|(path, reason, message)| skip(&path, reason, message))?;
     let Some(status) = wire.status else {

@@ -402,9 +402,24 @@ fn a_huge_offending_value_is_not_copied_into_the_report() {
     let mut json = sample_json("alertmanager-sample.json");
     json["alerts"][0]["status"] = "x".repeat(1_000_000).into();
     let good = sample_json("alertmanager-sample.json")["alerts"][0].clone();
-    json["alerts"].as_array_mut().expect("array").push(good);
+    json["alerts"]
+        .as_array_mut()
+        .expect("array")
+        .push(good.clone());
+    // And a huge label key, which the path of the error (the `field`) names.
+    let mut bad_key = good.clone();
+    bad_key["labels"] = serde_json::json!({ "k".repeat(1_000_000): 5 });
+    json["alerts"].as_array_mut().expect("array").push(bad_key);
     let intake = records(&payload(json), &IssueTypes::default(), now()).expect("one good alert");
-    assert!(intake.skipped[0].message.chars().count() <= 256);
+    assert_eq!(intake.skipped.len(), 2);
+    for skipped in &intake.skipped {
+        assert!(skipped.message.len() <= crate::clip::SHOWN_MAX + '…'.len_utf8());
+        assert!(
+            skipped.field.len() <= crate::clip::SHOWN_MAX + 64,
+            "{}",
+            skipped.field.len()
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Caller-chosen text shown back (messages, traces, logs, incidents) is clipped: a 1 MiB
-//! object name must not become a 1 MiB denial message, log line and incident title.
+//! Caller-chosen text shown back (messages, traces, logs, incidents, error answers) is
+//! clipped: a 1 MiB object name must not become a 1 MiB denial message, log line and incident
+//! title, nor a 1 MiB map key a 1 MiB error answer. The one helper for all of them.
 
 use std::borrow::Cow;
 
@@ -18,6 +19,10 @@ pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
     }
     Cow::Owned(format!("{}…", &text[..end]))
 }
+
+/// Longest error message, in bytes: parser errors quote the offending value and name the path
+/// of caller-chosen keys, both unbounded.
+pub const MESSAGE_MAX: usize = 1024;
 
 /// [`clip`] at [`SHOWN_MAX`].
 pub fn shown(text: &str) -> Cow<'_, str> {
