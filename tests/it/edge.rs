@@ -102,6 +102,8 @@ enum Via {
     Http2,
     /// The compatibility listener: plain HTTP/1.1.
     Compat,
+    /// The metrics listener: plain HTTP/1.1, no token.
+    Metrics,
 }
 
 /// One early-answer case: what curl sends and what it must read.
@@ -131,13 +133,14 @@ async fn curl_many(app: &TestApp, case: &Case, times: usize) -> Vec<String> {
             .arg(format!("@{}", case.body.display()))
             .arg(match case.via {
                 Via::Http2 => "--http2",
-                Via::Http1 | Via::Compat => "--http1.1",
+                Via::Http1 | Via::Compat | Via::Metrics => "--http1.1",
             })
             .arg(match case.via {
                 Via::Compat => {
                     let compat = app.compat_addr.expect("compat listener enabled");
                     format!("http://{compat}{}", case.path)
                 }
+                Via::Metrics => format!("http://{}{}", app.metrics_addr, case.path),
                 Via::Http1 | Via::Http2 => app.url(case.path),
             });
         if case.token {
@@ -169,8 +172,10 @@ async fn every_early_answer_reaches_curl_100_times_out_of_100() {
     let review = body_file(dir.path(), "review.json", 4 * 1024 * 1024);
     // More than the server drains: answered at once, then a lingering close.
     let huge = body_file(dir.path(), "huge.json", 20 * 1024 * 1024);
+    // Over the audit route's 10 MiB, under what the server drains.
+    let audit_over = body_file(dir.path(), "audit.json", 11 * 1024 * 1024);
     let (json, text) = ("application/json", "text/plain");
-    let (h1, h2, compat) = (Via::Http1, Via::Http2, Via::Compat);
+    let (h1, h2, compat, metrics) = (Via::Http1, Via::Http2, Via::Compat, Via::Metrics);
     // (name, path, with the token, content type, body, how, expected status)
     #[rustfmt::skip]
     let table = [
@@ -183,6 +188,11 @@ async fn every_early_answer_reaches_curl_100_times_out_of_100() {
         ("404 post", "/api/v1/no-such-route", true, json, &api_body, h1, "404"),
         ("401 webhook", "/webhooks/alertmanager", false, json, &review, h1, "401"),
         ("404 plain HTTP", "/api/v1/no-such-route", false, json, &api_body, compat, "404"),
+        ("413 audit", "/webhooks/audit", true, json, &audit_over, h1, "413"),
+        // Over 10 MiB too: refused for the token, not the size, so the body was never read.
+        ("401 audit", "/webhooks/audit", false, json, &audit_over, h1, "401"),
+        ("404 metrics port", "/no-such-route", false, json, &api_body, metrics, "404"),
+        ("405 metrics port", "/metrics", false, json, &api_body, metrics, "405"),
     ];
     let cases: Vec<Case> = table
         .into_iter()
@@ -303,20 +313,40 @@ async fn the_headers_of_a_later_request_on_a_kept_alive_connection_are_timed_too
     })
     .await;
     let stream = tls_connect(app.addr, &[app.ca_file.as_path()]).await;
+    second_request_trickling_its_headers_is_closed(stream, "/health").await;
+}
+
+#[tokio::test]
+async fn the_metrics_port_times_the_headers_of_a_later_request_too() {
+    let app = spawn_app_with(|env| {
+        env.insert("HEADER_READ_TIMEOUT".into(), "1s".into());
+    })
+    .await;
+    let stream = tokio::net::TcpStream::connect(app.metrics_addr)
+        .await
+        .expect("metrics port");
+    second_request_trickling_its_headers_is_closed(stream, "/metrics").await;
+}
+
+/// One request answered and kept alive, then the next one's headers a byte every 300 ms
+/// (12 s for all of them): the server must close once `HEADER_READ_TIMEOUT` (1 s) runs out.
+async fn second_request_trickling_its_headers_is_closed<S>(stream: S, path: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
     let (mut read, mut write) = tokio::io::split(stream);
     let mut reader = ResponseReader::new();
-    let request = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    write.write_all(request).await.expect("first request");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes();
+    write.write_all(&request).await.expect("first request");
     let first = reader.next(&mut read).await.expect("first answer");
     assert_eq!(first.status, 200, "{first:?}");
     assert!(!first.closes_connection(), "kept alive: {}", first.head);
 
-    // The next request's headers, a byte every 300 ms: 12 s for all of them.
     let writer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(300));
         for byte in request {
             tick.tick().await;
-            if write.write_all(&[*byte]).await.is_err() || write.flush().await.is_err() {
+            if write.write_all(&[byte]).await.is_err() || write.flush().await.is_err() {
                 break;
             }
         }
@@ -424,6 +454,22 @@ async fn a_trickling_body_after_an_early_answer_is_cut_off_too() {
         Some(1.0),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_token_less_audit_post_is_refused_before_its_body_is_read() {
+    let app = spawn_app_with(|env| {
+        env.insert("BODY_READ_TIMEOUT".into(), "1s".into());
+    })
+    .await;
+    // Refused from the headers: the 401 stands while the trickling body is drained and cut
+    // off. Reading the body first (up to 10 MiB into memory) would answer 408 instead.
+    let (response, elapsed, closed) = trickle(&app, post_head("/webhooks/audit", None, 1000)).await;
+    assert_eq!(response.status, 401, "{response:?}");
+    assert_eq!(response.json()["error"]["code"], "unauthorized");
+    assert!(response.closes_connection(), "{}", response.head);
+    assert!(closed);
+    assert!(elapsed < Duration::from_secs(15), "{elapsed:?}");
 }
 
 /// The value of an unlabelled series in the Prometheus text format.
