@@ -54,6 +54,10 @@ pub struct Metrics {
     pub alerts_rejected: IntCounterVec,
     /// Requests whose body did not arrive within `BODY_READ_TIMEOUT` (connection closed).
     pub body_read_timeouts: prometheus::IntCounter,
+    /// Token-less requests refused with 503 because `TOKENLESS_BODY_BUDGET` was spent.
+    pub body_budget_rejections: prometheus::IntCounter,
+    /// Bytes of `TOKENLESS_BODY_BUDGET` reserved by bodies being received now.
+    pub body_budget_in_use: prometheus::IntGauge,
     /// Denials not recorded as incidents, by reason (`rate_limited`).
     pub denials_not_recorded: IntCounterVec,
     /// Compatibility-listener writes refused, by reason.
@@ -279,6 +283,16 @@ impl Metrics {
             "Requests whose body did not arrive within BODY_READ_TIMEOUT; answered 408 and the connection closed",
         ))
         .expect("valid metric definition");
+        let body_budget_rejections = prometheus::IntCounter::with_opts(opts(
+            "body_budget_rejections_total",
+            "Token-less requests answered 503 before their body was read because TOKENLESS_BODY_BUDGET was spent by bodies being received",
+        ))
+        .expect("valid metric definition");
+        let body_budget_in_use = prometheus::IntGauge::with_opts(opts(
+            "body_budget_bytes_in_use",
+            "Bytes of TOKENLESS_BODY_BUDGET reserved by token-less request bodies being received now",
+        ))
+        .expect("valid metric definition");
         let denials_not_recorded = IntCounterVec::new(
             opts(
                 "denials_not_recorded_total",
@@ -319,6 +333,8 @@ impl Metrics {
             Box::new(ml_layer_detection.clone()),
             Box::new(alerts_rejected.clone()),
             Box::new(body_read_timeouts.clone()),
+            Box::new(body_budget_rejections.clone()),
+            Box::new(body_budget_in_use.clone()),
             Box::new(denials_not_recorded.clone()),
             Box::new(compat_requests_rejected.clone()),
         ] {
@@ -425,6 +441,8 @@ impl Metrics {
             ml_layer_detection,
             alerts_rejected,
             body_read_timeouts,
+            body_budget_rejections,
+            body_budget_in_use,
             denials_not_recorded,
             compat_requests_rejected,
         }

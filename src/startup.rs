@@ -5,7 +5,8 @@ use crate::api::{AppState, openapi::OpenApiJson};
 use crate::auth::{ApiToken, TokenOrigin, resolve_token};
 use crate::cluster::Cluster;
 use crate::config::Settings;
-use crate::http::{Draining, HttpServer};
+use crate::http::budget::BodyBudget;
+use crate::http::{BodyReadTimeout, Draining, HttpServer};
 use crate::metrics::Metrics;
 use crate::store::{SqliteStore, Store, StoreError};
 use crate::tls::client_ca::ReloadingClientCa;
@@ -272,6 +273,7 @@ impl Application {
             token: web::Data::new(token.clone()),
             openapi: web::Data::new(OpenApiJson::render()),
             draining: Draining::default(),
+            body_budget: BodyBudget::new(settings.tokenless_body_budget),
         };
 
         let api_listener = bind(&settings, settings.port, "PORT")?;
@@ -312,19 +314,28 @@ impl Application {
 
         let metrics_data = shared.metrics.clone();
         let metrics_draining = Draining::default();
-        let metrics_server = HttpServer::new(move || metrics_app(metrics_data.clone()))
-            .draining(metrics_draining.clone())
-            .on_connect(disable_nagle)
-            .workers(1)
-            .disable_signals()
-            .shutdown_timeout(shutdown_secs)
-            .listen(metrics_listener)
-            .map_err(|source| StartupError::Bind {
-                addr: metrics_addr,
-                key: "METRICS_PORT",
-                source,
-            })?
-            .run();
+        let metrics_app_draining = metrics_draining.clone();
+        let body_read_timeout = BodyReadTimeout(settings.body_read_timeout);
+        let metrics_server = HttpServer::new(move || {
+            metrics_app(
+                metrics_data.clone(),
+                body_read_timeout,
+                metrics_app_draining.clone(),
+            )
+        })
+        .draining(metrics_draining.clone())
+        .on_connect(disable_nagle)
+        .client_request_timeout(settings.header_read_timeout)
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(shutdown_secs)
+        .listen(metrics_listener)
+        .map_err(|source| StartupError::Bind {
+            addr: metrics_addr,
+            key: "METRICS_PORT",
+            source,
+        })?
+        .run();
 
         let compat_draining = Draining::default();
         let (compat, compat_addr) = match settings.compat_http_port {

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::sources::audit::{self, AuditRules, DeniedTracker, EventList, judge};
 use crate::store::AuditOutcome;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, web};
 use chrono::Utc;
 use serde::Serialize;
 use std::sync::Mutex;
@@ -83,9 +83,15 @@ pub async fn receive(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Data<ApiToken>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<web::Json<AuditAccepted>, ApiError> {
+    // Decided from the headers and the connection, before any of the body is read: a refused
+    // request leaves its body to the body middleware, which discards it without buffering.
     authorize(&req, &token, &state.settings.audit_client_names)?;
+    // Read under the route's `PayloadConfig` (10 MiB; over it, 413) only once allowed.
+    let body = web::Bytes::from_request(&req, &mut payload.into_inner())
+        .await
+        .map_err(|e| ApiError::from_status(e.as_response_error().status_code()))?;
     let list: EventList = parse(&body).map_err(|e| {
         if e.status == StatusCode::UNPROCESSABLE_ENTITY {
             ApiError {

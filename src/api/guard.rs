@@ -73,7 +73,8 @@ fn response_for(request: &AdmissionRequest, decision: &Decision) -> ReviewRespon
     responses(
         (status = 200, description = "AdmissionReview with the decision (a denial is allowed=false, code 403)"),
         (status = 400, description = "Malformed review"),
-        (status = 413, description = "Over 3 MiB")))]
+        (status = 413, description = "Over 3 MiB"),
+        (status = 503, description = "TOKENLESS_BODY_BUDGET spent by bodies being received; retry after Retry-After")))]
 pub async fn validate_review(
     state: web::Data<AppState>,
     body: web::Bytes,

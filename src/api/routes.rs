@@ -8,6 +8,7 @@ use super::{
 use crate::auth::{ApiToken, require_token};
 use crate::error::{ApiError, path_error, query_error};
 use crate::http::body::{BodyReadTimeout, Draining, guard_body};
+use crate::http::budget::{BodyBudget, UndeclaredCharge, limit_bodies};
 use crate::metrics::Metrics;
 use crate::request_context::request_context;
 use actix_web::body::BoxBody;
@@ -66,6 +67,8 @@ pub struct Shared {
     pub openapi: web::Data<openapi::OpenApiJson>,
     /// Set when a graceful shutdown begins (responses then close their connections).
     pub draining: Draining,
+    /// Bytes of bodies the token-less routes may be receiving at once (all workers).
+    pub body_budget: BodyBudget,
 }
 
 /// The API app: routes, shared state, error mapping and middleware.
@@ -83,6 +86,7 @@ pub fn api_app(
     App::new()
         .app_data(BodyReadTimeout(shared.state.settings.body_read_timeout))
         .app_data(shared.draining)
+        .app_data(shared.body_budget)
         .app_data(shared.state)
         .app_data(shared.metrics)
         .app_data(shared.token)
@@ -121,6 +125,8 @@ pub fn compat_app(
     App::new()
         .app_data(BodyReadTimeout(shared.state.settings.body_read_timeout))
         .app_data(shared.draining)
+        .app_data(shared.body_budget)
+        .app_data(UndeclaredCharge(API_BODY_LIMIT))
         .app_data(shared.state)
         .app_data(shared.metrics)
         .app_data(web::Data::new(Vocabulary::Legacy))
@@ -130,6 +136,9 @@ pub fn compat_app(
         .service(web::scope("/api/v1/api/v1").configure(compat_routes))
         .service(web::scope("/api/v1").configure(compat_routes))
         .default_service(web::to(not_found))
+        // Token-less: every body shares TOKENLESS_BODY_BUDGET (inside `guard_body`, which
+        // drains the body of a 503).
+        .wrap(from_fn(limit_bodies))
         .wrap(from_fn(guard_body))
         .wrap(from_fn(request_context))
 }
@@ -181,7 +190,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/webhooks/validate")
                 .app_data(web::PayloadConfig::new(guard::ADMISSION_BODY_LIMIT))
-                .route(web::post().to(guard::validate_review)),
+                .app_data(UndeclaredCharge(guard::ADMISSION_BODY_LIMIT))
+                .route(web::post().to(guard::validate_review))
+                // Token-less: its bodies share TOKENLESS_BODY_BUDGET.
+                .wrap(from_fn(limit_bodies)),
         )
         // Token or verified client certificate: checked in the handler.
         .service(
@@ -251,9 +263,13 @@ async fn not_found() -> ApiError {
     ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND)
 }
 
-/// The metrics app: `GET /metrics` in the Prometheus text format.
+/// The metrics app: `GET /metrics` in the Prometheus text format. Token-less, so under the
+/// same body middleware as the other listeners: its early 404/405 to a POST drain the body,
+/// and the headers of later keep-alive requests are timed (`head_clock.rs`).
 pub fn metrics_app(
     metrics: web::Data<Metrics>,
+    body_read_timeout: BodyReadTimeout,
+    draining: Draining,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -264,9 +280,12 @@ pub fn metrics_app(
     >,
 > {
     App::new()
+        .app_data(body_read_timeout)
+        .app_data(draining)
         .app_data(metrics)
         .service(web::resource("/metrics").route(web::get().to(render_metrics)))
         .default_service(web::to(not_found))
+        .wrap(from_fn(guard_body))
         .wrap(from_fn(request_context))
 }
 

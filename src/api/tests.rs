@@ -84,6 +84,7 @@ async fn shared() -> (Shared, tempfile::TempDir) {
         token: web::Data::new(ApiToken::new("t")),
         openapi: web::Data::new(OpenApiJson::render()),
         draining: Default::default(),
+        body_budget: crate::http::budget::BodyBudget::new(64 * 1024 * 1024),
     };
     (shared, dir)
 }

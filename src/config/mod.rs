@@ -80,6 +80,7 @@ pub const KEYS: &[(&str, bool)] = &[
     ("guard_label_allow_list", false),
     ("body_read_timeout", false),
     ("header_read_timeout", false),
+    ("tokenless_body_budget", false),
     ("compat_trigger_mode", false),
     ("audit_client_names", false),
     ("denial_incident_ttl", false),

@@ -164,6 +164,8 @@ pub struct Settings {
     /// How long a client may take to send a request body before it is answered 408 and its
     /// connection closed (headers have their own, shorter, actix timeout).
     pub body_read_timeout: Duration,
+    /// Bytes of request bodies the token-less routes may be receiving at once.
+    pub tokenless_body_budget: usize,
     /// How long a request's headers may take: from the connection's start for its first
     /// request (then 408 and close), from their first byte for later ones (then close).
     pub header_read_timeout: Duration,
@@ -362,6 +364,11 @@ impl Settings {
             guard: guard_settings(raw)?,
             body_read_timeout: raw.duration("body_read_timeout", Duration::from_secs(10))?,
             header_read_timeout: raw.duration("header_read_timeout", Duration::from_secs(5))?,
+            tokenless_body_budget: raw.parse_or(
+                "tokenless_body_budget",
+                crate::http::budget::DEFAULT_TOKENLESS_BODY_BUDGET,
+                "a whole number of bytes",
+            )?,
             compat_trigger_mode: match raw
                 .choice(
                     "compat_trigger_mode",
@@ -653,6 +660,10 @@ impl Settings {
             (
                 "header_read_timeout",
                 Some(format_duration(self.header_read_timeout)),
+            ),
+            (
+                "tokenless_body_budget",
+                Some(self.tokenless_body_budget.to_string()),
             ),
             (
                 "compat_trigger_mode",

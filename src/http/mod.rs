@@ -3,6 +3,7 @@
 //! reaches its client in the JSON shape depends on both halves.
 
 pub mod body;
+pub mod budget;
 pub mod head_clock;
 pub mod linger;
 pub mod server;

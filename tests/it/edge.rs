@@ -102,6 +102,8 @@ enum Via {
     Http2,
     /// The compatibility listener: plain HTTP/1.1.
     Compat,
+    /// The metrics listener: plain HTTP/1.1, no token.
+    Metrics,
 }
 
 /// One early-answer case: what curl sends and what it must read.
@@ -131,13 +133,14 @@ async fn curl_many(app: &TestApp, case: &Case, times: usize) -> Vec<String> {
             .arg(format!("@{}", case.body.display()))
             .arg(match case.via {
                 Via::Http2 => "--http2",
-                Via::Http1 | Via::Compat => "--http1.1",
+                Via::Http1 | Via::Compat | Via::Metrics => "--http1.1",
             })
             .arg(match case.via {
                 Via::Compat => {
                     let compat = app.compat_addr.expect("compat listener enabled");
                     format!("http://{compat}{}", case.path)
                 }
+                Via::Metrics => format!("http://{}{}", app.metrics_addr, case.path),
                 Via::Http1 | Via::Http2 => app.url(case.path),
             });
         if case.token {
@@ -169,8 +172,10 @@ async fn every_early_answer_reaches_curl_100_times_out_of_100() {
     let review = body_file(dir.path(), "review.json", 4 * 1024 * 1024);
     // More than the server drains: answered at once, then a lingering close.
     let huge = body_file(dir.path(), "huge.json", 20 * 1024 * 1024);
+    // Over the audit route's 10 MiB, under what the server drains.
+    let audit_over = body_file(dir.path(), "audit.json", 11 * 1024 * 1024);
     let (json, text) = ("application/json", "text/plain");
-    let (h1, h2, compat) = (Via::Http1, Via::Http2, Via::Compat);
+    let (h1, h2, compat, metrics) = (Via::Http1, Via::Http2, Via::Compat, Via::Metrics);
     // (name, path, with the token, content type, body, how, expected status)
     #[rustfmt::skip]
     let table = [
@@ -183,6 +188,11 @@ async fn every_early_answer_reaches_curl_100_times_out_of_100() {
         ("404 post", "/api/v1/no-such-route", true, json, &api_body, h1, "404"),
         ("401 webhook", "/webhooks/alertmanager", false, json, &review, h1, "401"),
         ("404 plain HTTP", "/api/v1/no-such-route", false, json, &api_body, compat, "404"),
+        ("413 audit", "/webhooks/audit", true, json, &audit_over, h1, "413"),
+        // Over 10 MiB too: refused for the token, not the size, so the body was never read.
+        ("401 audit", "/webhooks/audit", false, json, &audit_over, h1, "401"),
+        ("404 metrics port", "/no-such-route", false, json, &api_body, metrics, "404"),
+        ("405 metrics port", "/metrics", false, json, &api_body, metrics, "405"),
     ];
     let cases: Vec<Case> = table
         .into_iter()
@@ -303,20 +313,40 @@ async fn the_headers_of_a_later_request_on_a_kept_alive_connection_are_timed_too
     })
     .await;
     let stream = tls_connect(app.addr, &[app.ca_file.as_path()]).await;
+    second_request_trickling_its_headers_is_closed(stream, "/health").await;
+}
+
+#[tokio::test]
+async fn the_metrics_port_times_the_headers_of_a_later_request_too() {
+    let app = spawn_app_with(|env| {
+        env.insert("HEADER_READ_TIMEOUT".into(), "1s".into());
+    })
+    .await;
+    let stream = tokio::net::TcpStream::connect(app.metrics_addr)
+        .await
+        .expect("metrics port");
+    second_request_trickling_its_headers_is_closed(stream, "/metrics").await;
+}
+
+/// One request answered and kept alive, then the next one's headers a byte every 300 ms
+/// (12 s for all of them): the server must close once `HEADER_READ_TIMEOUT` (1 s) runs out.
+async fn second_request_trickling_its_headers_is_closed<S>(stream: S, path: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
     let (mut read, mut write) = tokio::io::split(stream);
     let mut reader = ResponseReader::new();
-    let request = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    write.write_all(request).await.expect("first request");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes();
+    write.write_all(&request).await.expect("first request");
     let first = reader.next(&mut read).await.expect("first answer");
     assert_eq!(first.status, 200, "{first:?}");
     assert!(!first.closes_connection(), "kept alive: {}", first.head);
 
-    // The next request's headers, a byte every 300 ms: 12 s for all of them.
     let writer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(300));
         for byte in request {
             tick.tick().await;
-            if write.write_all(&[*byte]).await.is_err() || write.flush().await.is_err() {
+            if write.write_all(&[byte]).await.is_err() || write.flush().await.is_err() {
                 break;
             }
         }
@@ -426,10 +456,101 @@ async fn a_trickling_body_after_an_early_answer_is_cut_off_too() {
     );
 }
 
+#[tokio::test]
+async fn a_token_less_audit_post_is_refused_before_its_body_is_read() {
+    let app = spawn_app_with(|env| {
+        env.insert("BODY_READ_TIMEOUT".into(), "1s".into());
+    })
+    .await;
+    // Refused from the headers: the 401 stands while the trickling body is drained and cut
+    // off. Reading the body first (up to 10 MiB into memory) would answer 408 instead.
+    let (response, elapsed, closed) = trickle(&app, post_head("/webhooks/audit", None, 1000)).await;
+    assert_eq!(response.status, 401, "{response:?}");
+    assert_eq!(response.json()["error"]["code"], "unauthorized");
+    assert!(response.closes_connection(), "{}", response.head);
+    assert!(closed);
+    assert!(elapsed < Duration::from_secs(15), "{elapsed:?}");
+}
+
 /// The value of an unlabelled series in the Prometheus text format.
 fn metric_value(metrics: &str, name: &str) -> Option<f64> {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn token_less_bodies_over_the_shared_budget_get_503_until_the_budget_is_free() {
+    let budget = 4 * 1024 * 1024;
+    let app = spawn_app_with(|env| {
+        env.insert("TOKENLESS_BODY_BUDGET".into(), budget.to_string());
+        // The held request must not be cut off while the others run.
+        env.insert("BODY_READ_TIMEOUT".into(), "120s".into());
+    })
+    .await;
+    let in_use =
+        |metrics: &str| metric_value(metrics, "coordination_engine_body_budget_bytes_in_use");
+
+    // Holds 3 MiB of the 4 MiB: the head and one byte, then nothing.
+    let held_length = 3 * 1024 * 1024;
+    let mut held = tls_connect(app.addr, &[app.ca_file.as_path()]).await;
+    held.write_all(post_head("/webhooks/validate", None, held_length).as_bytes())
+        .await
+        .expect("head");
+    held.write_all(b" ").await.expect("first byte");
+    held.flush().await.expect("flush");
+    wait_for(
+        "the held body to be charged",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async { in_use(&app.metrics().await).filter(|n| *n == held_length as f64) },
+    )
+    .await;
+
+    // 2 MiB more does not fit: 503 with Retry-After, decided before the body is read, and
+    // the body drained so the connection stays usable.
+    let body = vec![b' '; 2 * 1024 * 1024];
+    let mut other = tls_connect(app.addr, &[app.ca_file.as_path()]).await;
+    let mut reader = ResponseReader::new();
+    other
+        .write_all(post_head("/webhooks/validate", None, body.len()).as_bytes())
+        .await
+        .expect("head");
+    other.write_all(&body).await.expect("body");
+    let refused = reader.next(&mut other).await.expect("a 503");
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.json()["error"]["code"], "unavailable");
+    assert!(refused.head.contains("retry-after: 1"), "{}", refused.head);
+    assert!(!refused.closes_connection(), "{}", refused.head);
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric_value(&metrics, "coordination_engine_body_budget_rejections_total"),
+        Some(1.0),
+        "{metrics}"
+    );
+
+    // The held body arrives (not a review: 400); its charge is returned.
+    held.write_all(&vec![b' '; held_length - 1])
+        .await
+        .expect("rest of the body");
+    let mut held_reader = ResponseReader::new();
+    let answered = held_reader.next(&mut held).await.expect("an answer");
+    assert_eq!(answered.status, 400, "{answered:?}");
+    wait_for(
+        "the budget to be free",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async { in_use(&app.metrics().await).filter(|n| *n == 0.0) },
+    )
+    .await;
+
+    // The same 2 MiB on the same connection now fits: read, and answered on its merits.
+    other
+        .write_all(post_head("/webhooks/validate", None, body.len()).as_bytes())
+        .await
+        .expect("head");
+    other.write_all(&body).await.expect("body");
+    let read = reader.next(&mut other).await.expect("an answer");
+    assert_eq!(read.status, 400, "{read:?}");
 }
