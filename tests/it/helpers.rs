@@ -88,6 +88,39 @@ impl TestApp {
         .await
     }
 
+    /// Waits until the pipeline's queue is empty. An incident leaves the queue only after its
+    /// workflow is recorded (a crash in between starts it again rather than losing it), so
+    /// seeing the workflow does not yet mean the queue is drained.
+    pub async fn queue_drained(&self) {
+        wait_for(
+            "the pipeline queue to be empty",
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(20),
+            || async {
+                let queued = coordination_engine::store::Store::queued_incidents(&*self.store, 10)
+                    .await
+                    .expect("queue");
+                queued.is_empty().then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Waits until the metrics text contains every one of `lines` (counters that background
+    /// tasks update after the state a test waited for is stored).
+    pub async fn metrics_with(&self, lines: &[&str]) -> String {
+        wait_for(
+            "the metrics to show the expected lines",
+            std::time::Duration::from_secs(20),
+            std::time::Duration::from_millis(20),
+            || async {
+                let text = self.metrics().await;
+                lines.iter().all(|line| text.contains(line)).then_some(text)
+            },
+        )
+        .await
+    }
+
     pub async fn patch_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
         self.client
             .patch(self.url(path))

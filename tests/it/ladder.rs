@@ -212,6 +212,7 @@ async fn alerts_held_by_a_pause_are_judged_again_when_it_is_lifted() {
     let firing = crate::alertmanager::sample("alertmanager-sample.json");
     let incident_id = app.post_alert(&firing).await;
     let held = app.incident_with_workflow(&incident_id).await;
+    app.queue_drained().await;
     let held_id = held["workflow_ids"][0].as_str().expect("id").to_string();
     let workflow = app.get_json(&format!("/api/v1/workflows/{held_id}")).await;
     assert_eq!(workflow["status"], "cancelled", "{workflow}");

@@ -245,18 +245,7 @@ async fn an_alert_from_alertmanager_is_picked_up_from_the_queue() {
     let firing = crate::alertmanager::sample("alertmanager-sample.json");
     let id = app.post_alert(&firing).await;
     let incident = app.incident_with_workflow(&id).await;
-    // The incident leaves the queue only after its workflow is recorded (a crash in between
-    // starts it again rather than losing it), so the queue empties just after.
-    crate::helpers::wait_for(
-        "the queue to be empty once the workflow is recorded",
-        std::time::Duration::from_secs(20),
-        std::time::Duration::from_millis(20),
-        || async {
-            let queued = app.store.queued_incidents(10).await.expect("queue");
-            queued.is_empty().then_some(())
-        },
-    )
-    .await;
+    app.queue_drained().await;
     let workflow = app
         .get_json(&format!(
             "/api/v1/workflows/{}",

@@ -254,6 +254,7 @@ async fn a_node_alert_held_by_a_kind_pause_is_judged_again_when_that_kind_is_res
     app.post_json("/api/v1/pause?kind=Node", &json!({})).await;
     let incident_id = app.post_alert(&node_alert("worker-1")).await;
     let held = app.incident_with_workflow(&incident_id).await;
+    app.queue_drained().await;
     let held_id = held["workflow_ids"][0].as_str().expect("id").to_string();
     let workflow = app.get_json(&format!("/api/v1/workflows/{held_id}")).await;
     assert_eq!(workflow["status"], "cancelled", "{workflow}");
