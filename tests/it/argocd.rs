@@ -228,23 +228,7 @@ async fn with_argocd_api_url_the_rest_api_syncs_and_runs_the_restart_action_over
     let tls_dir = tempfile::tempdir().expect("dir");
     let (argocd, ca) = MockApiServer::start_tls(
         HashMap::new(),
-        Writes::from([
-            (
-                ("GET".to_string(), REST_APP.to_string()),
-                vec![
-                    (200, application("Synced", "Degraded", "Succeeded", "t1")),
-                    (200, application("Synced", "Healthy", "Succeeded", "t2")),
-                ],
-            ),
-            (
-                ("POST".to_string(), format!("{REST_APP}/sync")),
-                vec![(200, json!({}))],
-            ),
-            (
-                ("POST".to_string(), format!("{REST_APP}/resource/actions")),
-                vec![(200, json!({}))],
-            ),
-        ]),
+        argocd_server_answers(application("Synced", "Healthy", "Succeeded", "t2")),
         tls_dir.path(),
     )
     .await;
@@ -340,4 +324,26 @@ async fn a_bad_image_in_git_escalates_with_the_change_needed_and_no_blind_restar
     );
     assert!(writes(&mock.requests()).is_empty(), "no restart, no sync");
     mock.stop().await;
+}
+
+/// argocd-server's answers to a sync: the Application Degraded, then `after_sync`; the sync
+/// and the resource action accepted.
+pub(crate) fn argocd_server_answers(after_sync: Value) -> Writes {
+    Writes::from([
+        (
+            ("GET".to_string(), REST_APP.to_string()),
+            vec![
+                (200, application("Synced", "Degraded", "Succeeded", "t1")),
+                (200, after_sync),
+            ],
+        ),
+        (
+            ("POST".to_string(), format!("{REST_APP}/sync")),
+            vec![(200, json!({}))],
+        ),
+        (
+            ("POST".to_string(), format!("{REST_APP}/resource/actions")),
+            vec![(200, json!({}))],
+        ),
+    ])
 }

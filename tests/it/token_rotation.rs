@@ -2,7 +2,7 @@
 //! changes, and outbound clients (Prometheus, argocd-server) send the file's current token.
 //! A file caught empty keeps the last good token.
 
-use crate::argocd::{REST_APP, application, attached_with, cluster};
+use crate::argocd::{application, argocd_server_answers, attached_with, cluster};
 use crate::execute::{event_answer, trigger};
 use crate::helpers::{TestApp, spawn_app_with, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
@@ -170,23 +170,7 @@ async fn argocd_server_requests_carry_the_token_file_as_it_rotates() {
     // token rotates.
     let (argocd, ca) = MockApiServer::start_tls(
         HashMap::new(),
-        Writes::from([
-            (
-                ("GET".to_string(), REST_APP.to_string()),
-                vec![
-                    (200, application("Synced", "Degraded", "Succeeded", "t1")),
-                    (200, application("Synced", "Progressing", "Running", "t2")),
-                ],
-            ),
-            (
-                ("POST".to_string(), format!("{REST_APP}/sync")),
-                vec![(200, json!({}))],
-            ),
-            (
-                ("POST".to_string(), format!("{REST_APP}/resource/actions")),
-                vec![(200, json!({}))],
-            ),
-        ]),
+        argocd_server_answers(application("Synced", "Progressing", "Running", "t2")),
         tls_dir.path(),
     )
     .await;
