@@ -58,18 +58,22 @@ fn not_ready(name: &str) -> Value {
            "status": {"conditions": [{"type": "Ready", "status": "False"}]}})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spent_node_bucket_pauses_nodes_only() {
-    coordination_engine::tls::install_default_provider();
-    let nodes: HashMap<String, Value> = (0..8)
+/// `node-0` … `node-<n-1>`, all NotReady, as the API server answers them.
+fn not_ready_nodes(n: usize) -> HashMap<String, Value> {
+    (0..n)
         .map(|i| {
             (
                 format!("/api/v1/nodes/node-{i}"),
                 not_ready(&format!("node-{i}")),
             )
         })
-        .collect();
-    let mock = MockApiServer::start(nodes).await;
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_node_bucket_pauses_nodes_only() {
+    coordination_engine::tls::install_default_provider();
+    let mock = MockApiServer::start(not_ready_nodes(8)).await;
     let dir = tempfile::tempdir().expect("dir");
     let app = attached(&mock, &dir).await;
     // Five live node workflows (the budget of a bucket) run; the cordon is refused by the mock.
@@ -199,15 +203,7 @@ async fn a_kind_pause_takes_only_cluster_scoped_kinds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflows_awaiting_approval_do_not_spend_the_budget() {
     coordination_engine::tls::install_default_provider();
-    let nodes: HashMap<String, Value> = (0..8)
-        .map(|i| {
-            (
-                format!("/api/v1/nodes/node-{i}"),
-                not_ready(&format!("node-{i}")),
-            )
-        })
-        .collect();
-    let mock = MockApiServer::start(nodes).await;
+    let mock = MockApiServer::start(not_ready_nodes(8)).await;
     let dir = tempfile::tempdir().expect("dir");
     let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
     let app = crate::helpers::spawn_app_with(|env| {
