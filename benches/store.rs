@@ -9,7 +9,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use common::{ms, percentile};
 use coordination_engine::incident::{Incident, IncidentStatus, Severity, Source, Target};
 use coordination_engine::metrics::Metrics;
-use coordination_engine::store::{IncidentFilter, PageRequest, PageStart, SqliteStore, Store};
+use coordination_engine::store::{IncidentFilter, PageRequest, PageStart, SqlStore, Store};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,7 +93,7 @@ async fn main() {
     let sizes = if full { FULL } else { SMOKE };
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(
-        SqliteStore::open(
+        SqlStore::open(
             dir.path(),
             std::time::Duration::from_secs(5),
             Metrics::new(),

@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::http::budget::BodyBudget;
 use crate::http::{BodyReadTimeout, Draining, HttpServer};
 use crate::metrics::Metrics;
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{SqlStore, Store, StoreError};
 use crate::tls::client_ca::ReloadingClientCa;
 use crate::tls::{self, ReloadingCert};
 use crate::token_file::{OutboundToken, TokenFile};
@@ -125,7 +125,7 @@ pub struct Application {
     pub api_addr: SocketAddr,
     /// The compatibility listener's address, when enabled.
     pub compat_addr: Option<SocketAddr>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<SqlStore>,
     pub metrics_addr: SocketAddr,
     /// `https` or `http`.
     pub scheme: &'static str,
@@ -191,7 +191,7 @@ impl Application {
         }
         let cluster = Cluster::connect(&settings).await?;
         let store = Arc::new(
-            SqliteStore::open(
+            SqlStore::open(
                 &settings.data_dir,
                 settings.store_busy_timeout,
                 metrics.clone(),
@@ -459,7 +459,7 @@ pub fn stop_on_signal(
 }
 
 /// Purges closed incidents past the retention period, at startup and then hourly.
-fn spawn_retention(store: Arc<SqliteStore>, days: u32) {
+fn spawn_retention(store: Arc<SqlStore>, days: u32) {
     if days == 0 {
         return;
     }

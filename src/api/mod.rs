@@ -59,7 +59,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
-            StoreError::Unavailable(reason) => {
+            StoreError::Unavailable(reason) | StoreError::Raced(reason) => {
                 tracing::error!(%reason, "store unavailable");
                 ApiError::unavailable("The store is unavailable; retry later.")
             }

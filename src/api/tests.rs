@@ -9,7 +9,7 @@ use crate::auth::ApiToken;
 use crate::cluster::Cluster;
 use crate::config::{Sources, load};
 use crate::metrics::Metrics;
-use crate::store::SqliteStore;
+use crate::store::SqlStore;
 use actix_web::{test, web};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ async fn shared() -> (Shared, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let metrics = Metrics::new();
     let store: Arc<dyn crate::store::Store> = Arc::new(
-        SqliteStore::open(
+        SqlStore::open(
             dir.path(),
             std::time::Duration::from_secs(5),
             metrics.clone(),

@@ -141,6 +141,16 @@ pub struct Settings {
     pub incident_retention_days: u32,
     /// How long a request waits for the store before answering 503.
     pub store_busy_timeout: Duration,
+    /// PostgreSQL (`postgres://user@host:port/db?sslmode=…`) for several replicas; `None`:
+    /// SQLite under `data_dir` (one replica).
+    pub database_url: Option<Secret>,
+    /// A file holding the PostgreSQL password (a mounted Secret), added to `database_url`.
+    pub database_password_file: Option<PathBuf>,
+    /// The `coordination.k8s.io` Lease (in `namespace`) that elects the one executor.
+    pub leader_election_lease: String,
+    /// This replica's name in the election (`POD_NAME`, from the downward API); `None`: the
+    /// hostname plus a random suffix.
+    pub pod_name: Option<String>,
     /// alertname → issue type (defaults plus `ALERT_ISSUE_TYPES`).
     pub alert_issue_types: crate::sources::alertmanager::IssueTypes,
     /// The raw `ALERT_ISSUE_TYPES` value, for printing.
@@ -328,6 +338,14 @@ impl Settings {
                 "a whole number of days (0 keeps incidents forever)",
             )?,
             store_busy_timeout: raw.duration("store_busy_timeout", Duration::from_secs(5))?,
+            database_url: raw.string("database_url").filter(|u| !u.is_empty()).map(Secret::new),
+            database_password_file: raw.path("database_password_file"),
+            leader_election_lease: dns_subdomain(
+                raw,
+                "leader_election_lease",
+                "coordination-engine-leader",
+            )?,
+            pod_name: raw.string("pod_name").filter(|p| !p.is_empty()),
             alert_issue_types: {
                 let text = raw.string_or("alert_issue_types", "");
                 crate::sources::alertmanager::IssueTypes::with_overrides(&text)
@@ -423,6 +441,26 @@ impl Settings {
         }
         if let Some(path) = &self.audit_client_ca_file {
             require_readable_file("audit_client_ca_file", path)?;
+        }
+        if let Some(path) = &self.database_password_file {
+            require_readable_file("database_password_file", path)?;
+            if self.database_url.is_none() {
+                return Err(ConfigError::invalid(
+                    "database_password_file",
+                    &path.display().to_string(),
+                    "DATABASE_PASSWORD_FILE needs DATABASE_URL (it is the PostgreSQL password)",
+                ));
+            }
+        }
+        if let Some(url) = &self.database_url
+            && !(url.expose().starts_with("postgres://")
+                || url.expose().starts_with("postgresql://"))
+        {
+            return Err(ConfigError::invalid(
+                "database_url",
+                "<redacted>",
+                "expected postgres://user@host:port/database (SQLite is the default when unset)",
+            ));
         }
         // An allow-list that nothing enforces is worse than none: the operator believes audit
         // posts are restricted while any client with the token (or none, without TLS) gets in.
@@ -599,6 +637,13 @@ impl Settings {
                 "store_busy_timeout",
                 Some(format_duration(self.store_busy_timeout)),
             ),
+            ("database_url", secret(&self.database_url)),
+            ("database_password_file", path(&self.database_password_file)),
+            (
+                "leader_election_lease",
+                Some(self.leader_election_lease.clone()),
+            ),
+            ("pod_name", self.pod_name.clone()),
             (
                 "alert_issue_types",
                 Some(self.alert_issue_types_text.clone()).filter(|t| !t.is_empty()),
@@ -748,6 +793,27 @@ fn dns_label(raw: &RawValues, key: &str, default: &str) -> Result<String, Config
             key,
             &value,
             "expected a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)",
+        ))
+    }
+}
+
+/// A Kubernetes object name (DNS subdomain: lower-case alphanumerics, '-' and '.', ≤ 253).
+fn dns_subdomain(raw: &RawValues, key: &str, default: &str) -> Result<String, ConfigError> {
+    let value = raw.string_or(key, default);
+    let valid = !value.is_empty()
+        && value.len() <= 253
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid {
+        Ok(value)
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            &value,
+            "expected a Kubernetes object name (lower-case letters, digits, '-' and '.')",
         ))
     }
 }

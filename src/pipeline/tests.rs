@@ -4,12 +4,12 @@
 
 use super::*;
 use crate::incident::{Severity, Source, Target};
-use crate::store::SqliteStore;
+use crate::store::SqlStore;
 use std::time::Instant;
 
 struct Fixture {
     pipeline: Arc<Pipeline>,
-    store: Arc<SqliteStore>,
+    store: Arc<SqlStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -18,7 +18,7 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("dir");
     let metrics = Metrics::new();
     let store = Arc::new(
-        SqliteStore::open(dir.path(), Duration::from_secs(30), metrics.clone())
+        SqlStore::open(dir.path(), Duration::from_secs(30), metrics.clone())
             .await
             .expect("store"),
     );
@@ -59,7 +59,7 @@ fn crash_loop(namespace: &str, name: &str, now: DateTime<Utc>) -> Incident {
 
 /// Stores `incident` and a workflow of it in `status`/`mode`, created at `at`.
 async fn record(
-    store: &SqliteStore,
+    store: &SqlStore,
     incident: &Incident,
     status: WorkflowStatus,
     mode: WorkflowMode,
@@ -86,7 +86,7 @@ async fn record(
 }
 
 /// `n` finished dry runs on other targets (namespaces `other-*`), all newer than `after`.
-async fn bury(store: &SqliteStore, n: usize, after: DateTime<Utc>) {
+async fn bury(store: &SqlStore, n: usize, after: DateTime<Utc>) {
     let incidents: Vec<Incident> = (0..n)
         .map(|i| crash_loop(&format!("other-{}", i % 50), &format!("app-{i}"), after))
         .collect();
@@ -236,7 +236,7 @@ async fn trigger_cost_as_history_grows() {
 }
 
 /// `n` dry runs still pending (not orphans: nothing was written), all newer than `after`.
-async fn pending_dry_runs(store: &SqliteStore, n: usize, after: DateTime<Utc>) {
+async fn pending_dry_runs(store: &SqlStore, n: usize, after: DateTime<Utc>) {
     for i in 0..n {
         let at = after + chrono::Duration::milliseconds(i as i64 + 1);
         let incident = crash_loop(&format!("other-{}", i % 50), &format!("dry-{i}"), at);

@@ -1,12 +1,14 @@
 //! Persistence, shaped by the domain: incidents, workflows, pauses.
 //!
-//! `sqlite.rs` is the embedded implementation. The schema (`schema.rs`) and the filter SQL
-//! (`query.rs`) use only portable SQL (BIGINT microsecond timestamps, TEXT JSON documents,
-//! `$n` placeholders) so the PostgreSQL implementation can share them.
+//! `sql.rs` implements it on SQLite (embedded default) and PostgreSQL (several replicas), with
+//! one schema (`schema.rs`) and one filter SQL (`query.rs`) in portable SQL (BIGINT
+//! microsecond timestamps, TEXT JSON documents, `$n` placeholders).
 
 mod query;
 mod schema;
-pub mod sqlite;
+pub mod sql;
+#[doc(hidden)]
+pub mod testing;
 
 use crate::incident::{Incident, IncidentStatus, Severity, Source};
 use crate::sources::alertmanager::AlertRecord;
@@ -18,7 +20,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use utoipa::ToSchema;
 
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +32,10 @@ pub enum StoreError {
     /// The requested change is not allowed from the current state (HTTP 409).
     #[error("{0}")]
     Conflict(String),
+    /// A concurrent writer (another replica) won a race for the same row; the store runs such
+    /// transactions again, so callers only see this when it kept losing (HTTP 503).
+    #[error("store write raced a concurrent writer: {0}")]
+    Raced(String),
     /// A stored document no longer parses: never silently dropped.
     #[error("stored record {id} is unreadable: {reason}")]
     Corrupt { id: String, reason: String },

@@ -1,7 +1,7 @@
 //! The WHERE clauses of the list queries, built once for every SQL backend.
 
 use super::{IncidentFilter, PageStart, WorkflowFilter, to_micros};
-use sqlx::{Database, QueryBuilder};
+use super::sql::builder::SqlBuilder;
 
 /// Values bound into a list query (portable: strings and integers only).
 pub enum Bind {
@@ -80,21 +80,16 @@ pub fn counts_where(filter: &IncidentFilter) -> Option<(String, Vec<Bind>)> {
 }
 
 /// Pushes SQL text with `$n` placeholders and binds the values in order.
-pub fn push_where<DB>(builder: &mut QueryBuilder<DB>, sql: &str, binds: Vec<Bind>)
-where
-    DB: Database,
-    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-{
-    // The SQL text uses `?` markers; QueryBuilder emits each backend's own placeholder.
+pub(crate) fn push_where(builder: &mut SqlBuilder, sql: &str, binds: Vec<Bind>) {
+    // The SQL text uses `?` markers; the builder numbers the placeholders.
     let mut pieces = sql.split('?');
     if let Some(first) = pieces.next() {
         builder.push(first);
     }
     for (piece, bind) in pieces.zip(binds) {
         match bind {
-            Bind::Text(v) => builder.push_bind(v),
-            Bind::Int(v) => builder.push_bind(v),
+            Bind::Text(v) => builder.bind(v),
+            Bind::Int(v) => builder.bind(v),
         };
         builder.push(piece);
     }

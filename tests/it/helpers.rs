@@ -2,7 +2,7 @@
 
 use coordination_engine::config::{self, Sources};
 use coordination_engine::startup::Application;
-use coordination_engine::store::SqliteStore;
+use coordination_engine::store::SqlStore;
 use coordination_engine::tls;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub struct TestApp {
     pub addr: SocketAddr,
     pub compat_addr: Option<SocketAddr>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<SqlStore>,
     pub metrics_addr: SocketAddr,
     pub token: String,
     pub client: reqwest::Client,

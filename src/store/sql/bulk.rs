@@ -1,14 +1,15 @@
-//! Batch paths of the SQLite store: one round trip per chunk of rows instead of one per row.
+//! Batch paths of the store: one round trip per chunk of rows instead of one per row.
 //! sqlx runs SQLite on a worker thread, so every statement costs a channel round trip; for an
 //! Alertmanager notification of 100 alerts that was most of the time (see docs/perf.md).
 
-use super::rows::{CountDeltas, alert_key, closed_at, count_key, decode, encode};
+use super::rows::{CountDeltas, alert_key, closed_at, count_key, decode, encode, for_update};
 use super::unavailable;
 use crate::incident::{Incident, IncidentStatus};
 use crate::sources::alertmanager::AlertRecord;
 use crate::store::{AlertBatchOutcome, StoreError, to_micros};
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use super::builder::SqlBuilder;
+use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
 /// Rows per multi-row statement (10 parameters each, far below SQLite's 32 766 limit).
@@ -16,7 +17,7 @@ const CHUNK: usize = 500;
 
 /// Inserts new incidents with multi-row INSERTs.
 pub(super) async fn insert_new(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     incidents: &[Incident],
     counts: &mut CountDeltas,
 ) -> Result<(), StoreError> {
@@ -25,24 +26,24 @@ pub(super) async fn insert_new(
             .iter()
             .map(|incident| Ok((incident, encode(incident)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut builder: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut builder = SqlBuilder::new(
             "INSERT INTO incidents (source, severity, status, namespace, created_at, updated_at, \
-             closed_at, doc, id, alert_key) ",
+             closed_at, doc, id, alert_key)",
         );
-        builder.push_values(rows, |mut row, (incident, doc)| {
-            row.push_bind(incident.source.as_str())
-                .push_bind(incident.severity.as_str())
-                .push_bind(incident.status.as_str())
-                .push_bind(incident.namespace.clone())
-                .push_bind(to_micros(incident.created_at))
-                .push_bind(to_micros(incident.updated_at))
-                .push_bind(closed_at(incident))
-                .push_bind(doc)
-                .push_bind(incident.id.clone())
-                .push_bind(alert_key(incident));
+        builder.values(rows, |row, (incident, doc)| {
+            row.bind(incident.source.as_str())
+                .bind(incident.severity.as_str())
+                .bind(incident.status.as_str())
+                .bind(incident.namespace.clone())
+                .bind(to_micros(incident.created_at))
+                .bind(to_micros(incident.updated_at))
+                .bind(closed_at(incident))
+                .bind(doc)
+                .bind(incident.id.clone())
+                .bind(alert_key(incident));
         });
         builder
-            .build()
+            .build()?
             .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
@@ -55,20 +56,17 @@ pub(super) async fn insert_new(
 
 /// The stored incidents of these alert identities.
 async fn find_by_alert_keys(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     keys: &[String],
 ) -> Result<HashMap<String, Incident>, StoreError> {
     let mut found = HashMap::new();
     for chunk in keys.chunks(CHUNK) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT alert_key, id, doc FROM incidents WHERE alert_key IN (");
-        let mut separated = builder.separated(", ");
-        for key in chunk {
-            separated.push_bind(key.clone());
-        }
-        builder.push(")");
+        let mut builder = SqlBuilder::new("SELECT alert_key, id, doc FROM incidents WHERE alert_key IN ");
+        builder.list(chunk.iter().cloned());
+        // Redeliveries of one alert on two replicas at once update it one after the other.
+        builder.push(for_update(conn));
         for row in builder
-            .build()
+            .build()?
             .fetch_all(&mut *conn)
             .await
             .map_err(unavailable)?
@@ -81,18 +79,17 @@ async fn find_by_alert_keys(
 }
 
 async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     ids: &[String],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for chunk in ids.chunks(CHUNK) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO incident_queue (incident_id, enqueued_at) ");
-        builder.push_values(chunk, |mut row, id| {
-            row.push_bind(id.clone()).push_bind(to_micros(now));
+        let mut builder = SqlBuilder::new("INSERT INTO incident_queue (incident_id, enqueued_at)");
+        builder.values(chunk, |row, id| {
+            row.bind(id.clone()).bind(to_micros(now));
         });
         builder
-            .build()
+            .build()?
             .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
@@ -102,20 +99,19 @@ async fn enqueue(
 
 /// Records auditIDs, returning those not seen before (multi-row, one statement per chunk).
 pub(super) async fn mark_audit_seen(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     ids: &[String],
     now: DateTime<Utc>,
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     let mut fresh = std::collections::HashSet::new();
     for chunk in ids.chunks(CHUNK) {
-        let mut builder: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO audit_seen (audit_id, seen_at) ");
-        builder.push_values(chunk, |mut row, id| {
-            row.push_bind(id.clone()).push_bind(to_micros(now));
+        let mut builder = SqlBuilder::new("INSERT INTO audit_seen (audit_id, seen_at)");
+        builder.values(chunk, |row, id| {
+            row.bind(id.clone()).bind(to_micros(now));
         });
         builder.push(" ON CONFLICT (audit_id) DO NOTHING RETURNING audit_id");
         for row in builder
-            .build()
+            .build()?
             .fetch_all(&mut *conn)
             .await
             .map_err(unavailable)?
@@ -136,7 +132,7 @@ enum Slot {
 
 /// Applies a notification inside the caller's transaction.
 pub(super) async fn record_alerts(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     records: &[AlertRecord],
     now: DateTime<Utc>,
     counts: &mut CountDeltas,

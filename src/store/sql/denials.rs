@@ -1,8 +1,9 @@
 //! Admission denials: one open incident per (Application, object), a per-minute budget of new
 //! ones, and closing them after `DENIAL_INCIDENT_TTL` without a denial.
 
-use super::rows::{CountDeltas, decode};
-use super::{SqliteStore, unavailable};
+use super::builder::SqlBuilder;
+use super::rows::{CountDeltas, decode, for_update};
+use super::{SqlStore, unavailable};
 use crate::incident::{Incident, IncidentStatus, Note, Source};
 use crate::store::{DenialRecorded, StoreError, to_micros};
 use chrono::{DateTime, Utc};
@@ -12,16 +13,21 @@ use sqlx::Row;
 pub(super) const CLOSE_BATCH: i64 = 200;
 
 pub(super) async fn record(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     incident: &Incident,
     key: &str,
     per_minute: u32,
     now: DateTime<Utc>,
     counts: &mut CountDeltas,
 ) -> Result<DenialRecorded, StoreError> {
-    let open =
-        sqlx::query("SELECT id, doc FROM incidents WHERE denial_key = $1 AND closed_at IS NULL")
-            .bind(key)
+    let mut select =
+        SqlBuilder::new("SELECT id, doc FROM incidents WHERE denial_key = ");
+    select
+        .bind(key.to_string())
+        .push(" AND closed_at IS NULL")
+        .push(for_update(conn));
+    let open = select
+            .build()?
             .fetch_optional(&mut *conn)
             .await
             .map_err(unavailable)?;
@@ -32,7 +38,7 @@ pub(super) async fn record(
         refreshed.last_seen = now;
         refreshed.updated_at = now;
         refreshed.occurrences = refreshed.occurrences.saturating_add(1);
-        SqliteStore::write_incident(conn, &refreshed, Some(&previous), counts).await?;
+        SqlStore::write_incident(conn, &refreshed, Some(&previous), counts).await?;
         return Ok(DenialRecorded::Refreshed(id));
     }
     let minute_ago = now - chrono::Duration::minutes(1);
@@ -47,7 +53,7 @@ pub(super) async fn record(
     if recent >= i64::from(per_minute) {
         return Ok(DenialRecorded::RateLimited);
     }
-    SqliteStore::write_incident(conn, incident, None, counts).await?;
+    SqlStore::write_incident(conn, incident, None, counts).await?;
     sqlx::query("UPDATE incidents SET denial_key = $1 WHERE id = $2")
         .bind(key)
         .bind(&incident.id)
@@ -60,7 +66,7 @@ pub(super) async fn record(
 /// Resolves up to `CLOSE_BATCH` open admission incidents last updated before `cutoff`;
 /// returns how many.
 pub(super) async fn close_batch(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
     counts: &mut CountDeltas,
@@ -86,7 +92,7 @@ pub(super) async fn close_batch(
             at: now,
             text: "Closed: no further denial within DENIAL_INCIDENT_TTL.".into(),
         });
-        SqliteStore::write_incident(conn, &closed, Some(&previous), counts).await?;
+        SqlStore::write_incident(conn, &closed, Some(&previous), counts).await?;
     }
     Ok(rows.len() as u64)
 }

@@ -3,9 +3,9 @@
 use super::unavailable;
 use crate::store::{LeaseRecord, StoreError, to_micros};
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, AnyPool};
 
-pub(super) async fn insert(writer: &SqlitePool, lease: &LeaseRecord) -> Result<(), StoreError> {
+pub(super) async fn insert(writer: &AnyPool, lease: &LeaseRecord) -> Result<(), StoreError> {
     let doc = serde_json::to_string(lease).map_err(|e| StoreError::Corrupt {
         id: lease.id.clone(),
         reason: e.to_string(),
@@ -29,7 +29,7 @@ pub(super) async fn insert(writer: &SqlitePool, lease: &LeaseRecord) -> Result<(
 /// Leases not expired at `now` (a handful of rows: leases are rare and short). Read-only: the
 /// guard's refresher calls it every few seconds; expired rows go with the retention purge.
 pub(super) async fn active(
-    readers: &SqlitePool,
+    readers: &AnyPool,
     now: DateTime<Utc>,
 ) -> Result<Vec<LeaseRecord>, StoreError> {
     let rows = sqlx::query(

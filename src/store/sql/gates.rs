@@ -6,7 +6,7 @@ use super::unavailable;
 use crate::store::{StoreError, TargetHistory, to_micros};
 use crate::workflow::Workflow;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::{Row, AnyConnection, AnyPool};
 
 /// The columns the gates query, computed from the document on every write.
 pub(super) struct GateColumns {
@@ -26,7 +26,7 @@ impl GateColumns {
 }
 
 pub(super) async fn target_history(
-    readers: &SqlitePool,
+    readers: &AnyPool,
     target_key: &str,
 ) -> Result<TargetHistory, StoreError> {
     let mut conn = readers.acquire().await.map_err(unavailable)?;
@@ -57,7 +57,7 @@ pub(super) async fn target_history(
 }
 
 pub(super) async fn budget_spent_since(
-    readers: &SqlitePool,
+    readers: &AnyPool,
     since: DateTime<Utc>,
 ) -> Result<Vec<(Option<String>, u32)>, StoreError> {
     let rows = sqlx::query(
@@ -80,7 +80,7 @@ pub(super) async fn budget_spent_since(
 /// Fills the gate columns of rows written before they existed (migration 8), in chunks so a
 /// large table is never held in memory. A document that no longer parses spends nothing (it
 /// is reported as corrupt when read).
-pub(super) async fn backfill(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+pub(super) async fn backfill(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     loop {
         let rows =
             sqlx::query("SELECT id, doc FROM workflows WHERE spends_budget IS NULL LIMIT 500")

@@ -2,22 +2,43 @@
 //! queries, and the writes every operation shares.
 
 use super::gates::GateColumns;
-use super::{SqliteStore, unavailable};
+use super::{SqlStore, unavailable};
 use crate::incident::Incident;
 use crate::store::query::{Bind, push_where};
 use crate::store::schema::{MIGRATIONS, VERSION_TABLE};
 use crate::store::{Page, PageRequest, PageStart, StoreError, to_micros};
 use crate::workflow::Workflow;
 use chrono::Utc;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use super::builder::SqlBuilder;
+use sqlx::{AnyConnection, AnyPool, Row};
 
-impl SqliteStore {
+impl SqlStore {
     pub(super) async fn read_incident(
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut AnyConnection,
         id: &str,
     ) -> Result<Incident, StoreError> {
-        let row = sqlx::query("SELECT doc FROM incidents WHERE id = $1")
-            .bind(id)
+        Self::read_incident_with(conn, id, "").await
+    }
+
+    /// Reads an incident the caller's transaction is about to rewrite: on PostgreSQL the row
+    /// stays locked until commit, so two replicas changing one incident never lose an update.
+    pub(super) async fn read_incident_to_change(
+        conn: &mut AnyConnection,
+        id: &str,
+    ) -> Result<Incident, StoreError> {
+        let lock = for_update(conn);
+        Self::read_incident_with(conn, id, lock).await
+    }
+
+    async fn read_incident_with(
+        conn: &mut AnyConnection,
+        id: &str,
+        lock: &'static str,
+    ) -> Result<Incident, StoreError> {
+        let mut builder = SqlBuilder::new("SELECT doc FROM incidents WHERE id = ");
+        builder.bind(id.to_string()).push(lock);
+        let row = builder
+            .build()?
             .fetch_optional(&mut *conn)
             .await
             .map_err(unavailable)?
@@ -27,7 +48,7 @@ impl SqliteStore {
 
     /// Inserts (`previous: None`) or updates an incident, keeping `incident_counts` in step.
     pub(super) async fn write_incident(
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut AnyConnection,
         incident: &Incident,
         previous: Option<&Incident>,
         counts: &mut CountDeltas,
@@ -68,7 +89,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn write_workflow(
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut AnyConnection,
         workflow: &Workflow,
         insert: bool,
     ) -> Result<bool, StoreError> {
@@ -148,7 +169,7 @@ pub(super) fn count_key(incident: &Incident) -> CountKey {
 pub(super) type CountDeltas = std::collections::HashMap<CountKey, i64>;
 
 pub(super) async fn flush_counts(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut AnyConnection,
     counts: CountDeltas,
 ) -> Result<(), StoreError> {
     for ((status, severity, namespace, source), delta) in counts {
@@ -183,15 +204,50 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(id: &str, doc: &str) -> Res
     })
 }
 
+/// ` FOR UPDATE` on PostgreSQL, nothing on SQLite (whose single writer already serialises
+/// every write transaction, and whose grammar has no row locks).
+pub(super) fn for_update(conn: &AnyConnection) -> &'static str {
+    if is_postgres(conn) { " FOR UPDATE" } else { "" }
+}
+
+pub(super) fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
+/// Any PostgreSQL advisory lock key of our own: replicas starting together migrate one at a
+/// time (the second finds the work done).
+const MIGRATION_LOCK: i64 = 0x636f_6f72_645f_6d31;
+
 /// Applies every migration newer than the recorded version, each in its own transaction.
-pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    sqlx::query(VERSION_TABLE).execute(pool).await?;
+pub(super) async fn migrate(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let postgres = is_postgres(&conn);
+    if postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = migrate_locked(&mut conn).await;
+    if postgres {
+        // The lock is per session: release it before the connection returns to the pool.
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn migrate_locked(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    sqlx::query(VERSION_TABLE).execute(&mut *conn).await?;
     let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?
         .get(0);
     for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
-        let mut tx = pool.begin().await?;
+        let mut tx = conn.begin().await?;
         sqlx::raw_sql(*sql).execute(&mut *tx).await?;
         if *version == 8 {
             super::gates::backfill(&mut tx).await?;
@@ -210,22 +266,21 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
 
 /// Runs a list query: `SELECT doc, created_at, id FROM <table> <where> ORDER BY … LIMIT`.
 pub(super) async fn list_docs<T: serde::de::DeserializeOwned>(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     table: &str,
     (where_sql, binds): (String, Vec<Bind>),
     page: &PageRequest,
 ) -> Result<Page<T>, StoreError> {
-    let mut builder: QueryBuilder<Sqlite> =
-        QueryBuilder::new(format!("SELECT doc, created_at, id FROM {table}"));
+    let mut builder = SqlBuilder::new(format!("SELECT doc, created_at, id FROM {table}"));
     push_where(&mut builder, &where_sql, binds);
     // One row more than asked tells whether there is a next page.
     builder.push(" ORDER BY created_at DESC, id DESC LIMIT ");
-    builder.push_bind(page.limit + 1);
+    builder.bind(page.limit + 1);
     if let PageStart::Offset(offset) = page.start {
         builder.push(" OFFSET ");
-        builder.push_bind(offset);
+        builder.bind(offset);
     }
-    let rows = builder.build().fetch_all(pool).await.map_err(unavailable)?;
+    let rows = builder.build()?.fetch_all(pool).await.map_err(unavailable)?;
     let has_more = rows.len() as i64 > page.limit;
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;
@@ -242,13 +297,12 @@ pub(super) async fn list_docs<T: serde::de::DeserializeOwned>(
 }
 
 pub(super) async fn count(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     table: &str,
     (where_sql, binds): (String, Vec<Bind>),
 ) -> Result<i64, StoreError> {
-    let mut builder: QueryBuilder<Sqlite> =
-        QueryBuilder::new(format!("SELECT COUNT(*) FROM {table}"));
+    let mut builder = SqlBuilder::new(format!("SELECT COUNT(*) FROM {table}"));
     push_where(&mut builder, &where_sql, binds);
-    let row = builder.build().fetch_one(pool).await.map_err(unavailable)?;
+    let row = builder.build()?.fetch_one(pool).await.map_err(unavailable)?;
     Ok(row.get(0))
 }

@@ -1,10 +1,69 @@
-//! Tests of the SQLite store against a real database file.
+//! Tests of the store against real databases: every test in `on_both_backends!` runs on a
+//! SQLite file and on a fresh PostgreSQL database (`TEST_DATABASE_URL`, see
+//! `scripts/test-postgres.sh`); the rest are about SQLite's own file handling.
 
 use super::*;
 use crate::incident::{Severity, Source};
 use crate::store::schema::MIGRATIONS;
+use sqlx::any::AnyPoolOptions;
 
-async fn totals(store: &SqliteStore, filter: &IncidentFilter) -> (i64, i64) {
+/// A store of each backend for one test; the SQLite one keeps its directory alive.
+pub(crate) struct TestStore {
+    pub store: SqlStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub(crate) async fn sqlite_store() -> TestStore {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqlStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("store");
+    TestStore {
+        store,
+        _dir: Some(dir),
+    }
+}
+
+pub(crate) async fn postgres_store() -> Option<TestStore> {
+    let url = crate::store::testing::fresh_postgres_database().await?;
+    let store = SqlStore::connect_postgres(&url, None, Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("postgres store");
+    Some(TestStore { store, _dir: None })
+}
+
+/// Writes each test once and runs it on both backends (`sqlite::name`, `postgres::name`).
+macro_rules! on_both_backends {
+    ($(
+        $(#[$meta:meta])*
+        async fn $name:ident($store:ident: &SqlStore) $body:block
+    )*) => {
+        $(
+            $(#[$meta])*
+            async fn $name($store: &SqlStore) $body
+        )*
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = super::sqlite_store().await;
+                    super::$name(&test.store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(test) = super::postgres_store().await else { return };
+                    super::$name(&test.store).await;
+                }
+            )*
+        }
+    };
+}
+
+async fn totals(store: &SqlStore, filter: &IncidentFilter) -> (i64, i64) {
     let counted = store.summarize_incidents(filter).await.expect("summary");
     // The same filter plus a `since` far in the past forces the row scan.
     let mut scan_filter = filter.clone();
@@ -17,12 +76,9 @@ async fn totals(store: &SqliteStore, filter: &IncidentFilter) -> (i64, i64) {
     (counted.total, counted.completed)
 }
 
-#[tokio::test]
-async fn counters_follow_inserts_changes_and_purges() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
-        .await
-        .expect("store");
+on_both_backends! {
+async fn counters_follow_inserts_changes_and_purges(store: &SqlStore) {
+    let store = store;
     let now = Utc::now();
     let mut ids = Vec::new();
     for (i, ns) in [Some("a"), Some("b"), None].into_iter().enumerate() {
@@ -56,13 +112,8 @@ async fn counters_follow_inserts_changes_and_purges() {
     assert_eq!(totals(&store, &only_a).await, (0, 0));
 }
 
-#[tokio::test]
-async fn the_store_refuses_a_second_active_workflow_for_a_target() {
+async fn the_store_refuses_a_second_active_workflow_for_a_target(store: &SqlStore) {
     use crate::workflow::{WorkflowKind, WorkflowMode, WorkflowStatus};
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
-        .await
-        .expect("store");
     let now = Utc::now();
     let incident = Incident::new(Source::Api, "t".into(), Severity::High, now);
     store.insert_incident(&incident).await.expect("incident");
@@ -99,16 +150,8 @@ async fn the_store_refuses_a_second_active_workflow_for_a_target() {
         .expect("free again");
 }
 
-#[tokio::test]
-async fn migrations_are_recorded_and_not_reapplied() {
-    let dir = tempfile::tempdir().expect("dir");
-    let first = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
-        .await
-        .expect("store");
-    first.close().await;
-    let again = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
-        .await
-        .expect("reopen");
+async fn migrations_are_recorded_once(store: &SqlStore) {
+    let again = store;
     let versions: Vec<i64> = sqlx::query("SELECT version FROM schema_version ORDER BY version")
         .fetch_all(&again.readers)
         .await
@@ -119,6 +162,39 @@ async fn migrations_are_recorded_and_not_reapplied() {
     let expected: Vec<i64> = MIGRATIONS.iter().map(|(v, _, _)| *v).collect();
     assert_eq!(versions, expected);
 }
+}
+
+#[tokio::test]
+async fn reopening_applies_no_migration_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let first = SqlStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("store");
+    first.close().await;
+    let again = SqlStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+        .await
+        .expect("reopen");
+    migrations_are_recorded_once(&again).await;
+}
+
+/// Replicas start together: each runs the migrations under an advisory lock, so they apply
+/// once and every replica opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_starting_together_migrate_once() {
+    let Some(url) = crate::store::testing::fresh_postgres_database().await else {
+        return;
+    };
+    let opens = (0..3).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            SqlStore::connect_postgres(&url, None, Duration::from_secs(5), Metrics::new()).await
+        })
+    });
+    for open in opens {
+        let store = open.await.expect("task").expect("opens");
+        migrations_are_recorded_once(&store).await;
+    }
+}
 
 /// A cold start on a busy node: the database is locked for longer than the (short) busy
 /// timeout. Opening waits it out instead of failing startup; once the lock goes, it opens.
@@ -126,14 +202,11 @@ async fn migrations_are_recorded_and_not_reapplied() {
 async fn opening_outlasts_a_lock_held_longer_than_the_busy_timeout() {
     let dir = tempfile::tempdir().expect("dir");
     // Another connection holds the write lock on a database that still needs its migrations.
-    let locker = SqlitePoolOptions::new()
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join(DB_FILE).display());
+    let locker = AnyPoolOptions::new()
         .max_connections(1)
-        .connect_with(
-            SqliteConnectOptions::new()
-                .filename(dir.path().join(DB_FILE))
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal),
-        )
+        .connect(&url)
         .await
         .expect("locker");
     let mut lock = locker.acquire().await.expect("connection");
@@ -143,7 +216,7 @@ async fn opening_outlasts_a_lock_held_longer_than_the_busy_timeout() {
         .expect("lock");
     let opening = tokio::spawn({
         let dir = dir.path().to_path_buf();
-        async move { SqliteStore::open(&dir, Duration::from_millis(20), Metrics::new()).await }
+        async move { SqlStore::open(&dir, Duration::from_millis(20), Metrics::new()).await }
     });
     // The lock is held for many busy timeouts: without the retry, opening has failed by now.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -162,13 +235,6 @@ async fn opening_outlasts_a_lock_held_longer_than_the_busy_timeout() {
     store.ping().await.expect("usable");
 }
 
-#[test]
-fn only_timeouts_and_busy_databases_are_worth_retrying() {
-    assert!(is_transient(&sqlx::Error::PoolTimedOut));
-    assert!(!is_transient(&sqlx::Error::PoolClosed));
-    assert!(!is_transient(&sqlx::Error::RowNotFound));
-}
-
 /// Workflows stored before migration 8 get their gate columns from their documents: an
 /// upgrade does not forget a live workflow in the storm window or a recent failure.
 #[tokio::test]
@@ -176,10 +242,9 @@ async fn the_gate_columns_of_older_workflows_are_filled_in_by_the_migration() {
     use crate::workflow::{WorkflowKind, WorkflowMode, WorkflowStatus};
     let dir = tempfile::tempdir().expect("dir");
     let now = Utc::now();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.path().join(DB_FILE))
-        .create_if_missing(true);
-    let old = SqlitePool::connect_with(options).await.expect("old store");
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join(DB_FILE).display());
+    let old = AnyPool::connect(&url).await.expect("old store");
     sqlx::query(crate::store::schema::VERSION_TABLE)
         .execute(&old)
         .await
@@ -241,7 +306,7 @@ async fn the_gate_columns_of_older_workflows_are_filled_in_by_the_migration() {
     }
     old.close().await;
 
-    let store = SqliteStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
+    let store = SqlStore::open(dir.path(), Duration::from_secs(5), Metrics::new())
         .await
         .expect("upgrade");
     let spent = store

@@ -1,10 +1,14 @@
-//! The embedded store: SQLite in WAL mode under `DATA_DIR`.
+//! The store on SQL: SQLite (embedded, one replica) or PostgreSQL (several replicas), one
+//! implementation over sqlx's `Any` driver. The schema and every statement are portable SQL
+//! (`$n` placeholders, BIGINT microsecond timestamps, TEXT JSON documents); the only dialect
+//! difference is row locking (`rows::for_update`).
 //!
-//! One writer connection (SQLite allows one writer at a time; queueing in the pool is fairer
-//! and faster than retrying `SQLITE_BUSY`) and a few read-only connections, which WAL lets run
-//! beside the writer. `synchronous=FULL`: a commit is on disk before we acknowledge it.
-//! sqlx runs each SQLite connection on its own thread, so blocking calls never run on the
-//! async executor.
+//! SQLite runs in WAL mode under `DATA_DIR`: one writer connection (SQLite allows one writer at
+//! a time; queueing in the pool is fairer and faster than retrying `SQLITE_BUSY`) and a few
+//! read-only connections, which WAL lets run beside the writer. `synchronous=FULL`: a commit
+//! is on disk before we acknowledge it. PostgreSQL uses one pool for both; its concurrent
+//! writers are serialised by unique indexes and row locks, and a transaction that loses such a
+//! race is run again (`retry_raced`), where it finds the winner's row.
 
 use super::query::{counts_where, incident_where, push_where, workflow_where};
 use super::{
@@ -17,127 +21,106 @@ use crate::metrics::Metrics;
 use crate::sources::alertmanager::AlertRecord;
 use crate::workflow::{HumanAction, Workflow};
 use async_trait::async_trait;
+use builder::SqlBuilder;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{AnyPool, Row};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub(crate) mod builder;
 mod bulk;
+mod connect;
 mod denials;
 mod gates;
 mod leases;
 mod rows;
 
-use rows::{CountDeltas, count, decode, flush_counts, list_docs, migrate};
+pub use connect::{Backend, DB_FILE};
+use rows::{CountDeltas, count, decode, flush_counts, for_update, list_docs};
 
-/// The database file under `DATA_DIR`.
-pub const DB_FILE: &str = "coordination-engine.db";
-const READERS: u32 = 4;
-/// How long startup keeps retrying a database that is only slow or busy.
-const OPEN_DEADLINE: Duration = Duration::from_secs(30);
-const OPEN_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How often a transaction that lost a race to a concurrent writer is run again.
+const RACE_RETRIES: usize = 4;
 
-/// A pool timeout, or SQLite's BUSY/LOCKED: worth trying again (unlike a bad path or a
-/// corrupt file).
-fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code();
-            let primary = code
-                .as_deref()
-                .and_then(|c| c.parse::<i32>().ok())
-                .map(|c| c & 0xff);
-            matches!(primary, Some(5 | 6))
-        }
-        _ => false,
-    }
-}
-
-pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+pub struct SqlStore {
+    writer: AnyPool,
+    readers: AnyPool,
     metrics: Metrics,
+    /// The SQLite file, or the PostgreSQL URL without its password.
     path: PathBuf,
+    backend: Backend,
 }
 
+/// Maps a driver error: a unique-key or serialisation conflict with a concurrent writer is
+/// `Raced` (the caller's retry will see the winner's row), anything else `Unavailable`.
 fn unavailable(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        // 40001 serialization_failure, 40P01 deadlock_detected (PostgreSQL).
+        let code = db.code();
+        if db.is_unique_violation() || matches!(code.as_deref(), Some("40001" | "40P01")) {
+            return StoreError::Raced(db.message().to_string());
+        }
+    }
     StoreError::Unavailable(error.to_string())
 }
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database in `data_dir` and applies pending migrations.
-    /// `busy_timeout`: how long a caller waits for a connection or a lock before the store
-    /// counts as unavailable (503).
-    ///
-    /// `busy_timeout` bounds each request, not a cold start: on a loaded node the first
-    /// connection (opening the file, switching to WAL) or a migration can take longer than a
-    /// short busy timeout. So while opening only times out or finds the database busy, startup
-    /// tries again, for up to [`OPEN_DEADLINE`]; any other error fails at once.
+/// Runs a transaction again while it loses races to concurrent writers (other replicas).
+async fn retry_raced<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(StoreError::Raced(why)) if tries < RACE_RETRIES => {
+                tries += 1;
+                tracing::debug!(%why, tries, "store write raced another writer; running it again");
+            }
+            other => return other,
+        }
+    }
+}
+
+impl SqlStore {
+    /// The embedded store: opens (creating if needed) the SQLite database in `data_dir` and
+    /// applies pending migrations. `busy_timeout`: how long a caller waits for a connection or
+    /// a lock before the store counts as unavailable (503).
     pub async fn open(
         data_dir: &Path,
         busy_timeout: Duration,
         metrics: Metrics,
     ) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
-        let started = Instant::now();
-        loop {
-            match Self::open_once(&path, busy_timeout).await {
-                Ok((writer, readers)) => {
-                    return Ok(SqliteStore {
-                        writer,
-                        readers,
-                        metrics,
-                        path,
-                    });
-                }
-                Err(error) if is_transient(&error) && started.elapsed() < OPEN_DEADLINE => {
-                    tracing::warn!(%error, path = %path.display(), "store busy while opening; trying again");
-                    tokio::time::sleep(OPEN_RETRY_PAUSE).await;
-                }
-                Err(error) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "{}: {error}",
-                        path.display()
-                    )));
-                }
-            }
-        }
+        let (writer, readers) = connect::open_sqlite(&path, busy_timeout).await?;
+        Ok(SqlStore {
+            writer,
+            readers,
+            metrics,
+            path,
+            backend: Backend::Sqlite,
+        })
     }
 
-    async fn open_once(
-        path: &Path,
+    /// The shared store: connects to PostgreSQL at `url` (with `password` when given) and
+    /// applies pending migrations (one replica at a time).
+    pub async fn connect_postgres(
+        url: &str,
+        password: Option<&str>,
         busy_timeout: Duration,
-    ) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(busy_timeout);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(busy_timeout)
-            .connect_with(options.clone())
-            .await?;
-        if let Err(error) = migrate(&writer).await {
-            writer.close().await;
-            return Err(error);
-        }
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .acquire_timeout(busy_timeout)
-            .connect_with(options.read_only(true))
-            .await;
-        match readers {
-            Ok(readers) => Ok((writer, readers)),
-            Err(error) => {
-                writer.close().await;
-                Err(error)
-            }
-        }
+        metrics: Metrics,
+    ) -> Result<Self, StoreError> {
+        let (pool, redacted) = connect::open_postgres(url, password, busy_timeout).await?;
+        Ok(SqlStore {
+            writer: pool.clone(),
+            readers: pool,
+            metrics,
+            path: PathBuf::from(redacted),
+            backend: Backend::Postgres,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub fn path(&self) -> &Path {
@@ -160,7 +143,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn ping(&self) -> Result<Duration, StoreError> {
         let started = Instant::now();
         sqlx::query("SELECT 1")
@@ -198,14 +181,21 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<AlertBatchOutcome, StoreError> {
         let started = Instant::now();
-        let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let mut counts = CountDeltas::default();
-        let (outcome, updates) = bulk::record_alerts(&mut tx, records, now, &mut counts).await?;
-        for (previous, incident) in updates {
-            Self::write_incident(&mut tx, &incident, Some(&previous), &mut counts).await?;
-        }
-        flush_counts(&mut tx, counts).await?;
-        tx.commit().await.map_err(unavailable)?;
+        // Alertmanager HA peers deliver one notification to several replicas at once: the
+        // loser of the race on an alert's unique key runs again and finds the winner's incident.
+        let outcome = retry_raced(|| async move {
+            let mut tx = self.writer.begin().await.map_err(unavailable)?;
+            let mut counts = CountDeltas::default();
+            let (outcome, updates) =
+                bulk::record_alerts(&mut tx, records, now, &mut counts).await?;
+            for (previous, incident) in updates {
+                Self::write_incident(&mut tx, &incident, Some(&previous), &mut counts).await?;
+            }
+            flush_counts(&mut tx, counts).await?;
+            tx.commit().await.map_err(unavailable)?;
+            Ok(outcome)
+        })
+        .await?;
         self.observe("record_alerts", started);
         Ok(outcome)
     }
@@ -290,7 +280,7 @@ impl Store for SqliteStore {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let mut counts = CountDeltas::default();
-        let previous = Self::read_incident(&mut tx, id).await?;
+        let previous = Self::read_incident_to_change(&mut tx, id).await?;
         let mut incident = previous.clone();
         if let Some(to) = change.status
             && to != incident.status
@@ -340,23 +330,25 @@ impl Store for SqliteStore {
     ) -> Result<IncidentSummary, StoreError> {
         let started = Instant::now();
         // The counters answer in constant time; only a `since` filter needs the rows.
-        let mut builder: QueryBuilder<Sqlite> = match counts_where(filter) {
+        let mut builder = match counts_where(filter) {
             Some((where_sql, binds)) => {
-                let mut b =
-                    QueryBuilder::new("SELECT status, severity, SUM(n) FROM incident_counts");
+                // CAST: PostgreSQL sums BIGINTs into NUMERIC.
+                let mut b = SqlBuilder::new(
+                    "SELECT status, severity, CAST(SUM(n) AS BIGINT) FROM incident_counts",
+                );
                 push_where(&mut b, &where_sql, binds);
                 b
             }
             None => {
                 let (where_sql, binds) = incident_where(filter, None);
-                let mut b = QueryBuilder::new("SELECT status, severity, COUNT(*) FROM incidents");
+                let mut b = SqlBuilder::new("SELECT status, severity, COUNT(*) FROM incidents");
                 push_where(&mut b, &where_sql, binds);
                 b
             }
         };
         builder.push(" GROUP BY status, severity");
         let rows = builder
-            .build()
+            .build()?
             .fetch_all(&self.readers)
             .await
             .map_err(unavailable)?;
@@ -384,7 +376,7 @@ impl Store for SqliteStore {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
         let mut counts = CountDeltas::default();
-        let previous = Self::read_incident(&mut tx, &workflow.incident_id).await?;
+        let previous = Self::read_incident_to_change(&mut tx, &workflow.incident_id).await?;
         Self::write_workflow(&mut tx, workflow, true).await?;
         let mut incident = previous.clone();
         incident.workflow_ids.push(workflow.id.clone());
@@ -459,8 +451,10 @@ impl Store for SqliteStore {
     ) -> Result<Workflow, StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let row = sqlx::query("SELECT doc FROM workflows WHERE id = $1")
-            .bind(id)
+        let mut select = SqlBuilder::new("SELECT doc FROM workflows WHERE id = ");
+        select.bind(id.to_string()).push(for_update(&tx));
+        let row = select
+            .build()?
             .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?
@@ -556,12 +550,18 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<DenialRecorded, StoreError> {
         let started = Instant::now();
-        let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let mut counts = CountDeltas::default();
-        let recorded =
-            denials::record(&mut tx, incident, key, per_minute, now, &mut counts).await?;
-        flush_counts(&mut tx, counts).await?;
-        tx.commit().await.map_err(unavailable)?;
+        // Two replicas denying the same object race on its open-denial key: the loser runs
+        // again and refreshes the winner's incident.
+        let recorded = retry_raced(|| async move {
+            let mut tx = self.writer.begin().await.map_err(unavailable)?;
+            let mut counts = CountDeltas::default();
+            let recorded =
+                denials::record(&mut tx, incident, key, per_minute, now, &mut counts).await?;
+            flush_counts(&mut tx, counts).await?;
+            tx.commit().await.map_err(unavailable)?;
+            Ok(recorded)
+        })
+        .await?;
         self.observe("record_denial", started);
         Ok(recorded)
     }
