@@ -174,6 +174,24 @@ fn three_replicas_on_postgresql_render_the_lease_rbac_budget_spread_and_rolling_
         }])
     );
 
+    // An alert when no replica executes.
+    let docs_with_rules = render(
+        &helm,
+        "values.yaml",
+        &[HA, &["monitoring.prometheusRule.enabled=true"]].concat(),
+    );
+    let rules = &find(&docs_with_rules, "PrometheusRule")[0]["spec"]["groups"][0]["rules"];
+    let no_leader = rules
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["alert"] == "CoordinationEngineNoLeader")
+        .expect("a CoordinationEngineNoLeader alert");
+    assert_eq!(
+        no_leader["expr"],
+        r#"sum(coordination_engine_leader{job="ce-coordination-engine"}) != 1"#
+    );
+
     // The Lease the engine is told to take is the one the Role names.
     let mut renamed = HA.to_vec();
     renamed.push("leaderElection.leaseName=engine-leader-blue");
