@@ -11,6 +11,7 @@ mod auth;
 mod bounded_errors;
 mod channels;
 mod chart;
+mod chart_ha;
 mod chart_hardening;
 mod compat;
 mod durability;

@@ -39,3 +39,9 @@ configuration are rendered from the same lists. */}}
 {{- $users = concat $users .Values.guard.gitopsIdentities .Values.guard.exemptUsers | uniq -}}
 {{- range $i, $u := $users }}{{ if $i }}, {{ end }}'{{ $u }}'{{ end -}}
 {{- end -}}
+
+{{/* "true" when the store is PostgreSQL (database.url or database.existingSecret), else empty:
+SQLite, one replica. */}}
+{{- define "ce.postgres" -}}
+{{- if or .Values.database.url .Values.database.existingSecret }}true{{ end -}}
+{{- end -}}
