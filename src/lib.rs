@@ -28,6 +28,7 @@ pub mod gate;
 pub mod guard;
 pub mod http;
 pub mod incident;
+pub mod leader;
 pub mod metrics;
 pub mod ml;
 pub mod pipeline;

@@ -46,6 +46,10 @@ pub struct Metrics {
     pub gate_decisions: IntCounterVec,
     pub audit_events: IntCounterVec,
     pub workflows_active: prometheus::IntGauge,
+    /// 1 on the replica that executes (the elected leader), 0 elsewhere.
+    pub leader: prometheus::IntGauge,
+    /// Terms this replica started (times it became leader).
+    pub leader_transitions: prometheus::IntCounter,
     pub cluster_requests: IntCounterVec,
     pub argocd_syncs: IntCounterVec,
     pub argocd_sync_duration: HistogramVec,
@@ -234,6 +238,17 @@ impl Metrics {
         ))
         .expect("valid metric definition");
 
+        let leader = prometheus::IntGauge::with_opts(opts(
+            "leader",
+            "1 on the replica that executes workflows (the elected leader), 0 on the others",
+        ))
+        .expect("valid metric definition");
+        let leader_transitions = prometheus::IntCounter::with_opts(opts(
+            "leader_transitions_total",
+            "Times this replica became the leader",
+        ))
+        .expect("valid metric definition");
+
         let cluster_requests = IntCounterVec::new(
             opts(
                 "cluster_requests_total",
@@ -327,6 +342,8 @@ impl Metrics {
             Box::new(gate_decisions.clone()),
             Box::new(audit_events.clone()),
             Box::new(workflows_active.clone()),
+            Box::new(leader.clone()),
+            Box::new(leader_transitions.clone()),
             Box::new(cluster_requests.clone()),
             Box::new(argocd_syncs.clone()),
             Box::new(argocd_sync_duration.clone()),
@@ -435,6 +452,8 @@ impl Metrics {
             gate_decisions,
             audit_events,
             workflows_active,
+            leader,
+            leader_transitions,
             cluster_requests,
             argocd_syncs,
             argocd_sync_duration,

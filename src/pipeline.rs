@@ -71,6 +71,11 @@ pub struct Pipeline {
     node_budget: tokio::sync::Mutex<()>,
     /// Serialises lease publications, so a stale read never overwrites a newer one.
     lease_publish: tokio::sync::Mutex<()>,
+    /// Whether this replica executes (only the elected leader does).
+    leadership: crate::leader::Leadership,
+    /// Workflows this process is running now (a new term leaves them alone; the pick-up loop
+    /// does not start them twice).
+    in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// `namespace/Kind/name`.
@@ -155,6 +160,8 @@ impl Pipeline {
             models: Default::default(),
             node_budget: tokio::sync::Mutex::new(()),
             lease_publish: tokio::sync::Mutex::new(()),
+            leadership: crate::leader::Leadership::single("engine"),
+            in_flight: Default::default(),
             channels: crate::config::ChannelSettings {
                 drain_timeout: Duration::from_secs(300),
                 max_unavailable_nodes: 1,
@@ -164,6 +171,16 @@ impl Pipeline {
                 lease_ttl: Duration::from_secs(900),
             },
         }
+    }
+
+    /// Executes only while `leadership` says this replica leads.
+    pub fn with_leadership(mut self, leadership: crate::leader::Leadership) -> Self {
+        self.leadership = leadership;
+        self
+    }
+
+    pub fn leadership(&self) -> &crate::leader::Leadership {
+        &self.leadership
     }
 
     /// Asks the anomaly-detector for each queued incident's layer.
@@ -254,7 +271,7 @@ impl Pipeline {
             return Ok(());
         };
         if self.client.is_some() {
-            tokio::spawn(self.clone().run(workflow, plan));
+            self.spawn_run(workflow, plan);
         } else {
             self.dry_run(&mut workflow, &plan, Utc::now());
             self.store.update_workflow(&workflow).await?;
@@ -423,11 +440,12 @@ impl Pipeline {
             other => other?,
         }
         // Runs in the background once stored; the caller gets the pending workflow.
+        // On a follower it stays pending until the leader picks it up (`pick_up_pending`).
         if self.client.is_some()
             && workflow.status == WorkflowStatus::Pending
             && workflow.steps.is_empty()
         {
-            tokio::spawn(self.clone().run(workflow.clone(), plan.clone()));
+            self.spawn_run(workflow.clone(), plan.clone());
         }
         if workflow.status.is_terminal() {
             self.metrics
@@ -570,18 +588,60 @@ impl Pipeline {
         Ok(false)
     }
 
-    /// Consumes the incident queue (new actionable alerts) every `interval`.
+    /// On the leader, every `interval`: consumes the incident queue (new actionable alerts) and
+    /// starts workflows stored pending by any replica (triggers, approvals).
     pub fn spawn_queue_consumer(self: Arc<Self>, interval: Duration) {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
+                if !self.leadership.is_leader() {
+                    continue;
+                }
                 if let Err(error) = self.drain_queue().await {
                     tracing::warn!(%error, "pipeline queue: will retry");
                 }
+                if let Err(error) = self.pick_up_pending().await {
+                    tracing::warn!(%error, "pending workflows: will retry");
+                }
             }
         });
+    }
+
+    /// Runs `workflow` in the background, once per process, and only on the leader (elsewhere
+    /// it stays pending for the leader). `false` when it was not started here.
+    fn spawn_run(self: &Arc<Self>, workflow: Workflow, plan: Plan) -> bool {
+        if !self.leadership.is_leader() {
+            return false;
+        }
+        let id = workflow.id.clone();
+        {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !in_flight.insert(id.clone()) {
+                return false;
+            }
+        }
+        let pipeline = self.clone();
+        tokio::spawn(async move {
+            pipeline.clone().run(workflow, plan).await;
+            pipeline
+                .in_flight
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&id);
+        });
+        true
+    }
+
+    fn is_in_flight(&self, id: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(id)
     }
 
     /// Starts a workflow for every queued incident; an incident leaves the queue once handled.

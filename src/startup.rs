@@ -190,26 +190,23 @@ impl Application {
             file.clone().spawn_watcher(settings.tls.reload_interval);
         }
         let cluster = Cluster::connect(&settings).await?;
-        let store = Arc::new(
-            SqlStore::open(
-                &settings.data_dir,
-                settings.store_busy_timeout,
-                metrics.clone(),
-            )
-            .await?,
-        );
-        spawn_retention(store.clone(), settings.incident_retention_days);
+        let store = Arc::new(open_store(&settings, &metrics).await?);
+
         let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
             crate::guard::GuardConfig::from_settings(&settings),
         ));
         let models =
             Arc::new(crate::ml::Models::from_settings(&settings).map_err(StartupError::KServe)?);
+        let leadership = leadership(&settings, &store, &metrics, &cluster);
         let pipeline = Arc::new(
             crate::pipeline::Pipeline::new(
                 store.clone(),
                 metrics.clone(),
                 match &cluster {
-                    Cluster::Configured { client, .. } => Some(client.clone()),
+                    // Every write of the pipeline goes through the leader fence.
+                    Cluster::Configured { client, .. } => Some(
+                        crate::leader::fence::replica_client(client, leadership.clone(), true),
+                    ),
                     Cluster::Detached => None,
                 },
                 guard_view.clone(),
@@ -218,20 +215,19 @@ impl Application {
             .with_approval(&settings.approval_required_actions)
             .with_argocd(argocd_channel(&settings, &cluster, &metrics)?)
             .with_channels(settings.channels.clone())
-            .with_models(models.clone()),
+            .with_models(models.clone())
+            .with_leadership(leadership.clone()),
         );
-        match pipeline.interrupt_orphans().await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                workflows = n,
-                "marked live workflows of the previous run as interrupted"
-            ),
-            Err(error) => return Err(StartupError::Store(error)),
-        }
+        start_election(&settings, &store, &cluster, &pipeline).await?;
         // Leases recorded by any replica reach this replica's guard within 2 s.
         pipeline
             .clone()
             .spawn_lease_refresher(std::time::Duration::from_secs(2));
+        spawn_retention(
+            store.clone(),
+            settings.incident_retention_days,
+            leadership.clone(),
+        );
         if !settings.pipeline_interval.is_zero() {
             pipeline
                 .clone()
@@ -458,15 +454,145 @@ pub fn stop_on_signal(
     })
 }
 
+/// Who executes: with SQLite this one replica; with PostgreSQL an election over the
+/// `LEADER_ELECTION_LEASE` Lease (attached) or a row in the database (detached).
+fn leadership(
+    settings: &Settings,
+    store: &SqlStore,
+    metrics: &Metrics,
+    cluster: &Cluster,
+) -> crate::leader::Leadership {
+    let identity = crate::leader::identity(settings.pod_name.as_deref());
+    if store.backend() == crate::store::sql::Backend::Sqlite {
+        metrics.leader.set(1);
+        return crate::leader::Leadership::single(identity);
+    }
+    let lock = match cluster {
+        Cluster::Configured { .. } => format!(
+            "lease {}/{}",
+            settings.namespace, settings.leader_election_lease
+        ),
+        Cluster::Detached => format!("database row {}", settings.leader_election_lease),
+    };
+    crate::leader::Leadership::candidate(
+        identity,
+        lock,
+        crate::leader::ElectionTiming::default().renew_deadline,
+        metrics.clone(),
+    )
+}
+
+/// Starts the election (PostgreSQL), or takes over at once (SQLite: the one replica). A new
+/// term interrupts the previous holder's running workflows, then picks up pending ones.
+async fn start_election(
+    settings: &Settings,
+    store: &Arc<SqlStore>,
+    cluster: &Cluster,
+    pipeline: &Arc<crate::pipeline::Pipeline>,
+) -> Result<(), StartupError> {
+    let leadership = pipeline.leadership().clone();
+    if store.backend() == crate::store::sql::Backend::Sqlite {
+        match pipeline.interrupt_orphans().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                workflows = n,
+                "marked live workflows of the previous run as interrupted"
+            ),
+            Err(error) => return Err(StartupError::Store(error)),
+        }
+        return Ok(());
+    }
+    let lock: Arc<dyn crate::leader::lock::LeaseLock> = match cluster {
+        Cluster::Configured { client, .. } => Arc::new(crate::leader::lock::KubeLease::new(
+            crate::leader::fence::replica_client(client, leadership.clone(), false),
+            &settings.namespace,
+            &settings.leader_election_lease,
+        )),
+        Cluster::Detached => Arc::new(crate::leader::lock::DatabaseLock::new(
+            store.clone(),
+            &settings.leader_election_lease,
+        )),
+    };
+    let on_elected: crate::leader::election::OnElected = {
+        let pipeline = pipeline.clone();
+        Arc::new(move |term| {
+            let pipeline = pipeline.clone();
+            Box::pin(async move {
+                match pipeline.interrupt_orphans().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        workflows = n,
+                        transitions = term.transitions,
+                        "new leader: marked the previous holder's running workflows interrupted"
+                    ),
+                    Err(error) => {
+                        tracing::error!(%error, "new leader: cannot interrupt orphaned workflows")
+                    }
+                }
+            })
+        })
+    };
+    crate::leader::spawn_election(
+        lock,
+        leadership,
+        crate::leader::ElectionTiming::default(),
+        on_elected,
+    );
+    Ok(())
+}
+
+/// PostgreSQL when `DATABASE_URL` is set (several replicas), else SQLite under `DATA_DIR`.
+async fn open_store(settings: &Settings, metrics: &Metrics) -> Result<SqlStore, StartupError> {
+    let Some(url) = &settings.database_url else {
+        return Ok(SqlStore::open(
+            &settings.data_dir,
+            settings.store_busy_timeout,
+            metrics.clone(),
+        )
+        .await?);
+    };
+    let password = match &settings.database_password_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| {
+                StartupError::Store(StoreError::Unavailable(format!(
+                    "DATABASE_PASSWORD_FILE {}: {source}",
+                    path.display()
+                )))
+            })?;
+            // A mounted Secret often ends with a newline that is not part of the password.
+            Some(text.trim_end_matches(['\n', '\r']).to_string())
+        }
+    };
+    let store = SqlStore::connect_postgres(
+        url.expose(),
+        password.as_deref(),
+        settings.store_busy_timeout,
+        metrics.clone(),
+    )
+    .await?;
+    tracing::info!(database = %store.path().display(), "store: PostgreSQL");
+    Ok(store)
+}
+
 /// Purges closed incidents past the retention period, at startup and then hourly.
-fn spawn_retention(store: Arc<SqlStore>, days: u32) {
+/// Only the leader purges (one replica's work is enough); a follower checks again each minute
+/// so a new leader does not wait an hour.
+fn spawn_retention(store: Arc<SqlStore>, days: u32, leadership: crate::leader::Leadership) {
     if days == 0 {
         return;
     }
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut last_purge: Option<Instant> = None;
         loop {
             ticker.tick().await;
+            let due =
+                last_purge.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(3600));
+            if !due || !leadership.is_leader() {
+                continue;
+            }
+            last_purge = Some(Instant::now());
             // Checked: configuration bounds the days, but the task must never panic.
             let Some(cutoff) = chrono::Duration::try_days(i64::from(days))
                 .and_then(|age| chrono::Utc::now().checked_sub_signed(age))

@@ -114,6 +114,10 @@ pub struct Workflow {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The leader (identity and Lease transition count) that started executing it; a new
+    /// leader interrupts running workflows of earlier terms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<crate::leader::Term>,
 }
 
 impl Workflow {
@@ -142,6 +146,7 @@ impl Workflow {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            executor: None,
         }
     }
 }

@@ -100,6 +100,8 @@ pub struct HealthReport {
     pub mode: &'static str,
     pub uptime_seconds: u64,
     pub components: BTreeMap<&'static str, Component>,
+    /// Which replica executes (SPEC §3). Not a readiness condition: followers serve too.
+    pub leader: crate::leader::LeaderStatus,
 }
 
 #[utoipa::path(get, path = "/api/v1/health", tag = "health",
@@ -131,7 +133,7 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
             Ok(latency) => Component {
                 status: ComponentStatus::Ok,
                 latency_ms: Some(latency.as_secs_f64() * 1000.0),
-                message: "SQLite (WAL) under DATA_DIR".into(),
+                message: state.store.describe(),
             },
             Err(error) => Component {
                 status: ComponentStatus::Down,
@@ -163,6 +165,7 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
         },
         uptime_seconds: state.started_at.elapsed().as_secs(),
         components,
+        leader: state.pipeline.leadership().status(),
     };
     if worst == ComponentStatus::Down {
         HttpResponse::ServiceUnavailable().json(report)

@@ -338,7 +338,10 @@ impl Settings {
                 "a whole number of days (0 keeps incidents forever)",
             )?,
             store_busy_timeout: raw.duration("store_busy_timeout", Duration::from_secs(5))?,
-            database_url: raw.string("database_url").filter(|u| !u.is_empty()).map(Secret::new),
+            database_url: raw
+                .string("database_url")
+                .filter(|u| !u.is_empty())
+                .map(Secret::new),
             database_password_file: raw.path("database_password_file"),
             leader_election_lease: dns_subdomain(
                 raw,

@@ -16,6 +16,12 @@ impl Pipeline {
     /// when the workflow must stop: it was cancelled, or the store kept failing, in which case
     /// the workflow is marked `failed` with the error so its target is not left locked.
     pub(super) async fn persist(&self, workflow: &mut Workflow) -> bool {
+        // Checked before every write: a replica that lost the lead stops where it is, writing
+        // nothing (the new leader interrupts the workflow).
+        if !self.leadership.is_leader() {
+            tracing::warn!(workflow = %workflow.id, "no longer the leader: stopping without writing");
+            return false;
+        }
         let error = match self.write_with_retry(workflow).await {
             Ok(true) => return true,
             Ok(false) => {

@@ -10,7 +10,7 @@ use crate::execute::{ExecError, workload};
 use crate::incident::IncidentStatus;
 use crate::incident::Source;
 use crate::plan::{Action, Plan, Step, StepTarget};
-use crate::store::IncidentChange;
+use crate::store::{IncidentChange, PageRequest, PageStart, WorkflowFilter};
 use crate::verify::{self, Checkpoint};
 use crate::workflow::{Workflow, WorkflowStatus};
 use chrono::Utc;
@@ -150,8 +150,13 @@ impl Pipeline {
         let Some(client) = self.client.clone() else {
             return;
         };
+        // The term that runs it: a later leader interrupts it if this one dies or stalls.
+        let Some(term) = self.leadership.current_term() else {
+            return;
+        };
         let _active = Active::new(&self.metrics.workflows_active);
         let dry_run = workflow.mode == crate::workflow::WorkflowMode::DryRun;
+        workflow.executor = Some(term);
         workflow.status = WorkflowStatus::Running;
         workflow.started_at = Some(Utc::now());
         if !self.persist(&mut workflow).await {
@@ -600,10 +605,11 @@ impl Pipeline {
         tracing::info!(workflow = %workflow.id, status = %status, "workflow finished");
     }
 
-    /// At startup: a live workflow that was running when the engine stopped is marked
-    /// `interrupted` (its target may be half-remediated; a human or a new alert decides).
+    /// When this replica starts a term (at startup with one replica): every workflow that was
+    /// executing under an earlier term and is not running in this process is marked
+    /// `interrupted`, with the step it was in (its target may be half-remediated; a human or a
+    /// new alert decides). Pending workflows that never started are left for `pick_up_pending`.
     pub async fn interrupt_orphans(&self) -> Result<usize, crate::store::StoreError> {
-        use crate::store::{PageRequest, PageStart, WorkflowFilter};
         let filter = WorkflowFilter {
             statuses: vec![
                 WorkflowStatus::Pending,
@@ -612,33 +618,86 @@ impl Pipeline {
             ],
             ..Default::default()
         };
-        // Every page, not only the newest 1 000: an orphan older than that is still half done.
-        let mut start = PageStart::Offset(0);
         let mut count = 0;
-        loop {
-            let (page, _) = self
-                .store
-                .list_workflows(&filter, &PageRequest { limit: 500, start })
-                .await?;
-            for mut workflow in page
-                .items
-                .into_iter()
-                .filter(|w| w.mode == crate::workflow::WorkflowMode::Live)
-            {
-                workflow.status = WorkflowStatus::Interrupted;
-                workflow.error = Some(
-                    "the engine stopped while this workflow ran; check the target and trigger again"
-                        .into(),
-                );
-                workflow.finished_at = Some(Utc::now());
-                self.store.update_workflow(&workflow).await?;
-                count += 1;
+        for mut workflow in self.all_workflows(&filter).await? {
+            let never_started = workflow.status == WorkflowStatus::Pending
+                && workflow.executor.is_none()
+                && workflow.steps.is_empty();
+            let dry_pending = workflow.status == WorkflowStatus::Pending
+                && workflow.mode != crate::workflow::WorkflowMode::Live;
+            if never_started || dry_pending || self.is_in_flight(&workflow.id) {
+                continue;
             }
-            match page.next {
-                Some(next) => start = next,
-                None => break,
+            let step = workflow
+                .steps
+                .last()
+                .and_then(|s| s.get("action"))
+                .and_then(|a| a.as_str())
+                .unwrap_or("before its first step")
+                .to_string();
+            let by = match &workflow.executor {
+                Some(term) => format!("{} (term {})", term.identity, term.transitions),
+                None => "an earlier run".into(),
+            };
+            workflow.status = WorkflowStatus::Interrupted;
+            workflow.error = Some(format!(
+                "the engine executing this workflow ({by}) stopped during step {step}; check the target and trigger again"
+            ));
+            workflow.finished_at = Some(Utc::now());
+            if self.store.update_workflow(&workflow).await? {
+                count += 1;
             }
         }
         Ok(count)
+    }
+
+    /// On the leader: starts the workflows stored pending (a trigger or an approval on any
+    /// replica) that nobody runs yet. Returns how many it started.
+    pub async fn pick_up_pending(self: &Arc<Self>) -> Result<usize, crate::store::StoreError> {
+        let filter = WorkflowFilter {
+            statuses: vec![WorkflowStatus::Pending],
+            ..Default::default()
+        };
+        let mut started = 0;
+        for workflow in self.all_workflows(&filter).await? {
+            if workflow.executor.is_some()
+                || !workflow.steps.is_empty()
+                || self.is_in_flight(&workflow.id)
+            {
+                continue;
+            }
+            let Some(plan) = workflow
+                .plan
+                .clone()
+                .and_then(|p| serde_json::from_value::<Plan>(p).ok())
+            else {
+                continue;
+            };
+            tracing::info!(workflow = %workflow.id, "picking up a pending workflow");
+            if self.spawn_run(workflow, plan) {
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    /// Every page of a workflow list, oldest pages included.
+    async fn all_workflows(
+        &self,
+        filter: &WorkflowFilter,
+    ) -> Result<Vec<Workflow>, crate::store::StoreError> {
+        let mut start = PageStart::Offset(0);
+        let mut all = Vec::new();
+        loop {
+            let (page, _) = self
+                .store
+                .list_workflows(filter, &PageRequest { limit: 500, start })
+                .await?;
+            all.extend(page.items);
+            match page.next {
+                Some(next) => start = next,
+                None => return Ok(all),
+            }
+        }
     }
 }

@@ -153,6 +153,13 @@ impl Pipeline {
         workload: Option<&(String, String, String)>,
         workflow: &crate::workflow::Workflow,
     ) -> Rung {
+        // Before every channel call (Helm and ArgoCD are not behind the client's fence).
+        if !self.leadership.is_leader() {
+            return Rung::Failed(format!(
+                "{} is no longer the leader: not executing",
+                self.leadership.identity()
+            ));
+        }
         let target = &step.target;
         if method.method == "argocd"
             && self.channels.leased_actions.contains(&step.action)

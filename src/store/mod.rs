@@ -189,6 +189,11 @@ pub trait Store: Send + Sync + 'static {
     /// A trivial round trip; its latency goes into `/api/v1/health`.
     async fn ping(&self) -> Result<Duration, StoreError>;
 
+    /// What it is, for `/api/v1/health` (never a password).
+    fn describe(&self) -> String {
+        "store".into()
+    }
+
     async fn insert_incident(&self, incident: &Incident) -> Result<(), StoreError>;
     /// Records one Alertmanager notification in one transaction: new alerts become incidents
     /// (actionable ones are queued for the pipeline), redeliveries update `last_seen` and
@@ -237,7 +242,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_workflow(&self, workflow: &Workflow) -> Result<(), StoreError>;
     async fn get_workflow(&self, id: &str) -> Result<Workflow, StoreError>;
     /// Persists the pipeline's progress on a workflow (status, steps, timestamps). `false` when
-    /// the workflow was cancelled meanwhile (nothing is written then).
+    /// the workflow was cancelled, or interrupted by a new leader, meanwhile (nothing is
+    /// written then).
     async fn update_workflow(&self, workflow: &Workflow) -> Result<bool, StoreError>;
     async fn list_workflows(
         &self,

@@ -1,7 +1,7 @@
 //! The WHERE clauses of the list queries, built once for every SQL backend.
 
-use super::{IncidentFilter, PageStart, WorkflowFilter, to_micros};
 use super::sql::builder::SqlBuilder;
+use super::{IncidentFilter, PageStart, WorkflowFilter, to_micros};
 
 /// Values bound into a list query (portable: strings and integers only).
 pub enum Bind {

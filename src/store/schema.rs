@@ -154,6 +154,23 @@ CREATE INDEX workflows_by_target ON workflows (target_key, status, finished_at);
 CREATE INDEX workflows_spending ON workflows (created_at, budget_bucket) WHERE spends_budget = 1;
 "#,
     ),
+    (
+        9,
+        "leader election lock",
+        r#"
+-- The election's record when no Kubernetes Lease is available (detached replicas on
+-- PostgreSQL): compare-and-set on `version`, expiry judged by each replica's own clock.
+CREATE TABLE leader_lock (
+    name          TEXT PRIMARY KEY,
+    holder        TEXT NOT NULL,
+    acquired_at   BIGINT NOT NULL,
+    renewed_at    BIGINT NOT NULL,
+    duration_secs BIGINT NOT NULL,
+    transitions   BIGINT NOT NULL,
+    version       BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

@@ -32,6 +32,7 @@ mod bulk;
 mod connect;
 mod denials;
 mod gates;
+mod leader;
 mod leases;
 mod rows;
 
@@ -144,6 +145,13 @@ impl SqlStore {
 
 #[async_trait]
 impl Store for SqlStore {
+    fn describe(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => "SQLite (WAL) under DATA_DIR".into(),
+            Backend::Postgres => format!("PostgreSQL {}", self.path.display()),
+        }
+    }
+
     async fn ping(&self) -> Result<Duration, StoreError> {
         let started = Instant::now();
         sqlx::query("SELECT 1")

@@ -2,11 +2,11 @@
 //! understand. sqlx's `QueryBuilder<Any>` writes `?`, which PostgreSQL rejects, so the store
 //! builds its dynamic statements (filters, multi-row inserts) here.
 
+use crate::store::StoreError;
 use sqlx::any::{Any, AnyArguments};
 use sqlx::error::BoxDynError;
 use sqlx::query::Query;
 use sqlx::{Arguments, AssertSqlSafe, Encode, Type};
-use crate::store::StoreError;
 use std::fmt::Write;
 
 pub(crate) struct SqlBuilder {
@@ -49,7 +49,11 @@ impl SqlBuilder {
     }
 
     /// `VALUES (…), (…)` for `rows`, each row's values bound by `bind_row`.
-    pub fn values<R>(&mut self, rows: impl IntoIterator<Item = R>, mut bind_row: impl FnMut(&mut RowValues<'_>, R)) {
+    pub fn values<R>(
+        &mut self,
+        rows: impl IntoIterator<Item = R>,
+        mut bind_row: impl FnMut(&mut RowValues<'_>, R),
+    ) {
         self.push(" VALUES ");
         for (i, row) in rows.into_iter().enumerate() {
             self.push(if i == 0 { "(" } else { ", (" });

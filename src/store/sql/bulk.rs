@@ -2,13 +2,13 @@
 //! sqlx runs SQLite on a worker thread, so every statement costs a channel round trip; for an
 //! Alertmanager notification of 100 alerts that was most of the time (see docs/perf.md).
 
+use super::builder::SqlBuilder;
 use super::rows::{CountDeltas, alert_key, closed_at, count_key, decode, encode, for_update};
 use super::unavailable;
 use crate::incident::{Incident, IncidentStatus};
 use crate::sources::alertmanager::AlertRecord;
 use crate::store::{AlertBatchOutcome, StoreError, to_micros};
 use chrono::{DateTime, Utc};
-use super::builder::SqlBuilder;
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
@@ -61,7 +61,8 @@ async fn find_by_alert_keys(
 ) -> Result<HashMap<String, Incident>, StoreError> {
     let mut found = HashMap::new();
     for chunk in keys.chunks(CHUNK) {
-        let mut builder = SqlBuilder::new("SELECT alert_key, id, doc FROM incidents WHERE alert_key IN ");
+        let mut builder =
+            SqlBuilder::new("SELECT alert_key, id, doc FROM incidents WHERE alert_key IN ");
         builder.list(chunk.iter().cloned());
         // Redeliveries of one alert on two replicas at once update it one after the other.
         builder.push(for_update(conn));

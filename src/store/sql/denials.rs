@@ -20,17 +20,16 @@ pub(super) async fn record(
     now: DateTime<Utc>,
     counts: &mut CountDeltas,
 ) -> Result<DenialRecorded, StoreError> {
-    let mut select =
-        SqlBuilder::new("SELECT id, doc FROM incidents WHERE denial_key = ");
+    let mut select = SqlBuilder::new("SELECT id, doc FROM incidents WHERE denial_key = ");
     select
         .bind(key.to_string())
         .push(" AND closed_at IS NULL")
         .push(for_update(conn));
     let open = select
-            .build()?
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(unavailable)?;
+        .build()?
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
     if let Some(row) = open {
         let id: String = row.get(0);
         let previous: Incident = decode(&id, &row.get::<String, _>(1))?;

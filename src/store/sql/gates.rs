@@ -6,7 +6,7 @@ use super::unavailable;
 use crate::store::{StoreError, TargetHistory, to_micros};
 use crate::workflow::Workflow;
 use chrono::{DateTime, Utc};
-use sqlx::{Row, AnyConnection, AnyPool};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 /// The columns the gates query, computed from the document on every write.
 pub(super) struct GateColumns {

@@ -3,7 +3,7 @@
 use super::unavailable;
 use crate::store::{LeaseRecord, StoreError, to_micros};
 use chrono::{DateTime, Utc};
-use sqlx::{Row, AnyPool};
+use sqlx::{AnyPool, Row};
 
 pub(super) async fn insert(writer: &AnyPool, lease: &LeaseRecord) -> Result<(), StoreError> {
     let doc = serde_json::to_string(lease).map_err(|e| StoreError::Corrupt {

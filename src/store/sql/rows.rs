@@ -1,6 +1,7 @@
 //! Row-level helpers of the SQLite store: encoding, the incident counters, migrations, list
 //! queries, and the writes every operation shares.
 
+use super::builder::SqlBuilder;
 use super::gates::GateColumns;
 use super::{SqlStore, unavailable};
 use crate::incident::Incident;
@@ -9,7 +10,6 @@ use crate::store::schema::{MIGRATIONS, VERSION_TABLE};
 use crate::store::{Page, PageRequest, PageStart, StoreError, to_micros};
 use crate::workflow::Workflow;
 use chrono::Utc;
-use super::builder::SqlBuilder;
 use sqlx::{AnyConnection, AnyPool, Row};
 
 impl SqlStore {
@@ -94,7 +94,8 @@ impl SqlStore {
         insert: bool,
     ) -> Result<bool, StoreError> {
         // A cancelled workflow stays cancelled: the runner's next write is refused, which is
-        // how a cancellation stops it at the step boundary.
+        // how a cancellation stops it at the step boundary. An interrupted one stays
+        // interrupted: a new leader marked it, and the old leader's late writes are refused.
         let sql = if insert {
             "INSERT INTO workflows (incident_id, kind, status, namespace, created_at, updated_at, \
              doc, id, target_key, finished_at, spends_budget, budget_bucket) \
@@ -103,7 +104,7 @@ impl SqlStore {
             "UPDATE workflows SET incident_id = $1, kind = $2, status = $3, namespace = $4, \
              created_at = $5, updated_at = $6, doc = $7, target_key = $9, finished_at = $10, \
              spends_budget = $11, budget_bucket = $12 \
-             WHERE id = $8 AND status <> 'cancelled'"
+             WHERE id = $8 AND status NOT IN ('cancelled', 'interrupted')"
         };
         let gate = GateColumns::of(workflow);
         let result = sqlx::query(sql)
@@ -280,7 +281,11 @@ pub(super) async fn list_docs<T: serde::de::DeserializeOwned>(
         builder.push(" OFFSET ");
         builder.bind(offset);
     }
-    let rows = builder.build()?.fetch_all(pool).await.map_err(unavailable)?;
+    let rows = builder
+        .build()?
+        .fetch_all(pool)
+        .await
+        .map_err(unavailable)?;
     let has_more = rows.len() as i64 > page.limit;
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;
@@ -303,6 +308,10 @@ pub(super) async fn count(
 ) -> Result<i64, StoreError> {
     let mut builder = SqlBuilder::new(format!("SELECT COUNT(*) FROM {table}"));
     push_where(&mut builder, &where_sql, binds);
-    let row = builder.build()?.fetch_one(pool).await.map_err(unavailable)?;
+    let row = builder
+        .build()?
+        .fetch_one(pool)
+        .await
+        .map_err(unavailable)?;
     Ok(row.get(0))
 }

@@ -150,6 +150,40 @@ async fn the_store_refuses_a_second_active_workflow_for_a_target(store: &SqlStor
         .expect("free again");
 }
 
+/// The election's row: created once, replaced only at the version that was read.
+async fn the_leader_lock_row_is_a_compare_and_set(store: &SqlStore) {
+    use crate::leader::lock::{LockError, LockRecord};
+    assert!(store.read_leader_lock("l").await.expect("read").is_none());
+    let now = Utc::now();
+    let record = |holder: &str, transitions| LockRecord {
+        holder: holder.into(),
+        acquired_at: now,
+        renewed_at: now,
+        duration_secs: 15,
+        transitions,
+    };
+    store
+        .create_leader_lock("l", &record("a", 0))
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.create_leader_lock("l", &record("b", 0)).await,
+        Err(LockError::Conflict)
+    ));
+    let (read, version) = store.read_leader_lock("l").await.expect("read").expect("row");
+    assert_eq!(read.holder, "a");
+    store
+        .replace_leader_lock("l", &record("b", 1), &version)
+        .await
+        .expect("take over");
+    assert!(matches!(
+        store.replace_leader_lock("l", &record("a", 0), &version).await,
+        Err(LockError::Conflict)
+    ));
+    let (read, _) = store.read_leader_lock("l").await.expect("read").expect("row");
+    assert_eq!((read.holder.as_str(), read.transitions), ("b", 1));
+}
+
 async fn migrations_are_recorded_once(store: &SqlStore) {
     let again = store;
     let versions: Vec<i64> = sqlx::query("SELECT version FROM schema_version ORDER BY version")
