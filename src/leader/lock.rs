@@ -91,7 +91,7 @@ impl LeaseLock for KubeLease {
         let version = lease.metadata.resource_version.clone().unwrap_or_default();
         let spec = lease.spec.unwrap_or_default();
         let time = |t: Option<MicroTime>| {
-            t.and_then(|t| DateTime::from_timestamp_micros(t.0.as_microsecond() as i64))
+            t.and_then(|t| DateTime::from_timestamp_micros(t.0.as_microsecond()))
                 .unwrap_or(DateTime::UNIX_EPOCH)
         };
         let record = LockRecord {

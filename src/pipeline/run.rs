@@ -641,7 +641,7 @@ impl Pipeline {
             };
             workflow.status = WorkflowStatus::Interrupted;
             workflow.error = Some(format!(
-                "the engine executing this workflow ({by}) stopped during step {step}; check the target and trigger again"
+                "the engine stopped while this workflow ran (executed by {by}, during step {step}); check the target and trigger again"
             ));
             workflow.finished_at = Some(Utc::now());
             if self.store.update_workflow(&workflow).await? {

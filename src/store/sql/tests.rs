@@ -78,7 +78,6 @@ async fn totals(store: &SqlStore, filter: &IncidentFilter) -> (i64, i64) {
 
 on_both_backends! {
 async fn counters_follow_inserts_changes_and_purges(store: &SqlStore) {
-    let store = store;
     let now = Utc::now();
     let mut ids = Vec::new();
     for (i, ns) in [Some("a"), Some("b"), None].into_iter().enumerate() {
@@ -92,7 +91,7 @@ async fn counters_follow_inserts_changes_and_purges(store: &SqlStore) {
         namespace: Some("a".into()),
         ..Default::default()
     };
-    assert_eq!(totals(&store, &all).await, (3, 0));
+    assert_eq!(totals(store, &all).await, (3, 0));
     let resolve = IncidentChange {
         status: Some(IncidentStatus::Resolved),
         note: None,
@@ -101,15 +100,15 @@ async fn counters_follow_inserts_changes_and_purges(store: &SqlStore) {
         .change_incident(&ids[0], resolve, now)
         .await
         .expect("resolve");
-    assert_eq!(totals(&store, &all).await, (3, 1));
-    assert_eq!(totals(&store, &only_a).await, (1, 1));
+    assert_eq!(totals(store, &all).await, (3, 1));
+    assert_eq!(totals(store, &only_a).await, (1, 1));
     let purged = store
         .purge_closed_before(now + chrono::Duration::seconds(1))
         .await
         .expect("purge");
     assert_eq!(purged, 1);
-    assert_eq!(totals(&store, &all).await, (2, 0));
-    assert_eq!(totals(&store, &only_a).await, (0, 0));
+    assert_eq!(totals(store, &all).await, (2, 0));
+    assert_eq!(totals(store, &only_a).await, (0, 0));
 }
 
 async fn the_store_refuses_a_second_active_workflow_for_a_target(store: &SqlStore) {
