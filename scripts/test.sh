@@ -9,7 +9,7 @@ log() { printf '\n==> %s\n' "$*"; }
 
 # System packages the build and tests need. apt-get update runs at most once, and only when
 # something is missing.
-APT_PACKAGES=(ca-certificates gcc pkg-config prometheus prometheus-alertmanager)
+APT_PACKAGES=(ca-certificates gcc pkg-config prometheus prometheus-alertmanager postgresql)
 
 install_system_deps() {
   [ "${SKIP_INSTALL:-0}" = "1" ] && return 0
@@ -80,6 +80,15 @@ if [ -n "${HELM_BIN:-}" ]; then
     "$HELM_BIN" template ce charts/coordination-engine -n self-healing-platform -f "$values" >/dev/null
     echo "ok: $values"
   done
+fi
+
+# A throwaway PostgreSQL server (the store suite runs on both backends; the HA tests run three
+# replicas on it). Stopped and removed when this script exits, whatever the outcome.
+if [ -z "${TEST_DATABASE_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "starting a throwaway PostgreSQL for the tests"
+  eval "$(./scripts/test-postgres.sh start)"
+  trap './scripts/test-postgres.sh stop "$TEST_POSTGRES_DIR"' EXIT
+  echo "$TEST_DATABASE_URL"
 fi
 
 log "cargo test"

@@ -15,6 +15,8 @@ pub struct Recorded {
     pub query: HashMap<String, String>,
     pub accept: String,
     pub authorization: String,
+    /// Names the replica that sent it (`coordination-engine/<version> (<identity>)`).
+    pub user_agent: String,
     /// The request body, parsed as JSON (`null` when empty or not JSON).
     pub body: Value,
 }
@@ -30,6 +32,59 @@ struct State {
     lists: Arc<HashMap<String, Value>>,
     watches: Arc<HashMap<String, broadcast::Sender<Value>>>,
     log: Arc<Mutex<Vec<Recorded>>>,
+    /// `coordination.k8s.io/v1` Leases by path, with the API server's optimistic concurrency.
+    leases: Arc<Mutex<Leases>>,
+}
+
+#[derive(Default)]
+struct Leases {
+    objects: HashMap<String, Value>,
+    next_version: u64,
+}
+
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/";
+
+fn status(code: u16, reason: &str, message: String) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(code).expect("status")).json(
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "reason": reason, "code": code, "message": message}),
+    )
+}
+
+/// GET, POST (create: 409 AlreadyExists) and PUT (replace: 409 Conflict unless the
+/// resourceVersion is the current one) of Leases, like the API server.
+fn serve_lease(state: &State, method: &str, path: &str, body: &web::Bytes) -> HttpResponse {
+    let mut leases = state.leases.lock().expect("leases");
+    let mut object: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let (collection, name) = if method == "POST" {
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        (path.to_string(), name)
+    } else {
+        match path.rsplit_once('/') {
+            Some((collection, name)) => (collection.to_string(), name.to_string()),
+            None => return status(404, "NotFound", path.into()),
+        }
+    };
+    let key = format!("{collection}/{name}");
+    let current = leases.objects.get(&key).cloned();
+    match (method, current) {
+        ("GET", Some(lease)) => HttpResponse::Ok().json(lease),
+        ("GET", None) => status(404, "NotFound", format!("leases {name:?} not found")),
+        ("POST", Some(_)) => status(409, "AlreadyExists", format!("leases {name:?} already exists")),
+        ("PUT", None) => status(404, "NotFound", format!("leases {name:?} not found")),
+        ("PUT", Some(lease))
+            if lease["metadata"]["resourceVersion"] != object["metadata"]["resourceVersion"] =>
+        {
+            status(409, "Conflict", format!("the object has been modified: leases {name:?}"))
+        }
+        ("POST" | "PUT", _) => {
+            leases.next_version += 1;
+            object["metadata"]["resourceVersion"] = Value::from(leases.next_version.to_string());
+            leases.objects.insert(key, object.clone());
+            HttpResponse::Ok().json(object)
+        }
+        _ => status(405, "MethodNotAllowed", format!("{method} {path}")),
+    }
 }
 
 pub struct MockApiServer {
@@ -63,8 +118,12 @@ async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> H
             query: query.clone(),
             accept: header(&req, "accept"),
             authorization: header(&req, "authorization"),
+            user_agent: header(&req, "user-agent"),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
+    }
+    if path.starts_with(LEASES) && path.contains("/leases") {
+        return serve_lease(&state, &method, &path, &body);
     }
     let watch = query.get("watch").map(String::as_str) == Some("true");
     let answer = state.writes.lock().ok().and_then(|mut writes| {
@@ -167,6 +226,7 @@ impl MockApiServer {
             lists: Arc::new(lists),
             watches: Arc::new(watches),
             log: Arc::new(Mutex::new(Vec::new())),
+            leases: Default::default(),
         };
         let data = web::Data::new(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -203,6 +263,12 @@ impl MockApiServer {
             .get(path)
             .map(|s| s.send(event).unwrap_or(0))
             .unwrap_or(0)
+    }
+
+    /// The Lease `namespace/name` as stored now, if it exists.
+    pub fn lease(&self, namespace: &str, name: &str) -> Option<Value> {
+        let key = format!("{LEASES}{namespace}/leases/{name}");
+        self.state.leases.lock().expect("leases").objects.get(&key).cloned()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

@@ -318,7 +318,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
 }
 
 /// Starts `serve` in `dir` and returns the child and its API address (from the banner).
-async fn start_server(
+pub(crate) async fn start_server(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> (tokio::process::Child, std::net::SocketAddr) {
@@ -352,9 +352,22 @@ async fn start_server(
 
 #[tokio::test]
 async fn everything_acknowledged_survives_sigkill() {
+    everything_acknowledged_survives_sigkill_on(None).await;
+}
+
+#[tokio::test]
+async fn everything_acknowledged_survives_sigkill_on_postgresql() {
+    if let Some(url) = coordination_engine::store::testing::fresh_postgres_database().await {
+        everything_acknowledged_survives_sigkill_on(Some(&url)).await;
+    }
+}
+
+/// `database`: `None` for SQLite under the data dir, else a PostgreSQL URL.
+async fn everything_acknowledged_survives_sigkill_on(database: Option<&str>) {
     coordination_engine::tls::install_default_provider();
     let dir = tempfile::tempdir().expect("dir");
-    let env = [("API_TOKEN", "durability-test-token")];
+    let mut env = vec![("API_TOKEN", "durability-test-token")];
+    env.extend(database.map(|url| ("DATABASE_URL", url)));
     let (mut child, addr) = start_server(dir.path(), &env).await;
     let client = crate::helpers::https_client(&dir.path().join("data/tls/ca.crt"));
     let url =
@@ -432,6 +445,19 @@ fn a_corrupt_database_is_a_clear_startup_error() {
 
 #[tokio::test]
 async fn a_workflow_killed_mid_step_is_interrupted_at_the_next_start_not_resumed_blindly() {
+    killed_mid_step_on(None).await;
+}
+
+/// On PostgreSQL the restarted replica first wins the Lease (the mock keeps it), then
+/// interrupts the workflow of the earlier term.
+#[tokio::test]
+async fn a_workflow_killed_mid_step_is_interrupted_by_the_next_leader_on_postgresql() {
+    if let Some(url) = coordination_engine::store::testing::fresh_postgres_database().await {
+        killed_mid_step_on(Some(&url)).await;
+    }
+}
+
+async fn killed_mid_step_on(database: Option<&str>) {
     use crate::kube_mock::{MockApiServer, Writes};
     use std::collections::HashMap;
     coordination_engine::tls::install_default_provider();
@@ -449,11 +475,12 @@ async fn a_workflow_killed_mid_step_is_interrupted_at_the_next_start_not_resumed
     .await;
     let dir = tempfile::tempdir().expect("dir");
     let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    let env = [
+    let mut env = vec![
         ("API_TOKEN", "sigkill-test-token"),
         ("KUBECONFIG", kubeconfig.as_str()),
         ("WORKLOAD_CHECKPOINT_TIMEOUT", "60s"),
     ];
+    env.extend(database.map(|url| ("DATABASE_URL", url)));
     let (mut child, addr) = start_server(dir.path(), &env).await;
     let client = crate::helpers::https_client(&dir.path().join("data/tls/ca.crt"));
     let url =
@@ -513,8 +540,18 @@ async fn a_workflow_killed_mid_step_is_interrupted_at_the_next_start_not_resumed
         .count();
 
     let (_child, addr) = start_server(dir.path(), &env).await;
-    let workflow = get(addr).await;
-    assert_eq!(workflow["status"], "interrupted", "{workflow}");
+    // With SQLite at once; on PostgreSQL once the new process holds the Lease (the killed
+    // one's record must first go unrenewed for the lease duration, 15 s).
+    let workflow = crate::helpers::wait_for(
+        "the workflow to be interrupted",
+        Duration::from_secs(40),
+        Duration::from_millis(200),
+        || async {
+            let workflow = get(addr).await;
+            (workflow["status"] == "interrupted").then_some(workflow)
+        },
+    )
+    .await;
     assert!(
         workflow["error"]
             .as_str()
