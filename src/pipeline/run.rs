@@ -628,13 +628,17 @@ impl Pipeline {
             if never_started || dry_pending || self.is_in_flight(&workflow.id) {
                 continue;
             }
-            let step = workflow
+            let last = workflow
                 .steps
                 .last()
                 .and_then(|s| s.get("action"))
                 .and_then(|a| a.as_str())
-                .unwrap_or("before its first step")
-                .to_string();
+                .unwrap_or("before its first step");
+            let step = if workflow.status == WorkflowStatus::Verifying {
+                format!("verify after {last}")
+            } else {
+                last.to_string()
+            };
             let by = match &workflow.executor {
                 Some(term) => format!("{} (term {})", term.identity, term.transitions),
                 None => "an earlier run".into(),

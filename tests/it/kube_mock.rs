@@ -57,7 +57,10 @@ fn serve_lease(state: &State, method: &str, path: &str, body: &web::Bytes) -> Ht
     let mut leases = state.leases.lock().expect("leases");
     let mut object: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let (collection, name) = if method == "POST" {
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         (path.to_string(), name)
     } else {
         match path.rsplit_once('/') {
@@ -70,12 +73,20 @@ fn serve_lease(state: &State, method: &str, path: &str, body: &web::Bytes) -> Ht
     match (method, current) {
         ("GET", Some(lease)) => HttpResponse::Ok().json(lease),
         ("GET", None) => status(404, "NotFound", format!("leases {name:?} not found")),
-        ("POST", Some(_)) => status(409, "AlreadyExists", format!("leases {name:?} already exists")),
+        ("POST", Some(_)) => status(
+            409,
+            "AlreadyExists",
+            format!("leases {name:?} already exists"),
+        ),
         ("PUT", None) => status(404, "NotFound", format!("leases {name:?} not found")),
         ("PUT", Some(lease))
             if lease["metadata"]["resourceVersion"] != object["metadata"]["resourceVersion"] =>
         {
-            status(409, "Conflict", format!("the object has been modified: leases {name:?}"))
+            status(
+                409,
+                "Conflict",
+                format!("the object has been modified: leases {name:?}"),
+            )
         }
         ("POST" | "PUT", _) => {
             leases.next_version += 1;
@@ -268,7 +279,13 @@ impl MockApiServer {
     /// The Lease `namespace/name` as stored now, if it exists.
     pub fn lease(&self, namespace: &str, name: &str) -> Option<Value> {
         let key = format!("{LEASES}{namespace}/leases/{name}");
-        self.state.leases.lock().expect("leases").objects.get(&key).cloned()
+        self.state
+            .leases
+            .lock()
+            .expect("leases")
+            .objects
+            .get(&key)
+            .cloned()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

@@ -22,6 +22,7 @@ mod fuzz;
 mod guard;
 mod guard_bounds;
 mod guard_watch;
+mod ha;
 mod health;
 mod helpers;
 mod incidents;
