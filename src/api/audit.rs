@@ -6,22 +6,20 @@ use super::AppState;
 use super::json::parse;
 use crate::auth::{ApiToken, VerifiedClientCertificate, bearer_token};
 use crate::error::ApiError;
-use crate::sources::audit::{self, AuditRules, DeniedTracker, EventList, judge};
+use crate::sources::audit::{self, AuditRules, EventList, burst_incident, judge};
 use crate::store::AuditOutcome;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::Utc;
 use serde::Serialize;
-use std::sync::Mutex;
 use utoipa::ToSchema;
 
 /// Body limit of audit batches (SPEC §3).
 pub const AUDIT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-/// State of the audit rules that spans batches.
+/// The audit rules. What spans batches (403 counts) is in the store, shared by every replica.
 pub struct AuditState {
     pub rules: AuditRules,
-    pub denied: Mutex<DeniedTracker>,
 }
 
 impl AuditState {
@@ -30,10 +28,7 @@ impl AuditState {
         if !settings.audit_protected_resources.is_empty() {
             rules.protected = settings.audit_protected_resources.clone();
         }
-        AuditState {
-            rules,
-            denied: Mutex::new(DeniedTracker::default()),
-        }
+        AuditState { rules }
     }
 }
 
@@ -106,13 +101,27 @@ pub async fn receive(
     audit::validate(&list).map_err(ApiError::bad_request)?;
     let now = Utc::now();
     let view = state.guard.snapshot();
-    let judged: Vec<_> = {
-        let mut denied = state.audit.denied.lock().unwrap_or_else(|p| p.into_inner());
-        list.items
-            .iter()
-            .map(|event| judge(event, &view, &state.audit.rules, &mut denied, now))
-            .collect()
-    };
+    let mut judged: Vec<_> = list
+        .items
+        .iter()
+        .map(|event| judge(event, &view, &state.audit.rules, now))
+        .collect();
+    // 403s are counted in the store, so a burst split across replicas (the API server's
+    // webhook backend is load-balanced) is still one burst, reported once.
+    for (event, judged) in list.items.iter().zip(judged.iter_mut()) {
+        let Some(denied) = judged.denied.take() else {
+            continue;
+        };
+        let threshold = u32::try_from(state.audit.rules.denied_threshold).unwrap_or(u32::MAX);
+        if let Some(count) = state
+            .store
+            .note_denied_access(&judged.audit_id, &denied, threshold)
+            .await?
+        {
+            judged.outcome = "access_denied_burst";
+            judged.incident = Some(burst_incident(event, count, &state.audit.rules, now));
+        }
+    }
     let ids: Vec<String> = judged.iter().map(|j| j.audit_id.clone()).collect();
     let outcomes: Vec<&str> = judged.iter().map(|j| j.outcome).collect();
     let incidents = judged

@@ -4,7 +4,6 @@
 //! it (webhook down with `failurePolicy: Ignore`, an excluded namespace, a break-glass
 //! identity). Ownership is judged by the guard's own check, not a second one.
 
-use crate::expiring::ExpiringMap;
 use crate::guard::GuardView;
 use crate::guard::clip::{SHOWN_MAX, clip, shown};
 use crate::guard::diff::{REVIEW_BUDGET, touched_paths};
@@ -13,8 +12,7 @@ use crate::incident::{Incident, Severity, Source, Target};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,76 +146,32 @@ impl Default for AuditRules {
     }
 }
 
-/// 403s per identity, across batches (per process). Bounded: an identity is forgotten
-/// `TRACKER_TTL` after its last 403 (longer than any burst window), at most `TRACKER_CAP`
-/// identities are kept, and at most `RECENT_MAX` 403s per identity.
-#[derive(Debug)]
-pub struct DeniedTracker {
-    recent: ExpiringMap<String, Recent403s>,
-    reported: ExpiringMap<String, DateTime<Utc>>,
-    /// Keys the hash of a long username (per process, so a caller cannot aim for collisions).
-    hasher: RandomState,
-}
-
-const TRACKER_TTL: Duration = Duration::from_secs(15 * 60);
-const TRACKER_CAP: usize = 10_000;
-const RECENT_MAX: usize = 1024;
-
-impl Default for DeniedTracker {
-    fn default() -> Self {
-        DeniedTracker {
-            recent: ExpiringMap::new(TRACKER_TTL, TRACKER_CAP),
-            reported: ExpiringMap::new(TRACKER_TTL, TRACKER_CAP),
-            hasher: RandomState::new(),
-        }
-    }
-}
-
-/// Longest tracker key, in bytes before the hash suffix: usernames are caller-chosen and
-/// unbounded, and up to `TRACKER_CAP` of them are kept twice.
+/// Longest identity key, in bytes before the hash suffix: usernames are caller-chosen and
+/// unbounded.
 const KEY_MAX: usize = SHOWN_MAX;
 
-impl DeniedTracker {
-    /// The username itself when short, else its first `KEY_MAX` bytes and a hash of the
-    /// whole: bounded, and two long names with the same prefix stay apart.
-    fn key(&self, username: &str) -> String {
-        if username.len() <= KEY_MAX {
-            return username.to_string();
-        }
-        format!(
-            "{}#{:016x}",
-            clip(username, KEY_MAX),
-            self.hasher.hash_one(username)
-        )
+/// The identity under which a user's 403s are counted (in the store, shared by every
+/// replica): the username itself when short, else its first `KEY_MAX` bytes and a SHA-256 of
+/// the whole (the same on every replica, and two long names with one prefix stay apart).
+pub fn denied_key(username: &str) -> String {
+    if username.len() <= KEY_MAX {
+        return username.to_string();
     }
+    let digest = ring::digest::digest(&ring::digest::SHA256, username.as_bytes());
+    format!(
+        "{}#{}",
+        clip(username, KEY_MAX),
+        hex::encode(&digest.as_ref()[..16])
+    )
 }
 
-/// The 403 times of one identity, oldest first: only the newest `denied_threshold` (at most
-/// `RECENT_MAX`), which is all a burst needs (the threshold-th newest within the window).
-#[derive(Debug, Default)]
-struct Recent403s(VecDeque<DateTime<Utc>>);
-
-impl Recent403s {
-    fn push_back(&mut self, at: DateTime<Utc>, keep: usize) {
-        let keep = keep.clamp(1, RECENT_MAX);
-        while self.0.len() >= keep {
-            self.0.pop_front();
-        }
-        self.0.push_back(at);
-    }
-}
-
-impl std::ops::Deref for Recent403s {
-    type Target = VecDeque<DateTime<Utc>>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Recent403s {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
+/// A 403 to count: the store decides whether it completes a burst (`Store::note_denied_access`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeniedAccess {
+    pub identity: String,
+    pub at: DateTime<Utc>,
+    /// The start of the burst window ending at `at`.
+    pub since: DateTime<Utc>,
 }
 
 /// One event's verdict: the incident it creates, if any, and the outcome label.
@@ -225,6 +179,8 @@ pub struct Judged {
     pub audit_id: String,
     pub outcome: &'static str,
     pub incident: Option<Incident>,
+    /// A 403 to count across batches and replicas (then `burst_incident` if it completes one).
+    pub denied: Option<DeniedAccess>,
 }
 
 fn kind_of(resource: &str) -> String {
@@ -300,18 +256,42 @@ fn incident(
     incident
 }
 
-/// Judges one event (pure but for the 403 tracker, which spans batches).
-pub fn judge(
+/// The incident of a burst of `count` 403s that `event` completed.
+pub fn burst_incident(
     event: &Event,
-    view: &GuardView,
+    count: u32,
     rules: &AuditRules,
-    denied: &mut DeniedTracker,
     now: DateTime<Utc>,
-) -> Judged {
+) -> Incident {
+    let who = shown(&event.user.username);
+    let mut inc = incident(
+        event,
+        "access_denied_burst",
+        format!(
+            "{} denied {} times within {}s",
+            who,
+            count,
+            rules.denied_window.as_secs()
+        ),
+        Severity::Medium,
+        now,
+    );
+    inc.description = format!(
+        "{who} got {count} HTTP 403 answers in {}s; the last on {} {}.",
+        rules.denied_window.as_secs(),
+        event.verb,
+        event.request_uri
+    );
+    inc
+}
+
+/// Judges one event (pure: a 403 comes back as `denied`, counted by the store).
+pub fn judge(event: &Event, view: &GuardView, rules: &AuditRules, now: DateTime<Utc>) -> Judged {
     let ignored = |event: &Event| Judged {
         audit_id: event.audit_id.clone(),
         outcome: "ignored",
         incident: None,
+        denied: None,
     };
     if event.stage != "ResponseComplete" {
         return ignored(event);
@@ -332,41 +312,14 @@ pub fn judge(
         let since = at
             .checked_sub_signed(window)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let key = denied.key(user);
-        let recent = denied.recent.entry(key.clone()).or_default();
-        recent.push_back(at, rules.denied_threshold);
-        while recent.front().is_some_and(|t| *t < since) {
-            recent.pop_front();
-        }
-        let already = denied.reported.get(&key).is_some_and(|t| *t >= since);
-        if recent.len() >= rules.denied_threshold && !already {
-            denied.reported.insert(key, at);
-            let mut inc = incident(
-                event,
-                "access_denied_burst",
-                format!(
-                    "{} denied {} times within {}s",
-                    who,
-                    recent.len(),
-                    rules.denied_window.as_secs()
-                ),
-                Severity::Medium,
-                now,
-            );
-            inc.description = format!(
-                "{who} got {} HTTP 403 answers in {}s; the last on {} {}.",
-                recent.len(),
-                rules.denied_window.as_secs(),
-                event.verb,
-                event.request_uri
-            );
-            return Judged {
-                audit_id: event.audit_id.clone(),
-                outcome: "access_denied_burst",
-                incident: Some(inc),
-            };
-        }
-        return ignored(event);
+        return Judged {
+            denied: Some(DeniedAccess {
+                identity: denied_key(user),
+                at,
+                since,
+            }),
+            ..ignored(event)
+        };
     }
     if !(200..300).contains(&code) || own {
         return ignored(event);
@@ -390,6 +343,7 @@ pub fn judge(
             audit_id: event.audit_id.clone(),
             outcome: "protected_object_deleted",
             incident: Some(inc),
+            denied: None,
         };
     }
     if !matches!(event.verb.as_str(), "update" | "patch" | "delete") || is_exempt(view, &event.user)
@@ -463,6 +417,7 @@ pub fn judge(
         audit_id: event.audit_id.clone(),
         outcome: "gitops_drift",
         incident: Some(inc),
+        denied: None,
     }
 }
 
@@ -480,63 +435,27 @@ mod tests {
     }
 
     #[test]
-    fn a_flood_of_403s_from_distinct_users_keeps_the_tracker_bounded() {
-        let mut event = sample_event("forbidden-burst.json");
-        let mut tracker = DeniedTracker::default();
-        let rules = AuditRules::default();
-        let v = view();
-        for i in 0..(TRACKER_CAP + 5_000) {
-            event.user.username = format!("forged-{i}");
-            judge(&event, &v, &rules, &mut tracker, Utc::now());
-        }
-        assert!(tracker.recent.len() <= TRACKER_CAP);
-        event.user.username = "one-user".into();
-        for _ in 0..(RECENT_MAX * 3) {
-            judge(&event, &v, &rules, &mut tracker, Utc::now());
-        }
-        assert!(
-            tracker
-                .recent
-                .get("one-user")
-                .is_some_and(|r| r.len() <= RECENT_MAX)
-        );
-    }
-
-    #[test]
-    fn a_huge_username_costs_a_bounded_key_and_only_threshold_timestamps() {
-        let mut event = sample_event("forbidden-burst.json");
-        let mut tracker = DeniedTracker::default();
-        let rules = AuditRules::default();
-        let v = view();
+    fn a_huge_username_gets_a_bounded_key_that_tells_it_apart() {
         let huge = "u".repeat(1024 * 1024);
-        let outcomes: Vec<&str> = ['a', 'b']
-            .into_iter()
-            .flat_map(|last| {
-                // Two 1 MiB names differing only in their last byte: separate identities.
-                event.user.username = format!("{huge}{last}");
-                (0..rules.denied_threshold * 3)
-                    .map(|_| {
-                        let judged = judge(&event, &v, &rules, &mut tracker, Utc::now());
-                        if let Some(incident) = &judged.incident {
-                            let shown = serde_json::to_string(incident).expect("json");
-                            assert!(shown.len() < 8 * 1024, "incident of {} bytes", shown.len());
-                        }
-                        judged.outcome
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let bursts = outcomes.iter().filter(|o| **o == "access_denied_burst");
-        assert_eq!(bursts.count(), 2, "{outcomes:?}");
-        assert_eq!(tracker.recent.len(), 2);
-        for username in [format!("{huge}a"), format!("{huge}b")] {
-            let key = tracker.key(&username);
-            assert!(key.len() <= KEY_MAX + 64, "key of {} bytes", key.len());
-            let times = tracker.recent.get(&key).expect("tracked").len();
-            assert_eq!(times, rules.denied_threshold);
-        }
-        // A short name is its own key.
-        assert_eq!(tracker.key("alice"), "alice");
+        let (a, b) = (
+            denied_key(&format!("{huge}a")),
+            denied_key(&format!("{huge}b")),
+        );
+        assert!(a.len() <= KEY_MAX + 64, "key of {} bytes", a.len());
+        assert_ne!(a, b, "two names with one prefix stay apart");
+        assert_eq!(
+            a,
+            denied_key(&format!("{huge}a")),
+            "the same on every replica"
+        );
+        assert_eq!(denied_key("alice"), "alice");
+        let mut event = sample_event("forbidden-burst.json");
+        event.user.username = format!("{huge}a");
+        let judged = judge(&event, &view(), &AuditRules::default(), Utc::now());
+        assert_eq!(judged.denied.map(|d| d.identity), Some(a));
+        let incident = burst_incident(&event, 5, &AuditRules::default(), Utc::now());
+        let shown = serde_json::to_string(&incident).expect("json");
+        assert!(shown.len() < 8 * 1024, "incident of {} bytes", shown.len());
     }
 
     fn sample_event(name: &str) -> Event {
@@ -557,13 +476,9 @@ mod tests {
     #[test]
     fn a_metadata_level_delete_is_judged_from_the_guard_cache() {
         let event = sample_event("kubectl-delete-metadata-level.json");
-        let mut tracker = DeniedTracker::default();
         let rules = AuditRules::default();
         let empty = view();
-        assert_eq!(
-            judge(&event, &empty, &rules, &mut tracker, Utc::now()).outcome,
-            "ignored"
-        );
+        assert_eq!(judge(&event, &empty, &rules, Utc::now()).outcome, "ignored");
         let cached = view();
         cached.parents.insert(
             ("apps".into(), "deployments".into(), "prod".into(), "cart".into()),
@@ -573,7 +488,7 @@ mod tests {
                     "annotations": {"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:prod/cart"}}),
             },
         );
-        let judged = judge(&event, &cached, &rules, &mut tracker, Utc::now());
+        let judged = judge(&event, &cached, &rules, Utc::now());
         assert_eq!(judged.outcome, "gitops_drift");
         assert_eq!(
             judged.incident.expect("incident").annotations["argocd_application"],
@@ -584,50 +499,39 @@ mod tests {
     #[test]
     fn break_glass_groups_and_the_engine_are_not_drift() {
         let mut event = sample_event("kubectl-scale.json");
-        let mut tracker = DeniedTracker::default();
         let rules = AuditRules::default();
         let mut v = view();
         v.config.exempt_groups.insert("break-glass".into());
         assert_eq!(
-            judge(&event, &v, &rules, &mut tracker, Utc::now()).outcome,
+            judge(&event, &v, &rules, Utc::now()).outcome,
             "gitops_drift"
         );
         event.user.groups.push("break-glass".into());
-        assert_eq!(
-            judge(&event, &v, &rules, &mut tracker, Utc::now()).outcome,
-            "ignored"
-        );
+        assert_eq!(judge(&event, &v, &rules, Utc::now()).outcome, "ignored");
         let engine = sample_event("engine-remediation.json");
         assert_eq!(
-            judge(&engine, &view(), &rules, &mut tracker, Utc::now()).outcome,
+            judge(&engine, &view(), &rules, Utc::now()).outcome,
             "ignored"
         );
     }
 
     #[test]
-    fn a_burst_of_403s_is_reported_once_per_window() {
+    fn a_403_is_counted_in_the_window_before_it_and_nothing_else_is() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("webhooks/samples/audit/forbidden-burst.json");
         let list: EventList =
             serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("parses");
-        let mut tracker = DeniedTracker::default();
         let rules = AuditRules::default();
-        let v = view();
-        let outcomes: Vec<&str> = list
-            .items
-            .iter()
-            .map(|e| judge(e, &v, &rules, &mut tracker, Utc::now()).outcome)
-            .collect();
-        assert_eq!(
-            outcomes,
-            vec![
-                "ignored",
-                "ignored",
-                "ignored",
-                "ignored",
-                "access_denied_burst",
-                "ignored"
-            ]
-        );
+        for event in &list.items {
+            let judged = judge(event, &view(), &rules, Utc::now());
+            let denied = judged.denied.expect("a 403 to count");
+            assert_eq!(
+                judged.outcome, "ignored",
+                "until the store says it is a burst"
+            );
+            assert_eq!(denied.at - denied.since, chrono::Duration::seconds(60));
+        }
+        let scale = sample_event("kubectl-scale.json");
+        assert!(judge(&scale, &view(), &rules, Utc::now()).denied.is_none());
     }
 }

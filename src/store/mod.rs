@@ -295,6 +295,16 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    /// Counts one 403 of an identity (once per auditID: a resent batch counts nothing) and
+    /// returns the number of its 403s in `[since, at]` when they reach `threshold` and no
+    /// burst of this identity was reported within the window (then it is reported now).
+    async fn note_denied_access(
+        &self,
+        audit_id: &str,
+        denied: &crate::sources::audit::DeniedAccess,
+        threshold: u32,
+    ) -> Result<Option<u32>, StoreError>;
+
     /// Deletes resolved/cancelled incidents (and their workflows) closed before `cutoff`, and
     /// leases and audit dedupe entries older than it.
     async fn purge_closed_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -171,6 +171,26 @@ CREATE TABLE leader_lock (
 );
 "#,
     ),
+    (
+        10,
+        "403 counts shared by the replicas",
+        r#"
+-- 403s per identity (one row per auditID: a resent batch counts nothing), so a burst split
+-- across replicas is still one burst. Rows older than any window are deleted as new ones come.
+CREATE TABLE audit_denied (
+    audit_id  TEXT PRIMARY KEY,
+    identity  TEXT NOT NULL,
+    at        BIGINT NOT NULL
+);
+CREATE INDEX audit_denied_by_identity ON audit_denied (identity, at);
+CREATE INDEX audit_denied_by_time ON audit_denied (at);
+-- When each identity's last burst was reported: once per window.
+CREATE TABLE audit_denied_reported (
+    identity  TEXT PRIMARY KEY,
+    at        BIGINT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

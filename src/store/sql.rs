@@ -31,6 +31,7 @@ pub(crate) mod builder;
 mod bulk;
 mod connect;
 mod denials;
+mod denied_access;
 mod gates;
 mod leader;
 mod leases;
@@ -574,6 +575,22 @@ impl Store for SqlStore {
         Ok(recorded)
     }
 
+    async fn note_denied_access(
+        &self,
+        audit_id: &str,
+        denied: &crate::sources::audit::DeniedAccess,
+        threshold: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        let started = Instant::now();
+        let noted = retry_raced(|| async move {
+            self.note_denied_access_once(audit_id, denied, threshold)
+                .await
+        })
+        .await?;
+        self.observe("note_denied_access", started);
+        Ok(noted)
+    }
+
     async fn close_denials_before(
         &self,
         cutoff: DateTime<Utc>,
@@ -636,6 +653,8 @@ impl Store for SqlStore {
         for sql in [
             "DELETE FROM leases WHERE expires_at < $1",
             "DELETE FROM audit_seen WHERE seen_at < $1",
+            "DELETE FROM audit_denied WHERE at < $1",
+            "DELETE FROM audit_denied_reported WHERE at < $1",
         ] {
             sqlx::query(sql)
                 .bind(cutoff)

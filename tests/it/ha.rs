@@ -202,6 +202,28 @@ async fn detached_replicas_elect_one_executor_store_one_incident_per_alert_and_f
         assert_eq!(page["total"], 1, "replica {i}: {page}");
     }
 
+    // The API server's audit backend is load-balanced: a burst of 403s split over the three
+    // replicas is still one burst, reported once.
+    let burst = crate::helpers::sample("audit", "forbidden-burst.json");
+    let events = burst["items"].as_array().expect("items").clone();
+    for (i, chunk) in events.chunks(2).enumerate() {
+        let mut batch = burst.clone();
+        batch["items"] = Value::Array(chunk.to_vec());
+        let (status, body) = replicas.post(i % 3, "/webhooks/audit", &batch).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let bursts = replicas
+        .get(1, "/api/v1/incidents?source=audit")
+        .await
+        .expect("list");
+    assert_eq!(bursts["total"], 1, "{bursts}");
+    assert!(
+        bursts["incidents"][0]["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("denied 5 times")),
+        "{bursts}"
+    );
+
     // The leader dies: another replica takes over once the row goes unrenewed (15 s).
     let killed_at = Instant::now();
     replicas.kill(leader).await;

@@ -183,6 +183,43 @@ async fn the_leader_lock_row_is_a_compare_and_set(store: &SqlStore) {
     assert_eq!((read.holder.as_str(), read.transitions), ("b", 1));
 }
 
+/// 403s of one identity: the fifth within the window is a burst, reported once per window;
+/// a resent event counts nothing; another identity's 403s are its own.
+async fn a_burst_of_403s_is_reported_once_per_window(store: &SqlStore) {
+    use crate::sources::audit::DeniedAccess;
+    let t0 = Utc::now() - chrono::Duration::minutes(5);
+    let denied = |who: &str, second: i64| {
+        let at = t0 + chrono::Duration::seconds(second);
+        DeniedAccess {
+            identity: who.into(),
+            at,
+            since: at - chrono::Duration::seconds(60),
+        }
+    };
+    let mut outcomes = Vec::new();
+    for second in 0..6 {
+        let id = format!("bob-{second}");
+        outcomes.push(store.note_denied_access(&id, &denied("bob", second), 5).await.expect("note"));
+    }
+    assert_eq!(outcomes, vec![None, None, None, None, Some(5), None]);
+    assert_eq!(
+        store.note_denied_access("bob-4", &denied("bob", 4), 5).await.expect("resend"),
+        None,
+        "a resent event counts nothing"
+    );
+    for second in 0..4 {
+        let id = format!("eve-{second}");
+        assert_eq!(store.note_denied_access(&id, &denied("eve", second), 5).await.expect("eve"), None);
+    }
+    // A window later, five more 403s are a new burst.
+    let mut later = Vec::new();
+    for i in 0..5 {
+        let id = format!("bob-later-{i}");
+        later.push(store.note_denied_access(&id, &denied("bob", 120 + i), 5).await.expect("note"));
+    }
+    assert_eq!(later, vec![None, None, None, None, Some(5)]);
+}
+
 async fn migrations_are_recorded_once(store: &SqlStore) {
     let again = store;
     let versions: Vec<i64> = sqlx::query("SELECT version FROM schema_version ORDER BY version")
