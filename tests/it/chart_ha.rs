@@ -64,7 +64,7 @@ fn assert_lease_rbac(docs: &[Value], lease: &str) {
                 "apiGroups": ["coordination.k8s.io"],
                 "resources": ["leases"],
                 "resourceNames": [lease],
-                "verbs": ["get", "update", "patch"]
+                "verbs": ["get", "update"]
             }
         ])
     );
