@@ -423,15 +423,25 @@ async fn a_frozen_leader_is_replaced_and_writes_nothing_after_it_wakes() {
         .await;
     let old_name = replicas.members[leader].name.clone();
     let follower = others(3, &[leader])[0];
-    let (status, answer) = replicas
-        .post(
-            follower,
-            "/api/v1/remediation/trigger",
-            &trigger_body("shop", "deployment", "stuck"),
-        )
-        .await;
-    assert_eq!(status, 202, "{answer}");
-    let stuck = answer["workflow_id"].as_str().expect("id").to_string();
+    // The same target triggered on every replica at once: one active workflow (the store's
+    // unique index is the lock), the others are told which one holds it.
+    let body = trigger_body("shop", "deployment", "stuck");
+    let answers = futures_util::future::join_all(
+        (0..3).map(|i| replicas.post(i, "/api/v1/remediation/trigger", &body)),
+    )
+    .await;
+    let started: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == 202)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(started.len(), 1, "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|(status, _)| *status == 409).count(),
+        2,
+        "{answers:?}"
+    );
+    let stuck = started[0]["workflow_id"].as_str().expect("id").to_string();
     replicas
         .workflow_reaching(follower, &stuck, &["verifying"], Duration::from_secs(20))
         .await;
