@@ -49,16 +49,48 @@ pub fn spawn_election(
 ) {
     tokio::spawn(async move {
         let mut observed: Option<Observation> = None;
+        let mut stepping_down = leadership.stepping_down();
         loop {
+            if *stepping_down.borrow() {
+                release(&*lock, &leadership).await;
+                return;
+            }
             let elected = step(&*lock, &leadership, &timing, &mut observed).await;
             if let Some(term) = elected {
                 tracing::info!(identity = %term.identity, transitions = term.transitions, "elected leader");
                 // Beside the loop: taking over work must never delay the next renewal.
                 tokio::spawn(on_elected(term));
             }
-            tokio::time::sleep(timing.retry_period).await;
+            tokio::select! {
+                _ = tokio::time::sleep(timing.retry_period) => {}
+                _ = stepping_down.changed() => {}
+            }
         }
     });
+}
+
+/// Hands the lock over at shutdown: when this replica still holds it, writes an empty holder
+/// (compare-and-set, so a lock someone else already took is left alone).
+pub(super) async fn release(lock: &dyn LeaseLock, leadership: &Leadership) {
+    let me = leadership.identity().to_string();
+    match lock.read().await {
+        Ok(Some((record, version))) if record.holder == me => {
+            let released = LockRecord {
+                holder: String::new(),
+                renewed_at: Utc::now(),
+                ..record
+            };
+            match lock.replace(&released, &version).await {
+                Ok(()) => tracing::info!(identity = %me, "released the leader lock at shutdown"),
+                Err(error) => {
+                    tracing::warn!(%error, "could not release the leader lock; it expires by itself")
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "could not read the leader lock at shutdown"),
+    }
+    leadership.released();
 }
 
 /// One round: read the lock, then renew it (leader), take it over (expired or free), or

@@ -76,6 +76,8 @@ struct Inner {
     renew_deadline: Duration,
     state: Mutex<State>,
     metrics: Option<crate::metrics::Metrics>,
+    /// Set at shutdown: stop acting now, and hand the lock over (`release`).
+    stepping_down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Leadership {
@@ -99,6 +101,7 @@ impl Leadership {
                 renew_deadline: Duration::MAX,
                 state: Mutex::new(state),
                 metrics: None,
+                stepping_down: tokio::sync::watch::channel(false).0,
             }),
         }
     }
@@ -119,6 +122,7 @@ impl Leadership {
                 renew_deadline,
                 state: Mutex::new(State::default()),
                 metrics: Some(metrics),
+                stepping_down: tokio::sync::watch::channel(false).0,
             }),
         }
     }
@@ -138,6 +142,9 @@ impl Leadership {
     /// The current term, if this replica may act now: it holds the lock and its last renewal
     /// was sent less than the renew deadline ago. Checked before every write.
     pub fn current_term(&self) -> Option<Term> {
+        if *self.inner.stepping_down.borrow() {
+            return None;
+        }
         let state = self.state();
         let term = state.term.clone()?;
         if !self.inner.enabled {
@@ -145,6 +152,41 @@ impl Leadership {
         }
         let renewed = state.renewed?;
         (renewed.elapsed() < self.inner.renew_deadline).then_some(term)
+    }
+
+    /// At shutdown: stops acting at once and, when this replica holds the lock, hands it over
+    /// (the election writes an empty holder, so a follower takes over at its next try instead
+    /// of waiting out the lease). Waits at most `within` for that write.
+    pub async fn step_down(&self, within: Duration) {
+        if !self.inner.enabled {
+            return;
+        }
+        let mut released = self.inner.stepping_down.subscribe();
+        self.inner.stepping_down.send_replace(true);
+        // The election answers by clearing the term after its release write (or at once when
+        // it did not hold the lock).
+        let cleared = async {
+            loop {
+                if self.state().term.is_none() {
+                    return;
+                }
+                if released.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, cleared).await;
+    }
+
+    fn stepping_down(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.stepping_down.subscribe()
+    }
+
+    /// The election released the lock (or gave up trying) at shutdown.
+    fn released(&self) {
+        self.lost();
+        // Wakes `step_down`.
+        self.inner.stepping_down.send_replace(true);
     }
 
     pub fn is_leader(&self) -> bool {

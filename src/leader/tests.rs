@@ -156,3 +156,23 @@ fn without_pod_name_two_processes_on_one_host_get_different_identities() {
     assert_eq!(identity(Some("engine-0")), "engine-0");
     assert_ne!(identity(None), identity(None));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_that_steps_down_hands_over_without_waiting_out_the_lease() {
+    let timing = ElectionTiming::default();
+    let lock = MemoryLock::default();
+    let mut a = Replica::new("a", &timing);
+    let mut b = Replica::new("b", &timing);
+    a.step(&lock, &timing).await.expect("a leads");
+    b.step(&lock, &timing).await;
+    // Shutdown: `a` stops acting at once and writes an empty holder.
+    a.leadership.inner.stepping_down.send_replace(true);
+    assert!(!a.leadership.is_leader());
+    super::election::release(&lock, &a.leadership).await;
+    let (record, _) = lock.read().await.expect("read").expect("record");
+    assert_eq!(record.holder, "");
+    // The next try of `b` (one retry period, not the 15 s lease) takes it.
+    tokio::time::advance(timing.retry_period).await;
+    let term = b.step(&lock, &timing).await.expect("b takes over");
+    assert_eq!((term.identity.as_str(), term.transitions), ("b", 1));
+}

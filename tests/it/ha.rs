@@ -236,6 +236,20 @@ async fn detached_replicas_elect_one_executor_store_one_incident_per_alert_and_f
         view["leader"]["lock"],
         "database row coordination-engine-leader"
     );
+
+    // A graceful stop (SIGTERM: a rollout, a drain) hands the lock over: the last replica
+    // leads at its next try, not after the 15 s lease.
+    let stopped_at = Instant::now();
+    replicas.signal(next, libc::SIGTERM);
+    let last = others(3, &[leader, next]);
+    // Without the hand-over this takes at least the 15 s lease.
+    let third = replicas.one_leader(&last, Duration::from_secs(14)).await;
+    assert_eq!(third, last[0]);
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(14),
+        "handed over in {:?}",
+        stopped_at.elapsed()
+    );
 }
 
 /// A deployment in `shop` whose rollout never completes (verification waits), and the
