@@ -71,6 +71,17 @@ impl Replica {
     }
 }
 
+/// Two replicas on one lock: `a` took it, `b` saw it held.
+async fn a_leads_b_follows() -> (ElectionTiming, MemoryLock, Replica, Replica) {
+    let timing = ElectionTiming::default();
+    let lock = MemoryLock::default();
+    let mut a = Replica::new("a", &timing);
+    let mut b = Replica::new("b", &timing);
+    a.step(&lock, &timing).await.expect("a leads");
+    assert_eq!(b.step(&lock, &timing).await, None);
+    (timing, lock, a, b)
+}
+
 #[tokio::test(start_paused = true)]
 async fn one_replica_leads_and_the_others_follow_it() {
     let timing = ElectionTiming::default();
@@ -99,12 +110,7 @@ async fn one_replica_leads_and_the_others_follow_it() {
 /// before a follower may take over (lease duration, 15 s after it saw the last renewal).
 #[tokio::test(start_paused = true)]
 async fn a_stalled_leader_stops_acting_before_anyone_takes_over() {
-    let timing = ElectionTiming::default();
-    let lock = MemoryLock::default();
-    let mut a = Replica::new("a", &timing);
-    let mut b = Replica::new("b", &timing);
-    a.step(&lock, &timing).await.expect("a leads");
-    b.step(&lock, &timing).await;
+    let (timing, lock, mut a, mut b) = a_leads_b_follows().await;
     // `a` stalls (SIGSTOP, partition): it never steps again. `b` keeps looking.
     let mut waited = Duration::ZERO;
     let took_over = loop {
@@ -159,12 +165,7 @@ fn without_pod_name_two_processes_on_one_host_get_different_identities() {
 
 #[tokio::test(start_paused = true)]
 async fn a_leader_that_steps_down_hands_over_without_waiting_out_the_lease() {
-    let timing = ElectionTiming::default();
-    let lock = MemoryLock::default();
-    let mut a = Replica::new("a", &timing);
-    let mut b = Replica::new("b", &timing);
-    a.step(&lock, &timing).await.expect("a leads");
-    b.step(&lock, &timing).await;
+    let (timing, lock, a, mut b) = a_leads_b_follows().await;
     // Shutdown: `a` stops acting at once and writes an empty holder.
     a.leadership.inner.stepping_down.send_replace(true);
     assert!(!a.leadership.is_leader());

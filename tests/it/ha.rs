@@ -148,6 +148,30 @@ impl Replicas {
         .await
     }
 
+    /// Triggers a crash-loop remediation of `ns/kind/name` through replica `i` (202).
+    async fn trigger(&self, i: usize, ns: &str, kind: &str, name: &str) -> String {
+        let (status, answer) = self
+            .post(
+                i,
+                "/api/v1/remediation/trigger",
+                &trigger_body(ns, kind, name),
+            )
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        answer["workflow_id"].as_str().expect("id").to_string()
+    }
+
+    /// The workflow once it finished, as replica `i` reads it.
+    async fn finished(&self, i: usize, id: &str) -> Value {
+        self.workflow_reaching(
+            i,
+            id,
+            &["succeeded", "failed", "escalated", "interrupted"],
+            Duration::from_secs(20),
+        )
+        .await
+    }
+
     fn kill(&mut self, i: usize) -> impl std::future::Future<Output = ()> + '_ {
         let child = &mut self.members[i].child;
         child.start_kill().expect("SIGKILL");
@@ -322,23 +346,8 @@ async fn a_follower_trigger_runs_once_on_the_leader_and_a_killed_leader_is_repla
     let follower = others(3, &[leader])[0];
 
     // A trigger on a follower is stored, and the leader runs it: one set of writes, its own.
-    let (status, answer) = replicas
-        .post(
-            follower,
-            "/api/v1/remediation/trigger",
-            &trigger_body("prod", "pod", "api-7d9f"),
-        )
-        .await;
-    assert_eq!(status, 202, "{answer}");
-    let id = answer["workflow_id"].as_str().expect("id").to_string();
-    let done = replicas
-        .workflow_reaching(
-            follower,
-            &id,
-            &["succeeded", "failed", "escalated"],
-            Duration::from_secs(20),
-        )
-        .await;
+    let id = replicas.trigger(follower, "prod", "pod", "api-7d9f").await;
+    let done = replicas.finished(follower, &id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(
         done["executor"]["identity"],
@@ -358,15 +367,9 @@ async fn a_follower_trigger_runs_once_on_the_leader_and_a_killed_leader_is_repla
 
     // The leader dies in the middle of a workflow: another replica takes the Lease within
     // 20 s, interrupts that workflow, and runs the next trigger.
-    let (status, answer) = replicas
-        .post(
-            follower,
-            "/api/v1/remediation/trigger",
-            &trigger_body("shop", "deployment", "stuck"),
-        )
+    let stuck = replicas
+        .trigger(follower, "shop", "deployment", "stuck")
         .await;
-    assert_eq!(status, 202, "{answer}");
-    let stuck = answer["workflow_id"].as_str().expect("id").to_string();
     replicas
         .workflow_reaching(follower, &stuck, &["verifying"], Duration::from_secs(20))
         .await;
@@ -396,23 +399,8 @@ async fn a_follower_trigger_runs_once_on_the_leader_and_a_killed_leader_is_repla
             .is_some_and(|e| e.contains(&replicas.members[leader].name) && e.contains("verify")),
         "names the dead executor and the step: {interrupted}"
     );
-    let (status, answer) = replicas
-        .post(
-            next,
-            "/api/v1/remediation/trigger",
-            &trigger_body("prod", "pod", "api-7d9f"),
-        )
-        .await;
-    assert_eq!(status, 202, "{answer}");
-    let id = answer["workflow_id"].as_str().expect("id").to_string();
-    let done = replicas
-        .workflow_reaching(
-            next,
-            &id,
-            &["succeeded", "failed", "escalated"],
-            Duration::from_secs(20),
-        )
-        .await;
+    let id = replicas.trigger(next, "prod", "pod", "api-7d9f").await;
+    let done = replicas.finished(next, &id).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(
         done["executor"]["identity"],
