@@ -646,12 +646,12 @@ impl Pipeline {
 
     /// Starts a workflow for every queued incident; an incident leaves the queue once handled.
     pub async fn drain_queue(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let queued = self.store.queued_incidents(100).await?;
-        for id in &queued {
-            let incident = match self.store.get_incident(id).await {
+        let queued = self.store.queue_entries(100).await?;
+        for entry in &queued {
+            let incident = match self.store.get_incident(&entry.incident_id).await {
                 Ok(incident) => incident,
                 Err(StoreError::NotFound(_)) => {
-                    self.store.dequeue(id).await?;
+                    self.store.dequeue(entry).await?;
                     continue;
                 }
                 Err(error) => return Err(error),
@@ -670,7 +670,8 @@ impl Pipeline {
                     Err(StartError::Store(error)) => return Err(error),
                 }
             }
-            self.store.dequeue(id).await?;
+            // Only this generation: a requeue meanwhile (a pause lifted) is handled next round.
+            self.store.dequeue(entry).await?;
         }
         Ok(queued.len())
     }

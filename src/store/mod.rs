@@ -177,6 +177,13 @@ pub struct TargetHistory {
     pub last_failed_at: Option<DateTime<Utc>>,
 }
 
+/// An incident waiting for the pipeline, and how many times it was queued again while queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub incident_id: String,
+    pub generation: i64,
+}
+
 /// What PATCH may change on an incident.
 #[derive(Debug, Clone, Default)]
 pub struct IncidentChange {
@@ -204,7 +211,16 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<AlertBatchOutcome, StoreError>;
     /// Incident ids waiting for the pipeline, oldest first.
-    async fn queued_incidents(&self, limit: i64) -> Result<Vec<String>, StoreError>;
+    async fn queued_incidents(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .queue_entries(limit)
+            .await?
+            .into_iter()
+            .map(|entry| entry.incident_id)
+            .collect())
+    }
+    /// The queue's entries, oldest first, each with the generation `dequeue` checks.
+    async fn queue_entries(&self, limit: i64) -> Result<Vec<QueueEntry>, StoreError>;
     /// Records a batch of audit events in one transaction: their auditIDs (duplicates of
     /// earlier batches are skipped) and the incidents of the new ones.
     async fn record_audit(
@@ -213,11 +229,13 @@ pub trait Store: Send + Sync + 'static {
         incidents: Vec<(String, Incident)>,
         now: DateTime<Utc>,
     ) -> Result<AuditOutcome, StoreError>;
-    /// Puts an incident (back) on the pipeline queue; a no-op when it is already queued or
-    /// no longer exists.
+    /// Puts an incident (back) on the pipeline queue; when it is already queued, bumps the
+    /// entry's generation (the consumer handling the older one must not take it off); a no-op
+    /// when the incident no longer exists.
     async fn enqueue(&self, incident_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Takes an incident off the queue once the pipeline handled it.
-    async fn dequeue(&self, incident_id: &str) -> Result<(), StoreError>;
+    /// Takes an entry off the queue once the pipeline handled it, unless it was enqueued again
+    /// meanwhile (its generation changed: it is handled again at the next round).
+    async fn dequeue(&self, entry: &QueueEntry) -> Result<(), StoreError>;
     /// Inserts all or nothing, in one transaction (one fsync for the batch).
     async fn insert_incidents(&self, incidents: &[Incident]) -> Result<(), StoreError>;
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError>;

@@ -191,6 +191,16 @@ CREATE TABLE audit_denied_reported (
 );
 "#,
     ),
+    (
+        11,
+        "queue entry generations",
+        r#"
+-- Enqueueing an incident that is already queued bumps its generation, and the consumer only
+-- removes the generation it read: a requeue that lands while the consumer handles the older
+-- entry (a pause lifted at that moment) is never lost.
+ALTER TABLE incident_queue ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// Created before any migration runs.

@@ -13,8 +13,8 @@
 use super::query::{counts_where, incident_where, push_where, workflow_where};
 use super::{
     AlertBatchOutcome, AuditOutcome, DenialRecorded, IncidentChange, IncidentFilter,
-    IncidentSummary, LeaseRecord, Page, PageRequest, Pause, Store, StoreError, TargetHistory,
-    WorkflowFilter, to_micros,
+    IncidentSummary, LeaseRecord, Page, PageRequest, Pause, QueueEntry, Store, StoreError,
+    TargetHistory, WorkflowFilter, to_micros,
 };
 use crate::incident::{Incident, IncidentStatus, Note};
 use crate::metrics::Metrics;
@@ -209,15 +209,22 @@ impl Store for SqlStore {
         Ok(outcome)
     }
 
-    async fn queued_incidents(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+    async fn queue_entries(&self, limit: i64) -> Result<Vec<QueueEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT incident_id FROM incident_queue ORDER BY enqueued_at, incident_id LIMIT $1",
+            "SELECT incident_id, generation FROM incident_queue \
+             ORDER BY enqueued_at, incident_id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.readers)
         .await
         .map_err(unavailable)?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        Ok(rows
+            .iter()
+            .map(|row| QueueEntry {
+                incident_id: row.get(0),
+                generation: row.get(1),
+            })
+            .collect())
     }
 
     async fn record_audit(
@@ -253,7 +260,7 @@ impl Store for SqlStore {
         sqlx::query(
             "INSERT INTO incident_queue (incident_id, enqueued_at) \
              SELECT id, $2 FROM incidents WHERE id = $1 \
-             ON CONFLICT (incident_id) DO NOTHING",
+             ON CONFLICT (incident_id) DO UPDATE SET generation = incident_queue.generation + 1",
         )
         .bind(incident_id)
         .bind(to_micros(now))
@@ -263,9 +270,10 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn dequeue(&self, incident_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM incident_queue WHERE incident_id = $1")
-            .bind(incident_id)
+    async fn dequeue(&self, entry: &QueueEntry) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM incident_queue WHERE incident_id = $1 AND generation = $2")
+            .bind(&entry.incident_id)
+            .bind(entry.generation)
             .execute(&self.writer)
             .await
             .map_err(unavailable)?;

@@ -220,6 +220,28 @@ async fn a_burst_of_403s_is_reported_once_per_window(store: &SqlStore) {
     assert_eq!(later, vec![None, None, None, None, Some(5)]);
 }
 
+/// A requeue that lands while the consumer handles the older entry (a pause lifted at that
+/// moment) survives the consumer's dequeue.
+async fn a_requeue_while_the_entry_is_handled_is_not_lost(store: &SqlStore) {
+    let now = Utc::now();
+    let incident = Incident::new(Source::Api, "t".into(), Severity::High, now);
+    store.insert_incident(&incident).await.expect("incident");
+    store.enqueue(&incident.id, now).await.expect("enqueue");
+    let read = store.queue_entries(10).await.expect("queue");
+    assert_eq!(read.len(), 1);
+    store.enqueue(&incident.id, now).await.expect("requeue");
+    store.dequeue(&read[0]).await.expect("dequeue the old entry");
+    let left = store.queue_entries(10).await.expect("queue");
+    assert_eq!(left.len(), 1, "the requeue is still there");
+    assert_eq!(left[0].incident_id, incident.id);
+    assert_ne!(left[0].generation, read[0].generation);
+    store.dequeue(&left[0]).await.expect("dequeue");
+    assert!(store.queued_incidents(10).await.expect("queue").is_empty());
+    // An incident that no longer exists is not queued.
+    store.enqueue("inc-missing", now).await.expect("no-op");
+    assert!(store.queued_incidents(10).await.expect("queue").is_empty());
+}
+
 async fn migrations_are_recorded_once(store: &SqlStore) {
     let again = store;
     let versions: Vec<i64> = sqlx::query("SELECT version FROM schema_version ORDER BY version")
