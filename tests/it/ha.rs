@@ -148,6 +148,15 @@ impl Replicas {
         .await
     }
 
+    /// Whether replica `i`'s guard allows `username`'s edit of an ArgoCD-managed Deployment's
+    /// replicas (the guard table's case).
+    async fn allows(&self, i: usize, username: &str) -> bool {
+        let review = crate::leases::replicas_review(username);
+        let (status, answer) = self.post(i, "/webhooks/validate", &review).await;
+        assert_eq!(status, 200, "{answer}");
+        answer["response"]["allowed"].as_bool().expect("allowed")
+    }
+
     /// Triggers a crash-loop remediation of `ns/kind/name` through replica `i` (202).
     async fn trigger(&self, i: usize, ns: &str, kind: &str, name: &str) -> String {
         let (status, answer) = self
@@ -247,6 +256,52 @@ async fn detached_replicas_elect_one_executor_store_one_incident_per_alert_and_f
             .is_some_and(|t| t.contains("denied 5 times")),
         "{bursts}"
     );
+
+    // A remediation lease recorded through any replica's store reaches every replica's guard
+    // within its 2 s refresh: the engine may then change exactly those paths, a person may not.
+    let engine = "system:serviceaccount:self-healing-platform:coordination-engine";
+    for i in 0..3 {
+        assert!(!replicas.allows(i, engine).await, "no lease yet");
+    }
+    let store = coordination_engine::store::SqlStore::connect_postgres(
+        &database,
+        None,
+        Duration::from_secs(5),
+        coordination_engine::metrics::Metrics::new(),
+    )
+    .await
+    .expect("store");
+    let now = chrono::Utc::now();
+    coordination_engine::store::Store::insert_lease(
+        &store,
+        &coordination_engine::store::LeaseRecord {
+            id: "lease-ha".into(),
+            incident_id: "inc-ha".into(),
+            workflow_id: "wf-ha".into(),
+            object: "Deployment prod/cart".into(),
+            object_uid: "uid-cart".into(),
+            paths: vec!["/spec/replicas".into()],
+            created_at: now,
+            expires_at: now + chrono::Duration::minutes(10),
+        },
+    )
+    .await
+    .expect("lease");
+    let recorded = Instant::now();
+    for i in 0..3 {
+        wait_for(
+            "every replica's guard to honour the lease",
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            || async { replicas.allows(i, engine).await.then_some(()) },
+        )
+        .await;
+        assert!(
+            !replicas.allows(i, "alice").await,
+            "a person is still refused"
+        );
+    }
+    eprintln!("lease seen by every guard after {:?}", recorded.elapsed());
 
     // The leader dies: another replica takes over once the row goes unrenewed (15 s).
     let killed_at = Instant::now();

@@ -15,7 +15,7 @@ const CART: &str = "/apis/apps/v1/namespaces/prod/deployments/cart";
 const SCALE: &str = "/apis/apps/v1/namespaces/prod/deployments/cart/scale";
 
 /// The guard table's "kubectl edit of replicas" review, by `username`.
-fn replicas_review(username: &str) -> Value {
+pub(crate) fn replicas_review(username: &str) -> Value {
     let cases = crate::helpers::sample("admission", "cases.json");
     let case = cases["cases"]
         .as_array()
