@@ -2,6 +2,8 @@
 //! and starts again while clients keep creating and listing incidents. The clients see 2xx or
 //! 503 `unavailable`, nothing else; every acknowledged incident is there afterwards; and every
 //! replica serves again within 10 s of the database returning, without being restarted.
+//! Then a quick restart with no traffic: no connection the old server closed is handed to a
+//! request once the database is back (the pool tests a connection before lending it).
 
 use crate::helpers::wait_for;
 use crate::process::start_server;
@@ -17,6 +19,8 @@ const TOKEN: &str = "ha-outage-token";
 const REPLICAS: usize = 3;
 /// Client tasks per replica, each sending one request after the other.
 const CLIENTS_PER_REPLICA: usize = 2;
+/// Concurrent requests that take every connection of a replica's pool (`POSTGRES_CONNECTIONS`).
+const POOL_WIDTH: usize = 10;
 
 /// A PostgreSQL server of this test alone (the shared one must not be restarted under other
 /// tests), started with `scripts/test-postgres.sh` and removed when dropped.
@@ -393,12 +397,18 @@ async fn a_postgresql_restart_under_load_is_503_then_every_replica_recovers() {
             .filter(|o| o.status() == Some(status))
             .count()
     };
+    let slowest_refusal = outcomes
+        .iter()
+        .filter(|o| o.status() == Some(503))
+        .map(|o| o.answered - o.sent)
+        .max();
     eprintln!(
-        "{} requests: {} created, {} listed, {} refused with 503",
+        "{} requests: {} created, {} listed, {} refused with 503 (the slowest after {:?})",
         outcomes.len(),
         count(201),
         count(200),
-        count(503)
+        count(503),
+        slowest_refusal
     );
 
     // Nothing acknowledged is lost: each 201 is readable (from another replica than the one
@@ -425,5 +435,52 @@ async fn a_postgresql_restart_under_load_is_503_then_every_replica_recovers() {
             outcome.what, body["title"]
         );
     }
+
+    // A quick restart while nobody asks anything: the pools still hold the connections the
+    // old server closed, and none of them may be handed to a request once the database is
+    // back. Bursts as wide as a pool fill it before and must all succeed after.
+    let burst = |addr: SocketAddr| {
+        let http = load.http.clone();
+        async move {
+            let answers = futures_util::future::join_all((0..POOL_WIDTH).map(|_| {
+                http.get(format!("http://{addr}/api/v1/incidents?limit=1"))
+                    .bearer_auth(TOKEN)
+                    .send()
+            }))
+            .await;
+            answers
+                .into_iter()
+                .filter_map(|answer| match answer {
+                    Ok(response) if response.status() == 200 => None,
+                    Ok(response) => Some(format!("{addr}: {}", response.status())),
+                    Err(error) => Some(format!("{addr}: {error:?}")),
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    for addr in &addrs {
+        assert_eq!(
+            burst(*addr).await,
+            Vec::<String>::new(),
+            "before the restart"
+        );
+    }
+    tokio::task::spawn_blocking({
+        let server = server.clone();
+        move || {
+            server.stop();
+            server.start_again();
+        }
+    })
+    .await
+    .expect("restart");
+    let mut failed = Vec::new();
+    for addr in &addrs {
+        failed.extend(burst(*addr).await);
+    }
+    assert!(
+        failed.is_empty(),
+        "requests after the database was back were refused: {failed:?}"
+    );
     drop(children);
 }
