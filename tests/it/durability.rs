@@ -1,6 +1,7 @@
 //! The store under stress and failure: concurrent writers, an outage, a corrupt file.
+//! The writers and the outage run on both backends: one body, a wrapper per backend.
 
-use crate::helpers::{error_body, spawn_app};
+use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_on_postgres};
 use coordination_engine::store::Store;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -9,11 +10,24 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_writers_lose_nothing_and_deadlock_nothing() {
+    fifty_writers_on(spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_writers_lose_nothing_and_deadlock_nothing_on_postgresql() {
+    if let Some(app) = spawn_app_on_postgres().await {
+        fifty_writers_on(app).await;
+    }
+}
+
+/// 50 writers create incidents (and note every fourth) for `CONCURRENCY_TEST_SECS` (10 s):
+/// every one finishes and every acknowledged incident is counted, overall and per namespace.
+async fn fifty_writers_on(app: TestApp) {
     let seconds = std::env::var("CONCURRENCY_TEST_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let app = Arc::new(spawn_app().await);
+    let app = Arc::new(app);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let created = Arc::new(AtomicU64::new(0));
     let noted = Arc::new(AtomicU64::new(0));
@@ -73,7 +87,19 @@ async fn fifty_concurrent_writers_lose_nothing_and_deadlock_nothing() {
 
 #[tokio::test]
 async fn a_store_outage_is_503_in_the_error_shape_and_readiness_fails() {
-    let app = spawn_app().await;
+    store_outage_on(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_store_outage_is_503_in_the_error_shape_and_readiness_fails_on_postgresql() {
+    if let Some(app) = spawn_app_on_postgres().await {
+        store_outage_on(app).await;
+    }
+}
+
+/// The store goes away under a running server (its pools are closed): every route that needs
+/// it answers 503 `unavailable`, readiness and health say why, liveness stays 200.
+async fn store_outage_on(app: TestApp) {
     let id = app
         .create_incident(json!({"title": "before the outage"}))
         .await;

@@ -195,6 +195,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// The server on a fresh PostgreSQL database (`DATABASE_URL`), or `None` when no test server
+/// is configured (the caller skips; under `REQUIRE_PEERS` it fails instead).
+pub async fn spawn_app_on_postgres() -> Option<TestApp> {
+    let url = coordination_engine::store::testing::fresh_postgres_database().await?;
+    let app = spawn_app_with(|env| {
+        env.insert("DATABASE_URL".into(), url);
+    })
+    .await;
+    assert_eq!(
+        app.store.backend(),
+        coordination_engine::store::sql::Backend::Postgres
+    );
+    Some(app)
+}
+
 /// The server with extra environment settings.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
     tls::install_default_provider();

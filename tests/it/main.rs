@@ -23,6 +23,7 @@ mod guard;
 mod guard_bounds;
 mod guard_watch;
 mod ha;
+mod ha_outage;
 mod health;
 mod helpers;
 mod incidents;

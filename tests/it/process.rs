@@ -20,7 +20,9 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("binary runs")
 }
 
-fn assert_startup_error(env: &[(&str, &str)], must_name: &[&str]) {
+/// Runs `serve` with `env`, asserts exit code 2 and that stderr names every `must_name`;
+/// returns stderr.
+fn assert_startup_error(env: &[(&str, &str)], must_name: &[&str]) -> String {
     let dir = tempfile::tempdir().expect("dir");
     let mut full = vec![
         ("PORT", "0"),
@@ -38,6 +40,8 @@ fn assert_startup_error(env: &[(&str, &str)], must_name: &[&str]) {
             "{env:?}: stderr should name {word:?}: {stderr}"
         );
     }
+    assert!(!stderr.contains("panicked"), "{env:?}: {stderr}");
+    stderr.into_owned()
 }
 
 #[test]
@@ -441,6 +445,45 @@ fn a_corrupt_database_is_a_clear_startup_error() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("coordination-engine.db"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A PostgreSQL server that refuses connections: startup keeps trying for its 30 s cold-start
+/// allowance (a database pod may start after the engine), then exits 2 naming the server,
+/// never the password of the URL.
+#[test]
+fn an_unreachable_postgresql_is_a_clear_startup_error_that_hides_the_password() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+        // Dropped here: nothing listens on the port any more.
+    };
+    let url = format!("postgres://postgres:s3cret@127.0.0.1:{closed}/engine");
+    let started = std::time::Instant::now();
+    let stderr = assert_startup_error(
+        &[("DATABASE_URL", url.as_str())],
+        &[&format!("127.0.0.1:{closed}")],
+    );
+    let took = started.elapsed();
+    assert!(!stderr.contains("s3cret"), "the password leaked: {stderr}");
+    // 30 s of retries plus one last connection attempt, with room for a loaded machine.
+    assert!(took < Duration::from_secs(50), "gave up after {took:?}");
+    eprintln!("an unreachable PostgreSQL was given up on after {took:?}");
+}
+
+#[test]
+fn a_database_url_that_is_not_postgresql_or_a_missing_password_file_is_a_startup_error() {
+    let stderr = assert_startup_error(
+        &[("DATABASE_URL", "mysql://root:s3cret@db.example:3306/engine")],
+        &["DATABASE_URL"],
+    );
+    assert!(!stderr.contains("s3cret"), "the password leaked: {stderr}");
+    assert_startup_error(
+        &[
+            ("DATABASE_URL", "postgres://engine@db.example:5432/engine"),
+            ("DATABASE_PASSWORD_FILE", "/no/such/password"),
+        ],
+        &["DATABASE_PASSWORD_FILE", "/no/such/password"],
+    );
 }
 
 #[tokio::test]
