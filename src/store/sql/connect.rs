@@ -161,6 +161,16 @@ pub(super) async fn open_postgres(
     let _ = redacted.set_password(None);
     let redacted = redacted.to_string();
     let pool = with_open_retries(&redacted, || async {
+        // One direct connection first: the pool retries a refused connection until its
+        // acquire timeout and then reports only "pool timed out", hiding the cause (refused,
+        // unknown host, bad password) that the operator needs to read.
+        {
+            use sqlx::Connection;
+            sqlx::AnyConnection::connect(parsed.as_str())
+                .await?
+                .close()
+                .await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)
             .acquire_timeout(busy_timeout)
