@@ -347,11 +347,12 @@ async fn three_replicas(
         store.insert_incidents(&batch).await.expect("fill");
     }
     store.close().await;
+    common::analyze(url).await;
     assert_eq!(total_incidents(&servers[0]).await, rows as i64);
     let _ = writeln!(
         section,
         "\n{rows} incidents in the database ({expected} from the intake above, the rest as the \
-         store benchmark writes them); every client sends {runs} requests back to back over \
+         store benchmark writes them), then `ANALYZE` (as autovacuum would run); every client sends {runs} requests back to back over \
          HTTPS keep-alive, all clients at once; the time is until the whole answer (page and \
          summary) is read.\n"
     );

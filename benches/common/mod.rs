@@ -80,6 +80,18 @@ pub async fn describe_postgres(url: &str) -> String {
     )
 }
 
+/// `ANALYZE` the database at `url`. Autovacuum does this within `autovacuum_naptime` (1 min)
+/// of a bulk load; the benchmarks read right after loading, before it had the chance.
+pub async fn analyze(url: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
+    sqlx::query("ANALYZE")
+        .execute(&mut conn)
+        .await
+        .expect("analyze");
+    let _ = conn.close().await;
+}
+
 /// An in-process server under test.
 pub struct Server {
     /// `https://localhost:<port>`.
