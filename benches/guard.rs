@@ -113,13 +113,14 @@ async fn main() {
     );
 
     // Over TLS.
-    let (base, ca, _dir) = common::spawn_server().await;
+    let server = common::spawn_server(None, "bench").await;
+    let (base, ca) = (&server.base, &server.ca);
     let url = Arc::new(format!("{base}/webhooks/validate"));
     let body = Arc::new(body);
     let senders = 8;
     let client = |_: usize| {
         reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(&ca).expect("pem")])
+            .tls_certs_only([reqwest::Certificate::from_pem(ca).expect("pem")])
             .http1_only()
             .build()
             .expect("client")

@@ -166,30 +166,43 @@ pub(super) fn count_key(incident: &Incident) -> CountKey {
     )
 }
 
-/// Counter changes of one transaction, applied once per key at commit.
-pub(super) type CountDeltas = std::collections::HashMap<CountKey, i64>;
+/// Counter changes of one transaction, applied once per key at commit. Ordered: on PostgreSQL
+/// each upsert locks its counter row until commit, and concurrent transactions (replicas
+/// taking alerts at once) that locked shared counters in different orders deadlocked (each
+/// then waited `deadlock_timeout`, 1 s, and after 4 retries answered 503; docs/perf.md).
+pub(super) type CountDeltas = std::collections::BTreeMap<CountKey, i64>;
 
+/// Counter rows per upsert statement (5 values each, far below both backends' limits).
+const COUNTS_PER_STATEMENT: usize = 500;
+
+/// Applies `counts` in key order, in one multi-row upsert (one round trip) per 500 keys.
 pub(super) async fn flush_counts(
     conn: &mut AnyConnection,
     counts: CountDeltas,
 ) -> Result<(), StoreError> {
-    for ((status, severity, namespace, source), delta) in counts {
-        if delta == 0 {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO incident_counts (status, severity, namespace, source, n) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (status, severity, namespace, source) \
+    let changed: Vec<(CountKey, i64)> = counts.into_iter().filter(|(_, d)| *d != 0).collect();
+    for chunk in changed.chunks(COUNTS_PER_STATEMENT) {
+        let mut builder =
+            SqlBuilder::new("INSERT INTO incident_counts (status, severity, namespace, source, n)");
+        builder.values(
+            chunk,
+            |row, ((status, severity, namespace, source), delta)| {
+                row.bind(*status)
+                    .bind(*severity)
+                    .bind(namespace.clone())
+                    .bind(*source)
+                    .bind(*delta);
+            },
+        );
+        builder.push(
+            " ON CONFLICT (status, severity, namespace, source) \
              DO UPDATE SET n = incident_counts.n + excluded.n",
-        )
-        .bind(status)
-        .bind(severity)
-        .bind(namespace)
-        .bind(source)
-        .bind(delta)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+        );
+        builder
+            .build()?
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
     }
     Ok(())
 }

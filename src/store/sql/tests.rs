@@ -111,6 +111,41 @@ async fn counters_follow_inserts_changes_and_purges(store: &SqlStore) {
     assert_eq!(totals(store, &only_a).await, (0, 0));
 }
 
+/// Concurrent writers (replicas taking alerts at once) each bump the counters of many
+/// namespaces in one transaction. On PostgreSQL every upsert locks its counter row until
+/// commit; when each transaction took them in its own (hash) order they deadlocked, and the
+/// losers failed. Taken in key order, every batch commits and the counters add up.
+async fn concurrent_writers_over_many_namespaces_all_commit(store: &SqlStore) {
+    let now = Utc::now();
+    let batch = |writer: usize, round: usize| -> Vec<Incident> {
+        (0..50)
+            .map(|n| {
+                let mut incident = Incident::new(
+                    Source::Alertmanager,
+                    format!("w{writer} r{round} n{n}"),
+                    Severity::ALL[n % Severity::ALL.len()],
+                    now,
+                );
+                incident.namespace = Some(format!("team-{n}"));
+                incident
+            })
+            .collect()
+    };
+    for round in 0..5 {
+        let writers = (0..8).map(|writer| {
+            let incidents = batch(writer, round);
+            async move { store.insert_incidents(&incidents).await }
+        });
+        for result in futures_util::future::join_all(writers).await {
+            result.expect("every concurrent batch commits");
+        }
+    }
+    assert_eq!(
+        totals(store, &IncidentFilter::default()).await,
+        (5 * 8 * 50, 0)
+    );
+}
+
 async fn the_store_refuses_a_second_active_workflow_for_a_target(store: &SqlStore) {
     use crate::workflow::{WorkflowKind, WorkflowMode, WorkflowStatus};
     let now = Utc::now();
