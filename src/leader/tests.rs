@@ -51,18 +51,21 @@ impl LeaseLock for MemoryLock {
 struct Replica {
     leadership: Leadership,
     observed: Option<Observation>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Replica {
     fn new(name: &str, timing: &ElectionTiming) -> Self {
+        let metrics = crate::metrics::Metrics::new();
         Replica {
             leadership: Leadership::candidate(
                 name,
                 "memory",
                 timing.renew_deadline,
-                crate::metrics::Metrics::new(),
+                metrics.clone(),
             ),
             observed: None,
+            metrics,
         }
     }
 
@@ -128,6 +131,10 @@ async fn a_stalled_leader_stops_acting_before_anyone_takes_over() {
         }
     };
     assert!(!a.leadership.is_leader(), "two leaders at once");
+    // The gauge follows: `a` says 0 once its term ran out, `b` 1; each counted one term.
+    assert_eq!(b.metrics.leader.get(), 1);
+    assert_eq!(b.metrics.leader_transitions.get(), 1);
+    assert_eq!(a.metrics.leader_transitions.get(), 1);
     assert!(
         waited >= timing.lease_duration,
         "taken over after {waited:?}"
@@ -137,6 +144,7 @@ async fn a_stalled_leader_stops_acting_before_anyone_takes_over() {
     // `a` resumes: its renewal loses the compare-and-set and it follows.
     assert_eq!(a.step(&lock, &timing).await, None);
     assert!(!a.leadership.is_leader());
+    assert_eq!(a.metrics.leader.get(), 0);
     assert_eq!(a.leadership.status().holder.as_deref(), Some("b"));
 }
 

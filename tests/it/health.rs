@@ -29,6 +29,17 @@ async fn detailed_health_is_degraded_and_detached_without_a_cluster() {
     assert_eq!(body["components"]["store"]["status"], "ok");
     assert!(body["components"]["store"]["latency_ms"].is_number());
     assert!(body["uptime_seconds"].is_u64(), "integer uptime: {body}");
+    // SQLite: one replica, which always executes; no election.
+    let leader = &body["leader"];
+    assert_eq!(leader["enabled"], false, "{leader}");
+    assert_eq!(leader["is_leader"], true, "{leader}");
+    assert_eq!(leader["holder"], leader["identity"], "{leader}");
+    assert_eq!(leader["lock"], "none");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("coordination_engine_leader 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
