@@ -83,13 +83,27 @@ pub async fn describe_postgres(url: &str) -> String {
 /// `ANALYZE` the database at `url`. Autovacuum does this within `autovacuum_naptime` (1 min)
 /// of a bulk load; the benchmarks read right after loading, before it had the chance.
 pub async fn analyze(url: &str) {
+    execute(url, "ANALYZE").await;
+}
+
+/// Runs one statement on its own connection to `url`.
+pub async fn execute(url: &str, sql: &'static str) {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
-    sqlx::query("ANALYZE")
-        .execute(&mut conn)
-        .await
-        .expect("analyze");
+    sqlx::query(sql).execute(&mut conn).await.expect(sql);
     let _ = conn.close().await;
+}
+
+/// The number a `SELECT COUNT(*)` on `url` answers.
+pub async fn count(url: &str, sql: &'static str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
+    let n: i64 = sqlx::query_scalar(sql)
+        .fetch_one(&mut conn)
+        .await
+        .expect(sql);
+    let _ = conn.close().await;
+    n
 }
 
 /// An in-process server under test.
