@@ -139,6 +139,11 @@ pub fn plan_for(incident: &Incident) -> Plan {
     plan(&incident.issue_type, target, &layers, root)
 }
 
+/// The plan a workflow was stored with (`None` when it has none or it no longer parses).
+fn stored_plan(workflow: &Workflow) -> Option<Plan> {
+    serde_json::from_value(workflow.plan.clone()?).ok()
+}
+
 impl Pipeline {
     pub fn new(
         store: Arc<dyn Store>,
@@ -263,11 +268,7 @@ impl Pipeline {
         if workflow.status != WorkflowStatus::Pending {
             return Ok(());
         }
-        let Some(plan) = workflow
-            .plan
-            .clone()
-            .and_then(|p| serde_json::from_value::<Plan>(p).ok())
-        else {
+        let Some(plan) = stored_plan(&workflow) else {
             return Ok(());
         };
         if self.client.is_some() {

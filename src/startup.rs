@@ -205,7 +205,7 @@ impl Application {
         ));
         let models =
             Arc::new(crate::ml::Models::from_settings(&settings).map_err(StartupError::KServe)?);
-        let leadership = leadership(&settings, &store, &metrics, &cluster);
+        let (leadership, election_lock) = leadership(&settings, &store, &metrics, &cluster);
         let pipeline = Arc::new(
             crate::pipeline::Pipeline::new(
                 store.clone(),
@@ -226,7 +226,7 @@ impl Application {
             .with_models(models.clone())
             .with_leadership(leadership.clone()),
         );
-        start_election(&settings, &store, &cluster, &pipeline).await?;
+        start_election(election_lock, &pipeline).await?;
         // Leases recorded by any replica reach this replica's guard within 2 s.
         pipeline
             .clone()
@@ -464,44 +464,54 @@ pub fn stop_on_signal(
     })
 }
 
-/// Who executes: with SQLite this one replica; with PostgreSQL an election over the
-/// `LEADER_ELECTION_LEASE` Lease (attached) or a row in the database (detached).
+/// Who executes, and the lock its election runs on: with SQLite this one replica, no lock;
+/// with PostgreSQL a candidate in an election over the `LEADER_ELECTION_LEASE` Lease
+/// (attached) or a row of that name in the database (detached).
 fn leadership(
     settings: &Settings,
-    store: &SqlStore,
+    store: &Arc<SqlStore>,
     metrics: &Metrics,
     cluster: &Cluster,
-) -> crate::leader::Leadership {
+) -> (
+    crate::leader::Leadership,
+    Option<Arc<dyn crate::leader::lock::LeaseLock>>,
+) {
+    use crate::leader::{Leadership, lock};
     let identity = crate::leader::identity(settings.pod_name.as_deref());
     if store.backend() == crate::store::sql::Backend::Sqlite {
         metrics.leader.set(1);
-        return crate::leader::Leadership::single(identity);
+        return (Leadership::single(identity), None);
     }
-    let lock = match cluster {
-        Cluster::Configured { .. } => format!(
-            "lease {}/{}",
-            settings.namespace, settings.leader_election_lease
-        ),
-        Cluster::Detached => format!("database row {}", settings.leader_election_lease),
+    let name = &settings.leader_election_lease;
+    let description = match cluster {
+        Cluster::Configured { .. } => format!("lease {}/{name}", settings.namespace),
+        Cluster::Detached => format!("database row {name}"),
     };
-    crate::leader::Leadership::candidate(
+    let leadership = Leadership::candidate(
         identity,
-        lock,
+        description,
         crate::leader::ElectionTiming::default().renew_deadline,
         metrics.clone(),
-    )
+    );
+    let lock: Arc<dyn lock::LeaseLock> = match cluster {
+        Cluster::Configured { client, .. } => Arc::new(lock::KubeLease::new(
+            crate::leader::fence::replica_client(client, leadership.clone(), false),
+            &settings.namespace,
+            name,
+        )),
+        Cluster::Detached => Arc::new(lock::DatabaseLock::new(store.clone(), name)),
+    };
+    (leadership, Some(lock))
 }
 
-/// Starts the election (PostgreSQL), or takes over at once (SQLite: the one replica). A new
-/// term interrupts the previous holder's running workflows, then picks up pending ones.
+/// Starts the election over `lock`, or, without one (SQLite: the one replica), takes over at
+/// once. A new term interrupts the previous holder's running workflows; pending ones are
+/// picked up by the queue consumer.
 async fn start_election(
-    settings: &Settings,
-    store: &Arc<SqlStore>,
-    cluster: &Cluster,
+    lock: Option<Arc<dyn crate::leader::lock::LeaseLock>>,
     pipeline: &Arc<crate::pipeline::Pipeline>,
 ) -> Result<(), StartupError> {
-    let leadership = pipeline.leadership().clone();
-    if store.backend() == crate::store::sql::Backend::Sqlite {
+    let Some(lock) = lock else {
         match pipeline.interrupt_orphans().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -511,18 +521,8 @@ async fn start_election(
             Err(error) => return Err(StartupError::Store(error)),
         }
         return Ok(());
-    }
-    let lock: Arc<dyn crate::leader::lock::LeaseLock> = match cluster {
-        Cluster::Configured { client, .. } => Arc::new(crate::leader::lock::KubeLease::new(
-            crate::leader::fence::replica_client(client, leadership.clone(), false),
-            &settings.namespace,
-            &settings.leader_election_lease,
-        )),
-        Cluster::Detached => Arc::new(crate::leader::lock::DatabaseLock::new(
-            store.clone(),
-            &settings.leader_election_lease,
-        )),
     };
+    let leadership = pipeline.leadership().clone();
     let on_elected: crate::leader::election::OnElected = {
         let pipeline = pipeline.clone();
         Arc::new(move |term| {

@@ -781,43 +781,48 @@ fn log_level(raw: &RawValues) -> Result<String, ConfigError> {
 
 /// A Kubernetes namespace name (RFC 1123 label).
 fn dns_label(raw: &RawValues, key: &str, default: &str) -> Result<String, ConfigError> {
-    let value = raw.string_or(key, default);
-    let valid = !value.is_empty()
-        && value.len() <= 63
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !value.starts_with('-')
-        && !value.ends_with('-');
-    if valid {
-        Ok(value)
-    } else {
-        Err(ConfigError::invalid(
-            key,
-            &value,
-            "expected a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)",
-        ))
-    }
+    kubernetes_name(
+        raw,
+        key,
+        default,
+        (63, false),
+        "expected a Kubernetes namespace name (lower-case letters, digits and '-', at most 63)",
+    )
 }
 
 /// A Kubernetes object name (DNS subdomain: lower-case alphanumerics, '-' and '.', ≤ 253).
 fn dns_subdomain(raw: &RawValues, key: &str, default: &str) -> Result<String, ConfigError> {
+    kubernetes_name(
+        raw,
+        key,
+        default,
+        (253, true),
+        "expected a Kubernetes object name (lower-case letters, digits, '-' and '.')",
+    )
+}
+
+/// Lower-case letters, digits, '-' (and '.' when `dots`), at most `max` bytes, starting and
+/// ending with a letter or digit.
+fn kubernetes_name(
+    raw: &RawValues,
+    key: &str,
+    default: &str,
+    (max, dots): (usize, bool),
+    expected: &str,
+) -> Result<String, ConfigError> {
     let value = raw.string_or(key, default);
+    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
     let valid = !value.is_empty()
-        && value.len() <= 253
+        && value.len() <= max
         && value
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+            .all(|c| alphanumeric(c) || c == '-' || (dots && c == '.'))
+        && value.starts_with(alphanumeric)
+        && value.ends_with(alphanumeric);
     if valid {
         Ok(value)
     } else {
-        Err(ConfigError::invalid(
-            key,
-            &value,
-            "expected a Kubernetes object name (lower-case letters, digits, '-' and '.')",
-        ))
+        Err(ConfigError::invalid(key, &value, expected))
     }
 }
 

@@ -670,11 +670,7 @@ impl Pipeline {
             {
                 continue;
             }
-            let Some(plan) = workflow
-                .plan
-                .clone()
-                .and_then(|p| serde_json::from_value::<Plan>(p).ok())
-            else {
+            let Some(plan) = super::stored_plan(&workflow) else {
                 continue;
             };
             tracing::info!(workflow = %workflow.id, "picking up a pending workflow");

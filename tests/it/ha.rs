@@ -348,6 +348,12 @@ async fn cluster_mock() -> MockApiServer {
     MockApiServer::start_with(lists, writes).await
 }
 
+/// The election's Lease as the mock API server keeps it.
+fn leader_lease(mock: &MockApiServer) -> Value {
+    mock.lease("self-healing-platform", "coordination-engine-leader")
+        .expect("the Lease exists")
+}
+
 /// Writes to cluster objects: not reads, not the election's Lease, not the Events recorded.
 fn object_writes(requests: &[Recorded]) -> Vec<&Recorded> {
     requests
@@ -391,9 +397,7 @@ async fn a_follower_trigger_runs_once_on_the_leader_and_a_killed_leader_is_repla
     let leader = replicas
         .one_leader(&[0, 1, 2], Duration::from_secs(5))
         .await;
-    let lease = mock
-        .lease("self-healing-platform", "coordination-engine-leader")
-        .expect("the Lease exists");
+    let lease = leader_lease(&mock);
     assert_eq!(
         lease["spec"]["holderIdentity"],
         json!(replicas.members[leader].name)
@@ -437,9 +441,7 @@ async fn a_follower_trigger_runs_once_on_the_leader_and_a_killed_leader_is_repla
         "{:?}",
         killed_at.elapsed()
     );
-    let lease = mock
-        .lease("self-healing-platform", "coordination-engine-leader")
-        .expect("lease");
+    let lease = leader_lease(&mock);
     assert_eq!(
         lease["spec"]["holderIdentity"],
         json!(replicas.members[next].name)

@@ -63,6 +63,26 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A live remediation of `incident` on `target_key`, in `status`.
+fn live_workflow(
+    incident: &Incident,
+    status: crate::workflow::WorkflowStatus,
+    target_key: &str,
+    now: DateTime<Utc>,
+) -> Workflow {
+    use crate::workflow::{WorkflowKind, WorkflowMode};
+    let mut w = Workflow::new(
+        &incident.id,
+        None,
+        WorkflowKind::Remediation,
+        WorkflowMode::Live,
+        now,
+    );
+    w.status = status;
+    w.target_key = Some(target_key.into());
+    w
+}
+
 async fn totals(store: &SqlStore, filter: &IncidentFilter) -> (i64, i64) {
     let counted = store.summarize_incidents(filter).await.expect("summary");
     // The same filter plus a `since` far in the past forces the row scan.
@@ -147,22 +167,11 @@ async fn concurrent_writers_over_many_namespaces_all_commit(store: &SqlStore) {
 }
 
 async fn the_store_refuses_a_second_active_workflow_for_a_target(store: &SqlStore) {
-    use crate::workflow::{WorkflowKind, WorkflowMode, WorkflowStatus};
+    use crate::workflow::WorkflowStatus;
     let now = Utc::now();
     let incident = Incident::new(Source::Api, "t".into(), Severity::High, now);
     store.insert_incident(&incident).await.expect("incident");
-    let workflow = |status| {
-        let mut w = Workflow::new(
-            &incident.id,
-            None,
-            WorkflowKind::Remediation,
-            WorkflowMode::Live,
-            now,
-        );
-        w.status = status;
-        w.target_key = Some("shop/Deployment/cart".into());
-        w
-    };
+    let workflow = |status| live_workflow(&incident, status, "shop/Deployment/cart", now);
     let mut first = workflow(WorkflowStatus::Running);
     store.insert_workflow(&first).await.expect("first");
     assert!(matches!(
@@ -366,7 +375,7 @@ async fn opening_outlasts_a_lock_held_longer_than_the_busy_timeout() {
 /// upgrade does not forget a live workflow in the storm window or a recent failure.
 #[tokio::test]
 async fn the_gate_columns_of_older_workflows_are_filled_in_by_the_migration() {
-    use crate::workflow::{WorkflowKind, WorkflowMode, WorkflowStatus};
+    use crate::workflow::WorkflowStatus;
     let dir = tempfile::tempdir().expect("dir");
     let now = Utc::now();
     sqlx::any::install_default_drivers();
@@ -406,15 +415,7 @@ async fn the_gate_columns_of_older_workflows_are_filled_in_by_the_migration() {
             None,
         ),
     ] {
-        let mut w = Workflow::new(
-            &incident.id,
-            None,
-            WorkflowKind::Remediation,
-            WorkflowMode::Live,
-            now,
-        );
-        w.status = status;
-        w.target_key = Some(key.into());
+        let mut w = live_workflow(&incident, status, key, now);
         w.started_at = started;
         w.finished_at = status.is_terminal().then_some(failed_at);
         sqlx::query(
