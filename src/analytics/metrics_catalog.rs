@@ -492,6 +492,18 @@ mod tests {
     }
 
     #[test]
+    fn the_docs_list_every_name() {
+        for (doc, text) in [
+            ("docs/api.md", include_str!("../../docs/api.md")),
+            ("docs/analytics.md", include_str!("../../docs/analytics.md")),
+        ] {
+            for name in CATALOG.iter().flat_map(|e| e.names) {
+                assert!(text.contains(&format!("`{name}`")), "{doc} lacks {name}");
+            }
+        }
+    }
+
+    #[test]
     fn raw_names_are_queried_by_name_and_counters_by_rate() {
         let raw = resolve(" Shop_Queue:depth ").expect("a raw name");
         assert_eq!(raw.name(), "Shop_Queue:depth", "trimmed, its case kept");

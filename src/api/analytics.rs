@@ -246,6 +246,8 @@ pub enum MetricSpec {
 pub struct AnalyzeRequest {
     #[serde(alias = "timeRange")]
     pub time_range: Option<String>,
+    /// Catalog names (`pod_restarts`, `http_latency`, …) or any Prometheus metric name, queried
+    /// as a raw series (docs/analytics.md, "Metric names"); default cpu and memory.
     pub metrics: Option<Vec<MetricSpec>>,
     pub threshold: Option<f64>,
     #[serde(alias = "modelName")]
