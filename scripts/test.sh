@@ -82,6 +82,11 @@ if [ -n "${HELM_BIN:-}" ]; then
   done
 fi
 
+# No container engine here: the Containerfile's build stage is replayed from its own COPY lines
+# in an empty directory (cargo check on target/), so an incomplete image context fails CI.
+log "the image's build stage builds from its own context"
+./scripts/check-image-context.sh
+
 # A throwaway PostgreSQL server (the store suite runs on both backends; the HA tests run three
 # replicas on it). Stopped and removed when this script exits, whatever the outcome.
 if [ -z "${TEST_DATABASE_URL:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
