@@ -26,6 +26,7 @@ mod ha;
 mod ha_outage;
 mod health;
 mod helpers;
+mod image;
 mod incidents;
 mod kserve;
 mod kube_mock;
