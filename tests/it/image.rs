@@ -314,3 +314,47 @@ fn the_chart_runs_the_image_with_the_paths_ports_and_user_it_declares() {
         }
     }
 }
+
+#[test]
+fn every_openshift_values_file_names_the_tag_that_install_md_pushes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chart_dir = root.join(crate::chart::CHART);
+    let yaml = |path: &Path| -> Value {
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("read")).expect("yaml")
+    };
+    let app_version = yaml(&chart_dir.join("Chart.yaml"))["appVersion"]
+        .as_str()
+        .expect("appVersion")
+        .to_string();
+    // values.yaml defaults to the appVersion: the plain `$VERSION` tag.
+    assert_eq!(yaml(&chart_dir.join("values.yaml"))["image"]["tag"], "");
+    let install = std::fs::read_to_string(root.join("docs/install.md")).expect("install.md");
+    let mut versions = Vec::new();
+    for entry in std::fs::read_dir(&chart_dir).expect("chart dir") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .into_string()
+            .expect("utf-8");
+        let Some(ocp) = name
+            .strip_prefix("values-ocp-")
+            .and_then(|rest| rest.strip_suffix(".yaml"))
+        else {
+            continue;
+        };
+        let tag = yaml(&chart_dir.join(&name))["image"]["tag"].clone();
+        assert_eq!(tag, format!("{app_version}-ocp-{ocp}"), "{name}");
+        for pushed in [format!("\"$VERSION\"-ocp-{ocp}"), format!("ocp-{ocp}")] {
+            assert!(
+                install.contains(&pushed),
+                "docs/install.md pushes no {pushed}"
+            );
+        }
+        versions.push(ocp.to_string());
+    }
+    assert!(
+        !versions.is_empty(),
+        "no values-ocp-*.yaml in {}",
+        chart_dir.display()
+    );
+}
