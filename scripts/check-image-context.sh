@@ -18,7 +18,8 @@ if [ "${1:-}" = "--release" ]; then
   shift
 fi
 containerfile="$(realpath "${1:-$root/Containerfile}")"
-work_root="$root/target/image-context"
+# Apart, so a check run never deletes a release run's build.
+work_root="$root/target/image-context-$mode"
 work="$work_root/src"
 problems=()
 problem() { problems+=("$*"); echo "PROBLEM: $*" >&2; }
@@ -53,13 +54,13 @@ check_ignore_files() {
     line="${line%%#*}"
     line="${line#"${line%%[![:space:]]*}"}"
     line="${line%"${line##*[![:space:]]}"}"
-    [ -z "$line" ] || [[ "$line" == !* ]] && continue
+    if [ -z "$line" ] || [[ "$line" == !* ]]; then continue; fi
     line="${line#/}"
     ignore_patterns+=("${line%/}")
   done <"$root/.dockerignore"
   local must
   for must in target data .git; do
-    ignored "$must" || problem ".dockerignore does not exclude $must/"
+    if ! ignored "$must"; then problem ".dockerignore does not exclude $must/"; fi
   done
 }
 # Whether a context path is excluded (the pattern itself, or a directory above the path).
@@ -174,15 +175,18 @@ check_stage_rules() {
 check_all_context_copies() {
   local line word
   while IFS= read -r line; do
-    [[ "$line" =~ ^[Cc][Oo][Pp][Yy][[:space:]] ]] || continue
-    [[ "$line" == *--from=* ]] && continue
+    if [[ ! "$line" =~ ^[Cc][Oo][Pp][Yy][[:space:]] ]] || [[ "$line" == *--from=* ]]; then
+      continue
+    fi
     local -a words=() sources=()
     read -ra words <<<"${line#* }"
-    for word in "${words[@]}"; do [[ "$word" == --* ]] || sources+=("$word"); done
+    for word in "${words[@]}"; do
+      if [[ "$word" != --* ]]; then sources+=("$word"); fi
+    done
     unset 'sources[-1]'
     for word in "${sources[@]}"; do
-      [ -e "$root/$word" ] || problem "COPY $word: not in the repository"
-      ignored "$word" && problem "COPY $word: .dockerignore keeps it out of the build context"
+      if [ ! -e "$root/$word" ]; then problem "COPY $word: not in the repository"; fi
+      if ignored "$word"; then problem "COPY $word: .dockerignore keeps it out of the build context"; fi
     done
   done < <(instructions)
 }
@@ -204,7 +208,7 @@ args=()
 sub=0
 for a in "$@"; do
   if [ "$sub" = 0 ] && [ "$a" = build ]; then args+=(check); sub=1; continue; fi
-  [ "$a" = --release ] && continue
+  if [ "$a" = --release ]; then continue; fi
   args+=("$a")
 done
 exec "$REAL_CARGO" "${args[@]}"
@@ -225,7 +229,7 @@ SHIM
       ENV)
         local pair
         for pair in $args; do
-          [[ "$pair" == *=* ]] && export "${pair%%=*}=${pair#*=}"
+          if [[ "$pair" == *=* ]]; then export "${pair%%=*}=${pair#*=}"; fi
         done
         ;;
       COPY) replay_copy "$args" ;;
