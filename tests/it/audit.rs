@@ -76,7 +76,7 @@ async fn each_sample_produces_exactly_the_expected_incidents() {
     );
     assert!(
         metrics
-            .contains(r#"coordination_engine_incidents_total{layer="unknown",source="audit"} 4"#)
+            .contains(r#"coordination_engine_incidents_total{layer="application",source="audit"} 4"#)
     );
 }
 
