@@ -342,7 +342,12 @@ mod tests {
     #[test]
     fn only_owner_dependent_steps_wait_for_detection_and_detection_fills_them_in() {
         let mut p = plan("crash_loop", target("Pod"), &[], Layer::Application);
-        let channels = |p: &Plan| p.steps.iter().map(|s| s.channel.clone()).collect::<Vec<_>>();
+        let channels = |p: &Plan| {
+            p.steps
+                .iter()
+                .map(|s| s.channel.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             channels(&p),
             vec!["kubernetes", PENDING_DETECTION, PENDING_DETECTION, "human"]

@@ -34,6 +34,8 @@ struct State {
     log: Arc<Mutex<Vec<Recorded>>>,
     /// `coordination.k8s.io/v1` Leases by path, with the API server's optimistic concurrency.
     leases: Arc<Mutex<Leases>>,
+    /// Paths whose requests are never answered (an API server that hangs).
+    stalled: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 #[derive(Default)]
@@ -132,6 +134,9 @@ async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> H
             user_agent: header(&req, "user-agent"),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
+    }
+    if state.stalled.lock().is_ok_and(|s| s.contains(&path)) {
+        std::future::pending::<()>().await;
     }
     if path.starts_with(LEASES) && path.contains("/leases") {
         return serve_lease(&state, &method, &path, &body);
@@ -238,6 +243,7 @@ impl MockApiServer {
             watches: Arc::new(watches),
             log: Arc::new(Mutex::new(Vec::new())),
             leases: Default::default(),
+            stalled: Default::default(),
         };
         let data = web::Data::new(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -274,6 +280,15 @@ impl MockApiServer {
             .get(path)
             .map(|s| s.send(event).unwrap_or(0))
             .unwrap_or(0)
+    }
+
+    /// From now on, requests to `path` are recorded but never answered.
+    pub fn stall(&self, path: &str) {
+        self.state
+            .stalled
+            .lock()
+            .expect("stalled")
+            .insert(path.to_string());
     }
 
     /// The Lease `namespace/name` as stored now, if it exists.

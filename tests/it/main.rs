@@ -40,4 +40,5 @@ mod remediation;
 mod storm;
 mod tls_reload;
 mod token_rotation;
+mod truth;
 mod workflows;
