@@ -421,9 +421,10 @@ impl Pipeline {
             tried.push(format!("verify after {}: {detail}", step.action.as_str()));
             if !undo.is_empty() {
                 // The change did not help: take it back before the next rung.
-                for done in self.undo(client, &undo).await {
+                for (channel, done) in self.undo(client, &undo).await {
                     workflow.steps.push(json!({
                         "order": step.order, "action": "undo", "layer": step.layer,
+                        "channel": channel.as_str(),
                         "outcome": if done.starts_with("undo failed") { "failed" } else { "done" },
                         "detail": done, "at": Utc::now(),
                     }));

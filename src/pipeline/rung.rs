@@ -695,30 +695,44 @@ impl Pipeline {
         Ok(None)
     }
 
-    /// Takes a change back after its checkpoint failed; the detail of each undo.
-    pub(super) async fn undo(&self, client: &kube::Client, undo: &[Undo]) -> Vec<String> {
+    /// Takes a change back after its checkpoint failed; the channel that carried each undo and
+    /// its detail.
+    pub(super) async fn undo(
+        &self,
+        client: &kube::Client,
+        undo: &[Undo],
+    ) -> Vec<(Channel, String)> {
         let mut done = Vec::new();
         for step in undo {
-            let outcome = match step {
+            let (channel, outcome) = match step {
                 Undo::ScaleBack {
                     kind,
                     namespace,
                     name,
                     replicas,
-                } => workload::scale(client, kind, namespace, name, *replicas, false)
-                    .await
-                    .map(|d| format!("undo: {d}")),
-                Undo::SelfHeal(app) => match &self.argocd {
-                    Some((channel, _)) => channel
-                        .set_self_heal(app, true)
+                } => (
+                    Channel::Kubernetes,
+                    workload::scale(client, kind, namespace, name, *replicas, false)
                         .await
-                        .map(|()| format!("undo: turned selfHeal back on for Application {app}")),
-                    None => Ok(format!(
-                        "undo: turn selfHeal back on for Application {app} by hand"
-                    )),
+                        .map(|d| format!("undo: {d}")),
+                ),
+                Undo::SelfHeal(app) => match &self.argocd {
+                    Some((channel, _)) => (
+                        Channel::Argocd,
+                        channel.set_self_heal(app, true).await.map(|()| {
+                            format!("undo: turned selfHeal back on for Application {app}")
+                        }),
+                    ),
+                    None => (
+                        Channel::Human,
+                        Ok(format!(
+                            "undo: turn selfHeal back on for Application {app} by hand"
+                        )),
+                    ),
                 },
             };
-            done.push(outcome.unwrap_or_else(|error| format!("undo failed: {error}")));
+            let detail = outcome.unwrap_or_else(|error| format!("undo failed: {error}"));
+            done.push((channel, detail));
         }
         done
     }
