@@ -40,7 +40,10 @@ pub async fn owner_chain_from(
             Some(object) => object,
             None => {
                 let object = get(client, &kind, namespace, &name).await;
-                read(object.is_ok());
+                if READABLE.contains(&kind.as_str()) {
+                    // Sent (another kind fails before any request).
+                    read(object.is_ok());
+                }
                 object?
             }
         };
@@ -68,6 +71,15 @@ pub async fn owner_chain_from(
     }
     Ok(chain)
 }
+
+/// The kinds `get` reads.
+const READABLE: &[&str] = &[
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+];
 
 pub(crate) async fn get(
     client: &kube::Client,
