@@ -269,6 +269,11 @@ impl Pipeline {
         self
     }
 
+    /// The ArgoCD channel, when attached.
+    pub fn argocd(&self) -> Option<&crate::execute::argocd::ArgoChannel> {
+        self.argocd.as_ref().map(|(channel, _)| channel)
+    }
+
     /// Actions listed here wait for `POST /approve`.
     pub fn with_approval(mut self, actions: &[crate::plan::Action]) -> Self {
         self.approval = actions.iter().copied().collect();

@@ -241,7 +241,12 @@ impl Application {
                 .clone()
                 .spawn_queue_consumer(settings.pipeline_interval);
         }
+        let access = crate::cluster::access::AccessCheck::default();
         if let Cluster::Configured { client, .. } = &cluster {
+            access.spawn_refresher(
+                crate::leader::fence::replica_client(client, leadership.clone(), true),
+                settings.argocd_namespaces.clone(),
+            );
             crate::cluster::argocd::spawn_watchers(
                 client.clone(),
                 guard_view.clone(),
@@ -272,6 +277,7 @@ impl Application {
                 started_at: Instant::now(),
                 prometheus: prometheus_client(&settings, &metrics)?,
                 models: models.clone(),
+                access,
             }),
             metrics: web::Data::new(metrics.clone()),
             token: web::Data::new(token.clone()),

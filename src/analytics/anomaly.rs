@@ -1,9 +1,12 @@
-//! `POST /api/v1/anomalies/analyze`: each requested metric per pod over the time range, as a
-//! feature vector `[last, mean, stddev, z]` scored by the anomaly-detector (or, when no model
-//! is configured or it is down, by the z-score alone: `min(1, |z| / 5)`, so 0.3 ≈ 1.5σ and
-//! 0.7 ≈ 3.5σ). CPU also yields throttling anomalies (CFS throttled periods at or above the
+//! `POST /api/v1/anomalies/analyze`: each requested metric (a name of the catalog in
+//! `metrics_catalog`, or a raw series) per pod over the time range, as a feature vector
+//! `[last, mean, stddev, z]` scored by the anomaly-detector (or, when no model is configured or
+//! it is down, by the z-score alone: `min(1, |z| / 5)`, so 0.3 ≈ 1.5σ and 0.7 ≈ 3.5σ). CPU and
+//! CPU throttling also yield throttling anomalies (CFS throttled periods at or above the
 //! threshold), and the enriched signals (throttling, HTTP errors and p99) come with the answer.
+//! A metric with no series in the scope is named in the answer's `message`, not refused.
 
+use super::metrics_catalog::{Metric, QueryContext};
 use super::prometheus::{Prometheus, Series};
 use super::{AnalyticsError, matcher};
 use crate::ml::Models;
@@ -39,6 +42,33 @@ impl Scope {
         out
     }
 
+    /// The scope in words, for messages.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(ns) = &self.namespace {
+            parts.push(format!("namespace {ns}"));
+        }
+        if let Some(pod) = &self.pod {
+            parts.push(format!("pod {pod}"));
+        }
+        if let Some(deployment) = &self.deployment {
+            parts.push(format!("deployment {deployment}"));
+        }
+        if !self.labels.is_empty() {
+            let labels: Vec<String> = self
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            parts.push(format!("pods labelled {}", labels.join(",")));
+        }
+        if parts.is_empty() {
+            "the whole cluster".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// Restricts a `(namespace, pod)` vector to pods with the selector's labels.
     fn with_labels(&self, query: String) -> String {
         if self.labels.is_empty() {
@@ -60,34 +90,6 @@ impl Scope {
             labels.join(",")
         )
     }
-}
-
-/// The metrics this route knows, and their PromQL per pod.
-pub const METRICS: &[&str] = &[
-    "cpu",
-    "cpu_usage",
-    "memory",
-    "memory_usage",
-    "disk",
-    "network",
-];
-
-fn promql(metric: &str, selector: &str) -> Option<String> {
-    let c = if selector.is_empty() {
-        r#"container!="""#.to_string()
-    } else {
-        format!(r#"container!="",{selector}"#)
-    };
-    let by = "sum by (namespace, pod)";
-    Some(match metric {
-        "cpu" | "cpu_usage" => format!("{by} (rate(container_cpu_usage_seconds_total{{{c}}}[5m]))"),
-        "memory" | "memory_usage" => format!("{by} (container_memory_working_set_bytes{{{c}}})"),
-        "disk" => format!("{by} (container_fs_usage_bytes{{{c}}})"),
-        "network" => format!(
-            "{by} (rate(container_network_receive_bytes_total{{{selector}}}[5m])) + {by} (rate(container_network_transmit_bytes_total{{{selector}}}[5m]))"
-        ),
-        _ => return None,
-    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -151,6 +153,13 @@ pub struct Analysis {
     pub alerts: Vec<Alert>,
     pub summary: Summary,
     pub enriched_signals: EnrichedSignals,
+    /// The requested metrics that matched no series in the scope over the range (an answer,
+    /// not an error: a name may be valid and simply not exported here).
+    pub metrics_without_data: Vec<String>,
+    /// Says which metrics had no data and which series they need; absent when all had data.
+    /// Not in the MCP server's struct, so its Go client ignores it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 pub fn severity(score: f64) -> &'static str {
@@ -207,25 +216,17 @@ fn first_number(prediction: &serde_json::Value) -> Option<&serde_json::Value> {
     }
 }
 
-fn action(metric: &str, spike: bool) -> &'static str {
-    match (metric, spike) {
-        ("cpu" | "cpu_usage", true) => {
-            "check the workload's recent change and load; scale out or raise the CPU limit"
-        }
-        ("memory" | "memory_usage", true) => {
-            "check for a memory leak (/api/v1/predict/memory-leak); raise the memory limit if the growth is expected"
-        }
-        ("disk", true) => "find what fills the container's filesystem; clean up or add storage",
-        ("network", true) => "check for a traffic surge or a retry storm",
-        (_, false) => {
-            "check the pod is still serving: a sudden drop often means it stopped working"
-        }
-        _ => "investigate the pod",
-    }
-}
+/// What to do about a drop, whatever the metric.
+const ON_DROP: &str =
+    "check the pod is still serving: a sudden drop often means it stopped working";
 
+/// `namespace/pod` (what get-throttled-pods splits on); a raw series may have neither label.
 fn label(series: &Series) -> String {
-    format!("{}/{}", series.label("namespace"), series.label("pod"))
+    match (series.label("namespace"), series.label("pod")) {
+        ("", "") => "cluster".to_string(),
+        (namespace, "") => namespace.to_string(),
+        (namespace, pod) => format!("{namespace}/{pod}"),
+    }
 }
 
 async fn scalar(prometheus: &Prometheus, query: String) -> Result<Option<f64>, AnalyticsError> {
@@ -242,23 +243,26 @@ pub async fn analyze(
     prometheus: &Prometheus,
     models: &Models,
     scope: &Scope,
-    metrics: &[String],
+    metrics: &[Metric],
     range: Duration,
     range_text: &str,
     threshold: f64,
 ) -> Result<Analysis, AnalyticsError> {
     let selector = scope.selector().join(",");
     let step = Duration::from_secs((range.as_secs() / 60).max(15));
+    let window = format!("{}s", step.as_secs().max(300));
+    let context = QueryContext {
+        selector: &selector,
+        window: &window,
+    };
+    let mut without_data: Vec<&Metric> = Vec::new();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut anomalies = Vec::new();
     let mut analysed = 0i64;
     let mut models_used = std::collections::BTreeSet::new();
     for metric in metrics {
-        let Some(query) = promql(metric, &selector) else {
-            continue;
-        };
         let series = prometheus
-            .range(&scope.with_labels(query), range, step)
+            .range(&scope.with_labels(metric.query(&context)), range, step)
             .await?;
         let vectors: Vec<(Series, [f64; 4])> = series
             .into_iter()
@@ -269,6 +273,7 @@ pub async fn analyze(
             .collect();
         analysed += vectors.len() as i64;
         if vectors.is_empty() {
+            without_data.push(metric);
             continue;
         }
         // One call per metric: every pod's vector as one instance.
@@ -302,18 +307,19 @@ pub async fn analyze(
             }
             let spike = *z >= 0.0;
             anomalies.push(Anomaly {
-                metric: metric.clone(),
+                metric: metric.name().to_string(),
                 kind: if spike { "spike" } else { "drop" }.into(),
                 severity: severity(score).into(),
                 timestamp: now.clone(),
                 model: model.into(),
                 explanation: format!(
-                    "{}: {metric} {last:.4} is {:.1}σ {} its {range_text} mean {mean:.4}",
+                    "{}: {} {last:.4} is {:.1}σ {} its {range_text} mean {mean:.4}",
                     label(series),
+                    metric.name(),
                     z.abs(),
                     if spike { "above" } else { "below" }
                 ),
-                recommended_action: action(metric, spike).into(),
+                recommended_action: if spike { metric.on_spike() } else { ON_DROP }.into(),
                 anomaly_score: score,
                 confidence: (series.points.len() as f64 / 30.0).min(1.0),
                 value: *last,
@@ -322,7 +328,7 @@ pub async fn analyze(
                 metrics: BTreeMap::from([("z_score".to_string(), *z), ("mean".to_string(), *mean)]),
             });
         }
-        if matches!(metric.as_str(), "cpu" | "cpu_usage") {
+        if metric.throttling() {
             let w = format!("{}s", range.as_secs());
             let throttled = prometheus
                 .instant(&scope.with_labels(format!(
@@ -396,6 +402,17 @@ pub async fn analyze(
             action_required: true,
         })
         .collect();
+    let message = (!without_data.is_empty()).then(|| {
+        let each: Vec<String> = without_data
+            .iter()
+            .map(|m| format!("{} (needs {})", m.name(), m.needs()))
+            .collect();
+        format!(
+            "no data over {range_text} in {} for: {}",
+            scope.describe(),
+            each.join("; ")
+        )
+    });
     Ok(Analysis {
         status: "success",
         time_range: range_text.into(),
@@ -412,6 +429,8 @@ pub async fn analyze(
         recommendations,
         alerts,
         enriched_signals: enriched,
+        metrics_without_data: without_data.iter().map(|m| m.name().to_string()).collect(),
+        message,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod capacity;
 pub mod disk;
 pub mod fit;
 pub mod leak;
+pub mod metrics_catalog;
 pub mod prometheus;
 pub mod rightsizing;
 

@@ -4,7 +4,9 @@
 
 use super::AppState;
 use super::params;
-use crate::analytics::{AnalyticsError, capacity, disk, leak, prometheus::Prometheus, rightsizing};
+use crate::analytics::{
+    AnalyticsError, capacity, disk, leak, metrics_catalog, prometheus::Prometheus, rightsizing,
+};
 use crate::error::ApiError;
 use crate::store::{PageRequest, PageStart, WorkflowFilter};
 use crate::workflow::WorkflowStatus;
@@ -244,6 +246,8 @@ pub enum MetricSpec {
 pub struct AnalyzeRequest {
     #[serde(alias = "timeRange")]
     pub time_range: Option<String>,
+    /// Catalog names (`pod_restarts`, `http_latency`, …) or any Prometheus metric name, queried
+    /// as a raw series (docs/analytics.md, "Metric names"); default cpu and memory.
     pub metrics: Option<Vec<MetricSpec>>,
     pub threshold: Option<f64>,
     #[serde(alias = "modelName")]
@@ -286,6 +290,45 @@ fn label_selector(text: Option<&str>) -> Result<Vec<(String, String)>, ApiError>
         .collect()
 }
 
+/// The requested metrics (default cpu and memory), each a catalog name or a valid Prometheus
+/// metric name; anything else is a 422 naming it (clipped: it is the caller's text).
+fn requested_metrics(
+    list: Option<Vec<MetricSpec>>,
+) -> Result<Vec<metrics_catalog::Metric>, ApiError> {
+    let names: Vec<String> = match list {
+        None => vec!["cpu".into(), "memory".into()],
+        Some(list) if list.len() > 10 => {
+            return Err(super::validate::invalid("metrics", "at most 10 metrics"));
+        }
+        Some(list) => list
+            .into_iter()
+            .map(|m| match m {
+                MetricSpec::Name(n) | MetricSpec::Object { name: n } => n,
+            })
+            .collect(),
+    };
+    names
+        .iter()
+        .map(|name| {
+            metrics_catalog::resolve(name).map_err(|why| {
+                let shown = crate::clip::shown(name);
+                super::validate::invalid(
+                    "metrics",
+                    format!(
+                        "{shown:?} {why}; known metrics: {}",
+                        metrics_catalog::CATALOG
+                            .iter()
+                            .map(|e| e.names[0])
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .with_details(serde_json::json!({"field": "metrics", "metric": shown}))
+            })
+        })
+        .collect()
+}
+
 #[utoipa::path(post, path = "/api/v1/anomalies/analyze", tag = "analytics", security(("bearer" = [])),
     request_body = AnalyzeRequest,
     responses((status = 200, body = crate::analytics::anomaly::Analysis), (status = 422), (status = 503)))]
@@ -309,29 +352,7 @@ pub async fn analyze_anomalies(
     if !(0.0..=1.0).contains(&threshold) {
         return Err(super::validate::invalid("threshold", "must be from 0 to 1"));
     }
-    let metrics: Vec<String> = match request.metrics {
-        None => vec!["cpu".into(), "memory".into()],
-        Some(list) if list.len() > 10 => {
-            return Err(super::validate::invalid("metrics", "at most 10 metrics"));
-        }
-        Some(list) => list
-            .into_iter()
-            .map(|m| match m {
-                MetricSpec::Name(n) | MetricSpec::Object { name: n } => {
-                    n.trim().to_ascii_lowercase()
-                }
-            })
-            .collect(),
-    };
-    if let Some(unknown) = metrics
-        .iter()
-        .find(|m| !anomaly::METRICS.contains(&m.as_str()))
-    {
-        return Err(super::validate::invalid(
-            "metrics",
-            format!("{unknown:?} is not one of {}", anomaly::METRICS.join(", ")),
-        ));
-    }
+    let metrics = requested_metrics(request.metrics)?;
     if let Some(model) = request.model_name.as_deref().filter(|m| !m.is_empty())
         && model != crate::ml::ANOMALY_DETECTOR
     {

@@ -80,6 +80,21 @@ pub struct Component {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
     pub message: String,
+    /// Structured facts behind the message (`rbac`: the missing permissions by name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+impl Component {
+    fn new(status: ComponentStatus, message: impl Into<String>) -> Component {
+        Component {
+            status,
+            latency_ms: None,
+            message: message.into(),
+            details: None,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -124,6 +139,7 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
             },
             latency_ms: probe.latency.map(|d| d.as_secs_f64() * 1000.0),
             message: probe.message,
+            details: None,
         },
     );
     components.insert("tls", tls_component(&state));
@@ -134,17 +150,23 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
                 status: ComponentStatus::Ok,
                 latency_ms: Some(latency.as_secs_f64() * 1000.0),
                 message: state.store.describe(),
+                details: None,
             },
             Err(error) => Component {
                 status: ComponentStatus::Down,
                 latency_ms: None,
                 message: error.to_string(),
+                details: None,
             },
         },
     );
 
     if state.models.all().next().is_some() {
         components.insert("kserve", models_component(&state).await);
+    }
+    if matches!(state.cluster, crate::cluster::Cluster::Configured { .. }) {
+        components.insert("argocd", argocd_component(&state).await);
+        components.insert("rbac", rbac_component(&state.access));
     }
     let worst = components
         .values()
@@ -192,6 +214,7 @@ async fn models_component(state: &AppState) -> Component {
             status: ComponentStatus::Ok,
             latency_ms: None,
             message: format!("ready: {}", names.join(", ")),
+            details: None,
         }
     } else {
         Component {
@@ -201,6 +224,106 @@ async fn models_component(state: &AppState) -> Component {
                 "{}; layer detection falls back to keywords",
                 problems.join("; ")
             ),
+            details: None,
+        }
+    }
+}
+
+/// ArgoCD: the guard's Application watch has listed every Application (until then it cannot
+/// tell a managed object from a manual one), and argocd-server answers when the ArgoCD channel
+/// goes through it (`ARGOCD_API_URL`).
+async fn argocd_component(state: &AppState) -> Component {
+    let view = state.guard.snapshot();
+    let mut problems = Vec::new();
+    let mut facts = Vec::new();
+    let mut details = serde_json::Map::new();
+    if !view.applications_synced {
+        problems.push("the Application watch has not finished its first list".to_string());
+    } else if view.applications_api_missing {
+        facts.push("no Application API in this cluster: nothing is ArgoCD-managed".to_string());
+    } else {
+        facts.push(format!("{} Applications watched", view.applications.len()));
+        details.insert("applications".into(), view.applications.len().into());
+    }
+    details.insert(
+        "applications_synced".into(),
+        view.applications_synced.into(),
+    );
+    let mut latency_ms = None;
+    if let Some(channel) = state.pipeline.argocd() {
+        if let Some(server) = channel.server() {
+            details.insert("server".into(), server.into());
+            match channel.probe_server(ARGOCD_PROBE_TIMEOUT).await {
+                Some(Ok(latency)) => {
+                    latency_ms = Some(latency.as_secs_f64() * 1000.0);
+                    facts.push(format!("argocd-server {server} answers"));
+                }
+                Some(Err(error)) => problems.push(error),
+                None => {}
+            }
+        }
+    }
+    let (status, message) = if problems.is_empty() {
+        (ComponentStatus::Ok, facts.join("; "))
+    } else {
+        (ComponentStatus::Degraded, problems.join("; "))
+    };
+    Component {
+        latency_ms,
+        details: Some(details.into()),
+        ..Component::new(status, message)
+    }
+}
+
+const ARGOCD_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The ServiceAccount's permissions, from the cached self-check (`cluster/access.rs`).
+fn rbac_component(access: &crate::cluster::access::AccessCheck) -> Component {
+    let Some(checked) = access.latest() else {
+        return Component::new(ComponentStatus::Ok, "first permission check in progress");
+    };
+    let age = checked.at.elapsed().as_secs();
+    match checked.result {
+        Err(error) => Component::new(
+            ComponentStatus::Degraded,
+            format!("cannot check the ServiceAccount's permissions: {error}"),
+        ),
+        Ok(report) => {
+            let details = serde_json::json!({
+                "missing": report.missing,
+                "features_off": report.features_off,
+                "checked": report.checked,
+                "checked_seconds_ago": age,
+            });
+            let off = if report.features_off.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; not granted, their steps escalate: {}",
+                    report.features_off.join(", ")
+                )
+            };
+            let component = if report.missing.is_empty() {
+                Component::new(
+                    ComponentStatus::Ok,
+                    format!(
+                        "all {} permissions the engine uses are granted{off}",
+                        report.checked
+                    ),
+                )
+            } else {
+                Component::new(
+                    ComponentStatus::Degraded,
+                    format!(
+                        "the ServiceAccount lacks {}: steps needing them will fail (docs/rbac.md){off}",
+                        report.missing.join(", ")
+                    ),
+                )
+            };
+            Component {
+                details: Some(details),
+                ..component
+            }
         }
     }
 }
@@ -211,6 +334,7 @@ fn tls_component(state: &AppState) -> Component {
             status: ComponentStatus::Ok,
             latency_ms: None,
             message: "TLS_MODE=off: plain HTTP (terminate TLS in front of the engine)".into(),
+            details: None,
         },
         Some(tls) => {
             let source = tls.source();
@@ -222,6 +346,7 @@ fn tls_component(state: &AppState) -> Component {
                     source.origin,
                     source.cert_file.display()
                 ),
+                details: None,
             }
         }
     }

@@ -50,6 +50,8 @@ pub struct AppState {
     pub models: Arc<crate::ml::Models>,
     /// What the token-less compatibility listener may still write.
     pub compat_limit: compat_limit::CompatLimit,
+    /// The ServiceAccount's permissions, checked in the background when attached.
+    pub access: crate::cluster::access::AccessCheck,
 }
 
 impl From<StoreError> for ApiError {

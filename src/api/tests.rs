@@ -48,6 +48,7 @@ async fn shared() -> (Shared, tempfile::TempDir) {
         state: web::Data::new(AppState {
             settings: Arc::new(settings),
             compat_limit: Default::default(),
+            access: Default::default(),
             cluster: Cluster::Detached,
             store: store.clone(),
             metrics: metrics.clone(),

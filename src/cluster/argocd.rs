@@ -157,6 +157,7 @@ async fn watch_applications(client: kube::Client, view: SharedView, control: Vec
         view.update(|v| {
             v.applications = apps;
             v.applications_synced = true;
+            v.applications_api_missing = false;
         });
     };
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
@@ -194,7 +195,10 @@ async fn watch_applications(client: kube::Client, view: SharedView, control: Vec
             }
             Err(error) if is_not_found(&error) => {
                 // No Application CRD: not an ArgoCD cluster (yet). Nothing is managed.
-                view.update(|v| v.applications_synced = true);
+                view.update(|v| {
+                    v.applications_synced = true;
+                    v.applications_api_missing = true;
+                });
                 tracing::debug!(%error, "no ArgoCD Application API in this cluster");
             }
             Err(error) => tracing::warn!(%error, "watching ArgoCD Applications failed; retrying"),

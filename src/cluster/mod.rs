@@ -3,6 +3,7 @@
 //! Attached when `KUBECONFIG` is set or the process runs in a pod; detached otherwise. In
 //! detached mode every workflow is planned and recorded but executed as a dry run.
 
+pub mod access;
 pub mod argocd;
 pub mod parents;
 pub mod rbac;

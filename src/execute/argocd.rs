@@ -218,6 +218,32 @@ impl ArgoChannel {
         Ok(self)
     }
 
+    /// argocd-server's base URL, when the channel goes through it.
+    pub fn server(&self) -> Option<&str> {
+        self.rest.as_ref().map(|rest| rest.base.as_str())
+    }
+
+    /// Asks argocd-server for its version (`GET /api/version`, no token needed) within
+    /// `timeout`: the round trip, or why it failed. `None` without `ARGOCD_API_URL`.
+    pub async fn probe_server(&self, timeout: Duration) -> Option<Result<Duration, String>> {
+        let rest = self.rest.as_ref()?;
+        let started = std::time::Instant::now();
+        let request = rest
+            .http
+            .get(format!("{}/api/version", rest.base))
+            .timeout(timeout)
+            .send();
+        Some(match request.await {
+            Ok(response) if response.status().is_success() => Ok(started.elapsed()),
+            Ok(response) => Err(format!("argocd-server answered {}", response.status())),
+            Err(error) if error.is_timeout() => Err(format!(
+                "argocd-server did not answer within {}s",
+                timeout.as_secs()
+            )),
+            Err(error) => Err(format!("argocd-server unreachable: {error}")),
+        })
+    }
+
     /// `rest` or `kube`: which API this channel talks to.
     pub fn backend(&self) -> &'static str {
         if self.rest.is_some() { "rest" } else { "kube" }

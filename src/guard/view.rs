@@ -196,6 +196,8 @@ pub struct GuardView {
     pub parents: ParentCache,
     /// The Application watch finished its first list (or found no Application API).
     pub applications_synced: bool,
+    /// The API server has no Application API (no ArgoCD installed): nothing is managed.
+    pub applications_api_missing: bool,
 }
 
 impl GuardView {
@@ -207,6 +209,7 @@ impl GuardView {
             leases: Vec::new(),
             parents: ParentCache::default(),
             applications_synced: false,
+            applications_api_missing: false,
         }
     }
 }

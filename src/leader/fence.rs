@@ -62,12 +62,16 @@ pub struct Fence<S> {
     layer: FenceLayer,
 }
 
-/// GET, HEAD and OPTIONS only read; every other verb changes the cluster.
-pub fn is_write(method: &http::Method) -> bool {
-    !matches!(
+/// GET, HEAD and OPTIONS only read; every other verb changes the cluster, except the
+/// creation of an access review (`authorization.k8s.io`), which only asks a question (the RBAC
+/// self-check runs on followers too).
+pub fn is_write(method: &http::Method, path: &str) -> bool {
+    let reads = matches!(
         *method,
         http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-    )
+    );
+    let asks = *method == http::Method::POST && path.starts_with("/apis/authorization.k8s.io/");
+    !(reads || asks)
 }
 
 impl<S, B> Service<http::Request<B>> for Fence<S>
@@ -87,7 +91,10 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let leadership = &self.layer.leadership;
-        if self.layer.fenced && is_write(request.method()) && !leadership.is_leader() {
+        if self.layer.fenced
+            && is_write(request.method(), request.uri().path())
+            && !leadership.is_leader()
+        {
             let refused = NotLeader(leadership.identity().to_string());
             tracing::warn!(method = %request.method(), uri = %request.uri(), "{refused}");
             return Box::pin(std::future::ready(Err(refused.into())));
@@ -97,5 +104,26 @@ where
             .insert(http::header::USER_AGENT, self.layer.agent.clone());
         let response = self.inner.call(request);
         Box::pin(async move { response.await.map_err(Into::into) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_write;
+    use http::Method;
+
+    #[test]
+    fn reads_and_access_reviews_pass_the_fence_writes_do_not() {
+        assert!(!is_write(&Method::GET, "/api/v1/pods"));
+        assert!(!is_write(
+            &Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        ));
+        assert!(is_write(&Method::POST, "/api/v1/namespaces/a/events"));
+        assert!(is_write(&Method::DELETE, "/api/v1/namespaces/a/pods/p"));
+        assert!(is_write(
+            &Method::PATCH,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        ));
     }
 }

@@ -16,6 +16,11 @@ const SPAN: i64 = 2 * 86_400;
 /// The disk fills by this much per day: 100 GiB left → 10 days.
 const FILL_PER_DAY: f64 = 10.0 * GIB;
 const LEAK_PER_DAY: f64 = 100.0 * MIB;
+/// busy-0 restarts once a minute over the last this many seconds.
+const CRASH_LOOP: i64 = 600;
+/// A raw series (no catalog entry) that spikes to QUEUE_SPIKE in its last minutes.
+const QUEUE_METRIC: &str = "shop_queue_depth";
+const QUEUE_SPIKE: f64 = 100.0;
 
 /// One metric family: `(labels, value at t)` per series, sampled every STEP over SPAN.
 fn family(
@@ -169,6 +174,36 @@ fn openmetrics(now: i64) -> String {
             r#"namespace="shop",resourcequota="shop-quota",resource="limits.memory",type="hard""#,
             &|_| 2.0 * GIB,
         )],
+        now,
+    );
+    // busy-0 starts crash-looping 10 minutes before now: one restart a minute.
+    family(
+        &mut out,
+        "kube_pod_container_status_restarts_total",
+        "counter",
+        &[
+            (&busy, &|s| {
+                ((s - (SPAN - CRASH_LOOP) as f64) / 60.0).floor().max(0.0)
+            }),
+            (&steady, &|_| 0.0),
+        ],
+        now,
+    );
+    // An application's own gauge, not in the catalog: busy-0's queue jumps in the last minutes.
+    family(
+        &mut out,
+        QUEUE_METRIC,
+        "gauge",
+        &[
+            (r#"namespace="shop",pod="busy-0""#, &|age| {
+                if age * 86_400.0 < 200.0 {
+                    QUEUE_SPIKE
+                } else {
+                    10.0
+                }
+            }),
+            (r#"namespace="shop",pod="steady-0""#, &|_| 10.0),
+        ],
         now,
     );
     let pods: Vec<String> = ["leaky-0", "steady-0", "fat-0", "busy-0"]
@@ -727,7 +762,7 @@ async fn the_mcp_servers_anomaly_requests_are_answered_with_go_compatible_types(
     );
     // Bad requests.
     for bad in [
-        json!({"metrics": ["gpu"]}),
+        json!({"metrics": ["gpu usage"]}),
         json!({"threshold": 2}),
         json!({"timeRange": "forever"}),
         json!({"modelName": "other-model"}),
@@ -738,6 +773,173 @@ async fn the_mcp_servers_anomaly_requests_are_answered_with_go_compatible_types(
             .await
             .status();
         assert_eq!(status, 422, "{bad}");
+    }
+}
+
+/// POSTs an anomaly request that must be answered 200 in Go-decodable types.
+async fn analyze(app: &TestApp, body: Value) -> Value {
+    let response = app.post_json("/api/v1/anomalies/analyze", &body).await;
+    assert_eq!(response.status(), 200, "{body}");
+    let answer: Value = response.json().await.expect("json");
+    go_decodes_analysis(&answer);
+    answer
+}
+
+/// The one anomaly of `metric` for `pod` in an answer.
+fn anomaly_of<'a>(answer: &'a Value, metric: &str, pod: &str) -> &'a Value {
+    answer["anomalies"]
+        .as_array()
+        .expect("anomalies")
+        .iter()
+        .find(|a| {
+            a["metric"] == metric
+                && a["explanation"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with(&format!("{pod}:")))
+        })
+        .unwrap_or_else(|| panic!("no {metric} anomaly for {pod}: {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_metric_the_user_types_is_a_catalog_query_a_raw_series_or_a_422() {
+    let Some(setup) = setup().await else { return };
+    let app = &setup.app;
+
+    // The MCP server's analyze-anomalies call as it sends it (contract §3 #4), with the
+    // user's metric passed through: busy-0 crash-loops in the last 10 minutes.
+    let restarts = analyze(
+        app,
+        json!({"timeRange": "1h", "metrics": ["pod_restarts"], "threshold": 0.3,
+               "modelName": "anomaly-detector", "namespace": "shop"}),
+    )
+    .await;
+    let crash = anomaly_of(&restarts, "pod_restarts", "shop/busy-0");
+    assert_eq!(crash["type"], "spike", "{crash}");
+    assert!(crash["value"].as_f64().expect("value") >= 2.0, "{crash}");
+    assert!(
+        crash["recommended_action"]
+            .as_str()
+            .is_some_and(|a| a.contains("--previous")),
+        "{crash}"
+    );
+    assert_eq!(
+        int(&restarts["summary"], "total_metrics_analyzed"),
+        2,
+        "busy-0 and steady-0 have the series: {restarts}"
+    );
+    assert_eq!(restarts["metrics_without_data"], json!([]));
+    assert!(restarts.get("message").is_none(), "{restarts}");
+    // The other names of the same entry answer the same.
+    let alias = analyze(
+        app,
+        json!({"metrics": ["Container_Restarts"], "namespace": "shop", "pod": "busy-0"}),
+    )
+    .await;
+    anomaly_of(&alias, "container_restarts", "shop/busy-0");
+
+    // A raw series by its name: the application's gauge jumped to 100 on busy-0 only.
+    let raw = analyze(
+        app,
+        json!({"timeRange": "1h", "metrics": [QUEUE_METRIC], "threshold": 0.3,
+               "modelName": "anomaly-detector", "namespace": "shop"}),
+    )
+    .await;
+    let spike = anomaly_of(&raw, QUEUE_METRIC, "shop/busy-0");
+    assert_eq!(spike["value"].as_f64(), Some(QUEUE_SPIKE), "{spike}");
+    assert_eq!(
+        int(&raw, "anomalies_detected"),
+        1,
+        "steady-0 is flat: {raw}"
+    );
+    // A raw counter is read as its rate, and the pod filter scopes it: busy-0 has 10 CFS
+    // periods a second (threshold 0 reports every series, with its value).
+    let counter = analyze(
+        app,
+        json!({"metrics": ["container_cpu_cfs_periods_total"], "threshold": 0,
+               "namespace": "shop", "pod": "busy-0"}),
+    )
+    .await;
+    assert_eq!(
+        int(&counter["summary"], "total_metrics_analyzed"),
+        1,
+        "{counter}"
+    );
+    let rate = anomaly_of(&counter, "container_cpu_cfs_periods_total", "shop/busy-0")["value"]
+        .as_f64()
+        .expect("value");
+    assert!((rate - 10.0).abs() < 0.5, "{counter}");
+
+    // A valid name with no series, and a catalog entry whose series this cluster lacks: 200,
+    // no anomalies, and a message naming both and what they need.
+    let missing = analyze(
+        app,
+        json!({"timeRange": "1h", "metrics": ["no_such_metric_anywhere", "oom_kills"],
+               "threshold": 0.3, "namespace": "shop"}),
+    )
+    .await;
+    assert_eq!(int(&missing, "anomalies_detected"), 0, "{missing}");
+    assert_eq!(
+        missing["metrics_without_data"],
+        json!(["no_such_metric_anywhere", "oom_kills"])
+    );
+    let message = missing["message"].as_str().expect("message");
+    for said in [
+        "no_such_metric_anywhere",
+        "oom_kills",
+        "container_oom_events_total",
+        "namespace shop",
+    ] {
+        assert!(message.contains(said), "{said} in {message}");
+    }
+
+    // Every catalog entry's PromQL is accepted by the real Prometheus, scoped every way.
+    use coordination_engine::analytics::metrics_catalog::CATALOG;
+    let names: Vec<&str> = CATALOG.iter().map(|e| e.names[0]).collect();
+    for chunk in names.chunks(10) {
+        for scope in [
+            json!({"namespace": "shop", "pod": "busy-0"}),
+            json!({"namespace": "shop", "deployment": "web.v2"}),
+            json!({"labelSelector": "app=web"}),
+        ] {
+            let mut body = scope.clone();
+            body["metrics"] = json!(chunk);
+            analyze(app, body).await;
+        }
+    }
+
+    // Anything that is not a metric name never reaches Prometheus: a 422 naming it.
+    let long = "a".repeat(201);
+    for bad in [
+        r#"up{job="x"} or vector(1)"#,
+        "foo)",
+        "pod restarts",
+        "",
+        "cpu\"}",
+        r#"{__name__=~".+"}"#,
+        long.as_str(),
+    ] {
+        let response = app
+            .post_json(
+                "/api/v1/anomalies/analyze",
+                &json!({"metrics": ["cpu", bad], "namespace": "shop"}),
+            )
+            .await;
+        assert_eq!(response.status(), 422, "{bad:?}");
+        let (code, body) = error_body(response).await;
+        assert_eq!(code, "validation_failed", "{body}");
+        assert_eq!(body["error"]["details"]["field"], "metrics", "{body}");
+        let named = body["error"]["details"]["metric"].as_str().expect("metric");
+        assert!(
+            bad.starts_with(named.trim_end_matches('…')),
+            "{named} for {bad:?}"
+        );
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("Prometheus metric name")
+                || message.contains("empty")
+                || message.contains("longer"),
+            "{message}"
+        );
     }
 }
 

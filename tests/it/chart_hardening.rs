@@ -160,3 +160,49 @@ fn the_compat_port_waits_for_approval_unless_told_otherwise() {
     let docs = render(&helm, "values.yaml", &[]);
     assert!(env_value(&docs, "COMPAT_TRIGGER_MODE").is_none());
 }
+
+/// The Go engine's README checks permissions with
+/// `kubectl auth can-i … --as=system:serviceaccount:self-healing-platform:self-healing-operator`:
+/// with `serviceAccount.name: self-healing-operator` every binding names that account.
+#[test]
+fn the_go_engines_service_account_name_is_used_everywhere_when_set() {
+    let Some(helm) = find_binary("HELM_BIN", &["helm"]) else {
+        return;
+    };
+    for values in ["values.yaml", "values-ocp-4.20.yaml"] {
+        let docs = render(
+            &helm,
+            values,
+            &["serviceAccount.name=self-healing-operator"],
+        );
+        let accounts = find(&docs, "ServiceAccount");
+        assert_eq!(accounts.len(), 1, "{values}");
+        assert_eq!(accounts[0]["metadata"]["name"], "self-healing-operator");
+        assert_eq!(
+            accounts[0]["metadata"]["namespace"],
+            "self-healing-platform"
+        );
+        let pod = &find(&docs, "Deployment")[0]["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["serviceAccountName"], "self-healing-operator",
+            "{values}"
+        );
+        assert_eq!(
+            env_value(&docs, "SERVICE_ACCOUNT").as_deref(),
+            Some("self-healing-operator"),
+            "{values}"
+        );
+        let bindings: Vec<_> = ["ClusterRoleBinding", "RoleBinding"]
+            .iter()
+            .flat_map(|kind| find(&docs, kind))
+            .collect();
+        assert!(!bindings.is_empty(), "{values}");
+        for binding in bindings {
+            for subject in binding["subjects"].as_array().expect("subjects") {
+                assert_eq!(subject["kind"], "ServiceAccount", "{binding}");
+                assert_eq!(subject["name"], "self-healing-operator", "{binding}");
+                assert_eq!(subject["namespace"], "self-healing-platform", "{binding}");
+            }
+        }
+    }
+}

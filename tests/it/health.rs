@@ -150,3 +150,153 @@ async fn openapi_document_is_public_and_lists_the_routes() {
         "bearer"
     );
 }
+
+/// The detailed health of an engine attached to `mock`, once the RBAC self-check has answered.
+async fn attached_health(app: &crate::helpers::TestApp) -> serde_json::Value {
+    crate::helpers::wait_for(
+        "the first RBAC self-check",
+        std::time::Duration::from_secs(20),
+        std::time::Duration::from_millis(50),
+        || async {
+            let body: serde_json::Value =
+                app.get_authed("/api/v1/health").await.json().await.ok()?;
+            let checked = body["components"]["rbac"]["details"].is_object();
+            let synced = body["components"]["argocd"]["details"]["applications_synced"] == true;
+            (checked && synced).then_some(body)
+        },
+    )
+    .await
+}
+
+async fn spawn_attached(
+    mock: &crate::kube_mock::MockApiServer,
+    dir: &tempfile::TempDir,
+    env: &[(&str, &str)],
+) -> crate::helpers::TestApp {
+    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spawn_app_with(|vars| {
+        vars.insert("KUBECONFIG".into(), kubeconfig);
+        vars.extend(env);
+    })
+    .await
+}
+
+fn one_application() -> std::collections::HashMap<String, serde_json::Value> {
+    let app = serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "shop", "namespace": "argocd", "resourceVersion": "3", "uid": "a-1"},
+        "spec": {"destination": {"namespace": "shop"}}});
+    std::collections::HashMap::from([(
+        "/apis/argoproj.io/v1alpha1/applications".to_string(),
+        serde_json::json!({"apiVersion": "v1", "kind": "ApplicationList",
+            "metadata": {"resourceVersion": "10"}, "items": [app]}),
+    )])
+}
+
+#[tokio::test]
+async fn attached_health_names_a_missing_permission_as_degraded() {
+    let mock = crate::kube_mock::MockApiServer::start(one_application()).await;
+    mock.deny_access("delete", "", "pods", "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = spawn_attached(&mock, &dir, &[]).await;
+
+    let body = attached_health(&app).await;
+    let rbac = &body["components"]["rbac"];
+    assert_eq!(rbac["status"], "degraded", "{rbac}");
+    assert_eq!(
+        rbac["details"]["missing"],
+        serde_json::json!(["delete pods"])
+    );
+    assert!(
+        rbac["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("delete pods"),
+        "{rbac}"
+    );
+    assert_eq!(body["status"], "degraded", "{body}");
+
+    // Every (verb, resource) of the RBAC table was asked once, subresources apart, and the
+    // ArgoCD ConfigMap permission in each ArgoCD namespace.
+    let reviews = mock.access_reviews();
+    assert_eq!(rbac["details"]["checked"], reviews.len(), "{rbac}");
+    let asked = |verb: &str, resource: &str, sub: Option<&str>, namespace: Option<&str>| {
+        reviews.iter().any(|r| {
+            let a = &r["spec"]["resourceAttributes"];
+            a["verb"] == verb
+                && a["resource"] == resource
+                && a["subresource"].as_str() == sub
+                && a["namespace"].as_str() == namespace
+        })
+    };
+    assert!(asked("create", "pods", Some("eviction"), None));
+    assert!(asked("patch", "applications", None, None));
+    assert!(asked("list", "configmaps", None, Some("argocd")));
+    // Reviews ask; they change nothing (the mock keeps them out of its write log).
+    assert!(
+        mock.requests().iter().all(|r| r.method == "GET"),
+        "only reads"
+    );
+}
+
+#[tokio::test]
+async fn attached_health_reports_argocd_and_a_full_grant() {
+    let mut lists = one_application();
+    lists.insert(
+        "/api/version".into(),
+        serde_json::json!({"Version": "v2.14.0"}),
+    );
+    let mock = crate::kube_mock::MockApiServer::start(lists).await;
+    // OLM is not granted at all: its chart toggle is off, which is not a fault.
+    mock.deny_access("list", "operators.coreos.com", "clusterserviceversions", "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The mock also stands in for argocd-server (GET /api/version).
+    let app = spawn_attached(&mock, &dir, &[("ARGOCD_API_URL", &mock.url)]).await;
+
+    let body = attached_health(&app).await;
+    let argocd = &body["components"]["argocd"];
+    assert_eq!(argocd["status"], "ok", "{argocd}");
+    assert_eq!(argocd["details"]["applications"], 1, "{argocd}");
+    assert_eq!(argocd["details"]["server"], mock.url.as_str(), "{argocd}");
+    assert!(argocd["latency_ms"].is_number(), "{argocd}");
+
+    let rbac = &body["components"]["rbac"];
+    assert_eq!(rbac["status"], "ok", "{rbac}");
+    assert_eq!(rbac["details"]["missing"], serde_json::json!([]));
+    assert_eq!(
+        rbac["details"]["features_off"],
+        serde_json::json!(["olm (rbac.olm)"])
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_argocd_server_degrades_the_argocd_component() {
+    let mock = crate::kube_mock::MockApiServer::start(one_application()).await;
+    mock.deny_access("create", "", "pods/eviction", "");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = spawn_attached(&mock, &dir, &[("ARGOCD_API_URL", &url)]).await;
+
+    let body = attached_health(&app).await;
+    let argocd = &body["components"]["argocd"];
+    assert_eq!(argocd["status"], "degraded", "{argocd}");
+    assert!(
+        argocd["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("argocd-server"),
+        "{argocd}"
+    );
+    // A partial node grant is a broken grant, named.
+    let rbac = &body["components"]["rbac"];
+    assert_eq!(rbac["status"], "degraded", "{rbac}");
+    assert_eq!(
+        rbac["details"]["missing"],
+        serde_json::json!(["create pods/eviction"])
+    );
+}

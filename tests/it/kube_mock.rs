@@ -4,7 +4,7 @@
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -35,7 +35,33 @@ struct State {
     /// `coordination.k8s.io/v1` Leases by path, with the API server's optimistic concurrency.
     leases: Arc<Mutex<Leases>>,
     /// Paths whose requests are never answered (an API server that hangs).
-    stalled: Arc<Mutex<std::collections::HashSet<String>>>,
+    stalled: Arc<Mutex<HashSet<String>>>,
+    /// SelfSubjectAccessReviews answer `allowed: false` for these `(verb, group, resource,
+    /// namespace)`, `allowed: true` otherwise.
+    denied: Arc<Mutex<HashSet<AccessKey>>>,
+    /// Access reviews are kept out of `log`: they are questions, not actions on the cluster.
+    reviews: Arc<Mutex<Vec<Value>>>,
+}
+
+type AccessKey = (String, String, String, String);
+
+const ACCESS_REVIEWS: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+
+/// A SelfSubjectAccessReview, answered like the API server's authorizer would for a
+/// ServiceAccount granted everything except `denied`.
+fn serve_access_review(state: &State, body: &web::Bytes) -> HttpResponse {
+    let mut review: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let attributes = &review["spec"]["resourceAttributes"];
+    let text = |key: &str| attributes[key].as_str().unwrap_or_default().to_string();
+    let resource = match text("subresource").as_str() {
+        "" => text("resource"),
+        sub => format!("{}/{sub}", text("resource")),
+    };
+    let key = (text("verb"), text("group"), resource, text("namespace"));
+    let allowed = !state.denied.lock().expect("denied").contains(&key);
+    state.reviews.lock().expect("reviews").push(review.clone());
+    review["status"] = serde_json::json!({ "allowed": allowed });
+    HttpResponse::Created().json(review)
 }
 
 #[derive(Default)]
@@ -124,6 +150,9 @@ async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> H
     let query = query_map(&req);
     let path = req.path().to_string();
     let method = req.method().to_string();
+    if method == "POST" && path == ACCESS_REVIEWS {
+        return serve_access_review(&state, &body);
+    }
     if let Ok(mut log) = state.log.lock() {
         log.push(Recorded {
             method: req.method().to_string(),
@@ -244,6 +273,8 @@ impl MockApiServer {
             log: Arc::new(Mutex::new(Vec::new())),
             leases: Default::default(),
             stalled: Default::default(),
+            denied: Default::default(),
+            reviews: Default::default(),
         };
         let data = web::Data::new(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -301,6 +332,26 @@ impl MockApiServer {
             .objects
             .get(&key)
             .cloned()
+    }
+
+    /// From now on, access reviews of `verb` on `resource` (`pods/eviction` for a
+    /// subresource) in `group`, in `namespace` (`""`: cluster-wide), answer "not allowed".
+    pub fn deny_access(&self, verb: &str, group: &str, resource: &str, namespace: &str) {
+        self.state.denied.lock().expect("denied").insert((
+            verb.into(),
+            group.into(),
+            resource.into(),
+            namespace.into(),
+        ));
+    }
+
+    /// The SelfSubjectAccessReviews received so far, as sent.
+    pub fn access_reviews(&self) -> Vec<Value> {
+        self.state
+            .reviews
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
