@@ -181,14 +181,13 @@ async fn models_component(state: &AppState) -> Component {
     let mut problems = Vec::new();
     let mut ready = Vec::new();
     for model in state.models.all() {
-        match model.ready().await {
-            Ok(true) => ready.push(format!("{}: {} ready", model.name, model.describe_name())),
-            Ok(false) => problems.push(format!(
-                "{}: {} is not ready",
-                model.name,
-                model.describe_name()
-            )),
-            Err(error) => problems.push(format!("{} ({})", error, model.describe_name())),
+        // Asked first: describe() then shows the name this very call used.
+        let answer = model.ready().await;
+        let model_used = model.describe();
+        match answer {
+            Ok(true) => ready.push(format!("{model_used}: ready")),
+            Ok(false) => problems.push(format!("{model_used}: not ready")),
+            Err(error) => problems.push(format!("{model_used}: {}", error.reason())),
         }
     }
     if problems.is_empty() {

@@ -25,6 +25,20 @@ pub enum ModelError {
     Failed { model: String, reason: String },
 }
 
+impl ModelError {
+    /// What went wrong, without the model's name (for messages that already name it).
+    pub fn reason(&self) -> String {
+        match self {
+            ModelError::CircuitOpen {
+                failures,
+                retry_in_s,
+                ..
+            } => format!("circuit open after {failures} failures (next probe in {retry_in_s}s)"),
+            ModelError::Failed { reason, .. } => reason.clone(),
+        }
+    }
+}
+
 /// The breaker's state, as `/api/v1/models` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Circuit {
@@ -170,11 +184,15 @@ impl Model {
         }
     }
 
-    /// `model 'model' (discovered)`, for messages.
-    pub fn describe_name(&self) -> String {
+    /// `anomaly-detector (model 'model', discovered)`, for messages.
+    pub fn describe(&self) -> String {
         match self.served_name() {
-            Some(name) => format!("model '{name}' ({})", self.name_source().as_str()),
-            None => "model name not discovered yet".into(),
+            Some(name) => format!(
+                "{} (model '{name}', {})",
+                self.name,
+                self.name_source().as_str()
+            ),
+            None => format!("{} (model name not discovered yet)", self.name),
         }
     }
 
@@ -337,11 +355,7 @@ impl Model {
             if answer.status != reqwest::StatusCode::NOT_FOUND {
                 return Err(self.failed(format!("{}: {}", answer.status, clip(&answer.body))));
             }
-            let missing = format!(
-                "KServe model '{name}' ({}) does not exist at {}",
-                self.name_source().as_str(),
-                self.base_url
-            );
+            let missing = format!("KServe model '{name}' does not exist at {}", self.base_url);
             if self.name_source() == NameSource::Explicit || attempt == 1 {
                 return Err(self.failed(missing));
             }

@@ -73,6 +73,11 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// The longest wait between two such tries.
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
+/// The wait after `wait`: doubled, at most [`MAX_RETRY`].
+fn next_wait(wait: Duration) -> Duration {
+    (wait * 2).min(MAX_RETRY)
+}
+
 impl Models {
     pub fn from_settings(settings: &Settings) -> Result<Self, String> {
         let k = &settings.kserve;
@@ -118,20 +123,21 @@ impl Models {
                 };
                 let mut wait = FIRST_RETRY;
                 loop {
-                    match model.ready().await {
+                    let answer = model.ready().await;
+                    let what = model.describe();
+                    let retry_in_s = wait.as_secs();
+                    match answer {
                         Ok(true) => {
-                            tracing::info!(model = %name, url = %model.base_url, "KServe {} ready", model.describe_name());
+                            tracing::info!(url = %model.base_url, "KServe {what}: ready");
                             return;
                         }
-                        Ok(false) => {
-                            tracing::warn!(model = %name, retry_in_s = wait.as_secs(), "KServe {} is not ready yet", model.describe_name())
-                        }
+                        Ok(false) => tracing::warn!(retry_in_s, "KServe {what}: not ready yet"),
                         Err(error) => {
-                            tracing::warn!(model = %name, retry_in_s = wait.as_secs(), %error, "KServe model not available yet")
+                            tracing::warn!(retry_in_s, "KServe {what}: {}", error.reason())
                         }
                     }
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_RETRY);
+                    wait = next_wait(wait);
                 }
             });
         }
@@ -211,6 +217,15 @@ pub fn parse_layer(prediction: &Value) -> Option<(Layer, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_model_is_asked_again_with_a_bounded_backoff() {
+        let waits: Vec<u64> = std::iter::successors(Some(FIRST_RETRY), |w| Some(next_wait(*w)))
+            .take(9)
+            .map(|w| w.as_secs())
+            .collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
 
     #[test]
     fn layer_answers_in_either_shape() {

@@ -244,7 +244,7 @@ async fn a_model_served_as_model_after_the_engine_started_is_discovered_and_redi
     let (status, message) = kserve_health(&app.get_json("/api/v1/health").await);
     assert_eq!(status, "degraded", "{message}");
     assert!(
-        message.contains("anomaly-detector") && message.contains("not discovered yet"),
+        message.starts_with("anomaly-detector (model name not discovered yet): "),
         "{message}"
     );
     assert_eq!(app.get_authed("/api/v1/health").await.status(), 200);
@@ -264,7 +264,7 @@ async fn a_model_served_as_model_after_the_engine_started_is_discovered_and_redi
     )
     .await;
     assert_eq!(
-        message, "anomaly-detector: model 'model' (discovered) ready",
+        message, "anomaly-detector (model 'model', discovered): ready",
         "{message}"
     );
     let models = app.get_json("/api/v1/models").await;
@@ -285,7 +285,10 @@ async fn a_model_served_as_model_after_the_engine_started_is_discovered_and_redi
     assert_eq!(plan["root_cause_layer"], "infrastructure", "{plan}");
     let (status, message) = kserve_health(&app.get_json("/api/v1/health").await);
     assert_eq!(status, "ok", "{message}");
-    assert!(message.contains("'detector-v2' (discovered)"), "{message}");
+    assert!(
+        message.contains("anomaly-detector (model 'detector-v2', discovered): ready"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,12 +305,13 @@ async fn explicit_model_names_are_used_and_a_missing_or_ambiguous_one_is_named()
     let (status, message) = kserve_health(&app.get_json("/api/v1/health").await);
     assert_eq!(status, "degraded", "{message}");
     assert!(
-        message.contains("predictive-analytics")
-            && message.contains("KServe model 'forecaster' (explicit) does not exist"),
+        message.contains(&format!(
+            "predictive-analytics (model 'forecaster', explicit): KServe model 'forecaster' does not exist at http://127.0.0.1:{port}"
+        )),
         "{message}"
     );
     assert!(
-        message.contains("anomaly-detector: model 'model' (explicit) ready"),
+        message.contains("anomaly-detector (model 'model', explicit): ready"),
         "{message}"
     );
     let models = app.get_json("/api/v1/models").await;
@@ -334,8 +338,9 @@ async fn explicit_model_names_are_used_and_a_missing_or_ambiguous_one_is_named()
     let (status, message) = kserve_health(&app.get_json("/api/v1/health").await);
     assert_eq!(status, "degraded", "{message}");
     assert!(
-        message.contains("serves 2 models (model, other) and none is named 'anomaly-detector'")
-            && message.contains("KSERVE_ANOMALY_DETECTOR_MODEL")
+        message.contains(&format!(
+            "anomaly-detector (model name not discovered yet): http://127.0.0.1:{port}/v1/models serves 2 models (model, other) and none is named 'anomaly-detector'; set KSERVE_ANOMALY_DETECTOR_MODEL to choose"
+        ))
             && message.contains("KSERVE_PREDICTIVE_ANALYTICS_MODEL"),
         "{message}"
     );
