@@ -111,6 +111,8 @@ pub struct Model {
     naming: Naming,
     /// The name found by discovery, until a 404 says it is gone.
     discovered: Mutex<Option<String>>,
+    /// One discovery at a time: a burst of incidents while the name is unknown asks once.
+    discovering: tokio::sync::Mutex<()>,
     http: reqwest::Client,
     timeout: Duration,
     breaker: Mutex<Breaker>,
@@ -143,6 +145,7 @@ impl Model {
                 },
             },
             discovered: Mutex::new(None),
+            discovering: tokio::sync::Mutex::new(()),
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -284,6 +287,11 @@ impl Model {
         match &self.naming {
             Naming::Explicit(name) => Ok(name.clone()),
             Naming::Discover { .. } => {
+                if let Some(name) = self.lock_discovered().clone() {
+                    return Ok(name);
+                }
+                let _one_at_a_time = self.discovering.lock().await;
+                // Another call may have discovered it while this one waited.
                 let cached = self.lock_discovered().clone();
                 match cached {
                     Some(name) => Ok(name),
