@@ -346,6 +346,78 @@ async fn explicit_model_names_are_used_and_a_missing_or_ambiguous_one_is_named()
     );
 }
 
+/// A server that is not a well-behaved model server: under `/huge`, a 2 MiB model list; under
+/// `/slow`, no answer for a minute.
+fn hostile_model_server() -> (u16, actix_web::dev::ServerHandle) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/huge/v1/models",
+                web::get().to(|| async {
+                    let names: Vec<String> =
+                        (0..100_000).map(|i| format!("model-{i:08}")).collect();
+                    HttpResponse::Ok().json(json!({ "models": names }))
+                }),
+            )
+            .route(
+                "/slow/v1/models",
+                web::get().to(|| async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    HttpResponse::Ok().json(json!({"models": ["model"]}))
+                }),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (port, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_discovery_is_bounded_in_size_and_time() {
+    let (port, server) = hostile_model_server();
+    let app = spawn_app_with(|env| {
+        env.insert("ENABLE_KSERVE_INTEGRATION".into(), "true".into());
+        env.insert(
+            "KSERVE_ANOMALY_DETECTOR_URL".into(),
+            format!("http://127.0.0.1:{port}/huge"),
+        );
+        env.insert(
+            "KSERVE_PREDICTIVE_ANALYTICS_URL".into(),
+            format!("http://127.0.0.1:{port}/slow"),
+        );
+        env.insert("KSERVE_TIMEOUT".into(), "1s".into());
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (status, message) = kserve_health(&app.get_json("/api/v1/health").await);
+    // One discovery each, the slow one cut at KSERVE_TIMEOUT (1 s): well under the peer's minute.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, "degraded", "{message}");
+    assert!(
+        message.contains(
+            "anomaly-detector (model name not discovered yet): 200 OK: answer larger than 65536 bytes"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("predictive-analytics (model name not discovered yet): "),
+        "{message}"
+    );
+    server.stop(false).await;
+}
+
 #[tokio::test]
 async fn predict_without_a_model_is_503_naming_the_setting_and_bad_input_is_422() {
     let app = crate::helpers::spawn_app().await;
