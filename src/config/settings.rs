@@ -794,7 +794,7 @@ fn log_level(raw: &RawValues) -> Result<String, ConfigError> {
 /// A KServe model name (`/v1/models/{m}`), when set.
 fn model_name(raw: &RawValues, key: &str) -> Result<Option<String>, ConfigError> {
     match raw.string(key) {
-        Some(name) if !crate::ml::kserve::valid_model_name(&name) => Err(ConfigError::invalid(
+        Some(name) if !crate::ml::discovery::valid_model_name(&name) => Err(ConfigError::invalid(
             key,
             &name,
             "expected a model name (letters, digits, '.', '_', '-'; not starting with '.')",

@@ -3,6 +3,7 @@
 //! call is bounded and behind a circuit breaker; ML down means keyword detection and a
 //! `degraded` health, never a failed workflow.
 
+pub mod discovery;
 pub mod kserve;
 
 use crate::config::Settings;
