@@ -13,6 +13,7 @@ mod channels;
 mod chart;
 mod chart_ha;
 mod chart_hardening;
+mod chart_kserve;
 mod compat;
 mod durability;
 mod edge;
