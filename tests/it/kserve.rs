@@ -10,15 +10,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn attached_to_models(port: u16) -> TestApp {
-    let url = format!("http://127.0.0.1:{port}");
-    spawn_app_with(|env| {
-        env.insert("ENABLE_KSERVE_INTEGRATION".into(), "true".into());
-        env.insert("KSERVE_ANOMALY_DETECTOR_URL".into(), url.clone());
-        env.insert("KSERVE_PREDICTIVE_ANALYTICS_URL".into(), url);
-        env.insert("KSERVE_TIMEOUT".into(), "2s".into());
-        env.insert("KSERVE_CIRCUIT_OPEN".into(), "1s".into());
-    })
-    .await
+    using_models(port, (None, None)).await
 }
 
 /// Sends an alert whose summary is `summary` and returns its incident's plan.
