@@ -36,6 +36,7 @@ pub struct Metrics {
     pub credential_file_reloads: IntCounterVec,
     pub build_info: IntGaugeVec,
     pub store_duration: HistogramVec,
+    /// Use `count_incident`.
     pub incidents: IntCounterVec,
     pub alerts_received: IntCounterVec,
     pub alerts_deduplicated: prometheus::IntCounter,
@@ -95,8 +96,9 @@ pub const STORE_OPS: &[&str] = &[
     "close_denials",
 ];
 
-/// Layers an incident can be attributed to (`unknown` until detection runs).
-pub const LAYERS: &[&str] = &["infrastructure", "platform", "application", "unknown"];
+/// Layers an incident is counted under (layer detection always finds one: application when
+/// nothing points lower).
+pub const LAYERS: &[&str] = &["infrastructure", "platform", "application"];
 
 impl Metrics {
     /// Registers every metric in a fresh registry.
@@ -156,7 +158,7 @@ impl Metrics {
         let incidents = IntCounterVec::new(
             opts(
                 "incidents_total",
-                "Incidents created, by source and affected layer",
+                "Incidents created, by source and the root-cause layer detected for them",
             ),
             &["source", "layer"],
         )
@@ -465,6 +467,14 @@ impl Metrics {
             denials_not_recorded,
             compat_requests_rejected,
         }
+    }
+
+    /// One new incident, under the layer detection found for it (counted once, when it is
+    /// created: the layer is known then).
+    pub fn count_incident(&self, source: crate::incident::Source, layer: crate::detect::Layer) {
+        self.incidents
+            .with_label_values(&[source.as_str(), layer.as_str()])
+            .inc();
     }
 
     /// Creates the zero-valued series of a route so it is visible before its first request.

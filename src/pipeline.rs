@@ -9,13 +9,14 @@
 mod budget;
 mod evidence;
 mod lease;
+mod method;
 mod persist;
 mod run;
 mod rung;
 #[cfg(test)]
 mod tests;
 
-use crate::detect::{Signal, diagnose};
+use crate::detect::{Layer, LayerFinding, Signal, diagnose};
 use crate::gate::{Bucket, GateContext, StormBudget, Verdict, gate};
 use crate::incident::Incident;
 use crate::metrics::Metrics;
@@ -24,6 +25,7 @@ use crate::store::{PageRequest, PageStart, Pause, Store, StoreError, WorkflowFil
 use crate::workflow::{Workflow, WorkflowKind, WorkflowMode, WorkflowStatus};
 pub use budget::{BucketUsage, BudgetUsage};
 use chrono::{DateTime, Utc};
+pub use method::{DETECTION_BUDGET, Detection};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,9 +124,8 @@ pub fn incident_target(incident: &Incident) -> StepTarget {
     }
 }
 
-/// The plan for one incident.
-pub fn plan_for(incident: &Incident) -> Plan {
-    let target = incident_target(incident);
+/// Layer detection (SPEC §5.1) of one incident: its affected layers and the root cause.
+fn diagnose_incident(incident: &Incident, target: &StepTarget) -> (Vec<LayerFinding>, Layer) {
     let text = format!(
         "{} {} {}",
         incident.issue_type, incident.title, incident.description
@@ -135,7 +136,19 @@ pub fn plan_for(incident: &Incident) -> Plan {
         alertname: incident.labels.get("alertname").map(String::as_str),
         text: &text,
     };
-    let (layers, root) = diagnose(&[signal]);
+    diagnose(&[signal])
+}
+
+/// The layer an incident is counted under in `incidents_total`: the root cause its plan starts
+/// from (keyword detection, known when the incident is created).
+pub fn incident_layer(incident: &Incident) -> Layer {
+    diagnose_incident(incident, &incident_target(incident)).1
+}
+
+/// The plan for one incident.
+pub fn plan_for(incident: &Incident) -> Plan {
+    let target = incident_target(incident);
+    let (layers, root) = diagnose_incident(incident, &target);
     plan(&incident.issue_type, target, &layers, root)
 }
 

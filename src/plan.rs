@@ -44,6 +44,37 @@ impl Action {
     }
 }
 
+/// What carries a step (SPEC §5.5): the Kubernetes API, ArgoCD, the helm CLI, an operator's
+/// custom resource, the node and platform channels; `human` only for an escalation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Kubernetes,
+    Argocd,
+    Helm,
+    Operator,
+    Node,
+    Platform,
+    Human,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Kubernetes => "kubernetes",
+            Channel::Argocd => "argocd",
+            Channel::Helm => "helm",
+            Channel::Operator => "operator",
+            Channel::Node => "node",
+            Channel::Platform => "platform",
+            Channel::Human => "human",
+        }
+    }
+}
+
+/// A planned step's channel before ownership detection: the action goes through whoever
+/// deploys its target (ArgoCD, Helm, an operator or the Kubernetes API).
+pub const PENDING_DETECTION: &str = "pending_detection";
+
 /// The object a step acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StepTarget {
@@ -58,8 +89,9 @@ pub struct Step {
     pub layer: Layer,
     pub action: Action,
     pub target: StepTarget,
-    /// `workload` (manual), `argocd`, `helm`, `operator`, `node`, `platform`, `human`;
-    /// `pending_detection` until ownership is known (it needs the cluster).
+    /// A [`Channel`] (`kubernetes`, `argocd`, `helm`, `operator`, `node`, `platform`, `human`),
+    /// or `pending_detection` for an action that depends on who deploys the target until
+    /// ownership is known (it needs the cluster; [`Plan::set_channels`] then fills it in).
     pub channel: String,
     pub expected_effect: String,
     pub timeout_seconds: u64,
@@ -119,6 +151,15 @@ pub fn ladder(issue_type: &str, target_kind: &str) -> Vec<Action> {
     }
 }
 
+impl Plan {
+    /// Once `target`'s deployment method is known: the channel of each of its steps.
+    pub fn set_channels(&mut self, target: &StepTarget, channel: impl Fn(Action) -> Channel) {
+        for step in self.steps.iter_mut().filter(|s| &s.target == target) {
+            step.channel = channel(step.action).as_str().into();
+        }
+    }
+}
+
 fn step_details(
     action: Action,
     layer: Layer,
@@ -129,64 +170,66 @@ fn step_details(
         WORKLOAD_TIMEOUT
     };
     match action {
+        // Reads and pod deletions go through the Kubernetes API whoever deploys the target
+        // (deleting a pod is not drift: its controller recreates it).
         Action::InspectEvents => (
-            "workload",
+            Channel::Kubernetes.as_str(),
             "evidence collected (events, scheduling, container states)".into(),
             30,
             "none".into(),
             None,
         ),
         Action::DeletePod => (
-            "pending_detection",
+            Channel::Kubernetes.as_str(),
             "the failing pod is replaced by its controller".into(),
             timeout,
             "replacement pod Ready and restart count stable".into(),
             None,
         ),
         Action::RolloutRestart => (
-            "pending_detection",
+            PENDING_DETECTION,
             "all pods restarted with the current template".into(),
             timeout,
             "rollout complete and pods Ready".into(),
             None,
         ),
         Action::Rollback => (
-            "pending_detection",
+            PENDING_DETECTION,
             "previous revision running".into(),
             timeout,
             "rollout complete, pods Ready, alert resolved".into(),
             Some("roll forward to the current revision".into()),
         ),
         Action::ScaleUp => (
-            "pending_detection",
+            PENDING_DETECTION,
             "one more replica shares the load".into(),
             timeout,
             "rollout complete and pods Ready".into(),
             Some("scale back to the previous replica count".into()),
         ),
         Action::Cordon => (
-            "node",
+            Channel::Node.as_str(),
             "no new pods scheduled on the node".into(),
             30,
             "node unschedulable".into(),
             Some("uncordon".into()),
         ),
         Action::Drain => (
-            "node",
+            Channel::Node.as_str(),
             "pods evicted (PDBs honoured)".into(),
             NODE_TIMEOUT,
             "no evictable pods left on the node".into(),
             Some("uncordon".into()),
         ),
         Action::RestartOperatorPods => (
-            "platform",
+            Channel::Platform.as_str(),
             "operator pods restarted".into(),
             NODE_TIMEOUT,
             "ClusterOperator Available=True, Degraded=False".into(),
             None,
         ),
         Action::Escalate => (
-            "human",
+            Channel::Human.as_str(),
             "a human has the evidence and what is needed".into(),
             0,
             "none".into(),
@@ -294,5 +337,32 @@ mod tests {
         assert_eq!(p.estimated_duration_seconds, 3 * WORKLOAD_TIMEOUT);
         assert!(p.steps[2].undo.is_some(), "a rollback can be undone");
         assert_eq!(p.steps[3].channel, "human");
+    }
+
+    #[test]
+    fn only_owner_dependent_steps_wait_for_detection_and_detection_fills_them_in() {
+        let mut p = plan("crash_loop", target("Pod"), &[], Layer::Application);
+        let channels = |p: &Plan| {
+            p.steps
+                .iter()
+                .map(|s| s.channel.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            channels(&p),
+            vec!["kubernetes", PENDING_DETECTION, PENDING_DETECTION, "human"]
+        );
+        // Another target's steps are left alone.
+        p.set_channels(&target("Deployment"), |_| Channel::Helm);
+        assert_eq!(channels(&p)[1], PENDING_DETECTION);
+        p.set_channels(&target("Pod"), |action| match action {
+            Action::Rollback => Channel::Helm,
+            Action::Escalate => Channel::Human,
+            _ => Channel::Kubernetes,
+        });
+        assert_eq!(
+            channels(&p),
+            vec!["kubernetes", "kubernetes", "helm", "human"]
+        );
     }
 }

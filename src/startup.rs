@@ -174,9 +174,6 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let settings = Arc::new(settings);
         prepare_data_dir(&settings)?;
-        if settings.ml_service_url.is_some() {
-            tracing::warn!("ML_SERVICE_URL is deprecated: configure KSERVE_* instead");
-        }
         let metrics = Metrics::new();
         for (method, route, status) in ROUTES {
             metrics.init_route(route, method, *status);
@@ -205,6 +202,8 @@ impl Application {
         ));
         let models =
             Arc::new(crate::ml::Models::from_settings(&settings).map_err(StartupError::KServe)?);
+        // A model missing at startup is degraded, not fatal: it is looked for again.
+        models.spawn_readiness_watch();
         let (leadership, election_lock) = leadership(&settings, &store, &metrics, &cluster);
         let pipeline = Arc::new(
             crate::pipeline::Pipeline::new(

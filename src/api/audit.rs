@@ -124,9 +124,14 @@ pub async fn receive(
     }
     let ids: Vec<String> = judged.iter().map(|j| j.audit_id.clone()).collect();
     let outcomes: Vec<&str> = judged.iter().map(|j| j.outcome).collect();
-    let incidents = judged
+    let incidents: Vec<(String, crate::incident::Incident)> = judged
         .into_iter()
         .filter_map(|j| j.incident.map(|incident| (j.audit_id, incident)))
+        .collect();
+    // Each incident's layer, for the ones the store creates (a resent event creates none).
+    let layers: std::collections::HashMap<String, crate::detect::Layer> = incidents
+        .iter()
+        .map(|(_, i)| (i.id.clone(), crate::pipeline::incident_layer(i)))
         .collect();
     let outcome = state.store.record_audit(&ids, incidents, now).await?;
     // Counted after the commit. A resent batch counts as duplicates, not as matches again.
@@ -141,11 +146,13 @@ pub async fn receive(
             .with_label_values(&["duplicate"])
             .inc_by(outcome.duplicates);
     }
-    state
-        .metrics
-        .incidents
-        .with_label_values(&["audit", "unknown"])
-        .inc_by(outcome.incident_ids.len() as u64);
+    for id in &outcome.incident_ids {
+        if let Some(layer) = layers.get(id) {
+            state
+                .metrics
+                .count_incident(crate::incident::Source::Audit, *layer);
+        }
+    }
     Ok(web::Json(AuditAccepted {
         received: ids.len(),
         outcome,

@@ -196,24 +196,27 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// KServe models: degraded (never down: keyword detection carries on) when one is not ready
-/// or its circuit is open.
+/// KServe models: per model, the name it is served as (explicit or discovered) and whether it
+/// is ready. Degraded (never down: keyword detection carries on) when one is missing, not
+/// ready or its circuit is open; the message names it.
 async fn models_component(state: &AppState) -> Component {
     let mut problems = Vec::new();
-    let mut names = Vec::new();
+    let mut ready = Vec::new();
     for model in state.models.all() {
-        names.push(model.name.clone());
-        match model.ready().await {
-            Ok(true) => {}
-            Ok(false) => problems.push(format!("{} is not ready", model.name)),
-            Err(error) => problems.push(error.to_string()),
+        // Asked first: describe() then shows the name this very call used.
+        let answer = model.ready().await;
+        let model_used = model.describe();
+        match answer {
+            Ok(true) => ready.push(format!("{model_used}: ready")),
+            Ok(false) => problems.push(format!("{model_used}: not ready")),
+            Err(error) => problems.push(format!("{model_used}: {}", error.reason())),
         }
     }
     if problems.is_empty() {
         Component {
             status: ComponentStatus::Ok,
             latency_ms: None,
-            message: format!("ready: {}", names.join(", ")),
+            message: ready.join("; "),
             details: None,
         }
     } else {
@@ -221,8 +224,12 @@ async fn models_component(state: &AppState) -> Component {
             status: ComponentStatus::Degraded,
             latency_ms: None,
             message: format!(
-                "{}; layer detection falls back to keywords",
-                problems.join("; ")
+                "{}; layer detection falls back to keywords (retried until the model answers)",
+                problems
+                    .into_iter()
+                    .chain(ready)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
             details: None,
         }

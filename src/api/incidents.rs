@@ -166,9 +166,7 @@ pub async fn create(
     state.store.insert_incident(&incident).await?;
     state
         .metrics
-        .incidents
-        .with_label_values(&[incident.source.as_str(), "unknown"])
-        .inc();
+        .count_incident(incident.source, crate::pipeline::incident_layer(&incident));
     let view = IncidentView::new(incident, **vocabulary);
     Ok(HttpResponse::Created().json(Created {
         incident_id: view.id.clone(),

@@ -16,8 +16,10 @@ use utoipa::ToSchema;
 pub struct ModelState {
     pub name: String,
     pub url: String,
-    /// The name in `/v1/models/{m}`.
-    pub model: String,
+    /// The name in `/v1/models/{m}` (null until discovered).
+    pub model: Option<String>,
+    /// `explicit` (`KSERVE_*_MODEL`) or `discovered` (`GET /v1/models`).
+    pub model_source: &'static str,
     pub ready: bool,
     /// `closed`, `open` or `half_open`.
     pub circuit: &'static str,
@@ -39,7 +41,8 @@ async fn state_of(model: &crate::ml::kserve::Model) -> ModelState {
     ModelState {
         name: model.name.clone(),
         url: model.base_url.clone(),
-        model: model.model.clone(),
+        model: model.served_name(),
+        model_source: model.name_source().as_str(),
         ready,
         circuit: model.circuit().as_str(),
         message,

@@ -11,7 +11,7 @@ use crate::config::CompatTriggerMode;
 use crate::detect::{Layer, Signal, diagnose, layer_of};
 use crate::error::ApiError;
 use crate::incident::{Incident, Severity, Source, Target};
-use crate::pipeline::StartError;
+use crate::pipeline::{Detection, StartError};
 use crate::plan::{Plan, StepTarget, plan};
 use crate::workflow::{Workflow, WorkflowKind};
 use actix_web::http::StatusCode;
@@ -203,8 +203,14 @@ pub struct Triggered {
     pub workflow_id: String,
     pub incident_id: String,
     pub status: String,
-    /// `unknown` until ownership detection runs against a cluster.
+    /// `argocd`, `helm`, `operator` or `manual` (`cluster` for nodes and other cluster
+    /// infrastructure), detected before answering; `unknown` when detached or when detection
+    /// could not finish within 100 ms (`deployment_method_detected: false`).
     pub deployment_method: String,
+    /// Whether `deployment_method` was detected.
+    pub deployment_method_detected: bool,
+    /// The evidence for the method, or why it is `unknown`.
+    pub deployment_method_detail: String,
     /// e.g. `6m0s`.
     pub estimated_duration: String,
     pub plan: Option<Value>,
@@ -244,13 +250,14 @@ fn conflict(error: StartError) -> ApiError {
     }
 }
 
-async fn record_incident(state: &AppState, incident: &Incident) -> Result<(), ApiError> {
+/// Stores a new incident and counts it under `layer`, its plan's root cause.
+async fn record_incident(
+    state: &AppState,
+    incident: &Incident,
+    layer: Layer,
+) -> Result<(), ApiError> {
     state.store.insert_incident(incident).await?;
-    state
-        .metrics
-        .incidents
-        .with_label_values(&[incident.source.as_str(), "unknown"])
-        .inc();
+    state.metrics.count_incident(incident.source, layer);
     Ok(())
 }
 
@@ -282,8 +289,20 @@ pub async fn trigger(
     incident.issue_type = t.issue_type.clone();
     incident.description = t.description;
     incident.external_id = t.external_id;
-    let plan = crate::pipeline::plan_for(&incident);
-    record_incident(&state, &incident).await?;
+    let mut plan = crate::pipeline::plan_for(&incident);
+    record_incident(&state, &incident, plan.root_cause_layer).await?;
+    let target = crate::pipeline::incident_target(&incident);
+    let detection = state
+        .pipeline
+        .detect_method(&target, crate::pipeline::DETECTION_BUDGET)
+        .await;
+    let (deployment_method, detected, detail) = match &detection {
+        Detection::Detected(method) => {
+            state.pipeline.set_plan_channels(&mut plan, &target, method);
+            (method.method.to_string(), true, method.evidence.clone())
+        }
+        Detection::Unknown(why) => ("unknown".to_string(), false, why.clone()),
+    };
     let workflow = state
         .pipeline
         .start_with(&incident, WorkflowKind::Remediation, plan.clone(), &options)
@@ -293,7 +312,9 @@ pub async fn trigger(
         workflow_id: workflow.id,
         incident_id: incident.id,
         status: workflow.status.to_string(),
-        deployment_method: "unknown".into(),
+        deployment_method,
+        deployment_method_detected: detected,
+        deployment_method_detail: detail,
         estimated_duration: duration_text(plan.estimated_duration_seconds),
         plan: workflow.plan,
     }))
@@ -439,7 +460,7 @@ pub async fn coordination_trigger(
             )
         })
         .collect();
-    record_incident(&state, &incident).await?;
+    record_incident(&state, &incident, plan.root_cause_layer).await?;
     let workflow: Workflow = state
         .pipeline
         .start(

@@ -122,6 +122,26 @@ fn rejected(rejection: Rejection) -> ApiError {
     }
 }
 
+/// Counts the incidents the notification created, each under its detected layer. A record
+/// created an incident when its own (fresh) incident id is among the outcome's: a redelivery
+/// names the incident it joined instead.
+fn count_created(
+    state: &AppState,
+    records: &[crate::sources::alertmanager::AlertRecord],
+    outcome: &crate::store::AlertBatchOutcome,
+) {
+    let named: std::collections::HashSet<&str> =
+        outcome.incident_ids.iter().map(String::as_str).collect();
+    for record in records {
+        if named.contains(record.incident.id.as_str()) {
+            state.metrics.count_incident(
+                record.incident.source,
+                crate::pipeline::incident_layer(&record.incident),
+            );
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/webhooks/alertmanager", tag = "webhooks", security(("bearer" = [])),
     request_body(content = serde_json::Value, description = "Alertmanager webhook payload, version 4"),
     responses(
@@ -164,11 +184,7 @@ pub async fn alertmanager(
         .metrics
         .alerts_deduplicated
         .inc_by(outcome.deduplicated);
-    state
-        .metrics
-        .incidents
-        .with_label_values(&["alertmanager", "unknown"])
-        .inc_by(outcome.created);
+    count_created(&state, &intake.records, &outcome);
     tracing::info!(
         receiver = %payload.receiver,
         group_key = %payload.group_key,

@@ -1,7 +1,9 @@
 //! Metadata-only watches of the scalable workloads, so a `kubectl scale` (whose `Scale` object
-//! carries no annotations) is judged by its parent's ArgoCD markers. Metadata only: cheap even
-//! for 100 000 objects, and only the keys the guard reads are kept.
+//! carries no annotations) is judged by its parent's ArgoCD markers, and a trigger's ownership
+//! detection walks ReplicaSet → Deployment without asking the API server. Metadata only: cheap
+//! even for 100 000 objects, and only the keys the guard and ownership detection read are kept.
 
+use crate::detect::ownership::HELM_RELEASE_ANNOTATION;
 use crate::guard::review::OPT_OUT_KEY;
 use crate::guard::tracking::{INSTALLATION_ID_ANNOTATION, TRACKING_ID_ANNOTATION};
 use crate::guard::view::{ParentCache, ParentKey, ParentMeta};
@@ -19,7 +21,17 @@ pub const SCALABLE: &[(&str, &str, &str, &str)] = &[
     ("apps", "v1", "ReplicaSet", "replicasets"),
 ];
 
-/// The cache entry of one object: its labels, the ArgoCD/opt-out annotations, its uid.
+/// Annotations worth keeping: the guard's ArgoCD and opt-out markers, Helm's release marker
+/// (ownership detection).
+const KEPT_ANNOTATIONS: &[&str] = &[
+    TRACKING_ID_ANNOTATION,
+    INSTALLATION_ID_ANNOTATION,
+    OPT_OUT_KEY,
+    HELM_RELEASE_ANNOTATION,
+];
+
+/// The cache entry of one object: its labels, the annotations above, its uid and its
+/// controller (the only owner reference ownership detection follows).
 fn entry(
     group: &str,
     plural: &str,
@@ -32,14 +44,7 @@ fn entry(
         .annotations
         .iter()
         .flatten()
-        .filter(|(k, _)| {
-            [
-                TRACKING_ID_ANNOTATION,
-                INSTALLATION_ID_ANNOTATION,
-                OPT_OUT_KEY,
-            ]
-            .contains(&k.as_str())
-        })
+        .filter(|(k, _)| KEPT_ANNOTATIONS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), Value::from(v.clone())))
         .collect();
     let key = (
@@ -48,12 +53,20 @@ fn entry(
         m.namespace.clone().unwrap_or_default(),
         name.clone(),
     );
+    let controller: Vec<Value> = m
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|r| r.controller == Some(true))
+        .map(|r| json!({"apiVersion": r.api_version, "kind": r.kind, "name": r.name, "controller": true}))
+        .collect();
     let metadata = json!({
         "name": name,
         "namespace": m.namespace,
         "uid": m.uid,
         "labels": m.labels.clone().unwrap_or_default(),
         "annotations": annotations,
+        "ownerReferences": controller,
     });
     Some((
         key,
@@ -62,6 +75,27 @@ fn entry(
             metadata,
         },
     ))
+}
+
+/// The object `kind` `namespace`/`name` as the cache holds it (`apiVersion`, `kind`, `metadata`:
+/// what ownership detection reads), if it is a cached kind and the cache has it.
+pub fn cached_object(
+    cache: &ParentCache,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Option<Value> {
+    let &(group, version, kind, plural) = SCALABLE.iter().find(|(_, _, k, _)| *k == kind)?;
+    let key = (
+        group.to_string(),
+        plural.to_string(),
+        namespace.to_string(),
+        name.to_string(),
+    );
+    let meta = cache.get(&key)?;
+    Some(
+        json!({"apiVersion": format!("{group}/{version}"), "kind": kind, "metadata": meta.metadata}),
+    )
 }
 
 /// Starts one metadata watch per scalable resource.

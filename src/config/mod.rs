@@ -55,6 +55,8 @@ pub const KEYS: &[(&str, bool)] = &[
     ("kserve_timeout", false),
     ("kserve_anomaly_detector_url", false),
     ("kserve_predictive_analytics_url", false),
+    ("kserve_anomaly_detector_model", false),
+    ("kserve_predictive_analytics_model", false),
     ("ml_layer_confidence", false),
     ("kserve_circuit_open", false),
     ("ml_service_url", false),
@@ -330,6 +332,30 @@ mod tests {
             ("KSERVE_ANOMALY_DETECTOR_SERVICE", "anomaly-detector"),
         ]));
         assert!(ok.is_ok());
+        // ML_SERVICE_URL is not a KServe model (docs/decisions/0010).
+        let err = load(&env(&[
+            ("ENABLE_KSERVE_INTEGRATION", "true"),
+            ("ML_SERVICE_URL", "http://aiops-ml-service:8080"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("KSERVE_ANOMALY_DETECTOR_SERVICE"), "{err}");
+    }
+
+    #[test]
+    fn kserve_model_names_are_checked_before_they_reach_a_url() {
+        let s = load(&env(&[("KSERVE_ANOMALY_DETECTOR_MODEL", "model")])).expect("valid");
+        assert_eq!(s.kserve.anomaly_detector_model.as_deref(), Some("model"));
+        assert_eq!(s.kserve.predictive_analytics_model, None);
+        for bad in ["../admin", "a/b", ".x", "a b"] {
+            let err = load(&env(&[("KSERVE_PREDICTIVE_ANALYTICS_MODEL", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("kserve_predictive_analytics_model"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

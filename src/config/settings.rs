@@ -107,6 +107,9 @@ pub struct KServeSettings {
     /// Explicit base URLs (instead of the in-cluster service names).
     pub anomaly_detector_url: Option<String>,
     pub predictive_analytics_url: Option<String>,
+    /// The names in `/v1/models/{m}`; unset, discovered with `GET /v1/models`.
+    pub anomaly_detector_model: Option<String>,
+    pub predictive_analytics_model: Option<String>,
     pub timeout: Duration,
     /// The ML layer classification is used only at or above this confidence.
     pub layer_confidence: f64,
@@ -311,6 +314,8 @@ impl Settings {
                 predictive_analytics_service: raw.string("kserve_predictive_analytics_service"),
                 anomaly_detector_url: raw.http_url("kserve_anomaly_detector_url")?,
                 predictive_analytics_url: raw.http_url("kserve_predictive_analytics_url")?,
+                anomaly_detector_model: model_name(raw, "kserve_anomaly_detector_model")?,
+                predictive_analytics_model: model_name(raw, "kserve_predictive_analytics_model")?,
                 timeout: raw.duration("kserve_timeout", Duration::from_secs(10))?,
                 circuit_open: raw.duration("kserve_circuit_open", Duration::from_secs(30))?,
                 layer_confidence: {
@@ -500,8 +505,7 @@ impl Settings {
         let has_model = self.kserve.anomaly_detector_service.is_some()
             || self.kserve.predictive_analytics_service.is_some()
             || self.kserve.anomaly_detector_url.is_some()
-            || self.kserve.predictive_analytics_url.is_some()
-            || self.ml_service_url.is_some();
+            || self.kserve.predictive_analytics_url.is_some();
         if self.kserve.enabled && !has_model {
             return Err(ConfigError::invalid(
                 "enable_kserve_integration",
@@ -614,6 +618,14 @@ impl Settings {
             (
                 "kserve_predictive_analytics_url",
                 self.kserve.predictive_analytics_url.clone(),
+            ),
+            (
+                "kserve_anomaly_detector_model",
+                self.kserve.anomaly_detector_model.clone(),
+            ),
+            (
+                "kserve_predictive_analytics_model",
+                self.kserve.predictive_analytics_model.clone(),
             ),
             (
                 "kserve_circuit_open",
@@ -777,6 +789,18 @@ fn log_level(raw: &RawValues) -> Result<String, ConfigError> {
     tracing_subscriber::EnvFilter::try_new(&level)
         .map_err(|e| ConfigError::invalid("log_level", &level, format!("not a log filter: {e}")))?;
     Ok(level)
+}
+
+/// A KServe model name (`/v1/models/{m}`), when set.
+fn model_name(raw: &RawValues, key: &str) -> Result<Option<String>, ConfigError> {
+    match raw.string(key) {
+        Some(name) if !crate::ml::discovery::valid_model_name(&name) => Err(ConfigError::invalid(
+            key,
+            &name,
+            "expected a model name (letters, digits, '.', '_', '-'; not starting with '.')",
+        )),
+        name => Ok(name),
+    }
 }
 
 /// A Kubernetes namespace name (RFC 1123 label).

@@ -18,6 +18,9 @@ pub struct DeploymentMethod {
     pub owner: Option<String>,
 }
 
+/// Helm's marker of the release an object belongs to.
+pub const HELM_RELEASE_ANNOTATION: &str = "meta.helm.sh/release-name";
+
 /// API groups of built-in controllers: an owner outside them is a custom resource.
 const BUILTIN_GROUPS: &[&str] = &["", "apps", "batch", "v1"];
 
@@ -68,7 +71,7 @@ pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod 
             .and_then(|l| l.get(key))
             .and_then(Value::as_str)
     };
-    if let Some(release) = annotation("meta.helm.sh/release-name") {
+    if let Some(release) = annotation(HELM_RELEASE_ANNOTATION) {
         return DeploymentMethod {
             method: "helm",
             confidence: 0.9,

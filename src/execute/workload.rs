@@ -1,6 +1,8 @@
 //! The manual channel: requests on workloads nobody else owns.
 
 use super::{ExecError, FIELD_MANAGER, with_retry};
+use crate::cluster::parents::cached_object;
+use crate::guard::view::ParentCache;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
@@ -16,10 +18,35 @@ pub async fn owner_chain(
     namespace: &str,
     name: &str,
 ) -> Result<Vec<Value>, ExecError> {
+    owner_chain_from(client, None, &|_| {}, kind, namespace, name).await
+}
+
+/// `owner_chain`, reading from `cache` (the metadata watch cache) the objects it holds, and
+/// from the API server the others (pods, DaemonSets, anything not cached yet); `read` is told
+/// the outcome of each request sent.
+pub async fn owner_chain_from(
+    client: &kube::Client,
+    cache: Option<&ParentCache>,
+    read: &(dyn Fn(bool) + Sync),
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<Value>, ExecError> {
     let mut chain = Vec::new();
     let (mut kind, mut name) = (kind.to_string(), name.to_string());
     for _ in 0..4 {
-        let object = get(client, &kind, namespace, &name).await?;
+        let cached = cache.and_then(|c| cached_object(c, &kind, namespace, &name));
+        let object = match cached {
+            Some(object) => object,
+            None => {
+                let object = get(client, &kind, namespace, &name).await;
+                if READABLE.contains(&kind.as_str()) {
+                    // Sent (another kind fails before any request).
+                    read(object.is_ok());
+                }
+                object?
+            }
+        };
         let owner = object
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
@@ -44,6 +71,15 @@ pub async fn owner_chain(
     }
     Ok(chain)
 }
+
+/// The kinds `get` reads.
+const READABLE: &[&str] = &[
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+];
 
 pub(crate) async fn get(
     client: &kube::Client,

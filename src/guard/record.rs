@@ -143,7 +143,15 @@ async fn record_loop(
             .record_denial(&denial.incident, &denial.key, policy.per_minute, now)
             .await
         {
-            Ok(DenialRecorded::Created(_) | DenialRecorded::Refreshed(_)) => {
+            Ok(DenialRecorded::Created(_)) => {
+                // A new incident (a refresh joins an open one: not counted again).
+                metrics.count_incident(
+                    Source::Admission,
+                    crate::pipeline::incident_layer(&denial.incident),
+                );
+                recently.insert(denial.key, ());
+            }
+            Ok(DenialRecorded::Refreshed(_)) => {
                 recently.insert(denial.key, ());
             }
             Ok(DenialRecorded::RateLimited) => not_recorded("rate_limited"),

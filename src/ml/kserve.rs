@@ -4,6 +4,7 @@
 //! incident. Predictions are decoded as numbers whatever their JSON form (the Go engine's
 //! int-only decoding broke on float models).
 
+use super::discovery::{DISCOVERY_LIMIT, DISCOVERY_TIMEOUT, choose, served_models};
 use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,6 +24,20 @@ pub enum ModelError {
     },
     #[error("model {model}: {reason}")]
     Failed { model: String, reason: String },
+}
+
+impl ModelError {
+    /// What went wrong, without the model's name (for messages that already name it).
+    pub fn reason(&self) -> String {
+        match self {
+            ModelError::CircuitOpen {
+                failures,
+                retry_in_s,
+                ..
+            } => format!("circuit open after {failures} failures (next probe in {retry_in_s}s)"),
+            ModelError::Failed { reason, .. } => reason.clone(),
+        }
+    }
 }
 
 /// The breaker's state, as `/api/v1/models` shows it.
@@ -52,30 +67,85 @@ struct Breaker {
     probing: bool,
 }
 
+/// How the name in `/v1/models/{m}` is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameSource {
+    /// `KSERVE_*_MODEL` names it.
+    Explicit,
+    /// Asked from the server with `GET /v1/models` (and asked again after a 404).
+    Discovered,
+}
+
+impl NameSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameSource::Explicit => "explicit",
+            NameSource::Discovered => "discovered",
+        }
+    }
+}
+
+enum Naming {
+    Explicit(String),
+    /// Discover; among several served models, prefer the one named `preferred`.
+    Discover {
+        preferred: String,
+    },
+}
+
+/// The largest readiness or prediction answer read.
+const ANSWER_LIMIT: usize = 8 * 1024 * 1024;
+
 /// One model served by KServe.
 pub struct Model {
     /// Our name for it: `anomaly-detector`, `predictive-analytics`.
     pub name: String,
     /// `http://{service}-predictor.{namespace}.svc:8080`, or the explicit URL.
     pub base_url: String,
-    /// The name in `/v1/models/{m}` (the InferenceService's name).
-    pub model: String,
+    naming: Naming,
+    /// The name found by discovery, until a 404 says it is gone.
+    discovered: Mutex<Option<String>>,
+    /// One discovery at a time: a burst of incidents while the name is unknown asks once.
+    discovering: tokio::sync::Mutex<()>,
     http: reqwest::Client,
+    timeout: Duration,
     breaker: Mutex<Breaker>,
     open_for: Duration,
 }
 
+/// An answer that arrived (any status): the model server is reachable.
+struct Answer {
+    status: reqwest::StatusCode,
+    body: Value,
+}
+
 impl Model {
-    pub fn new(name: &str, base_url: &str, model: &str, timeout: Duration) -> Result<Self, String> {
+    /// `model`: the name in `/v1/models/{m}`, or `None` to discover it (preferring one named
+    /// `preferred` when the server serves several).
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        model: Option<&str>,
+        preferred: &str,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         Ok(Model {
             name: name.into(),
             base_url: base_url.trim_end_matches('/').into(),
-            model: model.into(),
+            naming: match model {
+                Some(model) => Naming::Explicit(model.into()),
+                None => Naming::Discover {
+                    preferred: preferred.into(),
+                },
+            },
+            discovered: Mutex::new(None),
+            discovering: tokio::sync::Mutex::new(()),
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(timeout.min(Duration::from_secs(5)))
                 .build()
                 .map_err(|e| format!("cannot build the KServe client: {e}"))?,
+            timeout,
             breaker: Mutex::new(Breaker::default()),
             open_for: OPEN_FOR,
         })
@@ -85,6 +155,46 @@ impl Model {
     pub fn with_open_for(mut self, open_for: Duration) -> Self {
         self.open_for = open_for;
         self
+    }
+
+    /// The setting that names this model: `KSERVE_ANOMALY_DETECTOR_MODEL`, …
+    pub fn setting(&self) -> String {
+        format!(
+            "KSERVE_{}_MODEL",
+            self.name.to_ascii_uppercase().replace('-', "_")
+        )
+    }
+
+    pub fn name_source(&self) -> NameSource {
+        match self.naming {
+            Naming::Explicit(_) => NameSource::Explicit,
+            Naming::Discover { .. } => NameSource::Discovered,
+        }
+    }
+
+    /// The name in `/v1/models/{m}` as known now: the explicit one, or the last discovered
+    /// (`None` before a discovery succeeded).
+    pub fn served_name(&self) -> Option<String> {
+        match &self.naming {
+            Naming::Explicit(name) => Some(name.clone()),
+            Naming::Discover { .. } => self.lock_discovered().clone(),
+        }
+    }
+
+    /// `anomaly-detector (model 'model', discovered)`, for messages.
+    pub fn describe(&self) -> String {
+        match self.served_name() {
+            Some(name) => format!(
+                "{} (model '{name}', {})",
+                self.name,
+                self.name_source().as_str()
+            ),
+            None => format!("{} (model name not discovered yet)", self.name),
+        }
+    }
+
+    fn lock_discovered(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.discovered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn circuit(&self) -> Circuit {
@@ -135,59 +245,168 @@ impl Model {
         }
     }
 
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, ModelError> {
-        self.admit()?;
-        let failed = |reason: String| ModelError::Failed {
+    fn failed(&self, reason: String) -> ModelError {
+        ModelError::Failed {
             model: self.name.clone(),
             reason,
-        };
-        // `healthy`: whether the model itself answered (a 4xx is the caller's fault, not the
-        // model's: it must not open the circuit).
-        let (outcome, healthy) = async {
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(e) => return (Err(failed(e.to_string())), false),
-            };
-            let status = response.status();
-            let body: Value = match response.json().await {
-                Ok(body) => body,
-                Err(e) => return (Err(failed(format!("{status}: not JSON: {e}"))), false),
-            };
-            if status.is_success() {
-                (Ok(body), true)
-            } else {
-                (
-                    Err(failed(format!("{status}: {body}"))),
-                    status.is_client_error(),
-                )
-            }
         }
-        .await;
+    }
+
+    /// One call through the breaker, reading at most `limit` bytes of JSON. Any HTTP answer
+    /// below 500 means the server is up (a 4xx is the caller's fault or a missing model, not
+    /// an outage: it must not open the circuit).
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        limit: usize,
+    ) -> Result<Answer, ModelError> {
+        self.admit()?;
+        let (outcome, healthy) = match request.send().await {
+            Err(e) => (Err(self.failed(e.to_string())), false),
+            Ok(response) => {
+                let status = response.status();
+                let healthy = status.is_success() || status.is_client_error();
+                match read_json(response, limit).await {
+                    Ok(body) => (Ok(Answer { status, body }), healthy),
+                    Err(e) => (Err(self.failed(format!("{status}: {e}"))), healthy),
+                }
+            }
+        };
         self.record(healthy);
         outcome
     }
 
+    /// The name to call: the explicit one, the cached discovery, or a new discovery.
+    pub async fn resolve(&self) -> Result<String, ModelError> {
+        match &self.naming {
+            Naming::Explicit(name) => Ok(name.clone()),
+            Naming::Discover { .. } => {
+                if let Some(name) = self.lock_discovered().clone() {
+                    return Ok(name);
+                }
+                let _one_at_a_time = self.discovering.lock().await;
+                // Another call may have discovered it while this one waited.
+                let cached = self.lock_discovered().clone();
+                match cached {
+                    Some(name) => Ok(name),
+                    None => self.discover().await,
+                }
+            }
+        }
+    }
+
+    /// `GET /v1/models` (KServe v1 answers `{"models": ["name", …]}`): the only model, or the
+    /// one named as preferred. Cached until a 404 says it is gone.
+    async fn discover(&self) -> Result<String, ModelError> {
+        let Naming::Discover { preferred } = &self.naming else {
+            return self.resolve_explicit();
+        };
+        let url = format!("{}/v1/models", self.base_url);
+        let request = self
+            .http
+            .get(&url)
+            .timeout(DISCOVERY_TIMEOUT.min(self.timeout));
+        let answer = self.call(request, DISCOVERY_LIMIT).await?;
+        if !answer.status.is_success() {
+            return Err(self.failed(format!(
+                "GET {url} (model discovery) answered {}: {}",
+                answer.status,
+                clip(&answer.body)
+            )));
+        }
+        let served = served_models(&answer.body).ok_or_else(|| {
+            self.failed(format!(
+                "GET {url} answered no model list: {}",
+                clip(&answer.body)
+            ))
+        })?;
+        let name = choose(&served, preferred)
+            .map_err(|why| self.failed(format!("{url} {why}; set {} to choose", self.setting())))?;
+        *self.lock_discovered() = Some(name.clone());
+        tracing::info!(model = %self.name, served_as = %name, url = %self.base_url, "KServe model name discovered");
+        Ok(name)
+    }
+
+    fn resolve_explicit(&self) -> Result<String, ModelError> {
+        self.served_name()
+            .ok_or_else(|| self.failed("no model name".into()))
+    }
+
+    /// Forgets a discovered name the server no longer serves.
+    fn forget(&self, name: &str) {
+        let mut discovered = self.lock_discovered();
+        if discovered.as_deref() == Some(name) {
+            *discovered = None;
+        }
+    }
+
+    /// Calls `/v1/models/{m}{suffix}`. A 404 for a discovered name (the model was renamed or
+    /// redeployed) forgets it, discovers again and, when the name changed, retries once.
+    async fn on_model(&self, suffix: &str, body: Option<&Value>) -> Result<Value, ModelError> {
+        let mut name = self.resolve().await?;
+        for attempt in 0..2 {
+            let url = format!("{}/v1/models/{name}{suffix}", self.base_url);
+            let request = match body {
+                Some(body) => self.http.post(&url).json(body),
+                None => self.http.get(&url),
+            };
+            let answer = self.call(request, ANSWER_LIMIT).await?;
+            if answer.status.is_success() {
+                return Ok(answer.body);
+            }
+            if answer.status != reqwest::StatusCode::NOT_FOUND {
+                return Err(self.failed(format!("{}: {}", answer.status, clip(&answer.body))));
+            }
+            let missing = format!("KServe model '{name}' does not exist at {}", self.base_url);
+            if self.name_source() == NameSource::Explicit || attempt == 1 {
+                return Err(self.failed(missing));
+            }
+            self.forget(&name);
+            let again = self.discover().await?;
+            if again == name {
+                return Err(self.failed(missing));
+            }
+            name = again;
+        }
+        Err(self.failed(format!("KServe model '{name}' does not exist")))
+    }
+
     /// `GET /v1/models/{m}`: whether the model says it is ready.
     pub async fn ready(&self) -> Result<bool, ModelError> {
-        let url = format!("{}/v1/models/{}", self.base_url, self.model);
-        let body = self.call(self.http.get(url)).await?;
+        let body = self.on_model("", None).await?;
         Ok(body.get("ready").and_then(Value::as_bool).unwrap_or(false))
     }
 
     /// `POST /v1/models/{m}:predict`: the raw `predictions` array.
     pub async fn predict(&self, instances: Value) -> Result<Vec<Value>, ModelError> {
-        let url = format!("{}/v1/models/{}:predict", self.base_url, self.model);
         let body = self
-            .call(self.http.post(url).json(&json!({ "instances": instances })))
+            .on_model(":predict", Some(&json!({ "instances": instances })))
             .await?;
         body.get("predictions")
             .and_then(Value::as_array)
             .cloned()
-            .ok_or_else(|| ModelError::Failed {
-                model: self.name.clone(),
-                reason: format!("no predictions array in {body}"),
-            })
+            .ok_or_else(|| self.failed(format!("no predictions array in {}", clip(&body))))
     }
+}
+
+/// At most `limit` bytes of a response, as JSON (the per-call timeout bounds the time).
+async fn read_json(mut response: reqwest::Response, limit: usize) -> Result<Value, String> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("answer larger than {limit} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("answer larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// A peer's JSON, shortened for an error message.
+fn clip(body: &Value) -> String {
+    crate::clip::clip(&body.to_string(), 300).into_owned()
 }
 
 /// A prediction as numbers: `3`, `0.7`, `"0.7"`, `[0.1, 0.9]`, `{"score": 0.7}`. Object fields
@@ -242,12 +461,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_setting_is_named_after_the_model() {
+        let model = Model::new(
+            "anomaly-detector",
+            "http://x",
+            None,
+            "x",
+            Duration::from_secs(1),
+        )
+        .expect("model");
+        assert_eq!(model.setting(), "KSERVE_ANOMALY_DETECTOR_MODEL");
+        assert_eq!(model.name_source(), NameSource::Discovered);
+        assert_eq!(model.served_name(), None);
+    }
+
     async fn failing(open_for: Duration) -> Model {
         crate::tls::install_default_provider();
         // Nothing listens on port 9 of 127.0.0.1: every call fails fast.
-        let model = Model::new("m", "http://127.0.0.1:9", "m", Duration::from_millis(200))
-            .expect("model")
-            .with_open_for(open_for);
+        let model = Model::new(
+            "m",
+            "http://127.0.0.1:9",
+            Some("m"),
+            "m",
+            Duration::from_millis(200),
+        )
+        .expect("model")
+        .with_open_for(open_for);
         for _ in 0..3 {
             assert!(matches!(
                 model.ready().await,

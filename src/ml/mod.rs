@@ -3,12 +3,15 @@
 //! call is bounded and behind a circuit breaker; ML down means keyword detection and a
 //! `degraded` health, never a failed workflow.
 
+pub mod discovery;
 pub mod kserve;
 
 use crate::config::Settings;
 use crate::detect::Layer;
 use kserve::Model;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
 
 pub const ANOMALY_DETECTOR: &str = "anomaly-detector";
 pub const PREDICTIVE_ANALYTICS: &str = "predictive-analytics";
@@ -46,15 +49,34 @@ fn model(
     name: &str,
     service: Option<&String>,
     url: Option<&String>,
+    model_name: Option<&String>,
     settings: &Settings,
 ) -> Result<Option<Model>, String> {
-    let (base, model_name) = match (url, service) {
+    // Unnamed, the served model is discovered; among several, the one named after the
+    // InferenceService (or, with an explicit URL, after the model's role) is preferred.
+    let (base, preferred) = match (url, service) {
         (Some(url), _) => (url.clone(), name.to_string()),
         (None, Some(service)) => kserve::service_url(service, &settings.kserve.namespace),
         (None, None) => return Ok(None),
     };
-    Model::new(name, &base, &model_name, settings.kserve.timeout)
-        .map(|m| Some(m.with_open_for(settings.kserve.circuit_open)))
+    Model::new(
+        name,
+        &base,
+        model_name.map(String::as_str),
+        &preferred,
+        settings.kserve.timeout,
+    )
+    .map(|m| Some(m.with_open_for(settings.kserve.circuit_open)))
+}
+
+/// The first wait before a model that is not ready at startup is asked again.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between two such tries.
+const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// The wait after `wait`: doubled, at most [`MAX_RETRY`].
+fn next_wait(wait: Duration) -> Duration {
+    (wait * 2).min(MAX_RETRY)
 }
 
 impl Models {
@@ -63,31 +85,63 @@ impl Models {
         if let Some(url) = &settings.ml_service_url {
             tracing::warn!(
                 %url,
-                "ML_SERVICE_URL is deprecated: use KSERVE_ANOMALY_DETECTOR_SERVICE (or KSERVE_ANOMALY_DETECTOR_URL)"
+                "ML_SERVICE_URL is ignored: the deprecated Python ML service is not called \
+                 (docs/decisions/0010); configure KSERVE_ANOMALY_DETECTOR_SERVICE instead"
             );
         }
         if !k.enabled {
             return Ok(Models::default());
         }
-        let anomaly_url = k.anomaly_detector_url.as_ref().or(settings
-            .ml_service_url
-            .as_ref()
-            .filter(|_| k.anomaly_detector_service.is_none()));
         Ok(Models {
             anomaly_detector: model(
                 ANOMALY_DETECTOR,
                 k.anomaly_detector_service.as_ref(),
-                anomaly_url,
+                k.anomaly_detector_url.as_ref(),
+                k.anomaly_detector_model.as_ref(),
                 settings,
             )?,
             predictive_analytics: model(
                 PREDICTIVE_ANALYTICS,
                 k.predictive_analytics_service.as_ref(),
                 k.predictive_analytics_url.as_ref(),
+                k.predictive_analytics_model.as_ref(),
                 settings,
             )?,
             layer_confidence: k.layer_confidence,
         })
+    }
+
+    /// Asks each model for its name and readiness until it answers ready, waiting 1 s, 2 s, …
+    /// up to 60 s between tries: a model deployed after the engine is found without a
+    /// restart, and its name is known before the first incident needs it. Later outages are
+    /// the circuit breaker's (and a 404's re-discovery's) business.
+    pub fn spawn_readiness_watch(self: &Arc<Self>) {
+        for name in self.all().map(|m| m.name.clone()) {
+            let models = self.clone();
+            tokio::spawn(async move {
+                let Some(model) = models.get(&name) else {
+                    return;
+                };
+                let mut wait = FIRST_RETRY;
+                loop {
+                    let answer = model.ready().await;
+                    let what = model.describe();
+                    let retry_in_s = wait.as_secs();
+                    match answer {
+                        Ok(true) => {
+                            tracing::info!(url = %model.base_url, "KServe {what}: ready");
+                            return;
+                        }
+                        Ok(false) => tracing::warn!(retry_in_s, "KServe {what}: not ready yet"),
+                        Err(error) => {
+                            tracing::warn!(retry_in_s, "KServe {what}: {}", error.reason())
+                        }
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = next_wait(wait);
+                }
+            });
+        }
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Model> {
@@ -164,6 +218,15 @@ pub fn parse_layer(prediction: &Value) -> Option<(Layer, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_model_is_asked_again_with_a_bounded_backoff() {
+        let waits: Vec<u64> = std::iter::successors(Some(FIRST_RETRY), |w| Some(next_wait(*w)))
+            .take(9)
+            .map(|w| w.as_secs())
+            .collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
 
     #[test]
     fn layer_answers_in_either_shape() {

@@ -8,7 +8,7 @@ use super::Pipeline;
 use super::rung::{Rung, workload_check};
 use crate::detect::ownership::DeploymentMethod;
 use crate::execute::{argocd, workload};
-use crate::plan::{Action, Step};
+use crate::plan::{Action, Channel, Step};
 use crate::store::LeaseRecord;
 use crate::workflow::Workflow;
 use chrono::Utc;
@@ -27,11 +27,12 @@ fn leased_paths(action: Action) -> Option<Vec<String>> {
     }
 }
 
-fn join_undone(reason: String, undone: &[String]) -> String {
+fn join_undone(reason: String, undone: &[(Channel, String)]) -> String {
     if undone.is_empty() {
         reason
     } else {
-        format!("{reason}; {}", undone.join("; "))
+        let details: Vec<&str> = undone.iter().map(|(_, d)| d.as_str()).collect();
+        format!("{reason}; {}", details.join("; "))
     }
 }
 

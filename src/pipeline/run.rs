@@ -173,6 +173,8 @@ impl Pipeline {
         let mut alert_deadline = Instant::now();
         // Ladders climbed, and ladders skipped because their symptom was not observed.
         let (mut climbed, mut skipped) = (0, Vec::new());
+        // The plan as shown: each target's channels once its deployment method is known.
+        let mut shown = plan.clone();
         // One ladder per target, lowest layer first (the plan's order); the next layer starts
         // only once this one passed its checkpoint.
         for ladder in ladders(&plan.steps) {
@@ -196,6 +198,8 @@ impl Pipeline {
                 "detail": format!("deployed by {} ({:.2}): {}", method.method, method.confidence, method.evidence),
                 "deployment_method": method.method,
             }));
+            self.set_plan_channels(&mut shown, &first.target, &method);
+            workflow.plan = serde_json::to_value(&shown).ok();
             // Evidence first: a live ladder that would write confirms the symptom before it.
             if !dry_run && ladder.iter().any(|s| s.action.mutates()) {
                 let seen = Observed {
@@ -290,12 +294,7 @@ impl Pipeline {
     ) -> Result<Ownership, String> {
         if target.namespace.is_none() {
             return Ok((
-                DeploymentMethod {
-                    method: "cluster",
-                    confidence: 1.0,
-                    evidence: format!("{} {} is cluster infrastructure", target.kind, target.name),
-                    owner: None,
-                },
+                super::method::cluster_infrastructure(target),
                 None,
                 Vec::new(),
             ));
@@ -336,9 +335,11 @@ impl Pipeline {
                 tracing::info!(workflow = %workflow.id, "cancelled: stopping at the step boundary");
                 return LadderEnd::Stopped;
             }
-            let rung = self
+            let carried = self
                 .rung(client, dry_run, step, method, workload, workflow)
                 .await;
+            let channel = carried.recorded_channel();
+            let rung = carried.rung;
             let (lease, undo) = match &rung {
                 Rung::Reversible { lease, undo, .. } => (lease.clone(), undo.clone()),
                 _ => (None, Vec::new()),
@@ -357,7 +358,7 @@ impl Pipeline {
             workflow.steps.push(json!({
                 "order": step.order, "action": step.action.as_str(), "target": step.target,
                 "layer": step.layer,
-                "channel": if lease.is_some() { "workload_leased" } else { self.channel_for(step.action, method) },
+                "channel": channel.as_str(),
                 "outcome": outcome, "detail": detail, "at": Utc::now(),
             }));
             if let (Some(lease), Some(last)) = (lease, workflow.steps.last_mut()) {
@@ -420,9 +421,10 @@ impl Pipeline {
             tried.push(format!("verify after {}: {detail}", step.action.as_str()));
             if !undo.is_empty() {
                 // The change did not help: take it back before the next rung.
-                for done in self.undo(client, &undo).await {
+                for (channel, done) in self.undo(client, &undo).await {
                     workflow.steps.push(json!({
                         "order": step.order, "action": "undo", "layer": step.layer,
+                        "channel": channel.as_str(),
                         "outcome": if done.starts_with("undo failed") { "failed" } else { "done" },
                         "detail": done, "at": Utc::now(),
                     }));

@@ -7,7 +7,7 @@ use super::Pipeline;
 use crate::detect::ownership::DeploymentMethod;
 use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
 use crate::execute::{ExecError, helm, inspect, node, operator, platform, workload};
-use crate::plan::{Action, Step};
+use crate::plan::{Action, Channel, Step};
 use crate::verify::Check;
 use chrono::Utc;
 use serde_json::Value;
@@ -32,6 +32,28 @@ pub(super) enum Rung {
         reason: String,
         needed: String,
     },
+}
+
+/// A rung and the channel that carried it, decided where the channel is called so that what
+/// a step records cannot drift from what ran.
+pub(super) struct Carried {
+    pub channel: Channel,
+    pub rung: Rung,
+}
+
+impl Carried {
+    fn by(channel: Channel, rung: Rung) -> Self {
+        Carried { channel, rung }
+    }
+
+    /// The channel the step records: an escalation hands over to a human, whichever channel
+    /// found that it must.
+    pub fn recorded_channel(&self) -> Channel {
+        match self.rung {
+            Rung::Escalate { .. } => Channel::Human,
+            _ => self.channel,
+        }
+    }
 }
 
 /// How to take a change back.
@@ -152,22 +174,27 @@ impl Pipeline {
         method: &DeploymentMethod,
         workload: Option<&(String, String, String)>,
         workflow: &crate::workflow::Workflow,
-    ) -> Rung {
+    ) -> Carried {
         // Before every channel call (Helm and ArgoCD are not behind the client's fence).
         if !self.leadership.is_leader() {
-            return Rung::Failed(format!(
-                "{} is no longer the leader: not executing",
-                self.leadership.identity()
-            ));
+            // Nothing was called: the step shows the channel it would have used.
+            return Carried::by(
+                self.channel_for(step.action, method),
+                Rung::Failed(format!(
+                    "{} is no longer the leader: not executing",
+                    self.leadership.identity()
+                )),
+            );
         }
         let target = &step.target;
         if method.method == "argocd"
             && self.channels.leased_actions.contains(&step.action)
             && let Some(top) = workload
         {
-            return self
+            let rung = self
                 .leased(client, step, method, top, dry_run, workflow)
                 .await;
+            return Carried::by(Channel::Kubernetes, rung);
         }
         let ns = target.namespace.clone().unwrap_or_default();
         let patches = matches!(
@@ -181,18 +208,23 @@ impl Pipeline {
             let app = argocd::locate(owner, &self.guard.snapshot(), control);
             match (step.action, workload) {
                 (Action::RolloutRestart, Some(top)) => {
-                    return self.argocd_restart(argo, &app, top, dry_run).await;
+                    let rung = self.argocd_restart(argo, &app, top, dry_run).await;
+                    return Carried::by(Channel::Argocd, rung);
                 }
-                (Action::Rollback, _) => return argocd_revert(argo, &app, step).await,
+                (Action::Rollback, _) => {
+                    return Carried::by(Channel::Argocd, argocd_revert(argo, &app, step).await);
+                }
                 _ => {}
             }
         }
         match (method.method, step.action, workload) {
             ("helm", Action::Rollback, Some(top)) => {
-                return self.helm_rollback(client, top, method, dry_run).await;
+                let rung = self.helm_rollback(client, top, method, dry_run).await;
+                return Carried::by(Channel::Helm, rung);
             }
             ("operator", Action::RolloutRestart, Some(top)) => {
-                return self.operator_nudge(client, top, dry_run).await;
+                let rung = self.operator_nudge(client, top, dry_run).await;
+                return Carried::by(Channel::Operator, rung);
             }
             _ => {}
         }
@@ -201,7 +233,7 @@ impl Pipeline {
         let allowed = method.method == "manual"
             || (method.method == "helm" && step.action == Action::RolloutRestart);
         if patches && !allowed {
-            return not_ours(step, method);
+            return Carried::by(Channel::Human, not_ours(step, method));
         }
         let verify_workload = || workload.map(workload_check);
         let no_workload = |what: &str| {
@@ -319,20 +351,40 @@ impl Pipeline {
         {
             self.count(verb, &result);
         }
-        result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
+        // Everything below the owner-specific channels goes through the Kubernetes API.
+        let channel = match step.action {
+            Action::Cordon | Action::Drain => Channel::Node,
+            Action::RestartOperatorPods => Channel::Platform,
+            Action::Escalate => Channel::Human,
+            _ => Channel::Kubernetes,
+        };
+        Carried::by(
+            channel,
+            result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string())),
+        )
     }
 
-    /// The channel that carries `action` for a workload deployed by `method` (`human`: the
-    /// step escalates).
-    pub(super) fn channel_for(&self, action: Action, method: &DeploymentMethod) -> &'static str {
+    /// The channel planned for `action` on a workload deployed by `method` (`human`: the step
+    /// escalates), shown in the plan once ownership is known. It follows `rung()`'s routing;
+    /// the step records what `rung()` actually called (`Carried`), which may differ when a
+    /// channel escalates (e.g. a Helm release with no revision to go back to).
+    pub(super) fn channel_for(&self, action: Action, method: &DeploymentMethod) -> Channel {
         match (action, method.method) {
-            (Action::InspectEvents | Action::DeletePod, _) => "workload",
-            (Action::Escalate, _) => "human",
-            (Action::Cordon | Action::Drain, _) => "node",
-            (Action::RestartOperatorPods, _) => "platform",
-            (_, "manual") => "workload",
-            (Action::RolloutRestart, "argocd") if self.argocd.is_some() => "argocd",
-            _ => "human",
+            (Action::Escalate, _) => Channel::Human,
+            (Action::InspectEvents | Action::DeletePod, _) => Channel::Kubernetes,
+            (Action::Cordon | Action::Drain, _) => Channel::Node,
+            (Action::RestartOperatorPods, _) => Channel::Platform,
+            // Under a remediation lease the engine patches the workload itself.
+            (_, "argocd") if self.channels.leased_actions.contains(&action) => Channel::Kubernetes,
+            (Action::RolloutRestart, "argocd")
+                if self.argocd.is_some() && method.owner.is_some() =>
+            {
+                Channel::Argocd
+            }
+            (Action::Rollback, "helm") => Channel::Helm,
+            (Action::RolloutRestart, "operator") => Channel::Operator,
+            (Action::RolloutRestart, "helm") | (_, "manual") => Channel::Kubernetes,
+            _ => Channel::Human,
         }
     }
 
@@ -643,30 +695,44 @@ impl Pipeline {
         Ok(None)
     }
 
-    /// Takes a change back after its checkpoint failed; the detail of each undo.
-    pub(super) async fn undo(&self, client: &kube::Client, undo: &[Undo]) -> Vec<String> {
+    /// Takes a change back after its checkpoint failed; the channel that carried each undo and
+    /// its detail.
+    pub(super) async fn undo(
+        &self,
+        client: &kube::Client,
+        undo: &[Undo],
+    ) -> Vec<(Channel, String)> {
         let mut done = Vec::new();
         for step in undo {
-            let outcome = match step {
+            let (channel, outcome) = match step {
                 Undo::ScaleBack {
                     kind,
                     namespace,
                     name,
                     replicas,
-                } => workload::scale(client, kind, namespace, name, *replicas, false)
-                    .await
-                    .map(|d| format!("undo: {d}")),
-                Undo::SelfHeal(app) => match &self.argocd {
-                    Some((channel, _)) => channel
-                        .set_self_heal(app, true)
+                } => (
+                    Channel::Kubernetes,
+                    workload::scale(client, kind, namespace, name, *replicas, false)
                         .await
-                        .map(|()| format!("undo: turned selfHeal back on for Application {app}")),
-                    None => Ok(format!(
-                        "undo: turn selfHeal back on for Application {app} by hand"
-                    )),
+                        .map(|d| format!("undo: {d}")),
+                ),
+                Undo::SelfHeal(app) => match &self.argocd {
+                    Some((channel, _)) => (
+                        Channel::Argocd,
+                        channel.set_self_heal(app, true).await.map(|()| {
+                            format!("undo: turned selfHeal back on for Application {app}")
+                        }),
+                    ),
+                    None => (
+                        Channel::Human,
+                        Ok(format!(
+                            "undo: turn selfHeal back on for Application {app} by hand"
+                        )),
+                    ),
                 },
             };
-            done.push(outcome.unwrap_or_else(|error| format!("undo failed: {error}")));
+            let detail = outcome.unwrap_or_else(|error| format!("undo failed: {error}"));
+            done.push((channel, detail));
         }
         done
     }

@@ -87,7 +87,7 @@ async fn an_alert_becomes_one_incident_however_often_it_is_delivered() {
     assert!(metrics.contains(r#"coordination_engine_alerts_received_total{status="resolved"} 1"#));
     assert!(metrics.contains("coordination_engine_alerts_deduplicated_total 3"));
     assert!(metrics.contains(
-        r#"coordination_engine_incidents_total{layer="unknown",source="alertmanager"} 1"#
+        r#"coordination_engine_incidents_total{layer="application",source="alertmanager"} 1"#
     ));
 }
 

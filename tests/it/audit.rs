@@ -75,8 +75,9 @@ async fn each_sample_produces_exactly_the_expected_incidents() {
         "{metrics}"
     );
     assert!(
-        metrics
-            .contains(r#"coordination_engine_incidents_total{layer="unknown",source="audit"} 4"#)
+        metrics.contains(
+            r#"coordination_engine_incidents_total{layer="application",source="audit"} 4"#
+        )
     );
 }
 

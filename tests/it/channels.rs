@@ -116,6 +116,37 @@ async fn a_helm_release_is_rolled_back_to_its_last_good_revision_with_the_helm_c
         vec![("PATCH".to_string(), SHOP.to_string())],
         "the restart patches the Deployment; the rollback goes through helm, not a patch"
     );
+    // Each step records what carried it: the PATCH above is the Kubernetes API's, the rollback
+    // the helm CLI's; the plan shows the same channels once Helm was detected.
+    let carried: Vec<(String, String)> = workflow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["channel"].is_string())
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (text("action"), text("channel"))
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("rollout_restart", "kubernetes"),
+        ("rollback", "helm"),
+        ("escalate", "human"),
+    ]
+    .iter()
+    .map(|(a, c)| (a.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(carried, expected, "{workflow}");
+    let planned: Vec<(String, String)> = workflow["plan"]["steps"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .map(|s| {
+            let text = |k: &str| s[k].as_str().unwrap_or_default().to_string();
+            (text("action"), text("channel"))
+        })
+        .collect();
+    assert_eq!(planned, expected);
     mock.stop().await;
 }
 
@@ -202,6 +233,13 @@ async fn an_operand_is_never_patched_its_custom_resource_is_nudged_to_reconcile(
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
     assert_eq!(workflow["steps"][0]["deployment_method"], "operator");
+    let nudge = workflow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["action"] == "rollout_restart")
+        .expect("restart step");
+    assert_eq!(nudge["channel"], "operator", "the PATCH below: {nudge}");
     let requests = mock.requests();
     assert_eq!(
         writes(&requests),

@@ -192,6 +192,19 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         ]
     );
     assert_eq!(workflow["steps"][0]["deployment_method"], "manual");
+    // The pod deletion was carried by the Kubernetes API (the DELETE below), and the stored
+    // plan shows the channels detection chose: none left pending.
+    assert_eq!(workflow["steps"][1]["channel"], "kubernetes");
+    let planned: Vec<&str> = workflow["plan"]["steps"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .map(|s| s["channel"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        planned,
+        vec!["kubernetes", "kubernetes", "kubernetes", "human"]
+    );
     let verify = &workflow["steps"][2];
     assert!(
         verify["detail"]
@@ -229,6 +242,13 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
     assert!(
         metrics.contains(
             r#"coordination_engine_cluster_requests_total{outcome="success",verb="delete"} 1"#
+        ),
+        "{metrics}"
+    );
+    // The alert's incident, under the layer detected for it.
+    assert!(
+        metrics.contains(
+            r#"coordination_engine_incidents_total{layer="application",source="alertmanager"} 1"#
         ),
         "{metrics}"
     );

@@ -162,6 +162,11 @@ async fn denials_become_incidents_once_per_application_and_object_and_dry_runs_n
     assert_eq!(incident["annotations"]["argocd_application"], "shop");
     assert_eq!(incident["annotations"]["changed_paths"], "/spec/replicas");
     assert_eq!(incident["target"], "Deployment/cart");
+    // Counted once each (alice's and the sentinel's), under the layer detected for them.
+    app.metrics_with(&[
+        r#"coordination_engine_incidents_total{layer="application",source="admission"} 2"#,
+    ])
+    .await;
 }
 
 #[tokio::test]

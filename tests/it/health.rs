@@ -168,23 +168,6 @@ async fn attached_health(app: &crate::helpers::TestApp) -> serde_json::Value {
     .await
 }
 
-async fn spawn_attached(
-    mock: &crate::kube_mock::MockApiServer,
-    dir: &tempfile::TempDir,
-    env: &[(&str, &str)],
-) -> crate::helpers::TestApp {
-    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    spawn_app_with(|vars| {
-        vars.insert("KUBECONFIG".into(), kubeconfig);
-        vars.extend(env);
-    })
-    .await
-}
-
 fn one_application() -> std::collections::HashMap<String, serde_json::Value> {
     let app = serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": "shop", "namespace": "argocd", "resourceVersion": "3", "uid": "a-1"},
@@ -201,7 +184,7 @@ async fn attached_health_names_a_missing_permission_as_degraded() {
     let mock = crate::kube_mock::MockApiServer::start(one_application()).await;
     mock.deny_access("delete", "", "pods", "");
     let dir = tempfile::tempdir().expect("tempdir");
-    let app = spawn_attached(&mock, &dir, &[]).await;
+    let app = crate::argocd::attached_with(&mock, &dir, &[]).await;
 
     let body = attached_health(&app).await;
     let rbac = &body["components"]["rbac"];
@@ -254,7 +237,8 @@ async fn attached_health_reports_argocd_and_a_full_grant() {
     mock.deny_access("list", "operators.coreos.com", "clusterserviceversions", "");
     let dir = tempfile::tempdir().expect("tempdir");
     // The mock also stands in for argocd-server (GET /api/version).
-    let app = spawn_attached(&mock, &dir, &[("ARGOCD_API_URL", &mock.url)]).await;
+    let app =
+        crate::argocd::attached_with(&mock, &dir, &[("ARGOCD_API_URL", mock.url.clone())]).await;
 
     let body = attached_health(&app).await;
     let argocd = &body["components"]["argocd"];
@@ -280,7 +264,7 @@ async fn an_unreachable_argocd_server_degrades_the_argocd_component() {
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
     let dir = tempfile::tempdir().expect("tempdir");
-    let app = spawn_attached(&mock, &dir, &[("ARGOCD_API_URL", &url)]).await;
+    let app = crate::argocd::attached_with(&mock, &dir, &[("ARGOCD_API_URL", url)]).await;
 
     let body = attached_health(&app).await;
     let argocd = &body["components"]["argocd"];

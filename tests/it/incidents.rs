@@ -370,12 +370,14 @@ async fn created_incidents_are_counted_in_metrics() {
         .await;
     let metrics = app.metrics().await;
     assert!(
-        metrics.contains(r#"coordination_engine_incidents_total{layer="unknown",source="api"} 1"#),
+        metrics
+            .contains(r#"coordination_engine_incidents_total{layer="application",source="api"} 1"#),
         "{metrics}"
     );
     assert!(
-        metrics
-            .contains(r#"coordination_engine_incidents_total{layer="unknown",source="manual"} 1"#)
+        metrics.contains(
+            r#"coordination_engine_incidents_total{layer="application",source="manual"} 1"#
+        )
     );
     assert!(metrics.contains(
         r#"coordination_engine_store_operation_duration_seconds_count{op="insert_incident"} 2"#

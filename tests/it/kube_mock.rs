@@ -34,6 +34,8 @@ struct State {
     log: Arc<Mutex<Vec<Recorded>>>,
     /// `coordination.k8s.io/v1` Leases by path, with the API server's optimistic concurrency.
     leases: Arc<Mutex<Leases>>,
+    /// Paths whose requests are never answered (an API server that hangs).
+    stalled: Arc<Mutex<HashSet<String>>>,
     /// SelfSubjectAccessReviews answer `allowed: false` for these `(verb, group, resource,
     /// namespace)`, `allowed: true` otherwise.
     denied: Arc<Mutex<HashSet<AccessKey>>>,
@@ -162,6 +164,9 @@ async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> H
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
     }
+    if state.stalled.lock().is_ok_and(|s| s.contains(&path)) {
+        std::future::pending::<()>().await;
+    }
     if path.starts_with(LEASES) && path.contains("/leases") {
         return serve_lease(&state, &method, &path, &body);
     }
@@ -267,6 +272,7 @@ impl MockApiServer {
             watches: Arc::new(watches),
             log: Arc::new(Mutex::new(Vec::new())),
             leases: Default::default(),
+            stalled: Default::default(),
             denied: Default::default(),
             reviews: Default::default(),
         };
@@ -305,6 +311,15 @@ impl MockApiServer {
             .get(path)
             .map(|s| s.send(event).unwrap_or(0))
             .unwrap_or(0)
+    }
+
+    /// From now on, requests to `path` are recorded but never answered.
+    pub fn stall(&self, path: &str) {
+        self.state
+            .stalled
+            .lock()
+            .expect("stalled")
+            .insert(path.to_string());
     }
 
     /// The Lease `namespace/name` as stored now, if it exists.

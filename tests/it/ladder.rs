@@ -109,6 +109,8 @@ async fn cpu_saturation_scales_up_by_one_replica_through_the_scale_subresource()
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
     let scaled = step(&workflow, "scale_up");
+    // The scale subresource PATCH below: the Kubernetes API carried it.
+    assert_eq!(scaled[0]["channel"], "kubernetes");
     assert!(
         scaled[0]["detail"]
             .as_str()
@@ -144,6 +146,8 @@ async fn a_scale_up_that_does_not_help_is_scaled_back_before_escalating() {
     let undo = step(&workflow, "undo");
     assert_eq!(undo.len(), 1, "{workflow}");
     assert_eq!(undo[0]["outcome"], "done");
+    // The second PATCH below.
+    assert_eq!(undo[0]["channel"], "kubernetes");
     assert!(
         undo[0]["detail"]
             .as_str()

@@ -126,7 +126,8 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
         .find(|s| s["action"] == "scale_up")
         .expect("scale step")
         .clone();
-    assert_eq!(scaled["channel"], "workload_leased");
+    // Carried by the Kubernetes API (a scale of the workload), under the lease the step shows.
+    assert_eq!(scaled["channel"], "kubernetes");
     let lease = &scaled["lease"];
     assert_eq!(lease["object_uid"], "uid-cart");
     assert_eq!(lease["paths"], json!(["/spec/replicas"]));

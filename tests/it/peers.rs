@@ -90,6 +90,17 @@ pub async fn start_alertmanager(binary: &PathBuf, config: &str) -> RunningAlertm
 /// The real KServe model server (`tests/kserve/model_server.py`, run by `$KSERVE_PYTHON`, which
 /// `scripts/test.sh` points at its virtualenv) on `port`, ready to answer.
 pub async fn start_model_server(port: u16) -> Option<tokio::process::Child> {
+    start_model_server_serving(
+        port,
+        "anomaly-detector=anomaly-detector,predictive-analytics=predictive-analytics",
+    )
+    .await
+}
+
+/// [`start_model_server`] serving its models under chosen names: `serve` is
+/// `NAME=KIND[,NAME=KIND…]`, e.g. `model=anomaly-detector` as the Go engine's platform deploys
+/// each predictor. Ready when the first of them says so.
+pub async fn start_model_server_serving(port: u16, serve: &str) -> Option<tokio::process::Child> {
     let python = find_binary("KSERVE_PYTHON", &[])?;
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kserve/model_server.py");
@@ -99,8 +110,14 @@ pub async fn start_model_server(port: u16) -> Option<tokio::process::Child> {
             script.display().to_string(),
             format!("--http_port={port}"),
             "--enable_grpc=false".to_string(),
+            format!("--serve={serve}"),
         ],
     );
+    let first = serve
+        .split(['=', ','])
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let client = reqwest::Client::new();
     crate::helpers::wait_for(
         "the KServe model server to be ready",
@@ -108,9 +125,7 @@ pub async fn start_model_server(port: u16) -> Option<tokio::process::Child> {
         std::time::Duration::from_millis(200),
         || async {
             let answer: serde_json::Value = client
-                .get(format!(
-                    "http://127.0.0.1:{port}/v1/models/anomaly-detector"
-                ))
+                .get(format!("http://127.0.0.1:{port}/v1/models/{first}"))
                 .send()
                 .await
                 .ok()?

@@ -32,7 +32,13 @@ async fn the_seed_readme_trigger_plans_gates_and_records_a_dry_run_in_detached_m
     ] {
         assert!(body[field].is_string(), "{field} is a string: {body}");
     }
+    // Detached: nothing to detect from, and the answer says so.
     assert_eq!(body["deployment_method"], "unknown");
+    assert_eq!(body["deployment_method_detected"], false);
+    assert_eq!(
+        body["deployment_method_detail"],
+        "detached: no cluster to read the owner chain from"
+    );
     assert_eq!(body["estimated_duration"], "6m0s");
     let actions: Vec<&str> = body["plan"]["steps"]
         .as_array()

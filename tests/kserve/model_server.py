@@ -1,7 +1,11 @@
 """Two small custom models served by the real KServe model server (v1 protocol), for the
 engine's tests: `anomaly-detector` and `predictive-analytics`.
 
-    python model_server.py --http_port 8080 --enable_grpc false
+    python model_server.py --http_port 8080 --enable_grpc false [--serve NAME=KIND,...]
+
+`--serve` chooses the names they are served under, e.g. `--serve model=anomaly-detector` serves
+the anomaly-detector as `model`, as the Go engine's platform deploys each predictor (default:
+each under its own name).
 
 anomaly-detector
   - a numeric instance [last, mean, stddev, z] -> an anomaly probability min(1, |z| / 3), as a
@@ -12,6 +16,7 @@ anomaly-detector
 predictive-analytics
   - [hour, day_of_week, cpu_percent, memory_percent] -> [cpu * 1.5 + 0.25, memory * 1.1 + 0.5, 0.87].
 """
+import argparse
 import json
 
 import kserve
@@ -68,7 +73,17 @@ class PredictiveAnalytics(kserve.Model):
         }
 
 
+KINDS = {"anomaly-detector": AnomalyDetector, "predictive-analytics": PredictiveAnalytics}
+
 if __name__ == "__main__":
-    kserve.ModelServer().start(
-        [AnomalyDetector("anomaly-detector"), PredictiveAnalytics("predictive-analytics")]
+    # KServe's own parser ignores arguments it does not know, and so does this one.
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--serve", default="anomaly-detector=anomaly-detector,predictive-analytics=predictive-analytics"
     )
+    args, _ = parser.parse_known_args()
+    models = []
+    for pair in args.serve.split(","):
+        name, kind = pair.split("=")
+        models.append(KINDS[kind](name))
+    kserve.ModelServer().start(models)
