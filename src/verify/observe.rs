@@ -27,8 +27,6 @@ pub(super) enum Template {
     Generation(String),
 }
 
-const REVISION: &str = "deployment.kubernetes.io/revision";
-
 fn text<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
@@ -172,18 +170,27 @@ async fn observe_workload(
     let (complete, detail) = workload::rollout_state(kind, namespace, name, &object);
     let selector = workload::selector_of(kind, namespace, name, &object)?;
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let list = with_retry(|| {
+    let listed = with_retry(|| {
         let (api, params) = (api.clone(), ListParams::default().labels(&selector));
         async move { Ok(api.list(&params).await?) }
     })
-    .await?;
-    let pods: Vec<Pod> = list
-        .items
+    .await;
+    let items = match listed {
+        Ok(list) => list.items,
+        // Not rolled out: the checkpoint is pending whatever the pods say; unread, they are no
+        // evidence this time. Rolled out, they decide: the error ends the checkpoint.
+        Err(error) if !complete => {
+            tracing::debug!(%error, "cannot list the pods of {kind} {namespace}/{name}");
+            Vec::new()
+        }
+        Err(error) => return Err(error),
+    };
+    let pods: Vec<Pod> = items
         .into_iter()
         .filter(|pod| pod.metadata.deletion_timestamp.is_none())
         .collect();
     let template = match kind {
-        "Deployment" => deployment_template(client, namespace, &object, &pods).await?,
+        "Deployment" => deployment_template(client, namespace, &object, &pods).await,
         _ => template_of(kind, &object),
     };
     let pods: Vec<PodState> = pods
@@ -212,35 +219,42 @@ async fn observe_workload(
     })
 }
 
+fn revision(object: &Value) -> Option<&str> {
+    text(
+        object,
+        "/metadata/annotations/deployment.kubernetes.io~1revision",
+    )
+}
+
 /// The Deployment's current ReplicaSet among those that own `pods`: the one whose revision is
-/// the Deployment's.
+/// the Deployment's. A ReplicaSet that cannot be read leaves the template unknown to this
+/// poll, and then no pod is evidence (never an old pod mistaken for a new one).
 async fn deployment_template(
     client: &kube::Client,
     namespace: &str,
     object: &Value,
     pods: &[Pod],
-) -> Result<Template, ExecError> {
+) -> Template {
     if !observed(object) {
-        return Ok(Template::NotObserved);
+        return Template::NotObserved;
     }
-    let Some(revision) = text(
-        object,
-        &format!("/metadata/annotations/{}", REVISION.replace('/', "~1")),
-    ) else {
-        return Ok(Template::Unknown);
+    let Some(current) = revision(object) else {
+        return Template::Unknown;
     };
     let owners: BTreeSet<&str> = pods.iter().filter_map(controller_replicaset).collect();
     for owner in owners {
-        let rs = workload::get(client, "ReplicaSet", namespace, owner).await?;
-        let rs_revision = text(
-            &rs,
-            &format!("/metadata/annotations/{}", REVISION.replace('/', "~1")),
-        );
-        if rs_revision == Some(revision) {
-            return Ok(Template::ReplicaSet(Some(owner.to_string())));
+        match workload::get(client, "ReplicaSet", namespace, owner).await {
+            Ok(rs) if revision(&rs) == Some(current) => {
+                return Template::ReplicaSet(Some(owner.to_string()));
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::debug!(%error, "cannot read ReplicaSet {namespace}/{owner}");
+                return Template::NotObserved;
+            }
         }
     }
-    Ok(Template::ReplicaSet(None))
+    Template::ReplicaSet(None)
 }
 
 /// Whether the node is Ready; `None` when it cannot be read (then it is not evidence).
