@@ -44,6 +44,9 @@ pub struct Metrics {
     pub admission_duration: prometheus::Histogram,
     pub remediations: IntCounterVec,
     pub remediation_duration: HistogramVec,
+    /// Live workflows that succeeded: from their start to their end, by root-cause layer and
+    /// deployment method.
+    pub time_to_heal: HistogramVec,
     pub gate_decisions: IntCounterVec,
     pub audit_events: IntCounterVec,
     pub workflows_active: prometheus::IntGauge,
@@ -216,6 +219,18 @@ impl Metrics {
             &["mode"],
         )
         .expect("valid metric definition");
+        let time_to_heal = HistogramVec::new(
+            HistogramOpts::new(
+                format!("{PREFIX}_time_to_heal_seconds"),
+                "Time from a live workflow's start to its success, by root-cause layer and deployment method",
+            )
+            .buckets(vec![
+                1.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0,
+                1800.0,
+            ]),
+            &["layer", "method"],
+        )
+        .expect("valid metric definition");
         let gate_decisions = IntCounterVec::new(
             opts(
                 "workflow_gate_decisions_total",
@@ -341,6 +356,7 @@ impl Metrics {
             Box::new(admission_duration.clone()),
             Box::new(remediations.clone()),
             Box::new(remediation_duration.clone()),
+            Box::new(time_to_heal.clone()),
             Box::new(gate_decisions.clone()),
             Box::new(audit_events.clone()),
             Box::new(workflows_active.clone()),
@@ -451,6 +467,7 @@ impl Metrics {
             admission_duration,
             remediations,
             remediation_duration,
+            time_to_heal,
             gate_decisions,
             audit_events,
             workflows_active,

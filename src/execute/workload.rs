@@ -221,14 +221,9 @@ async fn merge_patch(
     .await
 }
 
-/// Whether a workload's rollout is complete and all its pods available.
-pub async fn rollout_complete(
-    client: &kube::Client,
-    kind: &str,
-    namespace: &str,
-    name: &str,
-) -> Result<(bool, String), ExecError> {
-    let object = get(client, kind, namespace, name).await?;
+/// Whether the workload `object` is rolled out: its generation observed, every replica
+/// updated and available; and what its status says (pure).
+pub fn rollout_state(kind: &str, namespace: &str, name: &str, object: &Value) -> (bool, String) {
     let number = |p: &str| object.pointer(p).and_then(Value::as_i64).unwrap_or(0);
     let (generation, observed) = (
         number("/metadata/generation"),
@@ -260,12 +255,12 @@ pub async fn rollout_complete(
         number("/status/updatedReplicas")
     };
     let complete = observed >= generation && updated >= desired && ready >= desired;
-    Ok((
+    (
         complete,
         format!(
             "{kind} {namespace}/{name}: generation {generation}/{observed} observed, {updated} updated, {ready}/{desired} available"
         ),
-    ))
+    )
 }
 
 fn dry_suffix(dry_run: bool) -> &'static str {
@@ -429,6 +424,16 @@ pub async fn selector(
     name: &str,
 ) -> Result<String, ExecError> {
     let object = get(client, kind, namespace, name).await?;
+    selector_of(kind, namespace, name, &object)
+}
+
+/// `selector`, of the workload `object` already read.
+pub fn selector_of(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    object: &Value,
+) -> Result<String, ExecError> {
     let labels = object
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)

@@ -78,6 +78,31 @@ impl Pipeline {
                 .remediation_duration
                 .with_label_values(&[workflow.mode.as_str()])
                 .observe(took.as_secs_f64());
+            let healed = workflow.status == crate::workflow::WorkflowStatus::Succeeded
+                && workflow.mode == crate::workflow::WorkflowMode::Live;
+            if healed {
+                let (layer, method) = healed_by(workflow);
+                self.metrics
+                    .time_to_heal
+                    .with_label_values(&[layer, method])
+                    .observe(took.as_secs_f64());
+            }
         }
     }
+}
+
+/// The labels of a healed workflow's time to heal: its plan's root-cause layer and how the
+/// first target climbed (the root cause's, lowest layer first) is deployed.
+fn healed_by(workflow: &Workflow) -> (&str, &str) {
+    let layer = workflow
+        .plan
+        .as_ref()
+        .and_then(|p| p["root_cause_layer"].as_str())
+        .unwrap_or("unknown");
+    let method = workflow
+        .steps
+        .iter()
+        .find_map(|s| s["deployment_method"].as_str())
+        .unwrap_or("unknown");
+    (layer, method)
 }

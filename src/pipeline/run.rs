@@ -390,11 +390,20 @@ impl Pipeline {
             if !self.persist(workflow).await {
                 return LadderEnd::Stopped;
             }
-            let deadline = Instant::now() + self.checkpoint_timeout;
+            let began = Instant::now();
+            let deadline = began + self.checkpoint_timeout;
             let checked = verify::check(client, &check, self.checkpoint_timeout).await;
             self.count("get", &checked);
             let (passed, detail) = match checked {
                 Ok(Checkpoint::Passed(d)) => (true, d),
+                Ok(Checkpoint::Failed(evidence)) => (
+                    false,
+                    format!(
+                        "failed after {:.1}s of {}s, the evidence is conclusive: {evidence}",
+                        began.elapsed().as_secs_f64(),
+                        self.checkpoint_timeout.as_secs()
+                    ),
+                ),
                 Ok(Checkpoint::TimedOut(d)) => (
                     false,
                     format!(

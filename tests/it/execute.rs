@@ -237,6 +237,8 @@ async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved(
         .metrics_with(&[
             r#"coordination_engine_remediation_total{mode="live",status="succeeded"} 1"#,
             "coordination_engine_workflows_active 0",
+            // Healed: its time to heal, under its layer and how the target is deployed.
+            r#"coordination_engine_time_to_heal_seconds_count{layer="application",method="manual"} 1"#,
         ])
         .await;
     assert!(
@@ -398,6 +400,16 @@ async fn a_restart_and_a_rollback_that_do_not_help_escalate_with_what_was_tried(
         "{tried:?}"
     );
     assert_eq!(workflow["escalation"]["reason"], "the ladder is exhausted");
+    // Only healed workflows have a time to heal.
+    let metrics = app
+        .metrics_with(&[
+            r#"coordination_engine_remediation_total{mode="live",status="escalated"} 1"#,
+        ])
+        .await;
+    assert!(
+        !metrics.contains("coordination_engine_time_to_heal_seconds_count"),
+        "{metrics}"
+    );
 
     let patches: Vec<Recorded> = mock
         .requests()

@@ -41,6 +41,9 @@ struct State {
     denied: Arc<Mutex<HashSet<AccessKey>>>,
     /// Access reviews are kept out of `log`: they are questions, not actions on the cluster.
     reviews: Arc<Mutex<Vec<Value>>>,
+    /// Answers that replace `writes`' once a request with this (method, path) was served: the
+    /// cluster's state after a write (a new ReplicaSet after a restart).
+    after: Arc<Mutex<HashMap<(String, String), Writes>>>,
 }
 
 type AccessKey = (String, String, String, String);
@@ -172,12 +175,18 @@ async fn serve(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> H
     }
     let watch = query.get("watch").map(String::as_str) == Some("true");
     let answer = state.writes.lock().ok().and_then(|mut writes| {
-        let queue = writes.get_mut(&(method.clone(), path.clone()))?;
-        if queue.len() > 1 {
+        let key = (method.clone(), path.clone());
+        let queue = writes.get_mut(&key)?;
+        let answer = if queue.len() > 1 {
             Some(queue.remove(0))
         } else {
             queue.first().cloned()
+        };
+        // Under the same lock: the next request sees the state after this one.
+        if let Some(next) = state.after.lock().ok().and_then(|mut a| a.remove(&key)) {
+            writes.extend(next);
         }
+        answer
     });
     if method != "GET" || (answer.is_some() && !watch) {
         return match answer {
@@ -275,6 +284,7 @@ impl MockApiServer {
             stalled: Default::default(),
             denied: Default::default(),
             reviews: Default::default(),
+            after: Default::default(),
         };
         let data = web::Data::new(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -352,6 +362,21 @@ impl MockApiServer {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
+    }
+
+    /// From now on, these answers replace the ones for their (method, path).
+    pub fn answer(&self, answers: Writes) {
+        self.state.writes.lock().expect("writes").extend(answers);
+    }
+
+    /// Once the mock has answered `method path` (which needs an answer in `writes`), these
+    /// answers replace the ones for their (method, path), before any later request is served.
+    pub fn after(&self, method: &str, path: &str, answers: Writes) {
+        self.state
+            .after
+            .lock()
+            .expect("after")
+            .insert((method.to_string(), path.to_string()), answers);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {

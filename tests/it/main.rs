@@ -10,6 +10,7 @@ mod audit_clients;
 mod auth;
 mod bounded_errors;
 mod channels;
+mod channels_heal;
 mod chart;
 mod chart_ha;
 mod chart_hardening;
