@@ -20,6 +20,7 @@ mod evidence;
 mod execute;
 mod fuzz;
 mod guard;
+mod guard_answers;
 mod guard_bounds;
 mod guard_watch;
 mod ha;
