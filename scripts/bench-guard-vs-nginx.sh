@@ -10,6 +10,8 @@
 #   NO_BUILD=1 BIN=path/to/binary ./scripts/...    measure another binary
 #   SECONDS_PER_RUN=10 ...                         longer wrk runs (default 5)
 #   HARNESS=/path/to/bench-vs-nginx.sh ...         the harness (default ../shared/tools/)
+# After each harness run, the engine's CPU time per review and its idle and peak RSS: the
+# machine is shared, the ratio moves by ±0.1 between runs of one binary, the CPU time less.
 # Needs wrk, nginx, openssl, curl and python3 (apt-get install -y wrk nginx-light openssl curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +33,32 @@ for file, name in [("denied", "kubectl set image on a managed deployment"),
         json.dump(cases[name]["review"], f)
 PY
 
-report=$(mktemp)
-trap 'rm -f "$report"' EXIT
+report=$(mktemp); T=$(mktemp -d); EPID=""
+trap 'rm -f "$report"; [ -n "$EPID" ] && kill $EPID 2>/dev/null; rm -rf "$T"' EXIT
+
+# The engine's CPU time per review (user + system time of its process over a 5 s wrk run,
+# divided by the reviews answered): unlike the throughput ratio, it barely moves with what
+# else the machine runs.
+cpu_per_review() {
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/k.pem" -out "$T/c.pem" -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+  local port; port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  rm -rf "$T/data"
+  PORT=$port METRICS_PORT=0 DATA_DIR="$T/data" API_TOKEN=bench-token-0123456789abcdef LOG_LEVEL=warn \
+    TLS_MODE=files TLS_CERT_FILE="$T/c.pem" TLS_KEY_FILE="$T/k.pem" "$BIN" serve >"$T/engine.log" 2>&1 &
+  EPID=$!
+  for _ in $(seq 1 100); do curl -skf "https://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  local idle; idle=$(awk '/VmRSS/{print int($2/1024)}' /proc/$EPID/status)
+  printf 'wrk.method = "POST"; wrk.headers["Content-Type"] = "application/json"\nlocal f = io.open("%s"); wrk.body = f:read("*a"); f:close()\n' \
+    "$(realpath "$1")" >"$T/post.lua"
+  local before after out n
+  before=$(awk '{print $14+$15}' /proc/$EPID/stat)
+  out=$(wrk -t2 -c32 -d5s -s "$T/post.lua" "https://127.0.0.1:$port/webhooks/validate")
+  after=$(awk '{print $14+$15}' /proc/$EPID/stat)
+  n=$(awk '/requests in/{print $1}' <<<"$out")
+  echo "engine CPU per review: $(python3 -c "print(round(($after-$before)*1e6/$(getconf CLK_TCK)/$n,1))") µs ($n reviews in 5 s); RSS idle ${idle} MiB, peak $(awk '/VmHWM/{print int($2/1024)}' /proc/$EPID/status) MiB"
+  kill $EPID; wait $EPID 2>/dev/null || true; EPID=""
+}
 {
   echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') with \`./scripts/bench-guard-vs-nginx.sh\`"
   echo "(release build, \`bench-vs-nginx.sh\`: \`wrk -t2 -c32\`, ${SECONDS_PER_RUN:-5} s per run, three"
@@ -44,6 +70,7 @@ trap 'rm -f "$report"' EXIT
     echo '```'
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
     bash "$HARNESS" "$BIN" "$out/$kind.json" /webhooks/validate "${SECONDS_PER_RUN:-5}"
+    cpu_per_review "$out/$kind.json"
     echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo '```'
   done
