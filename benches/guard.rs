@@ -2,7 +2,8 @@
 //!
 //! 1. `review()` alone, and parse + review + encode (what the handler does per request), on a
 //!    real UPDATE review of a Deployment (object and oldObject).
-//! 2. The webhook over TLS with keep-alive: paced at 1 000 reviews/s, then unpaced.
+//! 2. The webhook over TLS with keep-alive, served by the real binary in its own process: paced
+//!    at 1 000 reviews/s, then unpaced; with the server's idle RSS and its peak (VmHWM).
 //!
 //! Under `cargo test` it runs a small smoke version and writes nothing.
 
@@ -12,7 +13,7 @@ use common::{ms, percentile};
 use coordination_engine::config::{self, Sources};
 use coordination_engine::guard::admission::{AdmissionReview, validate};
 use coordination_engine::guard::view::{AppInfo, IgnoreRule};
-use coordination_engine::guard::{GuardConfig, GuardView, review};
+use coordination_engine::guard::{GuardConfig, GuardView, decide, review};
 use serde_json::Value;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -81,7 +82,8 @@ async fn main() {
         let started = Instant::now();
         let parsed: AdmissionReview = serde_json::from_slice(&body).expect("review");
         let request = validate(&parsed).expect("valid");
-        let decision = review(request, &view, now);
+        // As the webhook decides: without the rule trace.
+        let decision = decide(request, &view, now);
         let encoded = serde_json::to_vec(&decision).expect("encode");
         full_samples.push(started.elapsed());
         assert!(!encoded.is_empty());
@@ -107,13 +109,14 @@ async fn main() {
     );
     let _ = writeln!(
         report,
-        "| parse + validate + `review()` + encode | {} | {} |\n",
+        "| parse + validate + `decide()` (the webhook's untraced `review()`) + encode | {} | {} |\n",
         us(percentile(&mut full_samples, 0.5)),
         us(percentile(&mut full_samples, 0.99))
     );
 
-    // Over TLS.
-    let server = common::spawn_server(None, "bench").await;
+    // Over TLS, against the real binary in its own process: its RSS is the server's alone.
+    let server = ChildServer::start().await;
+    let idle_rss = server.status_kib("VmRSS");
     let (base, ca) = (&server.base, &server.ca);
     let url = Arc::new(format!("{base}/webhooks/validate"));
     let body = Arc::new(body);
@@ -188,8 +191,81 @@ async fn main() {
             ms(max)
         );
     }
+    let _ = writeln!(
+        report,
+        "\nThe server's memory (`/proc/<pid>/status` of the `coordination-engine serve` process): \
+         {:.1} MiB resident when idle after startup (VmRSS), {:.1} MiB at most under the runs \
+         above (VmHWM, the unpaced run being the heaviest).",
+        idle_rss as f64 / 1024.0,
+        server.status_kib("VmHWM") as f64 / 1024.0
+    );
     print!("{report}");
     if full {
         common::write_section("guard", "cargo bench --bench guard", &report);
+    }
+}
+
+/// `coordination-engine serve` (the binary cargo built for this benchmark) on a free port, with
+/// its generated TLS material in a temp dir; killed when dropped.
+struct ChildServer {
+    child: tokio::process::Child,
+    base: String,
+    ca: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl ChildServer {
+    async fn start() -> ChildServer {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let dir = tempfile::tempdir().expect("dir");
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_coordination-engine"))
+            .arg("serve")
+            .env_clear()
+            .envs([
+                ("PORT", "0"),
+                ("METRICS_PORT", "0"),
+                ("BIND_ADDRESS", "127.0.0.1"),
+                ("LOG_LEVEL", "warn"),
+                ("API_TOKEN", common::TOKEN),
+            ])
+            .env("DATA_DIR", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the server");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let addr: std::net::SocketAddr = loop {
+            let line = lines
+                .next_line()
+                .await
+                .expect("stderr")
+                .expect("the server exited before listening");
+            if let Some(rest) = line.rsplit("listening on ").next()
+                && line.contains("listening on")
+            {
+                break rest.trim_end_matches(')').parse().expect("an address");
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let ca = std::fs::read(dir.path().join("tls/ca.crt")).expect("ca");
+        ChildServer {
+            child,
+            base: format!("https://localhost:{}", addr.port()),
+            ca,
+            _dir: dir,
+        }
+    }
+
+    /// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
+    fn status_kib(&self, field: &str) -> u64 {
+        let pid = self.child.id().expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("field")
     }
 }

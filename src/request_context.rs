@@ -24,7 +24,20 @@ fn request_id(req: &ServiceRequest) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+        .unwrap_or_else(|| new_request_id().to_string())
+}
+
+/// A UUIDv7 (time-ordered, 74 random bits) whose random bits come from the thread's userspace
+/// CSPRNG (`rand::rng()`, seeded from the OS once per thread and reseeded every 64 KiB), not
+/// from a `getrandom` syscall per request as `Uuid::now_v7` does (issue 18). Unique and
+/// unguessable enough to correlate logs, which is all a request id is for.
+pub fn new_request_id() -> uuid::Uuid {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        });
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random::<[u8; 10]>()).into_uuid()
 }
 
 pub async fn request_context(
@@ -33,7 +46,7 @@ pub async fn request_context(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = request_id(&req);
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!(
         "request",
@@ -63,7 +76,7 @@ pub async fn request_context(
             if let Some(metrics) = &metrics {
                 metrics
                     .http_requests
-                    .with_label_values(&[UNMATCHED_ROUTE, &method, &status])
+                    .with_label_values(&[UNMATCHED_ROUTE, method.as_str(), &status])
                     .inc();
             }
             return Err(error);
@@ -82,7 +95,7 @@ pub async fn request_context(
     if let Some(metrics) = metrics {
         metrics
             .http_requests
-            .with_label_values(&[&route, &method, &status.to_string()])
+            .with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()])
             .inc();
         metrics
             .http_duration
@@ -127,4 +140,26 @@ fn ensure_json_error(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxB
             BoxBody::new(body)
         })
         .map_into_boxed_body()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_request_id;
+
+    #[test]
+    fn request_ids_are_distinct_time_ordered_uuids() {
+        let ids: Vec<uuid::Uuid> = (0..10_000).map(|_| new_request_id()).collect();
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        for id in &ids {
+            assert_eq!(id.get_version_num(), 7);
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            let (secs, _) = id.get_timestamp().expect("v7 has a timestamp").to_unix();
+            assert!(now.abs_diff(secs) <= 5, "{id}: {secs} vs {now}");
+        }
+    }
 }

@@ -5,17 +5,16 @@ use super::AppState;
 use super::json::{JsonBody, parse};
 use crate::error::ApiError;
 use crate::guard::admission::{
-    AdmissionRequest, AdmissionReview, GroupVersionKind, Operation, ResponseBody, ReviewResponse,
-    Status, UserInfo, validate,
+    AdmissionRequest, AdmissionReview, AuditAnnotations, GroupVersionKind, Operation, ResponseBody,
+    ReviewResponse, Status, UserInfo, validate,
 };
 use crate::guard::clip::shown;
-use crate::guard::{Decision, Outcome, review};
+use crate::guard::{Decision, Outcome, decide, review};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::time::Instant;
 use utoipa::ToSchema;
 
@@ -35,35 +34,24 @@ fn malformed(error: ApiError) -> ApiError {
     }
 }
 
-fn response_for(request: &AdmissionRequest, decision: &Decision) -> ReviewResponse {
-    let mut audit = BTreeMap::new();
-    audit.insert(
-        "coordination-engine.io/reason".to_string(),
-        decision.reason.to_string(),
-    );
-    if let Some(app) = &decision.application {
-        audit.insert(
-            "coordination-engine.io/argocd-application".to_string(),
-            app.clone(),
-        );
-    }
+fn response_for<'a>(request: &'a AdmissionRequest, decision: &'a Decision) -> ReviewResponse<'a> {
+    let denied = decision.outcome == Outcome::Deny;
     ReviewResponse {
         api_version: "admission.k8s.io/v1",
         kind: "AdmissionReview",
         response: ResponseBody {
-            uid: request.uid.clone(),
-            allowed: decision.outcome != Outcome::Deny,
-            status: (decision.outcome == Outcome::Deny).then(|| Status {
+            uid: &request.uid,
+            allowed: !denied,
+            status: denied.then_some(Status {
                 code: 403,
-                message: decision.message.clone(),
+                message: &decision.message,
                 reason: "Forbidden",
             }),
-            warnings: if decision.outcome == Outcome::Warn {
-                vec![decision.message.clone()]
-            } else {
-                Vec::new()
+            warnings: (decision.outcome == Outcome::Warn).then_some([decision.message.as_str()]),
+            audit_annotations: AuditAnnotations {
+                reason: decision.reason,
+                application: decision.application.as_deref(),
             },
-            audit_annotations: audit,
         },
     }
 }
@@ -83,7 +71,8 @@ pub async fn validate_review(
     let review_in: AdmissionReview = parse(&body).map_err(malformed)?;
     let request = validate(&review_in).map_err(ApiError::bad_request)?;
     let now = Utc::now();
-    let decision = review(request, &state.guard.snapshot(), now);
+    // Without the rule trace: only explain shows it.
+    let decision = decide(request, &state.guard.snapshot(), now);
     let body = serde_json::to_vec(&response_for(request, &decision))
         .map_err(|e| ApiError::internal(format!("cannot encode the response: {e}")))?;
     state

@@ -132,31 +132,54 @@ pub fn validate(review: &AdmissionReview) -> Result<&AdmissionRequest, String> {
     Ok(request)
 }
 
-/// The response body the API server reads.
+/// The response body the API server reads. Borrowed from the request and the decision: the
+/// answer is written straight from them, with no copies (issue 18).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReviewResponse {
+pub struct ReviewResponse<'a> {
     pub api_version: &'static str,
     pub kind: &'static str,
-    pub response: ResponseBody,
+    pub response: ResponseBody<'a>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ResponseBody {
-    pub uid: String,
+pub struct ResponseBody<'a> {
+    pub uid: &'a str,
     pub allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<Status>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub audit_annotations: std::collections::BTreeMap<String, String>,
+    pub status: Option<Status<'a>>,
+    /// One warning (`GUARD_MODE=warn`) or none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<[&'a str; 1]>,
+    pub audit_annotations: AuditAnnotations<'a>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Status {
+pub struct Status<'a> {
     pub code: u16,
-    pub message: String,
+    pub message: &'a str,
     pub reason: &'static str,
+}
+
+/// `auditAnnotations`: the reason, and the owning Application when known. Written as a JSON
+/// object with its keys in sorted order (as a `BTreeMap` wrote them before).
+#[derive(Debug)]
+pub struct AuditAnnotations<'a> {
+    pub reason: &'a str,
+    pub application: Option<&'a str>,
+}
+
+impl Serialize for AuditAnnotations<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map =
+            serializer.serialize_map(Some(1 + usize::from(self.application.is_some())))?;
+        // "…/argocd-application" sorts before "…/reason".
+        if let Some(app) = self.application {
+            map.serialize_entry("coordination-engine.io/argocd-application", app)?;
+        }
+        map.serialize_entry("coordination-engine.io/reason", self.reason)?;
+        map.end()
+    }
 }

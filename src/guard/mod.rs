@@ -11,5 +11,5 @@ pub mod review;
 pub mod tracking;
 pub mod view;
 
-pub use review::{Decision, Outcome, review};
+pub use review::{Decision, Outcome, decide, review};
 pub use view::{GuardConfig, GuardMode, GuardView, SharedView};

@@ -10,6 +10,11 @@
 //! - incidents without a new denial for `DENIAL_INCIDENT_TTL` are resolved, so retention
 //!   purges them;
 //! - the per-object throttle below is an [`ExpiringMap`] (bounded by time and count).
+//!
+//! The throttle is shared with the review side: a repeated denial of an object whose incident
+//! was just written is dropped by the handler, before its incident is built and before the
+//! recorder task (on the background runtime, another thread) is woken. A controller retrying
+//! a denied update in a loop then costs the reviews nothing but a lookup (issue 18).
 
 use super::admission::AdmissionRequest;
 use super::clip::{clip, shown};
@@ -19,7 +24,7 @@ use crate::incident::{Incident, Severity, Source, Target};
 use crate::metrics::Metrics;
 use crate::store::{DenialRecorded, Store};
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -77,10 +82,41 @@ struct Denial {
     key: String,
 }
 
+/// Objects whose open incident was written within the refresh interval: their repeats cost
+/// no write, and (checked by the review side first) no wake-up of the recorder either.
+#[derive(Clone)]
+struct Recent(Arc<Mutex<ExpiringMap<String, ()>>>);
+
+impl Recent {
+    fn new(policy: &DenialPolicy) -> Self {
+        let refresh = REFRESH_EVERY.min(policy.ttl / 2);
+        Recent(Arc::new(Mutex::new(ExpiringMap::new(
+            refresh,
+            THROTTLE_CAP,
+        ))))
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.lock().get(key).is_some()
+    }
+
+    fn insert(&self, key: String) {
+        self.lock().insert(key, ());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ExpiringMap<String, ()>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// The review side: hands denials to the recorder without ever blocking.
 #[derive(Clone)]
 pub struct DenialRecorder {
     queue: mpsc::Sender<Denial>,
+    recent: Recent,
     metrics: Metrics,
 }
 
@@ -88,21 +124,32 @@ impl DenialRecorder {
     /// Starts the recorder task and the closer of stale denial incidents.
     pub fn spawn(store: Arc<dyn Store>, metrics: Metrics, policy: DenialPolicy) -> Self {
         let (queue, receiver) = mpsc::channel::<Denial>(QUEUE);
+        let recent = Recent::new(&policy);
         tokio::spawn(record_loop(
             store.clone(),
             metrics.clone(),
             policy,
+            recent.clone(),
             receiver,
         ));
         tokio::spawn(close_loop(store, policy));
-        DenialRecorder { queue, metrics }
+        DenialRecorder {
+            queue,
+            recent,
+            metrics,
+        }
     }
 
-    /// Queues the incident of a denial; drops it (counted) if the queue is full.
+    /// Queues the incident of a denial; drops it (counted) if the queue is full. A repeat of
+    /// a denial whose incident was just written is not queued (the recorder would skip it).
     pub fn record(&self, request: &AdmissionRequest, decision: &Decision, now: DateTime<Utc>) {
+        let key = denial_key(request, decision);
+        if self.recent.contains(&key) {
+            return;
+        }
         let denial = Denial {
-            key: denial_key(request, decision),
             incident: denial_incident(request, decision, now),
+            key,
         };
         if self.queue.try_send(denial).is_err() {
             self.not_recorded("queue_full");
@@ -122,6 +169,7 @@ async fn record_loop(
     store: Arc<dyn Store>,
     metrics: Metrics,
     policy: DenialPolicy,
+    recently: Recent,
     mut receiver: mpsc::Receiver<Denial>,
 ) {
     let not_recorded = |reason: &str| {
@@ -130,12 +178,9 @@ async fn record_loop(
             .with_label_values(&[reason])
             .inc()
     };
-    // Objects whose open incident was written within the refresh interval: their repeats
-    // (a controller retrying a denied update in a loop) cost no write.
-    let refresh = REFRESH_EVERY.min(policy.ttl / 2);
-    let mut recently: ExpiringMap<String, ()> = ExpiringMap::new(refresh, THROTTLE_CAP);
     while let Some(denial) = receiver.recv().await {
-        if recently.get(&denial.key).is_some() {
+        // Queued before an earlier denial of the same object was written.
+        if recently.contains(&denial.key) {
             continue;
         }
         let now = Utc::now();
@@ -149,10 +194,10 @@ async fn record_loop(
                     Source::Admission,
                     crate::pipeline::incident_layer(&denial.incident),
                 );
-                recently.insert(denial.key, ());
+                recently.insert(denial.key);
             }
             Ok(DenialRecorded::Refreshed(_)) => {
-                recently.insert(denial.key, ());
+                recently.insert(denial.key);
             }
             Ok(DenialRecorded::RateLimited) => not_recorded("rate_limited"),
             Err(error) => {
@@ -276,6 +321,66 @@ pub fn denial_incident(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guard::admission::{AdmissionReview, validate};
+    use crate::guard::review::Outcome;
+
+    fn denied_review(name: &str) -> AdmissionReview {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+                "name": name,
+                "namespace": "prod",
+                "operation": "DELETE",
+                "userInfo": {"username": "alice"}
+            }
+        }))
+        .expect("review")
+    }
+
+    fn denial() -> Decision {
+        Decision {
+            outcome: Outcome::Deny,
+            reason: "manual_change",
+            message: "denied".into(),
+            application: Some("shop".into()),
+            changed_paths: Vec::new(),
+            more_changed_paths: 0,
+            trace: Vec::new(),
+        }
+    }
+
+    /// The recorder's task runs on the background runtime: a repeat of a denial just written
+    /// must not wake it (nor build an incident), a denial of another object must.
+    #[test]
+    fn a_repeat_of_a_just_written_denial_is_not_queued() {
+        let (queue, mut receiver) = mpsc::channel(QUEUE);
+        let recorder = DenialRecorder {
+            queue,
+            recent: Recent::new(&DenialPolicy::default()),
+            metrics: Metrics::new(),
+        };
+        let (cart, shop) = (denied_review("cart"), denied_review("shop"));
+        let (cart, shop) = (
+            validate(&cart).expect("valid"),
+            validate(&shop).expect("valid"),
+        );
+        let now = Utc::now();
+        recorder.record(cart, &denial(), now);
+        let first = receiver.try_recv().expect("the first denial is queued");
+        // What the recorder task does once the incident is written.
+        recorder.recent.insert(first.key);
+        recorder.record(cart, &denial(), now);
+        assert!(receiver.try_recv().is_err(), "the repeat was queued");
+        recorder.record(shop, &denial(), now);
+        assert!(
+            receiver.try_recv().is_ok(),
+            "a denial of another object must be queued"
+        );
+    }
 
     #[test]
     fn a_ttl_too_long_for_chrono_is_clamped_not_ignored() {

@@ -70,12 +70,20 @@ pub const REASONS: &[&str] = &[
 ];
 
 struct Review {
-    trace: Vec<String>,
+    /// `None` when the caller does not want the trace (the webhook): no line is formatted.
+    trace: Option<Vec<String>>,
     application: Option<String>,
     changed: ChangedPaths,
 }
 
 impl Review {
+    /// Adds a line to the trace, if one is kept.
+    fn note(&mut self, line: impl FnOnce() -> String) {
+        if let Some(trace) = &mut self.trace {
+            trace.push(line());
+        }
+    }
+
     fn done(self, outcome: Outcome, reason: &'static str, message: String) -> Decision {
         Decision {
             outcome,
@@ -84,12 +92,12 @@ impl Review {
             application: self.application,
             changed_paths: self.changed.paths,
             more_changed_paths: self.changed.more,
-            trace: self.trace,
+            trace: self.trace.unwrap_or_default(),
         }
     }
 
     fn allow(mut self, reason: &'static str, why: String) -> Decision {
-        self.trace.push(format!("allow: {why}"));
+        self.note(|| format!("allow: {why}"));
         self.done(Outcome::Allow, reason, why)
     }
 }
@@ -182,10 +190,25 @@ fn ignored_prefixes<'v>(
     prefixes
 }
 
-/// Decides one admission request.
+/// Decides one admission request, with the trace of the rules that fired (explain).
 pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) -> Decision {
+    judge(request, view, now, Some(Vec::new()))
+}
+
+/// The same decision as [`review`] without the trace (empty): what the webhook answers with,
+/// spared the formatting of lines nobody reads.
+pub fn decide(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) -> Decision {
+    judge(request, view, now, None)
+}
+
+fn judge(
+    request: &AdmissionRequest,
+    view: &GuardView,
+    now: DateTime<Utc>,
+    trace: Option<Vec<String>>,
+) -> Decision {
     let mut r = Review {
-        trace: Vec::new(),
+        trace,
         application: None,
         changed: ChangedPaths::default(),
     };
@@ -243,11 +266,13 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
             .flatten();
         match cached {
             Some(parent) => {
-                r.trace.push(format!(
-                    "scale subresource: judged by {} {}",
-                    shown(&parent.kind),
-                    shown(name)
-                ));
+                r.note(|| {
+                    format!(
+                        "scale subresource: judged by {} {}",
+                        shown(&parent.kind),
+                        shown(name)
+                    )
+                });
                 Some(serde_json::json!({ "metadata": parent.metadata, "kind": parent.kind }))
             }
             None => {
@@ -286,8 +311,7 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
         Ownership::NotManaged(why) => return r.allow("not_managed", why),
         Ownership::Managed { app, by } => (app, by),
     };
-    r.trace
-        .push(format!("managed by Application {app:?} ({by})"));
+    r.note(|| format!("managed by Application {app:?} ({by})"));
     r.application = Some(app.clone());
     if let Some((reason, why)) = is_exempt(view, request) {
         return r.allow(reason, why);
@@ -307,8 +331,10 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
                 "only fields ArgoCD ignores changed".into(),
             );
         }
-        r.trace
-            .push(format!("drift: {}", r.changed.summary(PATHS_SHOWN)));
+        let drift = &r.changed;
+        if let Some(trace) = &mut r.trace {
+            trace.push(format!("drift: {}", drift.summary(PATHS_SHOWN)));
+        }
     }
     if request.user_info.username == view.config.own_identity {
         let uid = subject
@@ -330,8 +356,7 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
                 ),
             );
         }
-        r.trace
-            .push("the engine's own identity without a valid lease for these paths".into());
+        r.note(|| "the engine's own identity without a valid lease for these paths".into());
     }
     let namespace = shown(namespace);
     let what = format!(
@@ -358,11 +383,10 @@ pub fn review(request: &AdmissionRequest, view: &GuardView, now: DateTime<Utc>) 
          GUARD_NAMESPACE_MODES={namespace}=warn."
     );
     if mode == GuardMode::Warn {
-        r.trace
-            .push("GUARD_MODE=warn: allowed with a warning".into());
+        r.note(|| "GUARD_MODE=warn: allowed with a warning".into());
         return r.done(Outcome::Warn, "manual_change", message);
     }
-    r.trace.push("deny".into());
+    r.note(|| "deny".into());
     r.done(Outcome::Deny, "manual_change", message)
 }
 

@@ -22,6 +22,7 @@ mod evidence;
 mod execute;
 mod fuzz;
 mod guard;
+mod guard_answers;
 mod guard_bounds;
 mod guard_watch;
 mod ha;

@@ -182,6 +182,19 @@ fn every_case_in_the_table_gets_its_expected_decision() {
         let request = validate(&review_in).expect(&case.name);
         let view = build_view(case.view, now);
         let decision = review(request, &view, now);
+        // The webhook's untraced decision is the same in everything but the trace.
+        let untraced = decide(request, &view, now);
+        assert!(untraced.trace.is_empty(), "{}", case.name);
+        assert_eq!(
+            serde_json::to_value(Decision {
+                trace: decision.trace.clone(),
+                ..untraced
+            })
+            .expect("json"),
+            serde_json::to_value(&decision).expect("json"),
+            "{}",
+            case.name
+        );
         if decision.outcome.as_str() != case.expect.outcome || decision.reason != case.expect.reason
         {
             failures.push(format!(
