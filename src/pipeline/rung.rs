@@ -4,6 +4,7 @@
 //! drift).
 
 use super::Pipeline;
+use super::route::{ChannelCall, Routing, route};
 use crate::detect::ownership::DeploymentMethod;
 use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
 use crate::execute::{ExecError, helm, inspect, node, operator, platform, workload};
@@ -175,66 +176,76 @@ impl Pipeline {
         workload: Option<&(String, String, String)>,
         workflow: &crate::workflow::Workflow,
     ) -> Carried {
+        let call = self.route(step.action, method, workload.is_some());
         // Before every channel call (Helm and ArgoCD are not behind the client's fence).
         if !self.leadership.is_leader() {
             // Nothing was called: the step shows the channel it would have used.
             return Carried::by(
-                self.channel_for(step.action, method),
+                call.channel(),
                 Rung::Failed(format!(
                     "{} is no longer the leader: not executing",
                     self.leadership.identity()
                 )),
             );
         }
+        let rung = match (call, workload, &self.argocd, &method.owner) {
+            (ChannelCall::Leased, Some(top), _, _) => {
+                self.leased(client, step, method, top, dry_run, workflow)
+                    .await
+            }
+            (ChannelCall::ArgocdRestart, Some(top), Some((argo, control)), Some(owner)) => {
+                let app = argocd::locate(owner, &self.guard.snapshot(), control);
+                self.argocd_restart(argo, &app, top, dry_run).await
+            }
+            (ChannelCall::ArgocdRevert, _, Some((argo, control)), Some(owner)) => {
+                let app = argocd::locate(owner, &self.guard.snapshot(), control);
+                argocd_revert(argo, &app, step).await
+            }
+            (ChannelCall::HelmRollback, Some(top), _, _) => {
+                self.helm_rollback(client, top, method, dry_run).await
+            }
+            (ChannelCall::OperatorNudge, Some(top), _, _) => {
+                self.operator_nudge(client, top, dry_run).await
+            }
+            (ChannelCall::Refused, ..) => not_ours(step, method),
+            (ChannelCall::Direct(channel), ..) => {
+                let rung = self.direct(client, dry_run, step, workload, method).await;
+                return Carried::by(channel, rung);
+            }
+            // `route` gives these calls only with what they need.
+            (call, ..) => {
+                Rung::Failed(format!("{call:?}: the target lacks what the channel needs"))
+            }
+        };
+        Carried::by(call.channel(), rung)
+    }
+
+    /// The call that carries `action` on a target deployed by `method`.
+    fn route(&self, action: Action, method: &DeploymentMethod, workload: bool) -> ChannelCall {
+        route(
+            action,
+            &Routing {
+                method: method.method,
+                owner: method.owner.is_some(),
+                workload,
+                argocd: self.argocd.is_some(),
+                leased: &self.channels.leased_actions,
+            },
+        )
+    }
+
+    /// The action itself, through the Kubernetes API (workloads nobody else owns, pods), the
+    /// node or platform channels, or a human.
+    async fn direct(
+        &self,
+        client: &kube::Client,
+        dry_run: bool,
+        step: &Step,
+        workload: Option<&(String, String, String)>,
+        method: &DeploymentMethod,
+    ) -> Rung {
         let target = &step.target;
-        if method.method == "argocd"
-            && self.channels.leased_actions.contains(&step.action)
-            && let Some(top) = workload
-        {
-            let rung = self
-                .leased(client, step, method, top, dry_run, workflow)
-                .await;
-            return Carried::by(Channel::Kubernetes, rung);
-        }
         let ns = target.namespace.clone().unwrap_or_default();
-        let patches = matches!(
-            step.action,
-            Action::RolloutRestart | Action::Rollback | Action::ScaleUp
-        );
-        if method.method == "argocd"
-            && let Some((argo, control)) = &self.argocd
-            && let Some(owner) = &method.owner
-        {
-            let app = argocd::locate(owner, &self.guard.snapshot(), control);
-            match (step.action, workload) {
-                (Action::RolloutRestart, Some(top)) => {
-                    let rung = self.argocd_restart(argo, &app, top, dry_run).await;
-                    return Carried::by(Channel::Argocd, rung);
-                }
-                (Action::Rollback, _) => {
-                    return Carried::by(Channel::Argocd, argocd_revert(argo, &app, step).await);
-                }
-                _ => {}
-            }
-        }
-        match (method.method, step.action, workload) {
-            ("helm", Action::Rollback, Some(top)) => {
-                let rung = self.helm_rollback(client, top, method, dry_run).await;
-                return Carried::by(Channel::Helm, rung);
-            }
-            ("operator", Action::RolloutRestart, Some(top)) => {
-                let rung = self.operator_nudge(client, top, dry_run).await;
-                return Carried::by(Channel::Operator, rung);
-            }
-            _ => {}
-        }
-        // Helm does not reconcile: a rollout restart of a release's workload is the usual way
-        // to restart it and survives the next upgrade (decision 0006).
-        let allowed = method.method == "manual"
-            || (method.method == "helm" && step.action == Action::RolloutRestart);
-        if patches && !allowed {
-            return Carried::by(Channel::Human, not_ours(step, method));
-        }
         let verify_workload = || workload.map(workload_check);
         let no_workload = |what: &str| {
             Ok(Rung::Failed(format!(
@@ -351,41 +362,16 @@ impl Pipeline {
         {
             self.count(verb, &result);
         }
-        // Everything below the owner-specific channels goes through the Kubernetes API.
-        let channel = match step.action {
-            Action::Cordon | Action::Drain => Channel::Node,
-            Action::RestartOperatorPods => Channel::Platform,
-            Action::Escalate => Channel::Human,
-            _ => Channel::Kubernetes,
-        };
-        Carried::by(
-            channel,
-            result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string())),
-        )
+        result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
     }
 
     /// The channel planned for `action` on a workload deployed by `method` (`human`: the step
-    /// escalates), shown in the plan once ownership is known. It follows `rung()`'s routing;
-    /// the step records what `rung()` actually called (`Carried`), which may differ when a
-    /// channel escalates (e.g. a Helm release with no revision to go back to).
+    /// escalates), shown in the plan once ownership is known: `route`'s, as `rung()` calls
+    /// it for a target with a workload. The step records what actually carried it
+    /// (`Carried`), which differs when a channel escalates (e.g. a Helm release with no
+    /// revision to go back to).
     pub(super) fn channel_for(&self, action: Action, method: &DeploymentMethod) -> Channel {
-        match (action, method.method) {
-            (Action::Escalate, _) => Channel::Human,
-            (Action::InspectEvents | Action::DeletePod, _) => Channel::Kubernetes,
-            (Action::Cordon | Action::Drain, _) => Channel::Node,
-            (Action::RestartOperatorPods, _) => Channel::Platform,
-            // Under a remediation lease the engine patches the workload itself.
-            (_, "argocd") if self.channels.leased_actions.contains(&action) => Channel::Kubernetes,
-            (Action::RolloutRestart, "argocd")
-                if self.argocd.is_some() && method.owner.is_some() =>
-            {
-                Channel::Argocd
-            }
-            (Action::Rollback, "helm") => Channel::Helm,
-            (Action::RolloutRestart, "operator") => Channel::Operator,
-            (Action::RolloutRestart, "helm") | (_, "manual") => Channel::Kubernetes,
-            _ => Channel::Human,
-        }
+        self.route(action, method, true).channel()
     }
 
     /// Through ArgoCD: hard refresh and sync of the workload (no pruning), ArgoCD's own
