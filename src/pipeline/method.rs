@@ -25,7 +25,7 @@ pub enum Detection {
 /// The "method" of cluster infrastructure (nodes, ClusterOperators, pools): nobody deploys it.
 pub(super) fn cluster_infrastructure(target: &StepTarget) -> DeploymentMethod {
     DeploymentMethod {
-        method: "cluster",
+        method: crate::detect::ownership::Method::Cluster,
         confidence: 1.0,
         evidence: format!("{} {} is cluster infrastructure", target.kind, target.name),
         owner: None,

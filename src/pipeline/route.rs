@@ -3,13 +3,13 @@
 //! channel never patches what ArgoCD, Helm or an operator owns: those actions are refused
 //! (escalated) unless the owner's own channel can carry them.
 
+use crate::detect::ownership::Method;
 use crate::plan::{Action, Channel};
 
 /// What routing knows about the target.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Routing<'a> {
-    /// The deployment method (`manual`, `argocd`, `helm`, `operator`, `cluster`).
-    pub method: &'a str,
+    pub method: Method,
     /// The owner (Application, release, custom resource) is known.
     pub owner: bool,
     /// The target has a top workload (Deployment, StatefulSet, DaemonSet).
@@ -63,10 +63,10 @@ pub(super) fn route(action: Action, routing: &Routing) -> ChannelCall {
         argocd,
         leased,
     } = *routing;
-    if method == "argocd" && leased.contains(&action) && workload {
+    if method == Method::Argocd && leased.contains(&action) && workload {
         return ChannelCall::Leased;
     }
-    if method == "argocd" && argocd && owner {
+    if method == Method::Argocd && argocd && owner {
         match action {
             Action::RolloutRestart if workload => return ChannelCall::ArgocdRestart,
             Action::Rollback => return ChannelCall::ArgocdRevert,
@@ -74,8 +74,10 @@ pub(super) fn route(action: Action, routing: &Routing) -> ChannelCall {
         }
     }
     match (method, action) {
-        ("helm", Action::Rollback) if workload => return ChannelCall::HelmRollback,
-        ("operator", Action::RolloutRestart) if workload => return ChannelCall::OperatorNudge,
+        (Method::Helm, Action::Rollback) if workload => return ChannelCall::HelmRollback,
+        (Method::Operator, Action::RolloutRestart) if workload => {
+            return ChannelCall::OperatorNudge;
+        }
         _ => {}
     }
     let patches = matches!(
@@ -84,7 +86,8 @@ pub(super) fn route(action: Action, routing: &Routing) -> ChannelCall {
     );
     // Helm does not reconcile: a rollout restart of a release's workload is the usual way to
     // restart it and survives the next upgrade (decision 0006).
-    let allowed = method == "manual" || (method == "helm" && action == Action::RolloutRestart);
+    let allowed =
+        method == Method::Manual || (method == Method::Helm && action == Action::RolloutRestart);
     if patches && !allowed {
         return ChannelCall::Refused;
     }
@@ -125,7 +128,7 @@ mod tests {
         }
     }
 
-    fn routing(method: &str) -> Routing<'_> {
+    fn routing(method: Method) -> Routing<'static> {
         Routing {
             method,
             owner: true,
@@ -137,13 +140,16 @@ mod tests {
 
     #[test]
     fn every_action_on_every_deployment_method() {
-        let table: [(&str, [ChannelCall; 3]); 5] = [
+        let table: [(Method, [ChannelCall; 3]); 5] = [
             // (method, [rollout_restart, rollback, scale_up])
-            ("manual", [Direct(Channel::Kubernetes); 3]),
-            ("argocd", [ArgocdRestart, ArgocdRevert, Refused]),
-            ("helm", [Direct(Channel::Kubernetes), HelmRollback, Refused]),
-            ("operator", [OperatorNudge, Refused, Refused]),
-            ("cluster", [Refused, Refused, Refused]),
+            (Method::Manual, [Direct(Channel::Kubernetes); 3]),
+            (Method::Argocd, [ArgocdRestart, ArgocdRevert, Refused]),
+            (
+                Method::Helm,
+                [Direct(Channel::Kubernetes), HelmRollback, Refused],
+            ),
+            (Method::Operator, [OperatorNudge, Refused, Refused]),
+            (Method::Cluster, [Refused, Refused, Refused]),
         ];
         for (method, writes) in table {
             for action in ACTIONS {
@@ -163,7 +169,12 @@ mod tests {
 
     #[test]
     fn what_someone_else_deploys_is_never_patched_by_the_manual_channel() {
-        for method in ["argocd", "helm", "operator", "cluster"] {
+        for method in [
+            Method::Argocd,
+            Method::Helm,
+            Method::Operator,
+            Method::Cluster,
+        ] {
             for argocd in [true, false] {
                 for action in [RolloutRestart, Rollback, ScaleUp] {
                     let call = route(
@@ -175,7 +186,7 @@ mod tests {
                     );
                     let manual = call == Direct(Channel::Kubernetes);
                     // The one exception: Helm does not reconcile (decision 0006).
-                    let exception = method == "helm" && action == RolloutRestart;
+                    let exception = method == Method::Helm && action == RolloutRestart;
                     assert!(!manual || exception, "{action:?} on {method}: {call:?}");
                 }
             }
@@ -187,7 +198,7 @@ mod tests {
         let leased = [ScaleUp, RolloutRestart];
         let argo = Routing {
             leased: &leased,
-            ..routing("argocd")
+            ..routing(Method::Argocd)
         };
         assert_eq!(route(ScaleUp, &argo), Leased);
         assert_eq!(route(RolloutRestart, &argo), Leased);
@@ -207,7 +218,7 @@ mod tests {
             let bare = Routing {
                 argocd,
                 owner,
-                ..routing("argocd")
+                ..routing(Method::Argocd)
             };
             assert_eq!(route(RolloutRestart, &bare), Refused);
         }
@@ -215,10 +226,10 @@ mod tests {
             workload: false,
             ..routing(method)
         };
-        assert_eq!(route(Rollback, &headless("helm")), Refused);
-        assert_eq!(route(RolloutRestart, &headless("operator")), Refused);
+        assert_eq!(route(Rollback, &headless(Method::Helm)), Refused);
+        assert_eq!(route(RolloutRestart, &headless(Method::Operator)), Refused);
         assert_eq!(
-            route(RolloutRestart, &headless("manual")),
+            route(RolloutRestart, &headless(Method::Manual)),
             Direct(Channel::Kubernetes),
             "the manual channel says the workload is missing itself"
         );

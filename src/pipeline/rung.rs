@@ -5,7 +5,7 @@
 
 use super::Pipeline;
 use super::route::{ChannelCall, Routing, route};
-use crate::detect::ownership::DeploymentMethod;
+use crate::detect::ownership::{DeploymentMethod, Method};
 use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
 use crate::execute::{ExecError, helm, inspect, node, operator, platform, workload};
 use crate::plan::{Action, Channel, Step};
@@ -113,22 +113,22 @@ fn not_ours(step: &Step, method: &DeploymentMethod) -> Rung {
             method.method
         ),
         needed: match (method.method, step.action) {
-            ("argocd", Action::Rollback) => {
+            (Method::Argocd, Action::Rollback) => {
                 format!(
                     "sync Application {owner} to the previous Git revision, or revert the change in Git"
                 )
             }
-            ("argocd", Action::ScaleUp) => {
+            (Method::Argocd, Action::ScaleUp) => {
                 format!("raise the replicas in Git for Application {owner}")
             }
-            ("argocd", _) => {
+            (Method::Argocd, _) => {
                 format!("restart it through ArgoCD (Application {owner}), or fix it in Git")
             }
-            ("helm", Action::Rollback) => format!("helm rollback {owner}"),
-            ("operator", Action::Rollback) => {
+            (Method::Helm, Action::Rollback) => format!("helm rollback {owner}"),
+            (Method::Operator, Action::Rollback) => {
                 "the operator owns the operand's versions: change the custom resource's spec, or roll back the operator (its CSV)".into()
             }
-            ("helm", _) => format!("upgrade the Helm release {owner} with the fix"),
+            (Method::Helm, _) => format!("upgrade the Helm release {owner} with the fix"),
             _ => "let its operator reconcile it, or fix the custom resource".into(),
         },
     }
@@ -565,9 +565,9 @@ impl Pipeline {
             .map(|(k, _, n)| (k.as_str(), n.as_str()))
             .unwrap_or((target.kind.as_str(), target.name.as_str()));
         let where_it_lives = match method.method {
-            "argocd" => format!("in Git for ArgoCD Application {owner}"),
-            "helm" => format!("in the values of Helm release {owner}, then upgrade it"),
-            "operator" => format!("in the custom resource {owner}"),
+            Method::Argocd => format!("in Git for ArgoCD Application {owner}"),
+            Method::Helm => format!("in the values of Helm release {owner}, then upgrade it"),
+            Method::Operator => format!("in the custom resource {owner}"),
             _ => format!("in {workload_kind} {ns}/{workload_name}"),
         };
         match inspect::judge(&pods) {
