@@ -243,7 +243,12 @@ mod tests {
         ];
         for (object, expected) in cases {
             let found = deployment_method(std::slice::from_ref(&object), &view());
-            assert_eq!(found.method.as_str(), expected, "{object}: {}", found.evidence);
+            assert_eq!(
+                found.method.as_str(),
+                expected,
+                "{object}: {}",
+                found.evidence
+            );
         }
     }
 

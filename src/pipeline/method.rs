@@ -84,6 +84,6 @@ impl Pipeline {
         target: &StepTarget,
         method: &DeploymentMethod,
     ) {
-        plan.set_channels(target, |action| self.channel_for(action, method));
+        plan.set_channels(target, |action| self.route(action, method, true).channel());
     }
 }

@@ -1,7 +1,7 @@
-//! One rung of the ladder: what the action does for this target, given who deploys it. The
-//! manual channel acts on workloads nobody else owns; anything ArgoCD, Helm or an operator owns
-//! is escalated with the reason instead of patched (deleting a pod stays allowed: it is not
-//! drift).
+//! One rung of the ladder: performs the call `route` decided for the action on this target.
+//! The manual channel acts on workloads nobody else owns; anything ArgoCD, Helm or an operator
+//! owns is escalated with the reason instead of patched (deleting a pod stays allowed: it is
+//! not drift).
 
 use super::Pipeline;
 use super::route::{ChannelCall, Routing, route};
@@ -167,6 +167,8 @@ fn node_rung(outcome: node::NodeOutcome, prefix: &str) -> Rung {
 }
 
 impl Pipeline {
+    /// Performs one step: the `ChannelCall` that `route` decides for it (the applier; the
+    /// rules of which channel carries what live in `route.rs` only).
     pub(super) async fn rung(
         &self,
         client: &kube::Client,
@@ -220,8 +222,16 @@ impl Pipeline {
         Carried::by(call.channel(), rung)
     }
 
-    /// The call that carries `action` on a target deployed by `method`.
-    fn route(&self, action: Action, method: &DeploymentMethod, workload: bool) -> ChannelCall {
+    /// The call that carries `action` on a target deployed by `method`; the plan shows its
+    /// channel (for a target with a workload), the step records what actually carried it
+    /// (`Carried`: a channel may still escalate, e.g. a Helm release with no revision to go
+    /// back to).
+    pub(super) fn route(
+        &self,
+        action: Action,
+        method: &DeploymentMethod,
+        workload: bool,
+    ) -> ChannelCall {
         route(
             action,
             &Routing {
@@ -363,15 +373,6 @@ impl Pipeline {
             self.count(verb, &result);
         }
         result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
-    }
-
-    /// The channel planned for `action` on a workload deployed by `method` (`human`: the step
-    /// escalates), shown in the plan once ownership is known: `route`'s, as `rung()` calls
-    /// it for a target with a workload. The step records what actually carried it
-    /// (`Carried`), which differs when a channel escalates (e.g. a Helm release with no
-    /// revision to go back to).
-    pub(super) fn channel_for(&self, action: Action, method: &DeploymentMethod) -> Channel {
-        self.route(action, method, true).channel()
     }
 
     /// Through ArgoCD: hard refresh and sync of the workload (no pruning), ArgoCD's own
