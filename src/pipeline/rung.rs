@@ -311,8 +311,49 @@ impl Pipeline {
                     other => other,
                 }),
             (Action::ScaleUp, _) => no_workload("scale (DaemonSets run one pod per node)"),
+            (Action::Cordon | Action::Drain | Action::RestartOperatorPods, _) => {
+                self.infrastructure(client, dry_run, step).await
+            }
+            (Action::Escalate, _) => Ok(Rung::Escalate {
+                reason: "the ladder is exhausted".into(),
+                needed: "a human must look at the evidence".into(),
+            }),
+        };
+        self.count_direct(step.action, &result);
+        result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
+    }
+
+    /// Counts the operations of a direct call that reached the API server.
+    fn count_direct(&self, action: Action, result: &Result<Rung, ExecError>) {
+        let verb = match action {
+            Action::DeletePod | Action::RestartOperatorPods => Some("delete"),
+            Action::RolloutRestart | Action::Rollback | Action::ScaleUp | Action::Cordon => {
+                Some("patch")
+            }
+            Action::Drain => Some("evict"),
+            _ => None,
+        };
+        if let Some(verb) = verb
+            && matches!(
+                result,
+                Ok(Rung::Done { .. } | Rung::Reversible { .. }) | Err(_)
+            )
+        {
+            self.count(verb, result);
+        }
+    }
+
+    /// The node and platform channels' actions.
+    async fn infrastructure(
+        &self,
+        client: &kube::Client,
+        dry_run: bool,
+        step: &Step,
+    ) -> Result<Rung, ExecError> {
+        let target = &step.target;
+        match step.action {
             // A node that cannot be cordoned is never drained: escalate instead.
-            (Action::Cordon, _) if target.kind == "Node" => {
+            Action::Cordon if target.kind == "Node" => {
                 match self.cordon(client, &target.name, dry_run).await {
                     Ok(rung) => Ok(rung),
                     Err(error) => Ok(Rung::Escalate {
@@ -327,7 +368,7 @@ impl Pipeline {
                     }),
                 }
             }
-            (Action::Drain, _) if target.kind == "Node" => {
+            Action::Drain if target.kind == "Node" => {
                 node::drain(client, &target.name, self.channels.drain_timeout, dry_run)
                     .await
                     .map(|detail| Rung::Done {
@@ -335,7 +376,7 @@ impl Pipeline {
                         verify: Some(Check::NodeDrained(target.name.clone())),
                     })
             }
-            (Action::RestartOperatorPods, _) if target.kind == "ClusterOperator" => {
+            Action::RestartOperatorPods if target.kind == "ClusterOperator" => {
                 platform::restart_operator_pods(client, &target.name, dry_run)
                     .await
                     .map(|detail| Rung::Done {
@@ -343,36 +384,12 @@ impl Pipeline {
                         verify: Some(Check::ClusterOperator(target.name.clone())),
                     })
             }
-            (Action::Cordon | Action::Drain | Action::RestartOperatorPods, _) => {
-                Ok(Rung::Failed(format!(
-                    "{} does not apply to a {}",
-                    step.action.as_str(),
-                    target.kind
-                )))
-            }
-            (Action::Escalate, _) => Ok(Rung::Escalate {
-                reason: "the ladder is exhausted".into(),
-                needed: "a human must look at the evidence".into(),
-            }),
-        };
-        // Count the operations that reached the API server.
-        let verb = match step.action {
-            Action::DeletePod | Action::RestartOperatorPods => Some("delete"),
-            Action::RolloutRestart | Action::Rollback | Action::ScaleUp | Action::Cordon => {
-                Some("patch")
-            }
-            Action::Drain => Some("evict"),
-            _ => None,
-        };
-        if let Some(verb) = verb
-            && matches!(
-                result,
-                Ok(Rung::Done { .. } | Rung::Reversible { .. }) | Err(_)
-            )
-        {
-            self.count(verb, &result);
+            _ => Ok(Rung::Failed(format!(
+                "{} does not apply to a {}",
+                step.action.as_str(),
+                target.kind
+            ))),
         }
-        result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
     }
 
     /// Through ArgoCD: hard refresh and sync of the workload (no pruning), ArgoCD's own
