@@ -11,6 +11,7 @@ mod evidence;
 mod lease;
 mod method;
 mod persist;
+mod route;
 mod run;
 mod rung;
 #[cfg(test)]

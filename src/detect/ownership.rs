@@ -8,10 +8,40 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+/// Who deploys an object (serialized `manual`, `argocd`, `helm`, `operator`, `cluster`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Nobody else: the engine may patch it.
+    Manual,
+    Argocd,
+    Helm,
+    Operator,
+    /// Cluster infrastructure (nodes, ClusterOperators): no deployment method.
+    Cluster,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Manual => "manual",
+            Method::Argocd => "argocd",
+            Method::Helm => "helm",
+            Method::Operator => "operator",
+            Method::Cluster => "cluster",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct DeploymentMethod {
-    /// `argocd`, `helm`, `operator` or `manual`.
-    pub method: &'static str,
+    pub method: Method,
     pub confidence: f64,
     pub evidence: String,
     /// The owning ArgoCD Application or Helm release.
@@ -37,7 +67,7 @@ fn text<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
 pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod {
     let Some(top) = chain.last() else {
         return DeploymentMethod {
-            method: "manual",
+            method: Method::Manual,
             confidence: 0.6,
             evidence: "no object".into(),
             owner: None,
@@ -55,7 +85,7 @@ pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod 
     };
     if let Ownership::Managed { app, by } = ownership(top, &target, view) {
         return DeploymentMethod {
-            method: "argocd",
+            method: Method::Argocd,
             confidence: 0.95,
             evidence: format!("{kind} {name}: {by} of Application {app}"),
             owner: Some(app),
@@ -73,7 +103,7 @@ pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod 
     };
     if let Some(release) = annotation(HELM_RELEASE_ANNOTATION) {
         return DeploymentMethod {
-            method: "helm",
+            method: Method::Helm,
             confidence: 0.9,
             evidence: format!("{kind} {name}: annotation meta.helm.sh/release-name={release}"),
             owner: Some(release.to_string()),
@@ -81,7 +111,7 @@ pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod 
     }
     if label("app.kubernetes.io/managed-by").is_some_and(|v| v.eq_ignore_ascii_case("helm")) {
         return DeploymentMethod {
-            method: "helm",
+            method: Method::Helm,
             confidence: 0.8,
             evidence: format!("{kind} {name}: label app.kubernetes.io/managed-by=Helm"),
             owner: label("app.kubernetes.io/instance").map(String::from),
@@ -110,7 +140,7 @@ pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod 
             .and_then(Value::as_str)
             .unwrap_or_default();
         return DeploymentMethod {
-            method: "operator",
+            method: Method::Operator,
             confidence: 0.8,
             evidence: format!(
                 "{kind} {name} is controlled by the custom resource {owner_kind}/{owner_name}"
@@ -129,14 +159,14 @@ pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod 
         .cloned();
     if let Some(key) = olm {
         return DeploymentMethod {
-            method: "operator",
+            method: Method::Operator,
             confidence: 0.8,
             evidence: format!("{kind} {name}: OLM label {key}"),
             owner: None,
         };
     }
     DeploymentMethod {
-        method: "manual",
+        method: Method::Manual,
         confidence: 0.6,
         evidence: format!("{kind} {name}: no ArgoCD, Helm or operator marker"),
         owner: None,
@@ -213,7 +243,12 @@ mod tests {
         ];
         for (object, expected) in cases {
             let found = deployment_method(std::slice::from_ref(&object), &view());
-            assert_eq!(found.method, expected, "{object}: {}", found.evidence);
+            assert_eq!(
+                found.method.as_str(),
+                expected,
+                "{object}: {}",
+                found.evidence
+            );
         }
     }
 
@@ -227,7 +262,7 @@ mod tests {
         );
         let found = deployment_method(&[pod, top], &view());
         assert_eq!(
-            (found.method, found.owner.as_deref()),
+            (found.method.as_str(), found.owner.as_deref()),
             ("argocd", Some("shop"))
         );
     }

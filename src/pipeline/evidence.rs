@@ -289,7 +289,9 @@ impl Pipeline {
             pods.len()
         );
         let evidence = judge(findings, healthy);
-        if matches!(evidence, Evidence::Present(_)) || seen.method.method != "argocd" {
+        if matches!(evidence, Evidence::Present(_))
+            || seen.method.method != crate::detect::ownership::Method::Argocd
+        {
             return Ok(evidence);
         }
         // A GitOps workload whose pods look fine may still be what its Application reports.

@@ -25,7 +25,7 @@ pub enum Detection {
 /// The "method" of cluster infrastructure (nodes, ClusterOperators, pools): nobody deploys it.
 pub(super) fn cluster_infrastructure(target: &StepTarget) -> DeploymentMethod {
     DeploymentMethod {
-        method: "cluster",
+        method: crate::detect::ownership::Method::Cluster,
         confidence: 1.0,
         evidence: format!("{} {} is cluster infrastructure", target.kind, target.name),
         owner: None,
@@ -84,6 +84,6 @@ impl Pipeline {
         target: &StepTarget,
         method: &DeploymentMethod,
     ) {
-        plan.set_channels(target, |action| self.channel_for(action, method));
+        plan.set_channels(target, |action| self.route(action, method, true).channel());
     }
 }

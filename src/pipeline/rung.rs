@@ -1,10 +1,11 @@
-//! One rung of the ladder: what the action does for this target, given who deploys it. The
-//! manual channel acts on workloads nobody else owns; anything ArgoCD, Helm or an operator owns
-//! is escalated with the reason instead of patched (deleting a pod stays allowed: it is not
-//! drift).
+//! One rung of the ladder: performs the call `route` decided for the action on this target.
+//! The manual channel acts on workloads nobody else owns; anything ArgoCD, Helm or an operator
+//! owns is escalated with the reason instead of patched (deleting a pod stays allowed: it is
+//! not drift).
 
 use super::Pipeline;
-use crate::detect::ownership::DeploymentMethod;
+use super::route::{ChannelCall, Routing, route};
+use crate::detect::ownership::{DeploymentMethod, Method};
 use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
 use crate::execute::{ExecError, helm, inspect, node, operator, platform, workload};
 use crate::plan::{Action, Channel, Step};
@@ -112,22 +113,22 @@ fn not_ours(step: &Step, method: &DeploymentMethod) -> Rung {
             method.method
         ),
         needed: match (method.method, step.action) {
-            ("argocd", Action::Rollback) => {
+            (Method::Argocd, Action::Rollback) => {
                 format!(
                     "sync Application {owner} to the previous Git revision, or revert the change in Git"
                 )
             }
-            ("argocd", Action::ScaleUp) => {
+            (Method::Argocd, Action::ScaleUp) => {
                 format!("raise the replicas in Git for Application {owner}")
             }
-            ("argocd", _) => {
+            (Method::Argocd, _) => {
                 format!("restart it through ArgoCD (Application {owner}), or fix it in Git")
             }
-            ("helm", Action::Rollback) => format!("helm rollback {owner}"),
-            ("operator", Action::Rollback) => {
+            (Method::Helm, Action::Rollback) => format!("helm rollback {owner}"),
+            (Method::Operator, Action::Rollback) => {
                 "the operator owns the operand's versions: change the custom resource's spec, or roll back the operator (its CSV)".into()
             }
-            ("helm", _) => format!("upgrade the Helm release {owner} with the fix"),
+            (Method::Helm, _) => format!("upgrade the Helm release {owner} with the fix"),
             _ => "let its operator reconcile it, or fix the custom resource".into(),
         },
     }
@@ -166,6 +167,8 @@ fn node_rung(outcome: node::NodeOutcome, prefix: &str) -> Rung {
 }
 
 impl Pipeline {
+    /// Performs one step: the `ChannelCall` that `route` decides for it (the applier; the
+    /// rules of which channel carries what live in `route.rs` only).
     pub(super) async fn rung(
         &self,
         client: &kube::Client,
@@ -175,66 +178,84 @@ impl Pipeline {
         workload: Option<&(String, String, String)>,
         workflow: &crate::workflow::Workflow,
     ) -> Carried {
+        let call = self.route(step.action, method, workload.is_some());
         // Before every channel call (Helm and ArgoCD are not behind the client's fence).
         if !self.leadership.is_leader() {
             // Nothing was called: the step shows the channel it would have used.
             return Carried::by(
-                self.channel_for(step.action, method),
+                call.channel(),
                 Rung::Failed(format!(
                     "{} is no longer the leader: not executing",
                     self.leadership.identity()
                 )),
             );
         }
+        let rung = match (call, workload, &self.argocd, &method.owner) {
+            (ChannelCall::Leased, Some(top), _, _) => {
+                self.leased(client, step, method, top, dry_run, workflow)
+                    .await
+            }
+            (ChannelCall::ArgocdRestart, Some(top), Some((argo, control)), Some(owner)) => {
+                let app = argocd::locate(owner, &self.guard.snapshot(), control);
+                self.argocd_restart(argo, &app, top, dry_run).await
+            }
+            (ChannelCall::ArgocdRevert, _, Some((argo, control)), Some(owner)) => {
+                let app = argocd::locate(owner, &self.guard.snapshot(), control);
+                argocd_revert(argo, &app, step).await
+            }
+            (ChannelCall::HelmRollback, Some(top), _, _) => {
+                self.helm_rollback(client, top, method, dry_run).await
+            }
+            (ChannelCall::OperatorNudge, Some(top), _, _) => {
+                self.operator_nudge(client, top, dry_run).await
+            }
+            (ChannelCall::Refused, ..) => not_ours(step, method),
+            (ChannelCall::Direct(channel), ..) => {
+                let rung = self.direct(client, dry_run, step, workload, method).await;
+                return Carried::by(channel, rung);
+            }
+            // `route` gives these calls only with what they need.
+            (call, ..) => {
+                Rung::Failed(format!("{call:?}: the target lacks what the channel needs"))
+            }
+        };
+        Carried::by(call.channel(), rung)
+    }
+
+    /// The call that carries `action` on a target deployed by `method`; the plan shows its
+    /// channel (for a target with a workload), the step records what actually carried it
+    /// (`Carried`: a channel may still escalate, e.g. a Helm release with no revision to go
+    /// back to).
+    pub(super) fn route(
+        &self,
+        action: Action,
+        method: &DeploymentMethod,
+        workload: bool,
+    ) -> ChannelCall {
+        route(
+            action,
+            &Routing {
+                method: method.method,
+                owner: method.owner.is_some(),
+                workload,
+                argocd: self.argocd.is_some(),
+                leased: &self.channels.leased_actions,
+            },
+        )
+    }
+
+    /// The action itself, through the Kubernetes API (workloads nobody else owns, pods), the
+    /// node or platform channels, or a human.
+    async fn direct(
+        &self,
+        client: &kube::Client,
+        dry_run: bool,
+        step: &Step,
+        workload: Option<&(String, String, String)>,
+        method: &DeploymentMethod,
+    ) -> Rung {
         let target = &step.target;
-        if method.method == "argocd"
-            && self.channels.leased_actions.contains(&step.action)
-            && let Some(top) = workload
-        {
-            let rung = self
-                .leased(client, step, method, top, dry_run, workflow)
-                .await;
-            return Carried::by(Channel::Kubernetes, rung);
-        }
         let ns = target.namespace.clone().unwrap_or_default();
-        let patches = matches!(
-            step.action,
-            Action::RolloutRestart | Action::Rollback | Action::ScaleUp
-        );
-        if method.method == "argocd"
-            && let Some((argo, control)) = &self.argocd
-            && let Some(owner) = &method.owner
-        {
-            let app = argocd::locate(owner, &self.guard.snapshot(), control);
-            match (step.action, workload) {
-                (Action::RolloutRestart, Some(top)) => {
-                    let rung = self.argocd_restart(argo, &app, top, dry_run).await;
-                    return Carried::by(Channel::Argocd, rung);
-                }
-                (Action::Rollback, _) => {
-                    return Carried::by(Channel::Argocd, argocd_revert(argo, &app, step).await);
-                }
-                _ => {}
-            }
-        }
-        match (method.method, step.action, workload) {
-            ("helm", Action::Rollback, Some(top)) => {
-                let rung = self.helm_rollback(client, top, method, dry_run).await;
-                return Carried::by(Channel::Helm, rung);
-            }
-            ("operator", Action::RolloutRestart, Some(top)) => {
-                let rung = self.operator_nudge(client, top, dry_run).await;
-                return Carried::by(Channel::Operator, rung);
-            }
-            _ => {}
-        }
-        // Helm does not reconcile: a rollout restart of a release's workload is the usual way
-        // to restart it and survives the next upgrade (decision 0006).
-        let allowed = method.method == "manual"
-            || (method.method == "helm" && step.action == Action::RolloutRestart);
-        if patches && !allowed {
-            return Carried::by(Channel::Human, not_ours(step, method));
-        }
         let verify_workload = || workload.map(workload_check);
         let no_workload = |what: &str| {
             Ok(Rung::Failed(format!(
@@ -290,8 +311,49 @@ impl Pipeline {
                     other => other,
                 }),
             (Action::ScaleUp, _) => no_workload("scale (DaemonSets run one pod per node)"),
+            (Action::Cordon | Action::Drain | Action::RestartOperatorPods, _) => {
+                self.infrastructure(client, dry_run, step).await
+            }
+            (Action::Escalate, _) => Ok(Rung::Escalate {
+                reason: "the ladder is exhausted".into(),
+                needed: "a human must look at the evidence".into(),
+            }),
+        };
+        self.count_direct(step.action, &result);
+        result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string()))
+    }
+
+    /// Counts the operations of a direct call that reached the API server.
+    fn count_direct(&self, action: Action, result: &Result<Rung, ExecError>) {
+        let verb = match action {
+            Action::DeletePod | Action::RestartOperatorPods => Some("delete"),
+            Action::RolloutRestart | Action::Rollback | Action::ScaleUp | Action::Cordon => {
+                Some("patch")
+            }
+            Action::Drain => Some("evict"),
+            _ => None,
+        };
+        if let Some(verb) = verb
+            && matches!(
+                result,
+                Ok(Rung::Done { .. } | Rung::Reversible { .. }) | Err(_)
+            )
+        {
+            self.count(verb, result);
+        }
+    }
+
+    /// The node and platform channels' actions.
+    async fn infrastructure(
+        &self,
+        client: &kube::Client,
+        dry_run: bool,
+        step: &Step,
+    ) -> Result<Rung, ExecError> {
+        let target = &step.target;
+        match step.action {
             // A node that cannot be cordoned is never drained: escalate instead.
-            (Action::Cordon, _) if target.kind == "Node" => {
+            Action::Cordon if target.kind == "Node" => {
                 match self.cordon(client, &target.name, dry_run).await {
                     Ok(rung) => Ok(rung),
                     Err(error) => Ok(Rung::Escalate {
@@ -306,7 +368,7 @@ impl Pipeline {
                     }),
                 }
             }
-            (Action::Drain, _) if target.kind == "Node" => {
+            Action::Drain if target.kind == "Node" => {
                 node::drain(client, &target.name, self.channels.drain_timeout, dry_run)
                     .await
                     .map(|detail| Rung::Done {
@@ -314,7 +376,7 @@ impl Pipeline {
                         verify: Some(Check::NodeDrained(target.name.clone())),
                     })
             }
-            (Action::RestartOperatorPods, _) if target.kind == "ClusterOperator" => {
+            Action::RestartOperatorPods if target.kind == "ClusterOperator" => {
                 platform::restart_operator_pods(client, &target.name, dry_run)
                     .await
                     .map(|detail| Rung::Done {
@@ -322,69 +384,11 @@ impl Pipeline {
                         verify: Some(Check::ClusterOperator(target.name.clone())),
                     })
             }
-            (Action::Cordon | Action::Drain | Action::RestartOperatorPods, _) => {
-                Ok(Rung::Failed(format!(
-                    "{} does not apply to a {}",
-                    step.action.as_str(),
-                    target.kind
-                )))
-            }
-            (Action::Escalate, _) => Ok(Rung::Escalate {
-                reason: "the ladder is exhausted".into(),
-                needed: "a human must look at the evidence".into(),
-            }),
-        };
-        // Count the operations that reached the API server.
-        let verb = match step.action {
-            Action::DeletePod | Action::RestartOperatorPods => Some("delete"),
-            Action::RolloutRestart | Action::Rollback | Action::ScaleUp | Action::Cordon => {
-                Some("patch")
-            }
-            Action::Drain => Some("evict"),
-            _ => None,
-        };
-        if let Some(verb) = verb
-            && matches!(
-                result,
-                Ok(Rung::Done { .. } | Rung::Reversible { .. }) | Err(_)
-            )
-        {
-            self.count(verb, &result);
-        }
-        // Everything below the owner-specific channels goes through the Kubernetes API.
-        let channel = match step.action {
-            Action::Cordon | Action::Drain => Channel::Node,
-            Action::RestartOperatorPods => Channel::Platform,
-            Action::Escalate => Channel::Human,
-            _ => Channel::Kubernetes,
-        };
-        Carried::by(
-            channel,
-            result.unwrap_or_else(|error: ExecError| Rung::Failed(error.to_string())),
-        )
-    }
-
-    /// The channel planned for `action` on a workload deployed by `method` (`human`: the step
-    /// escalates), shown in the plan once ownership is known. It follows `rung()`'s routing;
-    /// the step records what `rung()` actually called (`Carried`), which may differ when a
-    /// channel escalates (e.g. a Helm release with no revision to go back to).
-    pub(super) fn channel_for(&self, action: Action, method: &DeploymentMethod) -> Channel {
-        match (action, method.method) {
-            (Action::Escalate, _) => Channel::Human,
-            (Action::InspectEvents | Action::DeletePod, _) => Channel::Kubernetes,
-            (Action::Cordon | Action::Drain, _) => Channel::Node,
-            (Action::RestartOperatorPods, _) => Channel::Platform,
-            // Under a remediation lease the engine patches the workload itself.
-            (_, "argocd") if self.channels.leased_actions.contains(&action) => Channel::Kubernetes,
-            (Action::RolloutRestart, "argocd")
-                if self.argocd.is_some() && method.owner.is_some() =>
-            {
-                Channel::Argocd
-            }
-            (Action::Rollback, "helm") => Channel::Helm,
-            (Action::RolloutRestart, "operator") => Channel::Operator,
-            (Action::RolloutRestart, "helm") | (_, "manual") => Channel::Kubernetes,
-            _ => Channel::Human,
+            _ => Ok(Rung::Failed(format!(
+                "{} does not apply to a {}",
+                step.action.as_str(),
+                target.kind
+            ))),
         }
     }
 
@@ -579,9 +583,9 @@ impl Pipeline {
             .map(|(k, _, n)| (k.as_str(), n.as_str()))
             .unwrap_or((target.kind.as_str(), target.name.as_str()));
         let where_it_lives = match method.method {
-            "argocd" => format!("in Git for ArgoCD Application {owner}"),
-            "helm" => format!("in the values of Helm release {owner}, then upgrade it"),
-            "operator" => format!("in the custom resource {owner}"),
+            Method::Argocd => format!("in Git for ArgoCD Application {owner}"),
+            Method::Helm => format!("in the values of Helm release {owner}, then upgrade it"),
+            Method::Operator => format!("in the custom resource {owner}"),
             _ => format!("in {workload_kind} {ns}/{workload_name}"),
         };
         match inspect::judge(&pods) {
