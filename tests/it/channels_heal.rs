@@ -6,6 +6,7 @@
 use crate::execute::{event_answer, trigger};
 use crate::helpers::{TestApp, spawn_app_with, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
+use crate::ladder::step;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -180,15 +181,6 @@ fn at(value: &Value) -> DateTime<Utc> {
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| panic!("not a timestamp: {value}"))
-}
-
-fn step<'a>(workflow: &'a Value, action: &str) -> Vec<&'a Value> {
-    workflow["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .filter(|s| s["action"] == action)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

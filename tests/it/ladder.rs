@@ -11,7 +11,8 @@ use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn step<'a>(workflow: &'a Value, action: &str) -> Vec<&'a Value> {
+/// The steps of `workflow` running `action`.
+pub(crate) fn step<'a>(workflow: &'a Value, action: &str) -> Vec<&'a Value> {
     workflow["steps"]
         .as_array()
         .expect("steps")
