@@ -95,6 +95,14 @@ impl Component {
             details: None,
         }
     }
+
+    /// The same, with the round trip of the probe that found it.
+    fn measured(self, latency: Option<std::time::Duration>) -> Component {
+        Component {
+            latency_ms: latency.map(|d| d.as_secs_f64() * 1000.0),
+            ..self
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -130,34 +138,25 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
     let probe = state.cluster.probe().await;
     components.insert(
         "kubernetes",
-        Component {
-            // Detached is a supported mode, not an outage: degraded, never down.
-            status: if probe.reachable {
+        // Detached is a supported mode, not an outage: degraded, never down.
+        Component::new(
+            if probe.reachable {
                 ComponentStatus::Ok
             } else {
                 ComponentStatus::Degraded
             },
-            latency_ms: probe.latency.map(|d| d.as_secs_f64() * 1000.0),
-            message: probe.message,
-            details: None,
-        },
+            probe.message,
+        )
+        .measured(probe.latency),
     );
     components.insert("tls", tls_component(&state));
     components.insert(
         "store",
         match state.store.ping().await {
-            Ok(latency) => Component {
-                status: ComponentStatus::Ok,
-                latency_ms: Some(latency.as_secs_f64() * 1000.0),
-                message: state.store.describe(),
-                details: None,
-            },
-            Err(error) => Component {
-                status: ComponentStatus::Down,
-                latency_ms: None,
-                message: error.to_string(),
-                details: None,
-            },
+            Ok(latency) => {
+                Component::new(ComponentStatus::Ok, state.store.describe()).measured(Some(latency))
+            }
+            Err(error) => Component::new(ComponentStatus::Down, error.to_string()),
         },
     );
 
@@ -213,17 +212,11 @@ async fn models_component(state: &AppState) -> Component {
         }
     }
     if problems.is_empty() {
-        Component {
-            status: ComponentStatus::Ok,
-            latency_ms: None,
-            message: ready.join("; "),
-            details: None,
-        }
+        Component::new(ComponentStatus::Ok, ready.join("; "))
     } else {
-        Component {
-            status: ComponentStatus::Degraded,
-            latency_ms: None,
-            message: format!(
+        Component::new(
+            ComponentStatus::Degraded,
+            format!(
                 "{}; layer detection falls back to keywords (retried until the model answers)",
                 problems
                     .into_iter()
@@ -231,8 +224,7 @@ async fn models_component(state: &AppState) -> Component {
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
-            details: None,
-        }
+        )
     }
 }
 
@@ -256,13 +248,13 @@ async fn argocd_component(state: &AppState) -> Component {
         "applications_synced".into(),
         view.applications_synced.into(),
     );
-    let mut latency_ms = None;
+    let mut latency = None;
     if let Some(channel) = state.pipeline.argocd() {
         if let Some(server) = channel.server() {
             details.insert("server".into(), server.into());
             match channel.probe_server(ARGOCD_PROBE_TIMEOUT).await {
-                Some(Ok(latency)) => {
-                    latency_ms = Some(latency.as_secs_f64() * 1000.0);
+                Some(Ok(round_trip)) => {
+                    latency = Some(round_trip);
                     facts.push(format!("argocd-server {server} answers"));
                 }
                 Some(Err(error)) => problems.push(error),
@@ -276,9 +268,8 @@ async fn argocd_component(state: &AppState) -> Component {
         (ComponentStatus::Degraded, problems.join("; "))
     };
     Component {
-        latency_ms,
         details: Some(details.into()),
-        ..Component::new(status, message)
+        ..Component::new(status, message).measured(latency)
     }
 }
 
@@ -336,25 +327,16 @@ fn rbac_component(access: &crate::cluster::access::AccessCheck) -> Component {
 }
 
 fn tls_component(state: &AppState) -> Component {
-    match &state.tls {
-        None => Component {
-            status: ComponentStatus::Ok,
-            latency_ms: None,
-            message: "TLS_MODE=off: plain HTTP (terminate TLS in front of the engine)".into(),
-            details: None,
-        },
+    let message = match &state.tls {
+        None => "TLS_MODE=off: plain HTTP (terminate TLS in front of the engine)".to_string(),
         Some(tls) => {
             let source = tls.source();
-            Component {
-                status: ComponentStatus::Ok,
-                latency_ms: None,
-                message: format!(
-                    "serving {} certificate {} (reloaded when the file changes)",
-                    source.origin,
-                    source.cert_file.display()
-                ),
-                details: None,
-            }
+            format!(
+                "serving {} certificate {} (reloaded when the file changes)",
+                source.origin,
+                source.cert_file.display()
+            )
         }
-    }
+    };
+    Component::new(ComponentStatus::Ok, message)
 }
