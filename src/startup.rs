@@ -205,17 +205,21 @@ impl Application {
         // A model missing at startup is degraded, not fatal: it is looked for again.
         models.spawn_readiness_watch();
         let (leadership, election_lock) = leadership(&settings, &store, &metrics, &cluster);
+        // Every write of the pipeline goes through the leader fence; the RBAC self-check's
+        // access reviews pass it on every replica.
+        let fenced = match &cluster {
+            Cluster::Configured { client, .. } => Some(crate::leader::fence::replica_client(
+                client,
+                leadership.clone(),
+                true,
+            )),
+            Cluster::Detached => None,
+        };
         let pipeline = Arc::new(
             crate::pipeline::Pipeline::new(
                 store.clone(),
                 metrics.clone(),
-                match &cluster {
-                    // Every write of the pipeline goes through the leader fence.
-                    Cluster::Configured { client, .. } => Some(
-                        crate::leader::fence::replica_client(client, leadership.clone(), true),
-                    ),
-                    Cluster::Detached => None,
-                },
+                fenced.clone(),
                 guard_view.clone(),
                 settings.workload_checkpoint_timeout,
             )
@@ -241,11 +245,10 @@ impl Application {
                 .spawn_queue_consumer(settings.pipeline_interval);
         }
         let access = crate::cluster::access::AccessCheck::default();
+        if let Some(fenced) = fenced {
+            access.spawn_refresher(fenced, settings.argocd_namespaces.clone());
+        }
         if let Cluster::Configured { client, .. } = &cluster {
-            access.spawn_refresher(
-                crate::leader::fence::replica_client(client, leadership.clone(), true),
-                settings.argocd_namespaces.clone(),
-            );
             crate::cluster::argocd::spawn_watchers(
                 client.clone(),
                 guard_view.clone(),
