@@ -41,4 +41,5 @@ pub mod telemetry;
 pub mod tls;
 pub mod token_file;
 pub mod verify;
+pub mod watch;
 pub mod workflow;

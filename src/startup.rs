@@ -249,12 +249,12 @@ impl Application {
             access.spawn_refresher(fenced, settings.argocd_namespaces.clone());
         }
         if let Cluster::Configured { client, .. } = &cluster {
-            crate::cluster::argocd::spawn_watchers(
+            crate::watch::argocd::spawn_watchers(
                 client.clone(),
                 guard_view.clone(),
                 settings.argocd_namespaces.clone(),
             );
-            crate::cluster::parents::spawn_watchers(
+            crate::watch::parents::spawn_watchers(
                 client.clone(),
                 guard_view.snapshot().parents.clone(),
             );

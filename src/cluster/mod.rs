@@ -4,8 +4,6 @@
 //! detached mode every workflow is planned and recorded but executed as a dry run.
 
 pub mod access;
-pub mod argocd;
-pub mod parents;
 pub mod rbac;
 
 use crate::config::Settings;

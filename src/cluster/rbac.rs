@@ -50,14 +50,14 @@ pub const API_CALLS: &[ApiCall] = &[
         group: "apps",
         resources: &["deployments", "statefulsets"],
         verbs: &["get", "list", "watch", "patch"],
-        why: "the guard's metadata-only watch of guarded kinds (cluster/parents), owner chains and rollout checkpoints (get), operator Deployments (list, execute/platform), rollout restart and rollback (patch)",
+        why: "the guard's metadata-only watch of guarded kinds (watch/parents), owner chains and rollout checkpoints (get), operator Deployments (list, execute/platform), rollout restart and rollback (patch)",
     },
     ApiCall {
         feature: Feature::Core,
         group: "apps",
         resources: &["replicasets"],
         verbs: &["get", "list", "watch"],
-        why: "the guard's metadata-only watch (cluster/parents), owner chains (get), the previous revision of a rollback (list)",
+        why: "the guard's metadata-only watch (watch/parents), owner chains (get), the previous revision of a rollback (list)",
     },
     ApiCall {
         feature: Feature::Core,
@@ -85,7 +85,7 @@ pub const API_CALLS: &[ApiCall] = &[
         group: "argoproj.io",
         resources: &["applications"],
         verbs: &["get", "list", "watch", "patch"],
-        why: "the guard's Application watch (cluster/argocd); refresh + sync and selfHeal off under a lease (execute/argocd)",
+        why: "the guard's Application watch (watch/argocd); refresh + sync and selfHeal off under a lease (execute/argocd)",
     },
     ApiCall {
         feature: Feature::Nodes,
@@ -139,13 +139,13 @@ pub const API_CALLS: &[ApiCall] = &[
 ];
 
 /// ConfigMaps in ArgoCD's namespaces only (a Role there, not a cluster-wide grant): the guard
-/// watches `argocd-cm` for the tracking method and label (cluster/argocd).
+/// watches `argocd-cm` for the tracking method and label (watch/argocd).
 pub const ARGOCD_NAMESPACE_CALLS: ApiCall = ApiCall {
     feature: Feature::ArgoCd,
     group: "",
     resources: &["configmaps"],
     verbs: &["list", "watch"],
-    why: "argocd-cm in each ARGOCD_NAMESPACES namespace (cluster/argocd)",
+    why: "argocd-cm in each ARGOCD_NAMESPACES namespace (watch/argocd)",
 };
 
 /// `(group, resource, verb)` triples granted cluster-wide for the enabled features.

@@ -3,5 +3,6 @@
 
 pub mod layer;
 pub mod ownership;
+pub mod tracking;
 
 pub use layer::{Layer, LayerFinding, Signal, diagnose, layer_of};

@@ -2,8 +2,8 @@
 //! cluster layer fetches the owner chain (Pod → ReplicaSet → Deployment …) and the guard's view
 //! of ArgoCD; this decides, with a confidence and the evidence.
 
+use crate::detect::tracking::{ObjectRef, Ownership, ownership};
 use crate::guard::GuardView;
-use crate::guard::tracking::{ObjectRef, Ownership, ownership};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;

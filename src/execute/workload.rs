@@ -1,8 +1,8 @@
 //! The manual channel: requests on workloads nobody else owns.
 
 use super::{ExecError, FIELD_MANAGER, with_retry};
-use crate::cluster::parents::cached_object;
 use crate::guard::view::ParentCache;
+use crate::watch::parents::cached_object;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{

@@ -8,7 +8,6 @@ pub use crate::clip;
 pub mod diff;
 pub mod record;
 pub mod review;
-pub mod tracking;
 pub mod view;
 
 pub use review::{Decision, Outcome, decide, review};

@@ -4,8 +4,8 @@
 use super::admission::{AdmissionRequest, Operation};
 use super::clip::shown;
 use super::diff::{ALWAYS_IGNORED, ChangedPaths, REVIEW_BUDGET, changed_paths, escape, only_under};
-use super::tracking::{ObjectRef, Ownership, ownership};
 use super::view::{GuardMode, GuardView};
+use crate::detect::tracking::{ObjectRef, Ownership, ownership};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;

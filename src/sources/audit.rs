@@ -4,10 +4,10 @@
 //! it (webhook down with `failurePolicy: Ignore`, an excluded namespace, a break-glass
 //! identity). Ownership is judged by the guard's own check, not a second one.
 
+use crate::detect::tracking::{ObjectRef, Ownership, ownership};
 use crate::guard::GuardView;
 use crate::guard::clip::{SHOWN_MAX, clip, shown};
 use crate::guard::diff::{REVIEW_BUDGET, touched_paths};
-use crate::guard::tracking::{ObjectRef, Ownership, ownership};
 use crate::incident::{Incident, Severity, Source, Target};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;

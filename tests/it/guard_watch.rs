@@ -2,11 +2,11 @@
 //! Application's ignoreDifferences is seen by the next review.
 
 use crate::kube_mock::MockApiServer;
-use coordination_engine::cluster::argocd::spawn_watchers;
 use coordination_engine::config::{self, Sources};
 use coordination_engine::guard::admission::{AdmissionReview, validate};
 use coordination_engine::guard::view::TrackingMethod;
 use coordination_engine::guard::{GuardConfig, GuardView, SharedView, review};
+use coordination_engine::watch::argocd::spawn_watchers;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -216,7 +216,7 @@ async fn scale_requests_are_judged_by_the_parent_from_the_metadata_cache() {
     .await;
     let settings = config::load(&Sources::default()).expect("defaults");
     let view = SharedView::new(GuardView::new(GuardConfig::from_settings(&settings)));
-    coordination_engine::cluster::parents::spawn_watchers(
+    coordination_engine::watch::parents::spawn_watchers(
         mock.client(),
         view.snapshot().parents.clone(),
     );

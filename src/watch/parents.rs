@@ -4,8 +4,8 @@
 //! even for 100 000 objects, and only the keys the guard and ownership detection read are kept.
 
 use crate::detect::ownership::HELM_RELEASE_ANNOTATION;
+use crate::detect::tracking::{INSTALLATION_ID_ANNOTATION, TRACKING_ID_ANNOTATION};
 use crate::guard::review::OPT_OUT_KEY;
-use crate::guard::tracking::{INSTALLATION_ID_ANNOTATION, TRACKING_ID_ANNOTATION};
 use crate::guard::view::{ParentCache, ParentKey, ParentMeta};
 use futures_util::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};

@@ -1,7 +1,7 @@
 //! Is this object managed by ArgoCD, and by which Application? (SPEC §5.1, §6 rule 1.)
 
-use super::clip::shown;
-use super::view::{GuardView, TrackingMethod};
+use crate::clip::shown;
+use crate::guard::view::{GuardView, TrackingMethod};
 use serde_json::Value;
 
 pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
