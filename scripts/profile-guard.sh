@@ -7,6 +7,7 @@
 #   scripts/profile-guard.sh [BINARY] [REQUEST.json] [SECONDS]
 #     BINARY   default target/release/coordination-engine
 #     REQUEST  default target/bench-guard/denied.json (written by bench-guard-vs-nginx.sh)
+#   KEEP=path/perf.data keeps the profile for `perf report -i path/perf.data --children ...`.
 # Needs wrk, perf, strace, openssl, curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ WPID=$!
 sleep 1
 perf record -q -e cpu-clock -g -p "$EPID" -o "$T/perf.data" -- sleep "$SECS" >/dev/null 2>&1
 wait $WPID
+[ -n "${KEEP:-}" ] && cp "$T/perf.data" "$KEEP"
 grep -E "Requests/sec" "$T/wrk.txt"
 echo "--- top symbols (self) ---"
 perf report -i "$T/perf.data" --no-children --sort symbol --stdio 2>/dev/null \

@@ -9,6 +9,7 @@ use crate::guard::admission::{
     ReviewResponse, Status, UserInfo, validate,
 };
 use crate::guard::clip::shown;
+use crate::guard::doc::Doc;
 use crate::guard::{Decision, Outcome, decide, review};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -137,7 +138,7 @@ pub struct Explanation {
     pub trace: Vec<String>,
 }
 
-fn request_from_short(short: ExplainShort) -> Result<AdmissionRequest, ApiError> {
+fn request_from_short(short: &ExplainShort) -> Result<AdmissionRequest<'_>, ApiError> {
     let operation: Operation = serde_json::from_value(Value::from(short.operation.to_uppercase()))
         .map_err(|_| {
             super::validate::invalid("operation", "expected CREATE, UPDATE, DELETE or CONNECT")
@@ -170,16 +171,16 @@ fn request_from_short(short: ExplainShort) -> Result<AdmissionRequest, ApiError>
             kind: text("/kind"),
         },
         resource: Default::default(),
-        sub_resource: short.sub_resource,
+        sub_resource: short.sub_resource.clone(),
         name: text("/metadata/name"),
         namespace: Some(text("/metadata/namespace")).filter(|ns| !ns.is_empty()),
         operation,
         user_info: UserInfo {
-            username: short.user,
-            groups: short.groups,
+            username: short.user.clone(),
+            groups: short.groups.clone(),
         },
-        object: short.object,
-        old_object: short.old_object,
+        object: short.object.as_ref().map(Doc::from_value),
+        old_object: short.old_object.as_ref().map(Doc::from_value),
         dry_run: Some(true),
     })
 }
@@ -192,21 +193,18 @@ pub async fn explain(
     body: JsonBody<Value>,
 ) -> Result<web::Json<Explanation>, ApiError> {
     let body = body.into_inner();
+    // The objects are read where they are (borrowed), never copied: they can be megabytes.
+    let (review_in, short);
     let request = if body.get("apiVersion").is_some() {
-        let mut review_in: AdmissionReview = serde_json::from_value(body)
+        review_in = AdmissionReview::deserialize(&body)
             .map_err(|e| ApiError::bad_request(format!("not an AdmissionReview: {e}")))?;
-        validate(&review_in).map_err(ApiError::bad_request)?;
-        // Moved out, not cloned: the objects can be megabytes.
-        review_in
-            .request
-            .take()
-            .ok_or_else(|| ApiError::bad_request("the review has no request"))?
+        validate(&review_in).map_err(ApiError::bad_request)?
     } else {
-        let short: ExplainShort = serde_json::from_value(body)
+        short = ExplainShort::deserialize(&body)
             .map_err(|e| super::validate::invalid("body", e.to_string()))?;
-        request_from_short(short)?
+        &request_from_short(&short)?
     };
-    let decision = review(&request, &state.guard.snapshot(), Utc::now());
+    let decision = review(request, &state.guard.snapshot(), Utc::now());
     Ok(web::Json(Explanation {
         decision: decision.outcome.as_str().into(),
         allowed: decision.outcome != Outcome::Deny,

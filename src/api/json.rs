@@ -11,6 +11,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 pub struct JsonBody<T>(pub T);
@@ -39,8 +40,16 @@ fn is_json(req: &HttpRequest) -> bool {
 /// tracking costs a few percent of the webhook's time (issue 18). Only a body that fails is
 /// parsed again with the path tracked, which gives the error the field's name; both parses
 /// stop at the same byte with the same error, so the answer is what it always was.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    match serde_json::from_slice(bytes) {
+///
+/// `T` may borrow from `bytes` (the webhook's review does). A body that is valid UTF-8 as a
+/// whole (checked once, quickly) is parsed as text, so its strings are not checked again one
+/// by one; any other body takes the byte parser, whose error names the bad byte's position.
+pub fn parse<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, ApiError> {
+    let parsed = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    };
+    match parsed {
         Ok(value) => Ok(value),
         Err(fast) => Err(explain_failure::<T>(bytes).unwrap_or_else(|| not_json(&fast))),
     }
@@ -52,7 +61,7 @@ fn not_json(error: &serde_json::Error) -> ApiError {
 
 /// The error of a body that failed to parse, with the path of the offending field (`None` if,
 /// against expectation, the tracked parse succeeds).
-fn explain_failure<T: DeserializeOwned>(bytes: &[u8]) -> Option<ApiError> {
+fn explain_failure<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Option<ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
         Ok(_) => deserializer.end().err().map(|e| not_json(&e)),

@@ -1,8 +1,8 @@
 //! Is this object managed by ArgoCD, and by which Application? (SPEC §5.1, §6 rule 1.)
 
 use crate::clip::shown;
+use crate::guard::doc::JsonFields;
 use crate::guard::view::{GuardView, TrackingMethod};
-use serde_json::Value;
 
 pub const TRACKING_ID_ANNOTATION: &str = "argocd.argoproj.io/tracking-id";
 pub const INSTALLATION_ID_ANNOTATION: &str = "argocd.argoproj.io/installation-id";
@@ -56,15 +56,20 @@ pub enum Ownership {
     },
 }
 
-fn metadata_map<'a>(object: &'a Value, field: &str) -> Option<&'a serde_json::Map<String, Value>> {
-    object.get("metadata")?.get(field)?.as_object()
+/// `metadata.<field>` (annotations or labels); a key looked up in anything but an object is
+/// absent.
+fn metadata_map<'a, J: JsonFields>(object: &'a J, field: &str) -> Option<&'a J> {
+    object.field("metadata")?.field(field)
 }
 
 /// Rule 1: the tracking-id must name this very object (a copied annotation does not count);
 /// the tracking label counts only with label tracking and an existing Application.
-pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ownership {
+///
+/// Generic over the document: the webhook's borrowed review and the `Value`s of caches, triggers
+/// and audit events are read the same way.
+pub fn ownership<J: JsonFields>(object: &J, target: &ObjectRef<'_>, view: &GuardView) -> Ownership {
     let annotations = metadata_map(object, "annotations");
-    let annotation = |key: &str| annotations.and_then(|a| a.get(key)).and_then(Value::as_str);
+    let annotation = |key: &str| annotations.and_then(|a| a.field(key)).and_then(J::text);
     if let (Some(ours), Some(theirs)) = (
         &view.argo.installation_id,
         annotation(INSTALLATION_ID_ANNOTATION),
@@ -104,8 +109,8 @@ pub fn ownership(object: &Value, target: &ObjectRef<'_>, view: &GuardView) -> Ow
         method,
         TrackingMethod::Label | TrackingMethod::AnnotationAndLabel
     ) && let Some(app) = metadata_map(object, "labels")
-        .and_then(|l| l.get(&view.argo.label_key))
-        .and_then(Value::as_str)
+        .and_then(|l| l.field(&view.argo.label_key))
+        .and_then(J::text)
     {
         // Every Helm chart sets app.kubernetes.io/instance: only an existing Application counts.
         return if view.applications.contains_key(app) {

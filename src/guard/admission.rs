@@ -2,16 +2,25 @@
 //! Our own small types (not kube-core's) so that every malformed review gets a 400 naming the
 //! field, and the response carries exactly what the API server reads.
 
+use super::doc::Doc;
 use crate::clip::shown;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+/// A review as the webhook reads it: `object` and `oldObject` borrow from the request body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionReview {
+pub struct AdmissionReview<'a> {
     pub api_version: String,
     pub kind: String,
-    pub request: Option<AdmissionRequest>,
+    #[serde(borrow)]
+    pub request: Option<AdmissionRequest<'a>>,
+}
+
+impl AdmissionReview<'static> {
+    /// A review from an owned `Value` (tests, fixtures): its strings are copied.
+    pub fn from_json(value: serde_json::Value) -> Result<Self, serde_json::Error> {
+        Deserialize::deserialize(value)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -53,7 +62,7 @@ pub enum Operation {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
+pub struct AdmissionRequest<'a> {
     pub uid: String,
     pub kind: GroupVersionKind,
     #[serde(default)]
@@ -67,17 +76,17 @@ pub struct AdmissionRequest {
     pub operation: Operation,
     #[serde(default)]
     pub user_info: UserInfo,
-    #[serde(default)]
-    pub object: Option<Value>,
-    #[serde(default)]
-    pub old_object: Option<Value>,
+    #[serde(default, borrow)]
+    pub object: Option<Doc<'a>>,
+    #[serde(default, borrow)]
+    pub old_object: Option<Doc<'a>>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }
 
-impl AdmissionRequest {
+impl<'a> AdmissionRequest<'a> {
     /// The object whose ownership decides: the old one for DELETE, else the new one.
-    pub fn subject(&self) -> Option<&Value> {
+    pub fn subject(&self) -> Option<&Doc<'a>> {
         match self.operation {
             Operation::Delete => self.old_object.as_ref().or(self.object.as_ref()),
             _ => self.object.as_ref().or(self.old_object.as_ref()),
@@ -90,8 +99,9 @@ impl AdmissionRequest {
             return &self.name;
         }
         self.subject()
-            .and_then(|o| o.pointer("/metadata/name"))
-            .and_then(Value::as_str)
+            .and_then(|o| o.get("metadata"))
+            .and_then(|m| m.get("name"))
+            .and_then(Doc::as_str)
             .unwrap_or_default()
     }
 
@@ -101,7 +111,9 @@ impl AdmissionRequest {
 }
 
 /// Why a review is malformed (HTTP 400).
-pub fn validate(review: &AdmissionReview) -> Result<&AdmissionRequest, String> {
+pub fn validate<'r, 'a>(
+    review: &'r AdmissionReview<'a>,
+) -> Result<&'r AdmissionRequest<'a>, String> {
     if review.api_version != "admission.k8s.io/v1" {
         return Err(format!(
             "apiVersion must be admission.k8s.io/v1, got {:?}",

@@ -6,6 +6,7 @@
 //! strings of at most `Budget::bytes` in total, and only counts the changes beyond that.
 
 use super::clip::clip;
+use super::doc::Doc;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -91,8 +92,8 @@ fn push_segment(path: &mut String, key: &str, max: usize) {
 /// The leaf paths where `old` and `new` differ, skipping everything under `ignored`. Arrays of
 /// the same length are compared element by element; otherwise the whole array is one change.
 pub fn changed_paths<S: AsRef<str>>(
-    old: &Value,
-    new: &Value,
+    old: &Doc<'_>,
+    new: &Doc<'_>,
     ignored: &[S],
     budget: Budget,
 ) -> ChangedPaths {
@@ -108,14 +109,19 @@ pub fn changed_paths<S: AsRef<str>>(
         full: budget.paths == 0 || budget.bytes == 0,
         out: ChangedPaths::default(),
     };
-    walk.node(old, new, false);
+    walk.node(old, new, false, 0);
     walk.out
 }
 
+/// Down to this depth a subtree is first compared as a whole, and skipped when equal (most of
+/// an object is, and equality is cheaper than a walk that builds paths). Deeper, the walk goes
+/// on alone: comparing at every level would cost depth × size on a hostile, deep document.
+const COMPARE_WHOLE_DEPTH: usize = 8;
+
 /// Whether every change outside `ignored` lies under one of `allowed` (a lease's paths).
 pub fn only_under<S: AsRef<str>, T: AsRef<str>>(
-    old: &Value,
-    new: &Value,
+    old: &Doc<'_>,
+    new: &Doc<'_>,
     ignored: &[S],
     allowed: &[T],
 ) -> bool {
@@ -139,7 +145,10 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// `free`: no ignored prefix lies at or below this node, so nothing below needs checking.
-    fn node(&mut self, old: &Value, new: &Value, free: bool) {
+    fn node(&mut self, old: &Doc<'_>, new: &Doc<'_>, free: bool, depth: usize) {
+        if depth < COMPARE_WHOLE_DEPTH && old == new {
+            return;
+        }
         let mut free = free;
         if !free {
             let path = self.path.as_str();
@@ -153,18 +162,18 @@ impl Walk<'_> {
             return;
         }
         match (old, new) {
-            (Value::Object(a), Value::Object(b)) => {
-                for (key, x) in a {
+            (Doc::Object(a), Doc::Object(b)) => {
+                for (key, x) in a.iter() {
                     let before = self.path.len();
                     self.path.push('/');
                     push_segment(&mut self.path, key, SEGMENT_MAX);
                     match b.get(key) {
-                        Some(y) => self.node(x, y, free),
+                        Some(y) => self.node(x, y, free, depth + 1),
                         None => self.leaf(free),
                     }
                     self.path.truncate(before);
                 }
-                for key in b.keys().filter(|k| !a.contains_key(*k)) {
+                for key in b.keys().filter(|k| !a.contains_key(k)) {
                     let before = self.path.len();
                     self.path.push('/');
                     push_segment(&mut self.path, key, SEGMENT_MAX);
@@ -172,11 +181,11 @@ impl Walk<'_> {
                     self.path.truncate(before);
                 }
             }
-            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            (Doc::Array(a), Doc::Array(b)) if a.len() == b.len() => {
                 for (i, (x, y)) in a.iter().zip(b).enumerate() {
                     let before = self.path.len();
                     let _ = write!(self.path, "/{i}");
-                    self.node(x, y, free);
+                    self.node(x, y, free, depth + 1);
                     self.path.truncate(before);
                 }
             }
@@ -212,16 +221,16 @@ impl Walk<'_> {
 }
 
 /// The number of changed leaves, as `changed_paths` would find them, without any path.
-fn count(old: &Value, new: &Value) -> u64 {
+fn count(old: &Doc<'_>, new: &Doc<'_>) -> u64 {
     match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
+        (Doc::Object(a), Doc::Object(b)) => {
             let mut n = 0;
-            for (key, x) in a {
+            for (key, x) in a.iter() {
                 n += b.get(key).map_or(1, |y| count(x, y));
             }
-            n + b.keys().filter(|k| !a.contains_key(*k)).count() as u64
+            n + b.keys().filter(|k| !a.contains_key(k)).count() as u64
         }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+        (Doc::Array(a), Doc::Array(b)) if a.len() == b.len() => {
             a.iter().zip(b).map(|(x, y)| count(x, y)).sum()
         }
         (a, b) => u64::from(a != b),
@@ -291,6 +300,35 @@ pub const ALWAYS_IGNORED: &[&str] = &[
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The walk over the documents these `Value`s are (the webhook parses its own `Doc`s).
+    fn changed_paths<S: AsRef<str>>(
+        old: &Value,
+        new: &Value,
+        ignored: &[S],
+        budget: Budget,
+    ) -> ChangedPaths {
+        super::changed_paths(
+            &Doc::from_value(old),
+            &Doc::from_value(new),
+            ignored,
+            budget,
+        )
+    }
+
+    fn only_under<S: AsRef<str>, T: AsRef<str>>(
+        old: &Value,
+        new: &Value,
+        ignored: &[S],
+        allowed: &[T],
+    ) -> bool {
+        super::only_under(
+            &Doc::from_value(old),
+            &Doc::from_value(new),
+            ignored,
+            allowed,
+        )
+    }
 
     fn all(old: &Value, new: &Value) -> Vec<String> {
         let found = changed_paths(old, new, ALWAYS_IGNORED, REVIEW_BUDGET);

@@ -6,6 +6,7 @@
 pub mod admission;
 pub use crate::clip;
 pub mod diff;
+pub mod doc;
 pub mod record;
 pub mod review;
 pub mod view;

@@ -324,8 +324,8 @@ mod tests {
     use crate::guard::admission::{AdmissionReview, validate};
     use crate::guard::review::Outcome;
 
-    fn denied_review(name: &str) -> AdmissionReview {
-        serde_json::from_value(serde_json::json!({
+    fn denied_review(name: &str) -> AdmissionReview<'static> {
+        AdmissionReview::from_json(serde_json::json!({
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
             "request": {

@@ -4,11 +4,11 @@
 use super::admission::{AdmissionRequest, Operation};
 use super::clip::shown;
 use super::diff::{ALWAYS_IGNORED, ChangedPaths, REVIEW_BUDGET, changed_paths, escape, only_under};
+use super::doc::{Doc, Members};
 use super::view::{GuardMode, GuardView};
 use crate::detect::tracking::{ObjectRef, Ownership, ownership};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use std::borrow::Cow;
 
 /// Label or annotation (on the object in Git, or on the namespace) that turns the guard off.
@@ -102,7 +102,7 @@ impl Review {
     }
 }
 
-fn has_opt_out(object: Option<&Value>) -> bool {
+fn has_opt_out(object: Option<&Doc<'_>>) -> bool {
     let Some(metadata) = object.and_then(|o| o.get("metadata")) else {
         return false;
     };
@@ -110,7 +110,7 @@ fn has_opt_out(object: Option<&Value>) -> bool {
         metadata
             .get(field)
             .and_then(|m| m.get(OPT_OUT_KEY))
-            .and_then(Value::as_str)
+            .and_then(Doc::as_str)
             == Some(OPT_OUT_VALUE)
     })
 }
@@ -253,7 +253,7 @@ fn judge(
     let is_scale = request.sub_resource.as_deref() == Some("scale");
     // A Scale carries no annotations: judge the parent object, from the metadata cache (which
     // holds only valid Kubernetes names: a longer one is not looked up, and not copied).
-    let parent = if is_scale {
+    let parent_meta = if is_scale {
         let cached = (name.len() <= MAX_NAME && namespace.len() <= MAX_NAME)
             .then(|| {
                 view.parents.get(&(
@@ -273,7 +273,7 @@ fn judge(
                         shown(name)
                     )
                 });
-                Some(serde_json::json!({ "metadata": parent.metadata, "kind": parent.kind }))
+                Some(parent)
             }
             None => {
                 return r.allow(
@@ -289,10 +289,19 @@ fn judge(
     } else {
         None
     };
+    let parent = parent_meta.as_ref().map(|parent| {
+        Doc::Object(Members::new(vec![
+            (
+                Cow::Borrowed("kind"),
+                Doc::String(Cow::Borrowed(&parent.kind)),
+            ),
+            (Cow::Borrowed("metadata"), Doc::from_value(&parent.metadata)),
+        ]))
+    });
     let kind = parent
         .as_ref()
         .and_then(|p| p.get("kind"))
-        .and_then(Value::as_str)
+        .and_then(Doc::as_str)
         .unwrap_or(&request.kind.kind);
     let target = ObjectRef {
         group: if is_scale {
@@ -338,8 +347,9 @@ fn judge(
     }
     if request.user_info.username == view.config.own_identity {
         let uid = subject
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
+            .get("metadata")
+            .and_then(|m| m.get("uid"))
+            .and_then(Doc::as_str)
             .unwrap_or_default();
         // Checked by a second walk, not against the (budgeted) list: every change counts.
         let lease = view.leases.iter().find(|l| {

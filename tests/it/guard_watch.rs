@@ -37,7 +37,7 @@ async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn replicas_review() -> AdmissionReview {
+fn replicas_review() -> AdmissionReview<'static> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("webhooks/samples/admission/cases.json");
     let cases: Value =
@@ -49,7 +49,7 @@ fn replicas_review() -> AdmissionReview {
         .find(|c| c["name"] == "kubectl edit of replicas on a managed deployment")
         .expect("case")
         .clone();
-    serde_json::from_value(case["review"].clone()).expect("review")
+    AdmissionReview::from_json(case["review"].clone()).expect("review")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,8 +181,8 @@ async fn a_cluster_without_argocd_is_synced_with_no_applications() {
     mock.stop().await;
 }
 
-fn scale_review(user: &str) -> AdmissionReview {
-    serde_json::from_value(json!({
+fn scale_review(user: &str) -> AdmissionReview<'static> {
+    AdmissionReview::from_json(json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
             "uid": "scale-1", "kind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},

@@ -7,6 +7,7 @@ use crate::guard::view::{
     TrackingMethod,
 };
 use serde::Deserialize;
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 pub const ENGINE: &str = "system:serviceaccount:self-healing-platform:coordination-engine";
@@ -178,7 +179,7 @@ fn every_case_in_the_table_gets_its_expected_decision() {
     assert!(cases.len() >= 40, "the table has {} cases", cases.len());
     let mut failures = Vec::new();
     for case in cases {
-        let review_in: AdmissionReview = serde_json::from_value(case.review).expect(&case.name);
+        let review_in = AdmissionReview::from_json(case.review).expect(&case.name);
         let request = validate(&review_in).expect(&case.name);
         let view = build_view(case.view, now);
         let decision = review(request, &view, now);
@@ -218,7 +219,7 @@ fn a_denial_names_the_application_and_says_to_change_git() {
         .into_iter()
         .find(|c| c.name == "kubectl edit of replicas on a managed deployment")
         .expect("case");
-    let review_in: AdmissionReview = serde_json::from_value(case.review).expect("review");
+    let review_in = AdmissionReview::from_json(case.review).expect("review");
     let decision = review(
         validate(&review_in).expect("valid"),
         &build_view(case.view, now),
@@ -245,7 +246,17 @@ fn a_denial_names_the_application_and_says_to_change_git() {
     );
 }
 
-fn engine_update(old_items: Value, new_items: Value, extra: Value) -> AdmissionReview {
+fn engine_update(old_items: Value, new_items: Value, extra: Value) -> AdmissionReview<'static> {
+    engine_update_both(old_items, new_items, serde_json::json!(1), extra)
+}
+
+/// An UPDATE by the engine whose old and new `spec.zzz` are `old_extra` and `extra`.
+fn engine_update_both(
+    old_items: Value,
+    new_items: Value,
+    old_extra: Value,
+    extra: Value,
+) -> AdmissionReview<'static> {
     let object = |items: Value, extra: Value| {
         serde_json::json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
@@ -253,12 +264,12 @@ fn engine_update(old_items: Value, new_items: Value, extra: Value) -> AdmissionR
                 "annotations": {"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:prod/cart"}},
             "spec": {"items": items, "zzz": extra}})
     };
-    serde_json::from_value(serde_json::json!({
+    AdmissionReview::from_json(serde_json::json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {"uid": "1", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
             "name": "cart", "namespace": "prod", "operation": "UPDATE",
             "userInfo": {"username": ENGINE},
-            "oldObject": object(old_items, serde_json::json!(1)),
+            "oldObject": object(old_items, old_extra),
             "object": object(new_items, extra)}}))
     .expect("review")
 }
@@ -311,12 +322,12 @@ fn a_denial_of_long_deep_paths_stays_small_in_the_message_and_the_incident() {
         }
         extra
     };
-    let mut denied = engine_update(serde_json::json!([]), serde_json::json!([]), deep(2));
-    if let Some(request) = denied.request.as_mut()
-        && let Some(old) = request.old_object.as_mut()
-    {
-        old["spec"]["zzz"] = deep(1);
-    }
+    let denied = engine_update_both(
+        serde_json::json!([]),
+        serde_json::json!([]),
+        deep(1),
+        deep(2),
+    );
     let request = validate(&denied).expect("valid");
     let decision = review(request, &view, now);
     assert_eq!(decision.outcome, Outcome::Deny, "{:?}", decision.trace);

@@ -1,0 +1,358 @@
+//! A JSON document that borrows its strings from the bytes it was parsed from: what the
+//! webhook reads an AdmissionReview's `object` and `oldObject` into (issue 18).
+//!
+//! `serde_json::Value` allocates every key and every string and builds a `BTreeMap` node per
+//! object; for a review that is read once and dropped, that was the largest cost of our own
+//! (~25 % of the engine's CPU per denial, with the allocator). `Doc` allocates one `Vec` per
+//! object and array; strings without escapes point into the request body.
+//!
+//! It reads the same as `Value` where the guard looks: an object's members are sorted by key
+//! (the order a `BTreeMap` iterates in, so a diff lists paths in the same order) and the last of
+//! duplicate keys wins (as in `serde_json::Map`); numbers are `serde_json::Number`, compared as
+//! `Value` compares them.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Number, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Doc<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Doc<'a>>),
+    Object(Members<'a>),
+}
+
+/// An object's members, sorted by key, each key once.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Members<'a>(Vec<(Cow<'a, str>, Doc<'a>)>);
+
+impl<'a> Members<'a> {
+    /// Sorts the members by key; of duplicate keys the last one stays.
+    pub fn new(mut members: Vec<(Cow<'a, str>, Doc<'a>)>) -> Self {
+        // Stable: duplicates keep their order, so the last of a run is the one written last.
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        if members.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            let mut unique: Vec<(Cow<'a, str>, Doc<'a>)> = Vec::with_capacity(members.len());
+            for (key, value) in members {
+                match unique.last_mut() {
+                    Some((last, slot)) if *last == key => *slot = value,
+                    _ => unique.push((key, value)),
+                }
+            }
+            members = unique;
+        }
+        Members(members)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Doc<'a>> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The members in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Doc<'a>)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_ref())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> Doc<'a> {
+    /// A view of a `serde_json::Value`, borrowing its strings (the explain API's objects, the
+    /// metadata cache's parents).
+    pub fn from_value(value: &'a Value) -> Doc<'a> {
+        match value {
+            Value::Null => Doc::Null,
+            Value::Bool(b) => Doc::Bool(*b),
+            Value::Number(n) => Doc::Number(n.clone()),
+            Value::String(s) => Doc::String(Cow::Borrowed(s)),
+            Value::Array(items) => Doc::Array(items.iter().map(Doc::from_value).collect()),
+            // A `Map` is already sorted and unique.
+            Value::Object(map) => Doc::Object(Members(
+                map.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Doc::from_value(v)))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// The member `key` of an object; `None` for anything else (as `Value::get`).
+    pub fn get(&self, key: &str) -> Option<&Doc<'a>> {
+        match self {
+            Doc::Object(members) => members.get(key),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Doc::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self, Doc::Object(_))
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Doc::Null)
+    }
+
+    /// The value at a JSON pointer (RFC 6901), as `Value::pointer` finds it.
+    pub fn pointer(&self, pointer: &str) -> Option<&Doc<'a>> {
+        if pointer.is_empty() {
+            return Some(self);
+        }
+        let rest = pointer.strip_prefix('/')?;
+        rest.split('/').try_fold(self, |node, token| {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            match node {
+                Doc::Object(members) => members.get(&token),
+                Doc::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            }
+        })
+    }
+}
+
+/// Read access to a JSON object's fields: what ownership detection needs, for both the
+/// webhook's borrowed `Doc` and the `Value`s of watch caches, triggers and audit events.
+pub trait JsonFields {
+    fn field(&self, key: &str) -> Option<&Self>;
+    fn text(&self) -> Option<&str>;
+}
+
+impl JsonFields for Value {
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.get(key)
+    }
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+}
+
+impl JsonFields for Doc<'_> {
+    fn field(&self, key: &str) -> Option<&Self> {
+        self.get(key)
+    }
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Doc<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DocVisitor(PhantomData))
+    }
+}
+
+struct DocVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for DocVisitor<'a> {
+    type Value = Doc<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Doc<'a>, E> {
+        Ok(Doc::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Doc<'a>, E> {
+        Ok(Doc::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Doc<'a>, E> {
+        Ok(Doc::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Doc<'a>, E> {
+        Ok(Number::from_f64(v).map_or(Doc::Null, Doc::Number))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Doc<'a>, E> {
+        Ok(Doc::String(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Doc<'a>, E> {
+        Ok(Doc::String(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Doc<'a>, E> {
+        Ok(Doc::String(Cow::Owned(v)))
+    }
+
+    fn visit_none<E>(self) -> Result<Doc<'a>, E> {
+        Ok(Doc::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Doc<'a>, E> {
+        Ok(Doc::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Doc<'a>, D::Error> {
+        Deserialize::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'a>, A::Error> {
+        // JSON gives no length up front; a caller-given hint is not trusted past a few.
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Doc::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'a>, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(16));
+        while let Some(Key(key)) = map.next_key()? {
+            members.push((key, map.next_value()?));
+        }
+        Ok(Doc::Object(Members::new(members)))
+    }
+}
+
+/// An object key, borrowed when it has no escapes (serde's own `Cow<str>` always copies).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for KeyVisitor<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every way the guard reads a document gives what it gives on the same `Value`.
+    #[test]
+    fn a_doc_reads_like_the_value_it_was_parsed_from() {
+        let text = r#"{"b":1,"a":{"x~y/z":"w","k":[1,2.5,null,true,"s\"q"]},"b":2,"c":-3,
+                      "d":{"escaped\u0041":"v\u00e9"},"e":1e400}"#;
+        // 1e400 does not fit an f64: both refuse it the same way.
+        assert!(serde_json::from_str::<Doc>(text).is_err());
+        assert!(serde_json::from_str::<Value>(text).is_err());
+        let text = text.replace("1e400", "1.5e3");
+        let doc: Doc = serde_json::from_str(&text).expect("doc");
+        let value: Value = serde_json::from_str(&text).expect("value");
+        assert_eq!(doc, Doc::from_value(&value));
+        assert_eq!(
+            doc.get("b"),
+            Some(&Doc::Number(2.into())),
+            "last duplicate wins"
+        );
+        let Doc::Object(members) = &doc else {
+            panic!("object")
+        };
+        assert_eq!(
+            members.keys().collect::<Vec<_>>(),
+            value
+                .as_object()
+                .expect("object")
+                .keys()
+                .collect::<Vec<_>>()
+        );
+        for pointer in [
+            "",
+            "/a/x~0y~1z",
+            "/a/k/4",
+            "/a/k/9",
+            "/d/escapedA",
+            "/e",
+            "/zz",
+            "a",
+        ] {
+            assert_eq!(
+                doc.pointer(pointer),
+                value.pointer(pointer).map(Doc::from_value).as_ref(),
+                "{pointer}"
+            );
+        }
+        assert_eq!(doc.pointer("/d/escapedA").and_then(Doc::as_str), Some("vé"));
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_from_the_input() {
+        let text = r#"{"plain":"text","escaped\n":"a\tb"}"#;
+        let doc: Doc = serde_json::from_str(text).expect("doc");
+        let Doc::Object(members) = &doc else {
+            panic!("object")
+        };
+        let kinds: Vec<(bool, bool)> = members
+            .0
+            .iter()
+            .map(|(k, v)| {
+                let Doc::String(s) = v else { panic!("string") };
+                (matches!(k, Cow::Borrowed(_)), matches!(s, Cow::Borrowed(_)))
+            })
+            .collect();
+        // Sorted: "escaped\n" < "plain".
+        assert_eq!(kinds, vec![(false, false), (true, true)]);
+        assert_eq!(
+            doc,
+            Doc::from_value(&json!({"plain":"text","escaped\n":"a\tb"}))
+        );
+    }
+
+    #[test]
+    fn numbers_compare_as_values_compare_them() {
+        for (a, b) in [
+            ("1", "1"),
+            ("1", "1.0"),
+            ("1.0", "1.00"),
+            ("-0", "0"),
+            ("1e2", "100"),
+        ] {
+            let (da, db): (Doc, Doc) = (
+                serde_json::from_str(a).expect("a"),
+                serde_json::from_str(b).expect("b"),
+            );
+            let (va, vb): (Value, Value) = (
+                serde_json::from_str(a).expect("a"),
+                serde_json::from_str(b).expect("b"),
+            );
+            assert_eq!(da == db, va == vb, "{a} vs {b}");
+        }
+    }
+}
