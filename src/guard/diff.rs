@@ -6,7 +6,7 @@
 //! strings of at most `Budget::bytes` in total, and only counts the changes beyond that.
 
 use super::clip::clip;
-use super::doc::Doc;
+use super::doc::{Doc, Members};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -163,17 +163,20 @@ impl Walk<'_> {
         }
         match (old, new) {
             (Doc::Object(a), Doc::Object(b)) => {
-                for (key, x) in a.iter() {
+                // The keys of `a` in order (changed, or gone from `b`), then those only in `b`:
+                // the order the paths were always listed in. Both sides are sorted, so each
+                // pass is one merge, not a lookup per key.
+                for (key, x, y) in pair_up(a, b) {
                     let before = self.path.len();
                     self.path.push('/');
                     push_segment(&mut self.path, key, SEGMENT_MAX);
-                    match b.get(key) {
+                    match y {
                         Some(y) => self.node(x, y, free, depth + 1),
                         None => self.leaf(free),
                     }
                     self.path.truncate(before);
                 }
-                for key in b.keys().filter(|k| !a.contains_key(k)) {
+                for key in only_in_second(a, b) {
                     let before = self.path.len();
                     self.path.push('/');
                     push_segment(&mut self.path, key, SEGMENT_MAX);
@@ -225,16 +228,38 @@ fn count(old: &Doc<'_>, new: &Doc<'_>) -> u64 {
     match (old, new) {
         (Doc::Object(a), Doc::Object(b)) => {
             let mut n = 0;
-            for (key, x) in a.iter() {
-                n += b.get(key).map_or(1, |y| count(x, y));
+            for (_, x, y) in pair_up(a, b) {
+                n += y.map_or(1, |y| count(x, y));
             }
-            n + b.keys().filter(|k| !a.contains_key(k)).count() as u64
+            n + only_in_second(a, b).count() as u64
         }
         (Doc::Array(a), Doc::Array(b)) if a.len() == b.len() => {
             a.iter().zip(b).map(|(x, y)| count(x, y)).sum()
         }
         (a, b) => u64::from(a != b),
     }
+}
+
+/// Each member of `a` in key order, with the member of `b` under the same key if there is one.
+fn pair_up<'d, 'a>(
+    a: &'d Members<'a>,
+    b: &'d Members<'a>,
+) -> impl Iterator<Item = (&'d str, &'d Doc<'a>, Option<&'d Doc<'a>>)> {
+    let mut others = b.iter().peekable();
+    a.iter().map(move |(key, x)| {
+        while others.next_if(|(other, _)| *other < key).is_some() {}
+        let y = others.next_if(|(other, _)| *other == key).map(|(_, y)| y);
+        (key, x, y)
+    })
+}
+
+/// The keys of `b` that `a` does not have, in order.
+fn only_in_second<'d>(a: &'d Members<'_>, b: &'d Members<'_>) -> impl Iterator<Item = &'d str> {
+    let mut ours = a.keys().peekable();
+    b.keys().filter(move |key| {
+        while ours.next_if(|ours| ours < key).is_some() {}
+        ours.peek() != Some(key)
+    })
 }
 
 /// Whether `path` is `prefix` or below it.
@@ -334,6 +359,20 @@ mod tests {
         let found = changed_paths(old, new, ALWAYS_IGNORED, REVIEW_BUDGET);
         assert_eq!(found.more, 0);
         found.paths
+    }
+
+    /// Keys only on the old side and changed keys come first, in key order; then the keys only
+    /// on the new side, in key order.
+    #[test]
+    fn paths_are_listed_old_keys_first_then_new_keys() {
+        let old = json!({"a": 1, "c": 1, "e": 1, "g": 1, "i": {"x": 1}});
+        let new = json!({"b": 1, "c": 2, "d": 1, "g": 1, "h": 1, "i": {"w": 1, "x": 1}, "j": 1});
+        assert_eq!(
+            all(&old, &new),
+            vec!["/a", "/c", "/e", "/i/w", "/b", "/d", "/h", "/j"]
+        );
+        assert_eq!(all(&json!({}), &json!({"a": 1})), vec!["/a"]);
+        assert_eq!(all(&json!({"a": 1}), &json!({})), vec!["/a"]);
     }
 
     #[test]

@@ -295,10 +295,9 @@ pub fn denial_incident(
     incident.issue_type = "gitops_drift_attempt".into();
     incident.created_by = Some(user.clone());
     incident.annotations.insert("object".into(), object);
-    incident.annotations.insert(
-        "operation".into(),
-        format!("{:?}", request.operation).to_uppercase(),
-    );
+    incident
+        .annotations
+        .insert("operation".into(), request.operation.as_str().to_string());
     incident.annotations.insert("user".into(), user);
     if let Some(app) = &decision.application {
         incident

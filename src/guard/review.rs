@@ -10,6 +10,7 @@ use crate::detect::tracking::{ObjectRef, Ownership, ownership};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::fmt::Write;
 
 /// Label or annotation (on the object in Git, or on the namespace) that turns the guard off.
 pub const OPT_OUT_KEY: &str = "coordination-engine.io/guard";
@@ -368,28 +369,31 @@ fn judge(
         }
         r.note(|| "the engine's own identity without a valid lease for these paths".into());
     }
+    // One string written in place (the answer's largest part): no intermediate strings.
     let namespace = shown(namespace);
-    let what = format!(
-        "{} {}{}",
-        shown(target.kind),
-        if namespace.is_empty() {
-            String::new()
-        } else {
-            format!("{namespace}/")
-        },
+    let mut message = String::with_capacity(768);
+    let _ = write!(
+        message,
+        "{} of {} ",
+        request.operation.as_str(),
+        shown(target.kind)
+    );
+    if !namespace.is_empty() {
+        let _ = write!(message, "{namespace}/");
+    }
+    let _ = write!(
+        message,
+        "{} denied: it is managed by ArgoCD Application {app:?} ({by}), and a manual change is \
+         drift that ArgoCD reverts or hides. Make the change in Git and let ArgoCD sync.",
         shown(name)
     );
-    let changed = if r.changed.is_empty() {
-        String::new()
-    } else {
-        format!(" Changed: {}.", r.changed.summary(PATHS_SHOWN))
-    };
-    let op = format!("{:?}", request.operation).to_uppercase();
-    let message = format!(
-        "{op} of {what} denied: it is managed by ArgoCD Application {app:?} ({by}), and a manual \
-         change is drift that ArgoCD reverts or hides. Make the change in Git and let ArgoCD \
-         sync.{changed} Emergency: an exempt break-glass identity (GUARD_EXEMPT_GROUPS) can make \
-         it, after disabling the Application's auto-sync, or an admin can set \
+    if !r.changed.is_empty() {
+        let _ = write!(message, " Changed: {}.", r.changed.summary(PATHS_SHOWN));
+    }
+    let _ = write!(
+        message,
+        " Emergency: an exempt break-glass identity (GUARD_EXEMPT_GROUPS) can make it, after \
+         disabling the Application's auto-sync, or an admin can set \
          GUARD_NAMESPACE_MODES={namespace}=warn."
     );
     if mode == GuardMode::Warn {

@@ -65,7 +65,11 @@ impl Draining {
 /// What has become of the body so far (shared by the handler's stream and the middleware).
 struct BodyState {
     payload: Payload,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// When the body must have arrived.
+    due: tokio::time::Instant,
+    /// The timer, started only when the client makes us wait: a body already in the buffer
+    /// (most of them) costs no timer (issue 18).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     read: usize,
     finished: bool,
     timed_out: bool,
@@ -91,7 +95,12 @@ impl BodyState {
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+            Poll::Pending => match self
+                .deadline
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(self.due)))
+                .as_mut()
+                .poll(cx)
+            {
                 Poll::Ready(()) => {
                     self.timed_out = true;
                     Poll::Ready(Some(Err(timeout_error())))
@@ -170,7 +179,8 @@ pub async fn guard_body(
         payload => {
             let state = Rc::new(RefCell::new(BodyState {
                 payload,
-                deadline: Box::pin(tokio::time::sleep(timeout)),
+                due: tokio::time::Instant::now() + timeout,
+                deadline: None,
                 read: 0,
                 finished: false,
                 timed_out: false,
