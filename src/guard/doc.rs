@@ -11,7 +11,7 @@
 //! duplicate keys wins (as in `serde_json::Map`); numbers are `serde_json::Number`, compared as
 //! `Value` compares them.
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -164,13 +164,31 @@ impl JsonFields for Doc<'_> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for Doc<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(DocVisitor(PhantomData))
+        DocSeed(&mut Scratch::default()).deserialize(deserializer)
     }
 }
 
-struct DocVisitor<'a>(PhantomData<&'a ()>);
+/// Where one parse gathers the members of its objects and the items of its arrays before
+/// moving them into a `Vec` of exactly their number: no `Vec` grows (JSON gives no length up
+/// front), none holds spare capacity, and an empty one allocates nothing. Nested values push
+/// after their parent's pending ones and take theirs off the end, like a stack.
+#[derive(Default)]
+struct Scratch<'a> {
+    members: Vec<(Cow<'a, str>, Doc<'a>)>,
+    items: Vec<Doc<'a>>,
+}
 
-impl<'de: 'a, 'a> Visitor<'de> for DocVisitor<'a> {
+struct DocSeed<'s, 'a>(&'s mut Scratch<'a>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for DocSeed<'_, 'a> {
+    type Value = Doc<'a>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Doc<'a>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for DocSeed<'_, 'a> {
     type Value = Doc<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -214,24 +232,28 @@ impl<'de: 'a, 'a> Visitor<'de> for DocVisitor<'a> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Doc<'a>, D::Error> {
-        Deserialize::deserialize(deserializer)
+        self.deserialize(deserializer)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'a>, A::Error> {
-        // JSON gives no length up front; a caller-given hint is not trusted past a few.
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
+        let scratch = self.0;
+        let start = scratch.items.len();
+        while let Some(item) = seq.next_element_seed(DocSeed(&mut *scratch))? {
+            scratch.items.push(item);
         }
-        Ok(Doc::Array(items))
+        Ok(Doc::Array(scratch.items.drain(start..).collect()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'a>, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(16));
+        let scratch = self.0;
+        let start = scratch.members.len();
         while let Some(Key(key)) = map.next_key()? {
-            members.push((key, map.next_value()?));
+            let value = map.next_value_seed(DocSeed(&mut *scratch))?;
+            scratch.members.push((key, value));
         }
-        Ok(Doc::Object(Members::new(members)))
+        Ok(Doc::Object(Members::new(
+            scratch.members.drain(start..).collect(),
+        )))
     }
 }
 
