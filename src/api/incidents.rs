@@ -166,7 +166,7 @@ pub async fn create(
     state.store.insert_incident(&incident).await?;
     state
         .metrics
-        .count_incident(incident.source, crate::pipeline::incident_layer(&incident));
+        .count_incident(incident.source, crate::plan::incident_layer(&incident));
     let view = IncidentView::new(incident, **vocabulary);
     Ok(HttpResponse::Created().json(Created {
         incident_id: view.id.clone(),

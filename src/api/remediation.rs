@@ -8,11 +8,11 @@ use super::validate::{
 };
 use super::views::Vocabulary;
 use crate::config::CompatTriggerMode;
-use crate::detect::{Layer, Signal, diagnose, layer_of};
+use crate::detect::Layer;
 use crate::error::ApiError;
 use crate::incident::{Incident, Severity, Source, Target};
 use crate::pipeline::{Detection, StartError};
-use crate::plan::{Plan, StepTarget, plan};
+use crate::plan::{Resource, StepTarget};
 use crate::workflow::{Workflow, WorkflowKind};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -289,9 +289,9 @@ pub async fn trigger(
     incident.issue_type = t.issue_type.clone();
     incident.description = t.description;
     incident.external_id = t.external_id;
-    let mut plan = crate::pipeline::plan_for(&incident);
+    let mut plan = crate::plan::for_incident(&incident);
     record_incident(&state, &incident, plan.root_cause_layer).await?;
-    let target = crate::pipeline::incident_target(&incident);
+    let target = crate::plan::incident_target(&incident);
     let detection = state
         .pipeline
         .detect_method(&target, crate::pipeline::DETECTION_BUDGET)
@@ -349,62 +349,6 @@ pub struct CoordinationTriggered {
     pub plan: Option<Value>,
 }
 
-/// One plan over several resources: each resource's ladder, lowest layer first.
-fn coordination_plan(resources: &[(StepTarget, String)], description: &str) -> Plan {
-    let mut per_resource: Vec<(Layer, Plan)> = resources
-        .iter()
-        .map(|(target, issue)| {
-            let text = format!("{issue} {description}");
-            let signal = Signal {
-                kind: &target.kind,
-                namespace: target.namespace.as_deref(),
-                alertname: None,
-                text: &text,
-            };
-            let finding = layer_of(&signal);
-            (
-                finding.layer,
-                plan(
-                    issue,
-                    target.clone(),
-                    std::slice::from_ref(&finding),
-                    finding.layer,
-                ),
-            )
-        })
-        .collect();
-    per_resource.sort_by_key(|(layer, _)| *layer);
-    let signals_text: Vec<String> = resources
-        .iter()
-        .map(|(_, i)| format!("{i} {description}"))
-        .collect();
-    let signals: Vec<Signal> = resources
-        .iter()
-        .zip(&signals_text)
-        .map(|((t, _), text)| Signal {
-            kind: &t.kind,
-            namespace: t.namespace.as_deref(),
-            alertname: None,
-            text,
-        })
-        .collect();
-    let (layers, root) = diagnose(&signals);
-    let mut steps = Vec::new();
-    for (_, p) in per_resource {
-        steps.extend(p.steps);
-    }
-    for (i, step) in steps.iter_mut().enumerate() {
-        step.order = i as u32 + 1;
-    }
-    Plan {
-        issue_type: "multi_layer".into(),
-        root_cause_layer: root,
-        affected_layers: layers.iter().map(|l| l.layer).collect(),
-        estimated_duration_seconds: steps.iter().map(|s| s.timeout_seconds).sum(),
-        steps,
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/coordination/trigger", tag = "remediation", security(("bearer" = [])),
     request_body = CoordinationTrigger,
     responses((status = 202, body = CoordinationTriggered), (status = 409), (status = 422)))]
@@ -423,18 +367,21 @@ pub async fn coordination_trigger(
         let namespace = namespace_for(&kind, r.namespace, &format!("resources[{i}].namespace"))?;
         let name = kubernetes_name(&format!("resources[{i}].name"), r.name)?;
         let issue = normalize_issue(r.issue.as_deref().unwrap_or("unknown"));
-        resources.push((
-            StepTarget {
+        resources.push(Resource {
+            target: StepTarget {
                 kind,
                 namespace,
                 name,
             },
-            issue,
-        ));
+            issue_type: issue,
+        });
     }
-    let plan = coordination_plan(&resources, &description);
+    let plan = crate::plan::for_resources(&resources, &description);
     let now = Utc::now();
-    let (first, first_issue) = &resources[0];
+    let Resource {
+        target: first,
+        issue_type: first_issue,
+    } = &resources[0];
     let mut incident = Incident::new(
         Source::Api,
         truncate_title(&description),
@@ -451,7 +398,7 @@ pub async fn coordination_trigger(
     incident.external_id = body.incident_id;
     incident.affected_resources = resources
         .iter()
-        .map(|(t, _)| {
+        .map(|Resource { target: t, .. }| {
             format!(
                 "{}/{}/{}",
                 t.namespace.as_deref().unwrap_or(""),
