@@ -11,6 +11,7 @@ pub mod leak;
 pub mod metrics_catalog;
 pub mod prometheus;
 pub mod rightsizing;
+pub mod usage;
 
 use crate::error::ApiError;
 
