@@ -16,6 +16,7 @@ mod run;
 mod rung;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 use crate::gate::{Bucket, GateContext, StormBudget, Verdict, gate};
 use crate::incident::Incident;
@@ -603,8 +604,10 @@ impl Pipeline {
             }
         }
         let pipeline = self.clone();
+        let span = trace::WorkflowSpan::of(&workflow);
+        let run = span.around(pipeline.clone().run(workflow, plan));
         tokio::spawn(async move {
-            pipeline.clone().run(workflow, plan).await;
+            run.await;
             pipeline
                 .in_flight
                 .lock()

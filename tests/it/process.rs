@@ -326,6 +326,32 @@ pub(crate) async fn start_server(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> (tokio::process::Child, std::net::SocketAddr) {
+    spawn_server(dir, env, Stdio::null()).await
+}
+
+/// Like [`start_server`] at `LOG_LEVEL=info`, with the process's (JSON) log lines.
+pub(crate) async fn start_server_with_logs(
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (
+    tokio::process::Child,
+    std::net::SocketAddr,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
+    let env: Vec<(&str, &str)> = [("LOG_LEVEL", "info")]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    let (mut child, addr) = spawn_server(dir, &env, Stdio::piped()).await;
+    let stdout = child.stdout.take().expect("stdout");
+    (child, addr, BufReader::new(stdout).lines())
+}
+
+async fn spawn_server(
+    dir: &Path,
+    env: &[(&str, &str)],
+    stdout: Stdio,
+) -> (tokio::process::Child, std::net::SocketAddr) {
     let mut child = tokio::process::Command::new(BIN)
         .arg("serve")
         .current_dir(dir)
@@ -337,7 +363,7 @@ pub(crate) async fn start_server(
             ("LOG_LEVEL", "warn"),
         ])
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
