@@ -1,9 +1,10 @@
 //! The ArgoCD channel: an ArgoCD-managed Deployment is fixed through its Application (sync, and
 //! ArgoCD's restart action through argocd-server), never by a patch of the Deployment.
 
-use crate::execute::writes_of as writes;
-use crate::execute::{deployment, event_answer, finished_workflow, pod_list, sick_first, trigger};
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::cluster::{deployment, event_answer, pod_list, sick_first};
+use crate::helpers::workflow::writes_of as writes;
+use crate::helpers::workflow::{finished_workflow, trigger};
+use crate::helpers::{TestApp, spawn_attached};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -43,23 +44,9 @@ fn crash_looping(mut writes: Writes) -> Writes {
     writes
 }
 
-pub(crate) async fn attached_with(
-    mock: &MockApiServer,
-    dir: &tempfile::TempDir,
-    env: &[(&str, String)],
-) -> TestApp {
-    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    spawn_app_with(|vars| {
-        vars.insert("KUBECONFIG".into(), kubeconfig);
-        vars.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
-        vars.insert("ARGOCD_SYNC_TIMEOUT".into(), "20s".into());
-        vars.extend(env);
-    })
-    .await
+/// Attached, with ArgoCD syncs that may take 20 s.
+pub(crate) async fn attached_with(mock: &MockApiServer, env: &[(&str, &str)]) -> TestApp {
+    spawn_attached(mock, &[&[("ARGOCD_SYNC_TIMEOUT", "20s")], env].concat()).await
 }
 
 fn steps(workflow: &Value) -> Vec<(String, String, String)> {
@@ -101,8 +88,7 @@ async fn a_crash_looping_argocd_deployment_is_synced_through_its_application_nev
         vec![(200, json!({}))],
     );
     let mock = MockApiServer::start_with(cluster(), crash_looping(writes_answers)).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached_with(&mock, &dir, &[]).await;
+    let app = attached_with(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
@@ -174,8 +160,7 @@ async fn a_degraded_sync_fails_fast_and_the_rollback_asks_for_a_revert_in_git() 
         ]),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached_with(&mock, &dir, &[]).await;
+    let app = attached_with(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
@@ -232,14 +217,12 @@ async fn with_argocd_api_url_the_rest_api_syncs_and_runs_the_restart_action_over
         tls_dir.path(),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
     let app = attached_with(
         &mock,
-        &dir,
         &[
-            ("ARGOCD_API_URL", argocd.url.clone()),
-            ("ARGOCD_TOKEN", "argo-token".into()),
-            ("ARGOCD_CA_FILE", ca.display().to_string()),
+            ("ARGOCD_API_URL", argocd.url.as_str()),
+            ("ARGOCD_TOKEN", "argo-token"),
+            ("ARGOCD_CA_FILE", ca.display().to_string().as_str()),
         ],
     )
     .await;
@@ -307,8 +290,7 @@ async fn a_bad_image_in_git_escalates_with_the_change_needed_and_no_blind_restar
         "reason": "ImagePullBackOff", "message": "Back-off pulling image \"cart:1.3-typo\""}});
     objects.insert("/api/v1/namespaces/shop/pods".to_string(), broken);
     let mock = MockApiServer::start_with(objects, Writes::from([event_answer("shop")])).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached_with(&mock, &dir, &[]).await;
+    let app = attached_with(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "cart", "ImagePullBackOff").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");

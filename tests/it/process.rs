@@ -534,12 +534,12 @@ async fn killed_mid_step_on(database: Option<&str>) {
     // A Deployment whose rollout never completes: after the restart the workflow verifies
     // for a minute, long enough to be killed in the middle.
     let path = "/apis/apps/v1/namespaces/shop/deployments/stuck";
-    let stuck = crate::execute::deployment("shop", "stuck", serde_json::json!({}), 0);
+    let stuck = crate::helpers::cluster::deployment("shop", "stuck", serde_json::json!({}), 0);
     let mock = MockApiServer::start_with(
         HashMap::from([(path.to_string(), stuck.clone())]),
         Writes::from([
             (("PATCH".to_string(), path.to_string()), vec![(200, stuck)]),
-            crate::execute::event_answer("shop"),
+            crate::helpers::cluster::event_answer("shop"),
         ]),
     )
     .await;

@@ -11,12 +11,12 @@ async fn every_step_of_a_live_workflow_is_logged_in_its_span() {
     // A Deployment whose rollout never completes: restart, a failing checkpoint, then the
     // rest of the ladder until the workflow ends.
     let path = "/apis/apps/v1/namespaces/shop/deployments/stuck";
-    let stuck = crate::execute::deployment("shop", "stuck", json!({}), 0);
+    let stuck = crate::helpers::cluster::deployment("shop", "stuck", json!({}), 0);
     let mock = MockApiServer::start_with(
         HashMap::from([(path.to_string(), stuck.clone())]),
         Writes::from([
             (("PATCH".to_string(), path.to_string()), vec![(200, stuck)]),
-            crate::execute::event_answer("shop"),
+            crate::helpers::cluster::event_answer("shop"),
         ]),
     )
     .await;
