@@ -4,6 +4,7 @@
 //! setting, never a made-up value.
 
 pub mod anomaly;
+pub mod anomaly_request;
 pub mod capacity;
 pub mod disk;
 pub mod fit;
