@@ -1,52 +1,22 @@
 //! The ArgoCD channel: an ArgoCD-managed Deployment is fixed through its Application (sync, and
 //! ArgoCD's restart action through argocd-server), never by a patch of the Deployment.
 
-use crate::helpers::cluster::{deployment, event_answer, pod_list, sick_first};
+use crate::helpers::argocd::{
+    CART_DEPLOYMENT as DEPLOYMENT, application, argocd_server_answers, attached_with, cluster,
+};
+use crate::helpers::cluster::{event_answer, pod_list, sick_first};
 use crate::helpers::workflow::writes_of as writes;
 use crate::helpers::workflow::{finished_workflow, trigger};
-use crate::helpers::{TestApp, spawn_attached};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/cart";
 const APP: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop";
-pub(crate) const REST_APP: &str = "/api/v1/applications/shop";
-
-/// An Application status: after `started` the operation is ours when it differs from "t1".
-pub(crate) fn application(sync: &str, health: &str, phase: &str, started: &str) -> Value {
-    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "metadata": {"name": "shop", "namespace": "argocd"},
-        "spec": {"destination": {"namespace": "shop"}},
-        "status": {"sync": {"status": sync}, "health": {"status": health, "message": "cart: crash looping"},
-            "operationState": {"phase": phase, "startedAt": started, "message": "ok"},
-            "history": [{"id": 1, "revision": "aaa111"}, {"id": 2, "revision": "bbb222"}]}})
-}
-
-pub(crate) fn cluster() -> HashMap<String, Value> {
-    let tracked = json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"});
-    HashMap::from([
-        (
-            DEPLOYMENT.to_string(),
-            deployment("shop", "cart", tracked, 2),
-        ),
-        (
-            "/api/v1/namespaces/shop/pods".to_string(),
-            pod_list(&[("cart-1", true, 0)]),
-        ),
-    ])
-}
-
 /// cart's pod crash-loops (not Ready) when the engine first looks, then is Ready.
 fn crash_looping(mut writes: Writes) -> Writes {
     let pods = pod_list(&[("cart-1", true, 0)]);
     sick_first(&mut writes, "/api/v1/namespaces/shop/pods", pods);
     writes
-}
-
-/// Attached, with ArgoCD syncs that may take 20 s.
-pub(crate) async fn attached_with(mock: &MockApiServer, env: &[(&str, &str)]) -> TestApp {
-    spawn_attached(mock, &[&[("ARGOCD_SYNC_TIMEOUT", "20s")], env].concat()).await
 }
 
 fn steps(workflow: &Value) -> Vec<(String, String, String)> {
@@ -306,26 +276,4 @@ async fn a_bad_image_in_git_escalates_with_the_change_needed_and_no_blind_restar
     );
     assert!(writes(&mock.requests()).is_empty(), "no restart, no sync");
     mock.stop().await;
-}
-
-/// argocd-server's answers to a sync: the Application Degraded, then `after_sync`; the sync
-/// and the resource action accepted.
-pub(crate) fn argocd_server_answers(after_sync: Value) -> Writes {
-    Writes::from([
-        (
-            ("GET".to_string(), REST_APP.to_string()),
-            vec![
-                (200, application("Synced", "Degraded", "Succeeded", "t1")),
-                (200, after_sync),
-            ],
-        ),
-        (
-            ("POST".to_string(), format!("{REST_APP}/sync")),
-            vec![(200, json!({}))],
-        ),
-        (
-            ("POST".to_string(), format!("{REST_APP}/resource/actions")),
-            vec![(200, json!({}))],
-        ),
-    ])
 }

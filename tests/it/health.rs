@@ -183,7 +183,7 @@ fn one_application() -> std::collections::HashMap<String, serde_json::Value> {
 async fn attached_health_names_a_missing_permission_as_degraded() {
     let mock = crate::kube_mock::MockApiServer::start(one_application()).await;
     mock.deny_access("delete", "", "pods", "");
-    let app = crate::argocd::attached_with(&mock, &[]).await;
+    let app = crate::helpers::argocd::attached_with(&mock, &[]).await;
 
     let body = attached_health(&app).await;
     let rbac = &body["components"]["rbac"];
@@ -235,7 +235,9 @@ async fn attached_health_reports_argocd_and_a_full_grant() {
     // OLM is not granted at all: its chart toggle is off, which is not a fault.
     mock.deny_access("list", "operators.coreos.com", "clusterserviceversions", "");
     // The mock also stands in for argocd-server (GET /api/version).
-    let app = crate::argocd::attached_with(&mock, &[("ARGOCD_API_URL", mock.url.as_str())]).await;
+    let app =
+        crate::helpers::argocd::attached_with(&mock, &[("ARGOCD_API_URL", mock.url.as_str())])
+            .await;
 
     let body = attached_health(&app).await;
     let argocd = &body["components"]["argocd"];
@@ -260,7 +262,8 @@ async fn an_unreachable_argocd_server_degrades_the_argocd_component() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let app = crate::argocd::attached_with(&mock, &[("ARGOCD_API_URL", url.as_str())]).await;
+    let app =
+        crate::helpers::argocd::attached_with(&mock, &[("ARGOCD_API_URL", url.as_str())]).await;
 
     let body = attached_health(&app).await;
     let argocd = &body["components"]["argocd"];

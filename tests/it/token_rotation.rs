@@ -2,7 +2,7 @@
 //! changes, and outbound clients (Prometheus, argocd-server) send the file's current token.
 //! A file caught empty keeps the last good token.
 
-use crate::argocd::{application, argocd_server_answers, attached_with, cluster};
+use crate::helpers::argocd::{application, argocd_server_answers, attached_with, cluster};
 use crate::helpers::cluster::event_answer;
 use crate::helpers::workflow::trigger;
 use crate::helpers::{TestApp, spawn_app_with, wait_for};

@@ -1,8 +1,9 @@
-//! What the tests share: the engine in-process (`app`), TLS clients (`tls`), Kubernetes
-//! objects and the mock API server's answers (`cluster`), workflows driven through the API
-//! (`workflow`), and the general checks below.
+//! What the tests share: the engine in-process (`app`), TLS clients (`tls`), Kubernetes objects
+//! and the mock API server's answers (`cluster`, and an ArgoCD-managed app: `argocd`),
+//! workflows driven through the API (`workflow`), and the general checks below.
 
 mod app;
+pub mod argocd;
 pub mod cluster;
 mod tls;
 pub mod workflow;
