@@ -40,6 +40,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod token_file;
+pub mod validate;
 pub mod verify;
 pub mod watch;
 pub mod workflow;

@@ -16,8 +16,8 @@ mod run;
 mod rung;
 #[cfg(test)]
 mod tests;
+mod trace;
 
-use crate::detect::{Layer, LayerFinding, Signal, diagnose};
 use crate::gate::{Bucket, GateContext, StormBudget, Verdict, gate};
 use crate::incident::Incident;
 use crate::metrics::Metrics;
@@ -109,49 +109,7 @@ fn held_by_pause(workflow: &Workflow) -> bool {
         })
 }
 
-/// The step target of an incident (its object, or the incident itself when it names none).
-pub fn incident_target(incident: &Incident) -> StepTarget {
-    let (kind, name) = match &incident.target {
-        Some(t) => (t.kind.clone(), t.name.clone()),
-        None => (String::new(), incident.title.clone()),
-    };
-    StepTarget {
-        namespace: incident
-            .namespace
-            .clone()
-            .filter(|_| !crate::plan::is_cluster_scoped(&kind)),
-        kind,
-        name,
-    }
-}
-
-/// Layer detection (SPEC §5.1) of one incident: its affected layers and the root cause.
-fn diagnose_incident(incident: &Incident, target: &StepTarget) -> (Vec<LayerFinding>, Layer) {
-    let text = format!(
-        "{} {} {}",
-        incident.issue_type, incident.title, incident.description
-    );
-    let signal = Signal {
-        kind: &target.kind,
-        namespace: incident.namespace.as_deref(),
-        alertname: incident.labels.get("alertname").map(String::as_str),
-        text: &text,
-    };
-    diagnose(&[signal])
-}
-
-/// The layer an incident is counted under in `incidents_total`: the root cause its plan starts
-/// from (keyword detection, known when the incident is created).
-pub fn incident_layer(incident: &Incident) -> Layer {
-    diagnose_incident(incident, &incident_target(incident)).1
-}
-
-/// The plan for one incident.
-pub fn plan_for(incident: &Incident) -> Plan {
-    let target = incident_target(incident);
-    let (layers, root) = diagnose_incident(incident, &target);
-    plan(&incident.issue_type, target, &layers, root)
-}
+pub use crate::plan::{for_incident as plan_for, incident_layer, incident_target};
 
 /// The plan a workflow was stored with (`None` when it has none or it no longer parses).
 fn stored_plan(workflow: &Workflow) -> Option<Plan> {
@@ -646,8 +604,10 @@ impl Pipeline {
             }
         }
         let pipeline = self.clone();
+        let span = trace::WorkflowSpan::of(&workflow);
+        let run = span.around(pipeline.clone().run(workflow, plan));
         tokio::spawn(async move {
-            pipeline.clone().run(workflow, plan).await;
+            run.await;
             pipeline
                 .in_flight
                 .lock()

@@ -1,7 +1,13 @@
 //! Diagnosis → plan (SPEC §5.2): ordered steps, lowest layer first, least invasive first, each
 //! with its channel, timeout, verification and undo. Pure data.
 
+mod incident;
+
 use crate::detect::{Layer, LayerFinding};
+pub use incident::{
+    Resource, diagnose_incident, for_incident, for_resources, for_signal, incident_layer,
+    incident_target,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -1,18 +1,16 @@
 //! The only wiring place: builds TLS, cluster, state and the two listeners.
 
 use crate::api::routes::{ROUTES, Shared, api_app, compat_app, metrics_app};
-use crate::api::{AppState, openapi::OpenApiJson};
+use crate::api::{AppState, StateParts};
 use crate::auth::{ApiToken, TokenOrigin, resolve_token};
 use crate::cluster::Cluster;
 use crate::config::Settings;
-use crate::http::budget::BodyBudget;
 use crate::http::{BodyReadTimeout, Draining, HttpServer};
 use crate::metrics::Metrics;
 use crate::store::{SqlStore, Store, StoreError};
 use crate::tls::client_ca::ReloadingClientCa;
 use crate::tls::{self, ReloadingCert};
 use crate::token_file::{OutboundToken, TokenFile};
-use actix_web::web;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Instant;
@@ -260,33 +258,19 @@ impl Application {
             );
         }
 
-        let shared = Shared {
-            state: web::Data::new(AppState {
-                settings: settings.clone(),
-                compat_limit: Default::default(),
-                cluster,
-                store: store.clone(),
-                metrics: metrics.clone(),
-                guard: guard_view.clone(),
-                denials: crate::guard::record::DenialRecorder::spawn(
-                    store.clone(),
-                    metrics.clone(),
-                    crate::guard::record::DenialPolicy::from_settings(&settings),
-                ),
-                pipeline: pipeline.clone(),
-                audit: crate::api::audit::AuditState::from_settings(&settings),
-                tls: tls.clone(),
-                started_at: Instant::now(),
-                prometheus: prometheus_client(&settings, &metrics)?,
-                models: models.clone(),
-                access,
-            }),
-            metrics: web::Data::new(metrics.clone()),
-            token: web::Data::new(token.clone()),
-            openapi: web::Data::new(OpenApiJson::render()),
-            draining: Draining::default(),
-            body_budget: BodyBudget::new(settings.tokenless_body_budget),
-        };
+        let state = AppState::new(StateParts {
+            settings: settings.clone(),
+            cluster,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            guard: guard_view.clone(),
+            pipeline: pipeline.clone(),
+            tls: tls.clone(),
+            prometheus: prometheus_client(&settings, &metrics)?,
+            models: models.clone(),
+            access,
+        });
+        let shared = Shared::new(state, token.clone());
 
         let api_listener = bind(&settings, settings.port, "PORT")?;
         let metrics_listener = bind(&settings, settings.metrics_port, "METRICS_PORT")?;

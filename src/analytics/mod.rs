@@ -4,6 +4,7 @@
 //! setting, never a made-up value.
 
 pub mod anomaly;
+pub mod anomaly_request;
 pub mod capacity;
 pub mod disk;
 pub mod fit;
@@ -11,6 +12,7 @@ pub mod leak;
 pub mod metrics_catalog;
 pub mod prometheus;
 pub mod rightsizing;
+pub mod usage;
 
 use crate::error::ApiError;
 

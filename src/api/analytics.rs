@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::params;
+use crate::analytics::anomaly_request::{self, MetricsError};
 use crate::analytics::{
     AnalyticsError, capacity, disk, leak, metrics_catalog, prometheus::Prometheus, rightsizing,
 };
@@ -261,72 +262,25 @@ pub struct AnalyzeRequest {
     pub include_predictions: Option<bool>,
 }
 
-/// `key=value,key2=value2` (equality only, like kube-state-metrics labels can answer).
-fn label_selector(text: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    text.split(',')
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').ok_or_else(|| {
-                super::validate::invalid("label_selector", format!("{pair:?} is not key=value"))
-            })?;
-            let key_ok = !k.is_empty()
-                && k.len() <= 253
-                && k.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
-            let value_ok = v.len() <= 63
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-            if key_ok && value_ok {
-                Ok((k.to_string(), v.to_string()))
-            } else {
-                Err(super::validate::invalid(
-                    "label_selector",
-                    format!("{pair:?} is not a label"),
-                ))
-            }
-        })
-        .collect()
-}
-
-/// The requested metrics (default cpu and memory), each a catalog name or a valid Prometheus
-/// metric name; anything else is a 422 naming it (clipped: it is the caller's text).
+/// The requested metrics, resolved (default cpu and memory); anything else is a 422 naming it.
 fn requested_metrics(
     list: Option<Vec<MetricSpec>>,
 ) -> Result<Vec<metrics_catalog::Metric>, ApiError> {
-    let names: Vec<String> = match list {
-        None => vec!["cpu".into(), "memory".into()],
-        Some(list) if list.len() > 10 => {
-            return Err(super::validate::invalid("metrics", "at most 10 metrics"));
-        }
-        Some(list) => list
-            .into_iter()
+    let names = list.map(|list| {
+        list.into_iter()
             .map(|m| match m {
                 MetricSpec::Name(n) | MetricSpec::Object { name: n } => n,
             })
-            .collect(),
-    };
-    names
-        .iter()
-        .map(|name| {
-            metrics_catalog::resolve(name).map_err(|why| {
-                let shown = crate::clip::shown(name);
-                super::validate::invalid(
-                    "metrics",
-                    format!(
-                        "{shown:?} {why}; known metrics: {}",
-                        metrics_catalog::CATALOG
-                            .iter()
-                            .map(|e| e.names[0])
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-                .with_details(serde_json::json!({"field": "metrics", "metric": shown}))
-            })
-        })
-        .collect()
+            .collect()
+    });
+    anomaly_request::metrics(names).map_err(|error| match error {
+        MetricsError::TooMany => super::validate::invalid(
+            "metrics",
+            format!("at most {} metrics", anomaly_request::MAX_METRICS),
+        ),
+        MetricsError::Invalid { metric, message } => super::validate::invalid("metrics", message)
+            .with_details(serde_json::json!({"field": "metrics", "metric": metric})),
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/anomalies/analyze", tag = "analytics", security(("bearer" = [])),
@@ -338,34 +292,15 @@ pub async fn analyze_anomalies(
 ) -> Result<web::Json<crate::analytics::anomaly::Analysis>, ApiError> {
     use crate::analytics::anomaly;
     let request = body.into_inner();
-    let range_text = request
-        .time_range
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| "1h".into());
-    let range = crate::config::parse_duration(&range_text)
-        .filter(|d| (Duration::from_secs(300)..=Duration::from_secs(30 * 86_400)).contains(d))
-        .ok_or_else(|| {
-            super::validate::invalid("time_range", "a duration from 5m to 30d, like 1h or 24h")
-        })?;
-    let threshold = request.threshold.unwrap_or(0.3);
-    if !(0.0..=1.0).contains(&threshold) {
-        return Err(super::validate::invalid("threshold", "must be from 0 to 1"));
-    }
+    let (range, range_text) = anomaly_request::time_range(request.time_range)?;
+    let threshold = anomaly_request::threshold(request.threshold)?;
     let metrics = requested_metrics(request.metrics)?;
-    if let Some(model) = request.model_name.as_deref().filter(|m| !m.is_empty())
-        && model != crate::ml::ANOMALY_DETECTOR
-    {
-        return Err(super::validate::invalid(
-            "model_name",
-            format!("only {} is served", crate::ml::ANOMALY_DETECTOR),
-        ));
-    }
+    anomaly_request::model(request.model_name.as_deref())?;
     let scope = anomaly::Scope {
         namespace: params::namespace(request.namespace.as_deref())?,
         pod: super::validate::object_name("pod", request.pod)?,
         deployment: super::validate::object_name("deployment", request.deployment)?,
-        labels: label_selector(request.label_selector.as_deref())?,
+        labels: anomaly_request::label_selector(request.label_selector.as_deref())?,
     };
     let result = anomaly::analyze(
         prometheus(&state)?,

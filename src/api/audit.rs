@@ -131,7 +131,7 @@ pub async fn receive(
     // Each incident's layer, for the ones the store creates (a resent event creates none).
     let layers: std::collections::HashMap<String, crate::detect::Layer> = incidents
         .iter()
-        .map(|(_, i)| (i.id.clone(), crate::pipeline::incident_layer(i)))
+        .map(|(_, i)| (i.id.clone(), crate::plan::incident_layer(i)))
         .collect();
     let outcome = state.store.record_audit(&ids, incidents, now).await?;
     // Counted after the commit. A resent batch counts as duplicates, not as matches again.

@@ -5,10 +5,13 @@ use super::AppState;
 use super::json::JsonBody;
 use super::params;
 use super::validate::invalid;
-use crate::analytics::{AnalyticsError, matcher};
+use crate::analytics::AnalyticsError;
+use crate::analytics::usage::{Objects, Scope};
 use crate::error::ApiError;
-use crate::ml::kserve::{ModelError, numbers};
-use actix_web::{HttpResponse, web};
+use crate::ml::kserve::ModelError;
+use crate::ml::predict::{self, PredictError, UsageRequest};
+pub use crate::ml::predict::{CurrentMetrics, ModelInfo, Percentages, Prediction, TargetTime};
+use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -100,49 +103,6 @@ pub struct PredictRequest {
     pub pod: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Percentages {
-    pub cpu_percent: f64,
-    pub memory_percent: f64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ModelInfo {
-    pub name: String,
-    pub version: String,
-    /// The model's own confidence, when it gives one (a third number).
-    pub confidence: Option<f64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CurrentMetrics {
-    pub cpu_rolling_mean: f64,
-    pub memory_rolling_mean: f64,
-    pub timestamp: String,
-    /// `prometheus` (measured) or `request` (the client's estimate).
-    pub source: &'static str,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TargetTime {
-    pub hour: i64,
-    pub day_of_week: i64,
-    pub iso_timestamp: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Prediction {
-    pub status: &'static str,
-    pub scope: String,
-    pub target: String,
-    pub predictions: Percentages,
-    pub model_info: ModelInfo,
-    pub current_metrics: CurrentMetrics,
-    pub target_time: TargetTime,
-    pub trend: &'static str,
-    pub recommendation: String,
-}
-
 fn bounded_int(field: &str, value: Option<i64>, max: i64, default: i64) -> Result<i64, ApiError> {
     let value = value.unwrap_or(default);
     if (0..=max).contains(&value) {
@@ -152,201 +112,59 @@ fn bounded_int(field: &str, value: Option<i64>, max: i64, default: i64) -> Resul
     }
 }
 
-fn percent(field: &str, value: Option<f64>) -> Result<f64, ApiError> {
-    match value {
-        None => Ok(0.0),
-        Some(v) if v.is_finite() && (0.0..=1000.0).contains(&v) => Ok(v),
-        Some(_) => Err(invalid(field, "must be a percentage")),
-    }
-}
-
-/// The next time at `hour` on `day_of_week` (Monday = 0), from now, in UTC.
-fn next_time(hour: i64, day_of_week: i64) -> String {
-    use chrono::{Datelike, Duration, Timelike, Utc};
-    let now = Utc::now();
-    let today = i64::from(now.weekday().num_days_from_monday());
-    let mut days = (day_of_week - today).rem_euclid(7);
-    if days == 0 && hour <= i64::from(now.hour()) {
-        days = 7;
-    }
-    let at = (now + Duration::days(days))
-        .with_hour(hour as u32)
-        .and_then(|t| t.with_minute(0))
-        .and_then(|t| t.with_second(0))
-        .unwrap_or(now);
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// CPU and memory usage in percent of the requests of the scope, from Prometheus.
-async fn measured(
-    prometheus: &crate::analytics::prometheus::Prometheus,
-    selector: &str,
-) -> Result<Option<(f64, f64)>, AnalyticsError> {
-    // `{a,b}` from the non-empty parts.
-    let braces = |parts: &[&str]| {
-        let parts: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
-        format!("{{{}}}", parts.join(","))
-    };
-    let percent = |usage: String, resource: &str| {
-        let requested = braces(&[selector, &format!("resource=\"{resource}\"")]);
-        format!("100 * sum({usage}) / sum(kube_pod_container_resource_requests{requested})")
-    };
-    let containers = braces(&["container!=\"\"", selector]);
-    let cpu = prometheus
-        .instant(&percent(
-            format!("rate(container_cpu_usage_seconds_total{containers}[5m])"),
-            "cpu",
-        ))
-        .await?;
-    let memory = prometheus
-        .instant(&percent(
-            format!("container_memory_working_set_bytes{containers}"),
-            "memory",
-        ))
-        .await?;
-    Ok(match (cpu.first(), memory.first()) {
-        (Some(c), Some(m)) if c.value.is_finite() && m.value.is_finite() => {
-            Some((c.value, m.value))
-        }
-        _ => None,
-    })
-}
-
 #[utoipa::path(post, path = "/api/v1/predict", tag = "ml", security(("bearer" = [])),
     request_body = PredictRequest,
     responses((status = 200, body = Prediction), (status = 422), (status = 503)))]
 pub async fn predict(
     state: web::Data<AppState>,
     body: JsonBody<PredictRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<Prediction>, ApiError> {
     let request = body.into_inner();
     let hour = bounded_int("hour", request.hour, 23, 0)?;
     let day_of_week = bounded_int("day_of_week", request.day_of_week, 6, 0)?;
-    let scope = request.scope.unwrap_or_else(|| "namespace".into());
-    if !["pod", "deployment", "namespace", "cluster"].contains(&scope.as_str()) {
-        return Err(invalid(
-            "scope",
-            "must be pod, deployment, namespace or cluster",
-        ));
-    }
-    let namespace = params::namespace(request.namespace.as_deref())?;
-    let deployment = super::validate::object_name("deployment", request.deployment)?;
-    let pod = super::validate::object_name("pod", request.pod)?;
+    let scope_name = request.scope.unwrap_or_else(|| "namespace".into());
+    let scope = Scope::parse(&scope_name)
+        .ok_or_else(|| invalid("scope", "must be pod, deployment, namespace or cluster"))?;
+    let objects = Objects {
+        namespace: params::namespace(request.namespace.as_deref())?,
+        deployment: super::validate::object_name("deployment", request.deployment)?,
+        pod: super::validate::object_name("pod", request.pod)?,
+    };
     let model = state.models.predictive_analytics.as_ref().ok_or_else(|| {
         ApiError::from(AnalyticsError::NotConfigured(
             "KSERVE_PREDICTIVE_ANALYTICS_SERVICE (with ENABLE_KSERVE_INTEGRATION=true)",
         ))
     })?;
-    let mut selector = Vec::new();
-    if let Some(ns) = &namespace {
-        selector.push(matcher("namespace", ns));
-    }
-    match (scope.as_str(), &pod, &deployment) {
-        ("pod", Some(p), _) => selector.push(matcher("pod", p)),
-        // Object names have no regex metacharacters but `.`.
-        ("deployment", _, Some(d)) => {
-            selector.push(format!("pod=~\"{}-.*\"", d.replace('.', "\\\\.")))
-        }
-        _ => {}
-    }
-    let target = match (scope.as_str(), &pod, &deployment) {
-        ("pod", Some(p), _) => format!("{}/{p}", namespace.as_deref().unwrap_or("")),
-        ("deployment", _, Some(d)) => format!("{}/{d}", namespace.as_deref().unwrap_or("")),
-        ("cluster", _, _) => "cluster".into(),
-        _ => namespace.clone().unwrap_or_else(|| "all namespaces".into()),
+    let request = UsageRequest {
+        hour,
+        day_of_week,
+        scope_name,
+        scope,
+        objects,
+        cpu_estimate: request.cpu_rolling_mean,
+        memory_estimate: request.memory_rolling_mean,
     };
-    let (cpu_now, memory_now, source) = match &state.prometheus {
-        Some(prometheus) => match measured(prometheus, &selector.join(",")).await? {
-            Some((cpu, memory)) => (cpu, memory, "prometheus"),
-            None => (
-                percent("cpu_rolling_mean", request.cpu_rolling_mean)?,
-                percent("memory_rolling_mean", request.memory_rolling_mean)?,
-                "request",
-            ),
-        },
-        None => (
-            percent("cpu_rolling_mean", request.cpu_rolling_mean)?,
-            percent("memory_rolling_mean", request.memory_rolling_mean)?,
-            "request",
-        ),
-    };
-    let predictions = model
-        .predict(serde_json::json!([[
-            hour,
-            day_of_week,
-            cpu_now,
-            memory_now
-        ]]))
+    predict::predict(model, state.prometheus.as_ref(), request)
         .await
-        .map_err(|error| match error {
-            ModelError::CircuitOpen { .. } => ApiError::unavailable(error.to_string()),
-            ModelError::Failed { .. } => ApiError::new(
-                actix_web::http::StatusCode::BAD_GATEWAY,
-                "upstream_error",
-                error.to_string(),
-            ),
-        })?;
-    // `[cpu, memory, confidence?]`, or an object with those fields by name.
-    let values: Vec<f64> = match predictions.first() {
-        Some(serde_json::Value::Object(fields)) => ["cpu_percent", "memory_percent", "confidence"]
-            .iter()
-            .map_while(|k| fields.get(*k).and_then(serde_json::Value::as_f64))
-            .collect(),
-        Some(other) => numbers(other),
-        None => Vec::new(),
-    };
-    let (Some(cpu), Some(memory)) = (values.first().copied(), values.get(1).copied()) else {
-        return Err(ApiError::new(
+        .map(web::Json)
+        .map_err(predict_error)
+}
+
+fn predict_error(error: PredictError) -> ApiError {
+    let upstream = |message: String| {
+        ApiError::new(
             actix_web::http::StatusCode::BAD_GATEWAY,
             "upstream_error",
-            format!(
-                "{} answered no [cpu, memory] prediction: {predictions:?}",
-                model.name
-            ),
-        ));
-    };
-    let trend = if cpu > cpu_now * 1.1 || memory > memory_now * 1.1 {
-        "increasing"
-    } else if cpu < cpu_now * 0.9 && memory < memory_now * 0.9 {
-        "decreasing"
-    } else {
-        "stable"
-    };
-    let recommendation = if cpu >= 85.0 || memory >= 85.0 {
-        format!(
-            "expect {cpu:.0}% CPU and {memory:.0}% memory of requests: add capacity or replicas before then"
+            message,
         )
-    } else if cpu <= 20.0 && memory <= 20.0 {
-        "usage stays low: the requests could be lowered (see /api/v1/recommendations/rightsizing)"
-            .into()
-    } else {
-        "no action needed".into()
     };
-    Ok(HttpResponse::Ok().json(Prediction {
-        status: "success",
-        scope,
-        target,
-        predictions: Percentages {
-            cpu_percent: cpu,
-            memory_percent: memory,
-        },
-        model_info: ModelInfo {
-            name: model.name.clone(),
-            version: "v1".into(),
-            confidence: values.get(2).copied(),
-        },
-        current_metrics: CurrentMetrics {
-            cpu_rolling_mean: cpu_now,
-            memory_rolling_mean: memory_now,
-            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            source,
-        },
-        target_time: TargetTime {
-            hour,
-            day_of_week,
-            iso_timestamp: next_time(hour, day_of_week),
-        },
-        trend,
-        recommendation,
-    }))
+    match error {
+        PredictError::Prometheus(error) => error.into(),
+        PredictError::Estimate { field } => invalid(field, "must be a percentage"),
+        PredictError::Model(error @ ModelError::CircuitOpen { .. }) => {
+            ApiError::unavailable(error.to_string())
+        }
+        PredictError::Model(error @ ModelError::Failed { .. }) => upstream(error.to_string()),
+        PredictError::NoPrediction(message) => upstream(message),
+    }
 }

@@ -54,6 +54,62 @@ pub struct AppState {
     pub access: crate::cluster::access::AccessCheck,
 }
 
+/// What an [`AppState`] is made of; the rest follows from the settings.
+pub struct StateParts {
+    pub settings: Arc<Settings>,
+    pub cluster: Cluster,
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
+    /// The guard's live view: the one the pipeline was built with (the guard and the
+    /// pipeline must see the same Applications and leases).
+    pub guard: crate::guard::SharedView,
+    pub pipeline: Arc<crate::pipeline::Pipeline>,
+    pub tls: Option<Arc<ReloadingCert>>,
+    pub prometheus: Option<crate::analytics::prometheus::Prometheus>,
+    pub models: Arc<crate::ml::Models>,
+    pub access: crate::cluster::access::AccessCheck,
+}
+
+impl AppState {
+    /// The one way the handlers' state is built (`startup` and the tests): denials are
+    /// recorded by a background task under the settings' policy, the audit rules and the
+    /// compatibility listener's limits come from the settings, uptime counts from now.
+    pub fn new(parts: StateParts) -> Self {
+        let StateParts {
+            settings,
+            cluster,
+            store,
+            metrics,
+            guard,
+            pipeline,
+            tls,
+            prometheus,
+            models,
+            access,
+        } = parts;
+        AppState {
+            denials: crate::guard::record::DenialRecorder::spawn(
+                store.clone(),
+                metrics.clone(),
+                crate::guard::record::DenialPolicy::from_settings(&settings),
+            ),
+            audit: audit::AuditState::from_settings(&settings),
+            compat_limit: Default::default(),
+            started_at: Instant::now(),
+            settings,
+            cluster,
+            store,
+            metrics,
+            guard,
+            pipeline,
+            tls,
+            prometheus,
+            models,
+            access,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

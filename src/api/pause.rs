@@ -92,7 +92,7 @@ fn bucket(query: &ScopeParams) -> Result<Option<Bucket>, ApiError> {
         ),
         (Some(ns), None) => Ok(Some(Bucket::Namespace(ns))),
         (None, Some(kind)) => {
-            let kind = super::remediation::normalize_kind(kind);
+            let kind = crate::sources::trigger::normalize_kind(kind);
             if super::remediation::CLUSTER_SCOPED.contains(&kind.as_str()) {
                 Ok(Some(Bucket::Kind(kind)))
             } else {

@@ -3,196 +3,35 @@
 
 use super::AppState;
 use super::json::JsonBody;
-use super::validate::{
-    bounded, invalid, is_dns_label, kubernetes_kind, kubernetes_name, required_text,
-};
 use super::views::Vocabulary;
 use crate::config::CompatTriggerMode;
-use crate::detect::{Layer, Signal, diagnose, layer_of};
+use crate::detect::Layer;
 use crate::error::ApiError;
-use crate::incident::{Incident, Severity, Source, Target};
+use crate::incident::Incident;
 use crate::pipeline::{Detection, StartError};
-use crate::plan::{Plan, StepTarget, plan};
+use crate::sources::trigger::{self, Coordination, Trigger};
+pub use crate::sources::trigger::{
+    CoordinationResource, CoordinationTrigger, FlatTrigger, IssueRef, NestedTrigger, ResourceRef,
+    normalize_kind,
+};
 use crate::workflow::{Workflow, WorkflowKind};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Kinds without a namespace.
 pub use crate::plan::CLUSTER_SCOPED;
 
-const KNOWN_KINDS: &[&str] = &[
-    "Pod",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "Job",
-    "CronJob",
-    "Service",
-    "Node",
-    "ClusterOperator",
-    "MachineConfigPool",
-    "PersistentVolumeClaim",
-    "PersistentVolume",
-];
-
-/// `pod` → `Pod`, `deployment` → `Deployment`; unknown kinds are kept as sent.
-pub fn normalize_kind(kind: &str) -> String {
-    KNOWN_KINDS
-        .iter()
-        .find(|k| k.eq_ignore_ascii_case(kind.trim()))
-        .map(|k| k.to_string())
-        .unwrap_or_else(|| kind.trim().to_string())
-}
-
-/// The Go engine's and the MCP server's issue words → our issue types.
-pub fn normalize_issue(issue: &str) -> String {
-    let lower = issue.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-    match lower.as_str() {
-        "crashloopbackoff" | "crashloop" | "crash_loop" | "pod_crash" | "crash_loop_back_off" => {
-            "crash_loop".into()
-        }
-        "oomkilled" | "oom_killed" | "oom_kill" | "oom" => "oom".into(),
-        "imagepullbackoff" | "errimagepull" | "image_pull_backoff" | "image_pull" => {
-            "image_pull".into()
-        }
-        "notready" | "not_ready" | "pod_not_ready" => "pod_not_ready".into(),
-        "nodenotready" | "node_not_ready" => "node_not_ready".into(),
-        _ => lower,
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FlatTrigger {
-    pub namespace: Option<String>,
-    pub resource_type: String,
-    pub resource_name: String,
-    pub issue_type: String,
-    pub severity: Option<String>,
-    pub metadata: Option<BTreeMap<String, Value>>,
-    pub incident_id: Option<String>,
-    pub dry_run: Option<bool>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceRef {
-    pub kind: String,
-    pub name: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IssueRef {
-    #[serde(rename = "type")]
-    pub issue_type: String,
-    pub description: Option<String>,
-    pub severity: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NestedTrigger {
-    pub incident_id: Option<String>,
-    pub namespace: Option<String>,
-    pub resource: ResourceRef,
-    pub issue: IssueRef,
-    pub dry_run: Option<bool>,
-}
-
-/// One target, in either shape.
-struct Trigger {
-    external_id: Option<String>,
-    namespace: Option<String>,
-    kind: String,
-    name: String,
-    issue_type: String,
-    description: String,
-    severity: Severity,
-    dry_run: bool,
-}
-
-fn severity(text: Option<&str>) -> Result<Severity, ApiError> {
-    match text.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(Severity::Medium),
-        Some(s) => s
-            .to_ascii_lowercase()
-            .parse()
-            .map_err(|why| invalid("severity", why)),
-    }
-}
-
-fn namespace_for(
-    kind: &str,
-    namespace: Option<String>,
-    field: &str,
-) -> Result<Option<String>, ApiError> {
-    if CLUSTER_SCOPED.contains(&kind) {
-        // A namespace sent with a Node or a ClusterOperator means nothing: ignored.
-        return Ok(None);
-    }
-    match namespace.filter(|ns| !ns.is_empty()) {
-        Some(ns) if is_dns_label(&ns) => Ok(Some(ns)),
-        Some(ns) => Err(invalid(field, format!("{ns:?} is not a namespace name"))),
-        None if CLUSTER_SCOPED.contains(&kind) => Ok(None),
-        None => Err(invalid(
-            field,
-            format!("is required for the namespaced kind {kind}"),
-        )),
-    }
-}
-
+/// The trigger's body in either shape: the shape picks the type, then the source checks it.
 fn parse_trigger(body: Value) -> Result<Trigger, ApiError> {
-    let nested = body.get("resource").is_some() || body.get("issue").is_some();
-    let trigger = if nested {
-        let t: NestedTrigger = super::json::parse(&serde_json::to_vec(&body).unwrap_or_default())?;
-        let kind = normalize_kind(&kubernetes_kind("resource.kind", t.resource.kind)?);
-        Trigger {
-            external_id: t
-                .incident_id
-                .map(|id| bounded("incident_id", id, 256))
-                .transpose()?,
-            namespace: namespace_for(&kind, t.namespace, "namespace")?,
-            name: kubernetes_name("resource.name", t.resource.name)?,
-            kind,
-            issue_type: normalize_issue(&required_text(
-                "issue.type",
-                Some(t.issue.issue_type),
-                128,
-            )?),
-            description: bounded(
-                "issue.description",
-                t.issue.description.unwrap_or_default(),
-                8192,
-            )?,
-            severity: severity(t.issue.severity.as_deref())?,
-            dry_run: t.dry_run.unwrap_or(false),
-        }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let trigger = if trigger::is_nested(&body) {
+        Trigger::from_nested(super::json::parse(&bytes)?)?
     } else {
-        let t: FlatTrigger = super::json::parse(&serde_json::to_vec(&body).unwrap_or_default())?;
-        let kind = normalize_kind(&kubernetes_kind("resource_type", t.resource_type)?);
-        Trigger {
-            external_id: t
-                .incident_id
-                .map(|id| bounded("incident_id", id, 256))
-                .transpose()?,
-            namespace: namespace_for(&kind, t.namespace, "namespace")?,
-            name: kubernetes_name("resource_name", t.resource_name)?,
-            kind,
-            issue_type: normalize_issue(&required_text("issue_type", Some(t.issue_type), 128)?),
-            description: t
-                .metadata
-                .map(|m| serde_json::to_string(&m).unwrap_or_default())
-                .unwrap_or_default(),
-            severity: severity(t.severity.as_deref())?,
-            dry_run: t.dry_run.unwrap_or(false),
-        }
+        Trigger::from_flat(super::json::parse(&bytes)?)?
     };
     Ok(trigger)
 }
@@ -278,20 +117,10 @@ pub async fn trigger(
             state.compat_limit.admit_held_trigger(&state).await?;
         }
     }
-    let now = Utc::now();
-    let title = format!("{} on {}/{}", t.issue_type, t.kind, t.name);
-    let mut incident = Incident::new(Source::Api, title, t.severity, now);
-    incident.namespace = t.namespace.clone();
-    incident.target = Some(Target {
-        kind: t.kind.clone(),
-        name: t.name.clone(),
-    });
-    incident.issue_type = t.issue_type.clone();
-    incident.description = t.description;
-    incident.external_id = t.external_id;
-    let mut plan = crate::pipeline::plan_for(&incident);
+    let incident = t.incident(Utc::now());
+    let mut plan = crate::plan::for_incident(&incident);
     record_incident(&state, &incident, plan.root_cause_layer).await?;
-    let target = crate::pipeline::incident_target(&incident);
+    let target = crate::plan::incident_target(&incident);
     let detection = state
         .pipeline
         .detect_method(&target, crate::pipeline::DETECTION_BUDGET)
@@ -320,24 +149,6 @@ pub async fn trigger(
     }))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CoordinationResource {
-    pub kind: String,
-    pub name: String,
-    pub namespace: Option<String>,
-    pub issue: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CoordinationTrigger {
-    pub incident_id: Option<String>,
-    pub description: String,
-    pub resources: Vec<CoordinationResource>,
-    pub dry_run: Option<bool>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct CoordinationTriggered {
     pub workflow_id: String,
@@ -349,62 +160,6 @@ pub struct CoordinationTriggered {
     pub plan: Option<Value>,
 }
 
-/// One plan over several resources: each resource's ladder, lowest layer first.
-fn coordination_plan(resources: &[(StepTarget, String)], description: &str) -> Plan {
-    let mut per_resource: Vec<(Layer, Plan)> = resources
-        .iter()
-        .map(|(target, issue)| {
-            let text = format!("{issue} {description}");
-            let signal = Signal {
-                kind: &target.kind,
-                namespace: target.namespace.as_deref(),
-                alertname: None,
-                text: &text,
-            };
-            let finding = layer_of(&signal);
-            (
-                finding.layer,
-                plan(
-                    issue,
-                    target.clone(),
-                    std::slice::from_ref(&finding),
-                    finding.layer,
-                ),
-            )
-        })
-        .collect();
-    per_resource.sort_by_key(|(layer, _)| *layer);
-    let signals_text: Vec<String> = resources
-        .iter()
-        .map(|(_, i)| format!("{i} {description}"))
-        .collect();
-    let signals: Vec<Signal> = resources
-        .iter()
-        .zip(&signals_text)
-        .map(|((t, _), text)| Signal {
-            kind: &t.kind,
-            namespace: t.namespace.as_deref(),
-            alertname: None,
-            text,
-        })
-        .collect();
-    let (layers, root) = diagnose(&signals);
-    let mut steps = Vec::new();
-    for (_, p) in per_resource {
-        steps.extend(p.steps);
-    }
-    for (i, step) in steps.iter_mut().enumerate() {
-        step.order = i as u32 + 1;
-    }
-    Plan {
-        issue_type: "multi_layer".into(),
-        root_cause_layer: root,
-        affected_layers: layers.iter().map(|l| l.layer).collect(),
-        estimated_duration_seconds: steps.iter().map(|s| s.timeout_seconds).sum(),
-        steps,
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/coordination/trigger", tag = "remediation", security(("bearer" = [])),
     request_body = CoordinationTrigger,
     responses((status = 202, body = CoordinationTriggered), (status = 409), (status = 422)))]
@@ -412,54 +167,9 @@ pub async fn coordination_trigger(
     state: web::Data<AppState>,
     body: JsonBody<CoordinationTrigger>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    if body.resources.is_empty() || body.resources.len() > 50 {
-        return Err(invalid("resources", "between 1 and 50 resources"));
-    }
-    let description = bounded("description", body.description, 8192)?;
-    let mut resources = Vec::new();
-    for (i, r) in body.resources.into_iter().enumerate() {
-        let kind = normalize_kind(&kubernetes_kind(&format!("resources[{i}].kind"), r.kind)?);
-        let namespace = namespace_for(&kind, r.namespace, &format!("resources[{i}].namespace"))?;
-        let name = kubernetes_name(&format!("resources[{i}].name"), r.name)?;
-        let issue = normalize_issue(r.issue.as_deref().unwrap_or("unknown"));
-        resources.push((
-            StepTarget {
-                kind,
-                namespace,
-                name,
-            },
-            issue,
-        ));
-    }
-    let plan = coordination_plan(&resources, &description);
-    let now = Utc::now();
-    let (first, first_issue) = &resources[0];
-    let mut incident = Incident::new(
-        Source::Api,
-        truncate_title(&description),
-        Severity::High,
-        now,
-    );
-    incident.description = description;
-    incident.namespace = first.namespace.clone();
-    incident.target = Some(Target {
-        kind: first.kind.clone(),
-        name: first.name.clone(),
-    });
-    incident.issue_type = first_issue.clone();
-    incident.external_id = body.incident_id;
-    incident.affected_resources = resources
-        .iter()
-        .map(|(t, _)| {
-            format!(
-                "{}/{}/{}",
-                t.namespace.as_deref().unwrap_or(""),
-                t.kind,
-                t.name
-            )
-        })
-        .collect();
+    let coordination = Coordination::parse(body.into_inner())?;
+    let plan = crate::plan::for_resources(&coordination.resources, &coordination.description);
+    let incident = coordination.incident(Utc::now());
     record_incident(&state, &incident, plan.root_cause_layer).await?;
     let workflow: Workflow = state
         .pipeline
@@ -467,7 +177,7 @@ pub async fn coordination_trigger(
             &incident,
             WorkflowKind::Coordination,
             plan.clone(),
-            body.dry_run.unwrap_or(false),
+            coordination.dry_run,
         )
         .await
         .map_err(conflict)?;
@@ -480,13 +190,4 @@ pub async fn coordination_trigger(
         estimated_steps: plan.steps.len() as i64,
         plan: workflow.plan,
     }))
-}
-
-fn truncate_title(text: &str) -> String {
-    let title: String = text.chars().take(256).collect();
-    if title.trim().is_empty() {
-        "multi-layer incident".into()
-    } else {
-        title
-    }
 }

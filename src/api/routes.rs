@@ -71,6 +71,21 @@ pub struct Shared {
     pub body_budget: BodyBudget,
 }
 
+impl Shared {
+    /// Around `state`: its metrics, the API token, the OpenAPI document, a draining flag not
+    /// yet set, and the token-less routes' body budget from the settings.
+    pub fn new(state: AppState, token: ApiToken) -> Shared {
+        Shared {
+            metrics: web::Data::new(state.metrics.clone()),
+            body_budget: BodyBudget::new(state.settings.tokenless_body_budget),
+            state: web::Data::new(state),
+            token: web::Data::new(token),
+            openapi: web::Data::new(openapi::OpenApiJson::render()),
+            draining: Draining::default(),
+        }
+    }
+}
+
 /// The API app: routes, shared state, error mapping and middleware.
 pub fn api_app(
     shared: Shared,

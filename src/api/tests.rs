@@ -1,14 +1,15 @@
 //! The error mapping of our JSON extractor and actix's query extractor, checked on a
 //! throw-away echo route mounted on the real app.
 
-use super::AppState;
 use super::json::JsonBody;
-use super::openapi::OpenApiJson;
 use super::routes::{API_BODY_LIMIT, Shared, api_app};
+use super::{AppState, StateParts};
 use crate::auth::ApiToken;
 use crate::cluster::Cluster;
 use crate::config::{Sources, load};
+use crate::guard::{GuardConfig, GuardView, SharedView};
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use crate::store::SqlStore;
 use actix_web::{test, web};
 use serde::Deserialize;
@@ -31,8 +32,9 @@ async fn echo(_body: JsonBody<Echo>, _query: web::Query<EchoQuery>) -> &'static 
     "ok"
 }
 
+/// The app as `startup` builds it, detached, on a store in a temp dir.
 async fn shared() -> (Shared, tempfile::TempDir) {
-    let settings = load(&Sources::default()).expect("defaults");
+    let settings = Arc::new(load(&Sources::default()).expect("defaults"));
     let dir = tempfile::tempdir().expect("dir");
     let metrics = Metrics::new();
     let store: Arc<dyn crate::store::Store> = Arc::new(
@@ -44,50 +46,27 @@ async fn shared() -> (Shared, tempfile::TempDir) {
         .await
         .expect("store"),
     );
-    let shared = Shared {
-        state: web::Data::new(AppState {
-            settings: Arc::new(settings),
-            compat_limit: Default::default(),
-            access: Default::default(),
-            cluster: Cluster::Detached,
-            store: store.clone(),
-            metrics: metrics.clone(),
-            guard: crate::guard::SharedView::new(crate::guard::GuardView::new(
-                crate::guard::GuardConfig::from_settings(
-                    &load(&Sources::default()).expect("defaults"),
-                ),
-            )),
-            denials: crate::guard::record::DenialRecorder::spawn(
-                store.clone(),
-                metrics.clone(),
-                Default::default(),
-            ),
-            pipeline: Arc::new(crate::pipeline::Pipeline::new(
-                store.clone(),
-                metrics.clone(),
-                None,
-                crate::guard::SharedView::new(crate::guard::GuardView::new(
-                    crate::guard::GuardConfig::from_settings(
-                        &load(&Sources::default()).expect("defaults"),
-                    ),
-                )),
-                std::time::Duration::from_secs(1),
-            )),
-            audit: crate::api::audit::AuditState::from_settings(
-                &load(&Sources::default()).expect("defaults"),
-            ),
-            tls: None,
-            started_at: std::time::Instant::now(),
-            prometheus: None,
-            models: Default::default(),
-        }),
-        metrics: web::Data::new(metrics),
-        token: web::Data::new(ApiToken::new("t")),
-        openapi: web::Data::new(OpenApiJson::render()),
-        draining: Default::default(),
-        body_budget: crate::http::budget::BodyBudget::new(64 * 1024 * 1024),
-    };
-    (shared, dir)
+    let guard = SharedView::new(GuardView::new(GuardConfig::from_settings(&settings)));
+    let pipeline = Arc::new(Pipeline::new(
+        store.clone(),
+        metrics.clone(),
+        None,
+        guard.clone(),
+        settings.workload_checkpoint_timeout,
+    ));
+    let state = AppState::new(StateParts {
+        settings,
+        cluster: Cluster::Detached,
+        store,
+        metrics,
+        guard,
+        pipeline,
+        tls: None,
+        prometheus: None,
+        models: Default::default(),
+        access: Default::default(),
+    });
+    (Shared::new(state, ApiToken::new("t")), dir)
 }
 
 async fn call(req: test::TestRequest) -> (u16, serde_json::Value) {

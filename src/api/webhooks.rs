@@ -136,7 +136,7 @@ fn count_created(
         if named.contains(record.incident.id.as_str()) {
             state.metrics.count_incident(
                 record.incident.source,
-                crate::pipeline::incident_layer(&record.incident),
+                crate::plan::incident_layer(&record.incident),
             );
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod discovery;
 pub mod kserve;
+pub mod predict;
 
 use crate::config::Settings;
 use crate::detect::Layer;

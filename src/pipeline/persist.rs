@@ -16,6 +16,7 @@ impl Pipeline {
     /// when the workflow must stop: it was cancelled, or the store kept failing, in which case
     /// the workflow is marked `failed` with the error so its target is not left locked.
     pub(super) async fn persist(&self, workflow: &mut Workflow) -> bool {
+        super::trace::log_new_steps(workflow);
         // Checked before every write: a replica that lost the lead stops where it is, writing
         // nothing (the new leader interrupts the workflow).
         if !self.leadership.is_leader() {

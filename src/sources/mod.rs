@@ -3,3 +3,5 @@
 pub mod alertmanager;
 pub mod audit;
 pub mod bounded_time;
+pub mod manual;
+pub mod trigger;

@@ -1,65 +1,22 @@
 //! The ArgoCD channel: an ArgoCD-managed Deployment is fixed through its Application (sync, and
 //! ArgoCD's restart action through argocd-server), never by a patch of the Deployment.
 
-use crate::execute::writes_of as writes;
-use crate::execute::{deployment, event_answer, finished_workflow, pod_list, sick_first, trigger};
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::argocd::{
+    CART_DEPLOYMENT as DEPLOYMENT, application, argocd_server_answers, attached_with, cluster,
+};
+use crate::helpers::cluster::{event_answer, pod_list, sick_first};
+use crate::helpers::workflow::writes_of as writes;
+use crate::helpers::workflow::{finished_workflow, trigger};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/shop/deployments/cart";
 const APP: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/shop";
-pub(crate) const REST_APP: &str = "/api/v1/applications/shop";
-
-/// An Application status: after `started` the operation is ours when it differs from "t1".
-pub(crate) fn application(sync: &str, health: &str, phase: &str, started: &str) -> Value {
-    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "metadata": {"name": "shop", "namespace": "argocd"},
-        "spec": {"destination": {"namespace": "shop"}},
-        "status": {"sync": {"status": sync}, "health": {"status": health, "message": "cart: crash looping"},
-            "operationState": {"phase": phase, "startedAt": started, "message": "ok"},
-            "history": [{"id": 1, "revision": "aaa111"}, {"id": 2, "revision": "bbb222"}]}})
-}
-
-pub(crate) fn cluster() -> HashMap<String, Value> {
-    let tracked = json!({"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/cart"});
-    HashMap::from([
-        (
-            DEPLOYMENT.to_string(),
-            deployment("shop", "cart", tracked, 2),
-        ),
-        (
-            "/api/v1/namespaces/shop/pods".to_string(),
-            pod_list(&[("cart-1", true, 0)]),
-        ),
-    ])
-}
-
 /// cart's pod crash-loops (not Ready) when the engine first looks, then is Ready.
 fn crash_looping(mut writes: Writes) -> Writes {
     let pods = pod_list(&[("cart-1", true, 0)]);
     sick_first(&mut writes, "/api/v1/namespaces/shop/pods", pods);
     writes
-}
-
-pub(crate) async fn attached_with(
-    mock: &MockApiServer,
-    dir: &tempfile::TempDir,
-    env: &[(&str, String)],
-) -> TestApp {
-    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    spawn_app_with(|vars| {
-        vars.insert("KUBECONFIG".into(), kubeconfig);
-        vars.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
-        vars.insert("ARGOCD_SYNC_TIMEOUT".into(), "20s".into());
-        vars.extend(env);
-    })
-    .await
 }
 
 fn steps(workflow: &Value) -> Vec<(String, String, String)> {
@@ -101,8 +58,7 @@ async fn a_crash_looping_argocd_deployment_is_synced_through_its_application_nev
         vec![(200, json!({}))],
     );
     let mock = MockApiServer::start_with(cluster(), crash_looping(writes_answers)).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached_with(&mock, &dir, &[]).await;
+    let app = attached_with(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
@@ -174,8 +130,7 @@ async fn a_degraded_sync_fails_fast_and_the_rollback_asks_for_a_revert_in_git() 
         ]),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached_with(&mock, &dir, &[]).await;
+    let app = attached_with(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "cart", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
@@ -232,14 +187,12 @@ async fn with_argocd_api_url_the_rest_api_syncs_and_runs_the_restart_action_over
         tls_dir.path(),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
     let app = attached_with(
         &mock,
-        &dir,
         &[
-            ("ARGOCD_API_URL", argocd.url.clone()),
-            ("ARGOCD_TOKEN", "argo-token".into()),
-            ("ARGOCD_CA_FILE", ca.display().to_string()),
+            ("ARGOCD_API_URL", argocd.url.as_str()),
+            ("ARGOCD_TOKEN", "argo-token"),
+            ("ARGOCD_CA_FILE", ca.display().to_string().as_str()),
         ],
     )
     .await;
@@ -307,8 +260,7 @@ async fn a_bad_image_in_git_escalates_with_the_change_needed_and_no_blind_restar
         "reason": "ImagePullBackOff", "message": "Back-off pulling image \"cart:1.3-typo\""}});
     objects.insert("/api/v1/namespaces/shop/pods".to_string(), broken);
     let mock = MockApiServer::start_with(objects, Writes::from([event_answer("shop")])).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached_with(&mock, &dir, &[]).await;
+    let app = attached_with(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "cart", "ImagePullBackOff").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
@@ -324,26 +276,4 @@ async fn a_bad_image_in_git_escalates_with_the_change_needed_and_no_blind_restar
     );
     assert!(writes(&mock.requests()).is_empty(), "no restart, no sync");
     mock.stop().await;
-}
-
-/// argocd-server's answers to a sync: the Application Degraded, then `after_sync`; the sync
-/// and the resource action accepted.
-pub(crate) fn argocd_server_answers(after_sync: Value) -> Writes {
-    Writes::from([
-        (
-            ("GET".to_string(), REST_APP.to_string()),
-            vec![
-                (200, application("Synced", "Degraded", "Succeeded", "t1")),
-                (200, after_sync),
-            ],
-        ),
-        (
-            ("POST".to_string(), format!("{REST_APP}/sync")),
-            vec![(200, json!({}))],
-        ),
-        (
-            ("POST".to_string(), format!("{REST_APP}/resource/actions")),
-            vec![(200, json!({}))],
-        ),
-    ])
 }

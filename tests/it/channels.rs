@@ -2,9 +2,10 @@
 //! to its last good revision (read from helm-format release Secrets) with the helm CLI; an
 //! operator's operand is never patched, its custom resource is nudged instead.
 
-use crate::execute::writes_of as writes;
-use crate::execute::{deployment, event_answer, finished_workflow, pod_list, sick_first, trigger};
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::cluster::{deployment, event_answer, pod_list, sick_first};
+use crate::helpers::workflow::writes_of as writes;
+use crate::helpers::workflow::{finished_workflow, trigger};
+use crate::helpers::{TestApp, spawn_attached};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -13,15 +14,9 @@ use std::path::Path;
 const SHOP: &str = "/apis/apps/v1/namespaces/prod/deployments/shop-web";
 const SECRETS: &str = "/api/v1/namespaces/prod/secrets";
 
-async fn attached(mock: &MockApiServer, dir: &Path, helm_bin: &Path) -> TestApp {
-    let kubeconfig = mock.kubeconfig(dir).display().to_string();
+async fn attached(mock: &MockApiServer, helm_bin: &Path) -> TestApp {
     let helm_bin = helm_bin.display().to_string();
-    spawn_app_with(|env| {
-        env.insert("KUBECONFIG".into(), kubeconfig);
-        env.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
-        env.insert("HELM_BIN".into(), helm_bin);
-    })
-    .await
+    spawn_attached(mock, &[("HELM_BIN", &helm_bin)]).await
 }
 
 /// A stand-in for the helm CLI (no API server here for the real one to roll back against):
@@ -72,7 +67,7 @@ async fn a_helm_release_is_rolled_back_to_its_last_good_revision_with_the_helm_c
     let mock = helm_cluster().await;
     let dir = tempfile::tempdir().expect("dir");
     let helm = fake_helm(dir.path());
-    let app = attached(&mock, dir.path(), &helm).await;
+    let app = attached(&mock, &helm).await;
     let answer = trigger(&app, "prod", "deployment", "shop-web", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     // Neither the restart nor the rollback makes the (mock) Deployment available.
@@ -99,7 +94,14 @@ async fn a_helm_release_is_rolled_back_to_its_last_good_revision_with_the_helm_c
     );
     assert_eq!(
         lines.next(),
-        Some(dir.path().join("kubeconfig").display().to_string().as_str()),
+        Some(
+            app.data_dir
+                .path()
+                .join("kubeconfig")
+                .display()
+                .to_string()
+                .as_str()
+        ),
         "helm talks to the engine's cluster"
     );
     let requests = mock.requests();
@@ -155,7 +157,7 @@ async fn without_a_helm_binary_the_rollback_escalates_with_the_exact_command() {
     coordination_engine::tls::install_default_provider();
     let mock = helm_cluster().await;
     let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, dir.path(), &dir.path().join("no-such-helm")).await;
+    let app = attached(&mock, &dir.path().join("no-such-helm")).await;
     let answer = trigger(&app, "prod", "deployment", "shop-web", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
@@ -227,8 +229,7 @@ async fn operator_cluster(csv_phase: &str) -> MockApiServer {
 async fn an_operand_is_never_patched_its_custom_resource_is_nudged_to_reconcile() {
     coordination_engine::tls::install_default_provider();
     let mock = operator_cluster("Succeeded").await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, dir.path(), Path::new("helm")).await;
+    let app = attached(&mock, Path::new("helm")).await;
     let answer = trigger(&app, "prod", "deployment", "db-pooler", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
@@ -269,8 +270,7 @@ async fn an_operand_is_never_patched_its_custom_resource_is_nudged_to_reconcile(
 async fn a_failing_operator_csv_escalates_before_anything_is_touched() {
     coordination_engine::tls::install_default_provider();
     let mock = operator_cluster("Failed").await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, dir.path(), Path::new("helm")).await;
+    let app = attached(&mock, Path::new("helm")).await;
     let answer = trigger(&app, "prod", "deployment", "db-pooler", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");

@@ -3,8 +3,9 @@
 //! of the new template crash-loops (not at its timeout), the Helm rollback runs, and the
 //! workload settles: healed in well under a minute, by the workflow's own timestamps.
 
-use crate::execute::{event_answer, trigger};
-use crate::helpers::{TestApp, spawn_app_with, wait_for};
+use crate::helpers::cluster::event_answer;
+use crate::helpers::workflow::trigger;
+use crate::helpers::{TestApp, spawn_attached, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
 use crate::ladder::step;
 use chrono::{DateTime, Utc};
@@ -165,13 +166,11 @@ fn fake_helm(dir: &Path) -> PathBuf {
 
 /// The engine with every default checkpoint setting (WORKLOAD_CHECKPOINT_TIMEOUT unset).
 async fn attached(mock: &MockApiServer, dir: &Path) -> TestApp {
-    let kubeconfig = mock.kubeconfig(dir).display().to_string();
     let helm = fake_helm(dir).display().to_string();
-    spawn_app_with(|env| {
-        env.insert("KUBECONFIG".into(), kubeconfig);
-        env.insert("HELM_BIN".into(), helm);
-        env.remove("WORKLOAD_CHECKPOINT_TIMEOUT");
-    })
+    spawn_attached(
+        mock,
+        &[("HELM_BIN", &helm), ("WORKLOAD_CHECKPOINT_TIMEOUT", "")],
+    )
     .await
 }
 

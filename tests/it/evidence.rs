@@ -2,11 +2,11 @@
 //! whatever the trigger's source; names that are not Kubernetes names never reach the API
 //! server; a store that fails mid-workflow fails the workflow instead of locking its target.
 
-use crate::execute::{
-    DEPLOYMENT, POD, PODS, api_pod_chain, attached, event_answer, events_of, finished_workflow,
-    pod_deletion, pod_list, trigger, writes_of,
+use crate::helpers::cluster::{
+    DEPLOYMENT, POD, PODS, api_pod_chain, event_answer, pod_deletion, pod_list,
 };
-use crate::helpers::spawn_app_with;
+use crate::helpers::spawn_attached;
+use crate::helpers::workflow::{events_of, finished_workflow, trigger, writes_of};
 use crate::kube_mock::{MockApiServer, Recorded, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -44,8 +44,7 @@ async fn node_trigger(app: &crate::helpers::TestApp) -> Value {
 async fn a_ready_node_is_not_cordoned_the_workflow_is_not_needed() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start(HashMap::from([(NODE.to_string(), node("True"))])).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let workflow = node_trigger(&app).await;
     assert_eq!(workflow["status"], "not_needed", "{workflow}");
     assert_eq!(workflow["mode"], "live");
@@ -95,8 +94,7 @@ async fn a_not_ready_node_is_acted_on() {
         ),
     ]))
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let workflow = node_trigger(&app).await;
     assert_eq!(workflow["evidence"][0]["symptom"], "observed", "{workflow}");
     assert_eq!(
@@ -123,8 +121,7 @@ async fn a_healthy_workload_is_left_alone_and_a_crash_looping_one_is_restarted()
     );
     let healthy = api_pod_chain(2, json!({}));
     let mock = MockApiServer::start_with(healthy, answers.clone()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "prod", "deployment", "api", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "not_needed", "{workflow}");
@@ -146,8 +143,7 @@ async fn a_healthy_workload_is_left_alone_and_a_crash_looping_one_is_restarted()
         ],
     );
     let mock = MockApiServer::start_with(api_pod_chain(2, json!({})), answers).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "prod", "deployment", "api", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
@@ -167,13 +163,12 @@ async fn a_healthy_workload_is_left_alone_and_a_crash_looping_one_is_restarted()
 async fn an_alert_for_a_pod_that_is_healthy_again_writes_nothing() {
     coordination_engine::tls::install_default_provider();
     let mut lists = api_pod_chain(2, json!({}));
-    let mut ready = crate::execute::pod("prod", "api-7d9f", "api-rs");
+    let mut ready = crate::helpers::cluster::pod("prod", "api-7d9f", "api-rs");
     ready["status"] =
         json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
     lists.insert(POD.to_string(), ready);
     let mock = MockApiServer::start_with(lists, pod_deletion()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let incident_id = app
         .post_alert(&crate::alertmanager::sample("alertmanager-sample.json"))
         .await;
@@ -200,8 +195,7 @@ async fn an_alert_for_a_pod_that_is_healthy_again_writes_nothing() {
 async fn names_that_are_not_kubernetes_names_never_reach_the_api_server() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start(HashMap::new()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     for (body, field) in [
         (
             json!({"resource_type": "node", "resource_name": "../../api/v1/secrets", "issue_type": "node_not_ready"}),
@@ -249,8 +243,7 @@ async fn a_store_that_fails_mid_workflow_fails_it_and_frees_the_target() {
     use sqlx::Connection;
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start_with(api_pod_chain(2, json!({})), pod_deletion()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     // Every write that would record the step after the pod deletion (status `verifying`)
     // fails, as a full disk or a broken volume would.
     let db = app.data_dir.path().join("coordination-engine.db");
@@ -295,13 +288,10 @@ async fn a_store_that_fails_mid_workflow_fails_it_and_frees_the_target() {
 async fn a_live_compat_trigger_on_a_healthy_node_writes_nothing() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start(HashMap::from([(NODE.to_string(), node("True"))])).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    let app = spawn_app_with(|env| {
-        env.insert("KUBECONFIG".into(), kubeconfig);
-        env.insert("COMPAT_HTTP_PORT".into(), "0".into());
-        env.insert("COMPAT_TRIGGER_MODE".into(), "live".into());
-    })
+    let app = spawn_attached(
+        &mock,
+        &[("COMPAT_HTTP_PORT", "0"), ("COMPAT_TRIGGER_MODE", "live")],
+    )
     .await;
     let compat = app.compat_addr.expect("compat listener");
     let answer: Value = reqwest::Client::new()
@@ -325,8 +315,7 @@ async fn a_coordination_workflow_skips_the_targets_that_are_healthy() {
     let mut lists = api_pod_chain(2, json!({}));
     lists.insert(NODE.to_string(), node("True"));
     let mock = MockApiServer::start_with(lists, pod_deletion()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let response = app
         .post_json(
             "/api/v1/coordination/trigger",
@@ -391,8 +380,7 @@ fn assert_escalated_to_a_human(workflow: &Value) {
 async fn an_alert_whose_target_is_not_a_kubernetes_name_reaches_a_human_and_not_the_api() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start(HashMap::new()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let incident_id = app.post_alert(&instance_only_alert()).await;
     let incident = app.incident_with_workflow(&incident_id).await;
     let workflow = finished_workflow(&app, incident["workflow_ids"][0].as_str().expect("id")).await;

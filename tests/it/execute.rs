@@ -1,168 +1,21 @@
 //! Live workflows against a mock Kubernetes API server: the exact requests the engine makes,
 //! verification, the ladder, and the rule that it never patches what ArgoCD manages.
 
-use crate::helpers::{TestApp, spawn_app_with, wait_for};
+use crate::helpers::cluster::{
+    DEPLOYMENT, POD, api_pod_chain, deployment, event_answer, pod_deletion, status,
+};
+use crate::helpers::workflow::{events_of, finished_workflow, trigger, writes_of};
+use crate::helpers::{spawn_app_with, spawn_attached};
 use crate::kube_mock::{MockApiServer, Recorded, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-pub(crate) fn pod(ns: &str, name: &str, rs: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"),
-        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "uid-rs", "controller": true}]},
-        "spec": {"containers": [{"name": "app", "image": "app:1"}]}})
-}
-
-pub(crate) fn replicaset(ns: &str, name: &str, deployment: &str) -> Value {
-    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name, "namespace": ns, "uid": "uid-rs",
-        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "uid": "uid-dep", "controller": true}]},
-        "spec": {"selector": {"matchLabels": {"app": deployment}}}})
-}
-
-pub(crate) fn deployment(ns: &str, name: &str, annotations: Value, available: i64) -> Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns, "uid": "uid-dep", "generation": 2, "annotations": annotations},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": {"metadata": {}, "spec": {"containers": [{"name": "app", "image": "app:1"}]}}},
-        "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": available}})
-}
-
-pub(crate) fn status(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": format!("{reason} by the mock")})
-}
-
-/// The API server's answer to an Event the engine records.
-pub(crate) fn event_answer(ns: &str) -> ((String, String), Vec<(u16, Value)>) {
-    let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": ns},
-                       "involvedObject": {}, "reason": "x"});
-    (
-        (
-            "POST".to_string(),
-            format!("/api/v1/namespaces/{ns}/events"),
-        ),
-        vec![(201, event)],
-    )
-}
-
-pub(crate) async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
-    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    spawn_app_with(|env| {
-        env.insert("KUBECONFIG".into(), kubeconfig);
-        env.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
-    })
-    .await
-}
-
-pub(crate) async fn finished_workflow(app: &TestApp, id: &str) -> Value {
-    let path = format!("/api/v1/workflows/{id}");
-    wait_for(
-        "the workflow to finish",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || async {
-            let workflow = app.get_json(&path).await;
-            matches!(
-                workflow["status"].as_str(),
-                Some("succeeded" | "escalated" | "failed" | "interrupted" | "not_needed")
-            )
-            .then_some(workflow)
-        },
-    )
-    .await
-}
-
-/// Writes to objects (Events the engine records are left out; `events_of` lists those).
-pub(crate) fn writes_of(requests: &[Recorded]) -> Vec<(String, String)> {
-    requests
-        .iter()
-        .filter(|r| r.method != "GET" && !r.path.ends_with("/events"))
-        .map(|r| (r.method.clone(), r.path.clone()))
-        .collect()
-}
-
-/// The `reason` of every Event the engine posted.
-pub(crate) fn events_of(requests: &[Recorded]) -> Vec<String> {
-    requests
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/events"))
-        .map(|r| r.body["reason"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-pub(crate) async fn trigger(app: &TestApp, ns: &str, kind: &str, name: &str, issue: &str) -> Value {
-    let response = app
-        .post_json("/api/v1/remediation/trigger", &json!({"namespace": ns, "resource_type": kind, "resource_name": name, "issue_type": issue}))
-        .await;
-    assert_eq!(response.status(), 202);
-    response.json().await.expect("json")
-}
-
-pub(crate) const POD: &str = "/api/v1/namespaces/prod/pods/api-7d9f";
-pub(crate) const RS: &str = "/apis/apps/v1/namespaces/prod/replicasets/api-rs";
-pub(crate) const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/prod/deployments/api";
-
-/// The crash-looping pod of the Alertmanager fixture, its ReplicaSet and its Deployment
-/// (`available` pods, `annotations` on the Deployment), as the mock serves them.
-pub(crate) fn api_pod_chain(available: i64, annotations: Value) -> HashMap<String, Value> {
-    HashMap::from([
-        (POD.to_string(), pod("prod", "api-7d9f", "api-rs")),
-        (RS.to_string(), replicaset("prod", "api-rs", "api")),
-        (
-            DEPLOYMENT.to_string(),
-            deployment("prod", "api", annotations, available),
-        ),
-        (PODS.to_string(), pod_list(&[("api-7d9f", true, 2)])),
-    ])
-}
-
-/// The API server's answers when the engine deletes the `api-7d9f` pod and records its Event.
-pub(crate) fn pod_deletion() -> Writes {
-    Writes::from([
-        (
-            ("DELETE".to_string(), POD.to_string()),
-            vec![(200, pod("prod", "api-7d9f", "api-rs"))],
-        ),
-        event_answer("prod"),
-    ])
-}
-
-pub(crate) const PODS: &str = "/api/v1/namespaces/prod/pods";
-
-/// The workload's pods as the API server lists them at `path`: not Ready at the first list
-/// (the symptom the engine confirms before it writes), then as `healthy` lists them.
-pub(crate) fn sick_first(writes: &mut Writes, path: &str, healthy: Value) {
-    let mut sick = healthy.clone();
-    for pod in sick["items"].as_array_mut().into_iter().flatten() {
-        pod["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
-    }
-    writes.insert(
-        ("GET".to_string(), path.to_string()),
-        vec![(200, sick), (200, healthy)],
-    );
-}
-
-/// A PodList of the `api` Deployment: `(name, ready, restarts)` per pod.
-pub(crate) fn pod_list(pods: &[(&str, bool, i32)]) -> Value {
-    let items: Vec<Value> = pods
-        .iter()
-        .map(|(name, ready, restarts)| {
-            let mut item = pod("prod", name, "api-rs");
-            item["status"] = json!({
-                "conditions": [{"type": "Ready", "status": if *ready { "True" } else { "False" }}],
-                "containerStatuses": [{"name": "app", "image": "app:1", "imageID": "", "ready": *ready,
-                    "restartCount": restarts}]
-            });
-            item
-        })
-        .collect();
-    json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": items})
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_looping_pod_from_alertmanager_is_deleted_verified_and_resolved() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start_with(api_pod_chain(2, json!({})), pod_deletion()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let firing = crate::alertmanager::sample("alertmanager-sample.json");
     let incident_id = app.post_alert(&firing).await;
 
@@ -299,8 +152,7 @@ async fn an_argocd_managed_workload_is_never_patched_and_the_workflow_escalates(
         ]),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "cart", "replicas_mismatch").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated");
@@ -372,8 +224,7 @@ async fn a_restart_and_a_rollback_that_do_not_help_escalate_with_what_was_tried(
         ]),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "web", "crash_loop").await;
     assert_eq!(answer["status"], "pending");
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
@@ -487,8 +338,7 @@ async fn a_forbidden_delete_fails_the_step_with_the_reason_and_the_next_rung_fix
         ]),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "prod", "pod", "api-7d9f", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
@@ -559,8 +409,7 @@ async fn cancelling_a_running_workflow_stops_it_at_the_next_step_boundary() {
         ]),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "shop", "deployment", "slow", "crash_loop").await;
     let id = answer["workflow_id"].as_str().expect("id").to_string();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -608,8 +457,7 @@ async fn cancelling_a_running_workflow_stops_it_at_the_next_step_boundary() {
 async fn a_dry_run_against_a_cluster_sends_dry_run_all_and_changes_nothing() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start_with(api_pod_chain(0, json!({})), pod_deletion()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let response = app
         .post_json(
             "/api/v1/remediation/trigger",
@@ -654,8 +502,7 @@ async fn detect_reports_the_layer_and_the_deployment_method_with_evidence() {
         deployment("shop", "cart", tracked, 2),
     );
     let mock = MockApiServer::start(objects).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let cart = app.get_json("/api/v1/detect/deployment/shop/cart").await;
     assert_eq!(cart["mode"], "attached");
     assert_eq!(cart["layer"]["layer"], "application");
@@ -687,8 +534,7 @@ async fn concurrent_triggers_for_one_target_start_one_workflow() {
         ]),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let body = json!({"namespace": "shop", "resource_type": "deployment", "resource_name": "busy", "issue_type": "crash_loop"});
     let sends = (0..8).map(|_| app.post_json("/api/v1/remediation/trigger", &body));
     let statuses: Vec<u16> = futures_util::future::join_all(sends)

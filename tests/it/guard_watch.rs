@@ -284,17 +284,16 @@ async fn scale_requests_are_judged_by_the_parent_from_the_metadata_cache() {
     })
     .await;
 
-    // Metadata only, for every scalable kind.
-    let requests = mock.requests();
+    // Metadata only, for every scalable kind (each kind's watch lists on its own schedule).
     for path in [
         "/apis/apps/v1/deployments",
         "/apis/apps/v1/statefulsets",
         "/apis/apps/v1/replicasets",
     ] {
-        let first = requests
-            .iter()
-            .find(|r| r.path == path)
-            .unwrap_or_else(|| panic!("{path} listed"));
+        let first = eventually(&format!("{path} to be listed"), || {
+            mock.requests().into_iter().find(|r| r.path == path)
+        })
+        .await;
         assert!(
             first.accept.contains("as=PartialObjectMetadataList"),
             "{path}: {}",

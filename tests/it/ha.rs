@@ -335,15 +335,15 @@ async fn detached_replicas_elect_one_executor_store_one_incident_per_alert_and_f
 /// crash-looping `api` pod in `prod` whose deletion heals it.
 async fn cluster_mock() -> MockApiServer {
     let stuck_path = "/apis/apps/v1/namespaces/shop/deployments/stuck";
-    let stuck = crate::execute::deployment("shop", "stuck", json!({}), 0);
-    let mut lists = crate::execute::api_pod_chain(2, json!({}));
+    let stuck = crate::helpers::cluster::deployment("shop", "stuck", json!({}), 0);
+    let mut lists = crate::helpers::cluster::api_pod_chain(2, json!({}));
     lists.insert(stuck_path.to_string(), stuck.clone());
-    let mut writes: Writes = crate::execute::pod_deletion();
+    let mut writes: Writes = crate::helpers::cluster::pod_deletion();
     writes.insert(
         ("PATCH".to_string(), stuck_path.to_string()),
         vec![(200, stuck)],
     );
-    let (key, answer) = crate::execute::event_answer("shop");
+    let (key, answer) = crate::helpers::cluster::event_answer("shop");
     writes.insert(key, answer);
     MockApiServer::start_with(lists, writes).await
 }

@@ -183,8 +183,7 @@ fn one_application() -> std::collections::HashMap<String, serde_json::Value> {
 async fn attached_health_names_a_missing_permission_as_degraded() {
     let mock = crate::kube_mock::MockApiServer::start(one_application()).await;
     mock.deny_access("delete", "", "pods", "");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let app = crate::argocd::attached_with(&mock, &dir, &[]).await;
+    let app = crate::helpers::argocd::attached_with(&mock, &[]).await;
 
     let body = attached_health(&app).await;
     let rbac = &body["components"]["rbac"];
@@ -235,10 +234,10 @@ async fn attached_health_reports_argocd_and_a_full_grant() {
     let mock = crate::kube_mock::MockApiServer::start(lists).await;
     // OLM is not granted at all: its chart toggle is off, which is not a fault.
     mock.deny_access("list", "operators.coreos.com", "clusterserviceversions", "");
-    let dir = tempfile::tempdir().expect("tempdir");
     // The mock also stands in for argocd-server (GET /api/version).
     let app =
-        crate::argocd::attached_with(&mock, &dir, &[("ARGOCD_API_URL", mock.url.clone())]).await;
+        crate::helpers::argocd::attached_with(&mock, &[("ARGOCD_API_URL", mock.url.as_str())])
+            .await;
 
     let body = attached_health(&app).await;
     let argocd = &body["components"]["argocd"];
@@ -263,8 +262,8 @@ async fn an_unreachable_argocd_server_degrades_the_argocd_component() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let app = crate::argocd::attached_with(&mock, &dir, &[("ARGOCD_API_URL", url)]).await;
+    let app =
+        crate::helpers::argocd::attached_with(&mock, &[("ARGOCD_API_URL", url.as_str())]).await;
 
     let body = attached_health(&app).await;
     let argocd = &body["components"]["argocd"];

@@ -2,11 +2,11 @@
 //! through the `scale` subresource (never against an HPA), and held alerts judged again when a
 //! pause is lifted.
 
-use crate::execute::{
-    DEPLOYMENT, PODS, api_pod_chain, attached, deployment, event_answer, finished_workflow,
-    pod_deletion, pod_list, sick_first, trigger, writes_of,
+use crate::helpers::cluster::{
+    DEPLOYMENT, PODS, api_pod_chain, deployment, event_answer, pod_deletion, pod_list, sick_first,
 };
-use crate::helpers::{spawn_app, wait_for};
+use crate::helpers::workflow::{finished_workflow, trigger, writes_of};
+use crate::helpers::{spawn_app, spawn_attached, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -35,8 +35,7 @@ async fn a_pod_that_keeps_restarting_fails_verification_even_when_available() {
         vec![(200, deployment("prod", "api", json!({}), 2))],
     );
     let mock = MockApiServer::start_with(api_pod_chain(2, json!({})), answers).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "prod", "pod", "api-7d9f", "crash_loop").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
@@ -104,8 +103,7 @@ async fn scale_mock_available(hpas: &[&str], available: i64) -> MockApiServer {
 async fn cpu_saturation_scales_up_by_one_replica_through_the_scale_subresource() {
     coordination_engine::tls::install_default_provider();
     let mock = scale_mock(&["other"]).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "prod", "deployment", "api", "high_cpu").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
@@ -139,8 +137,7 @@ async fn cpu_saturation_scales_up_by_one_replica_through_the_scale_subresource()
 async fn a_scale_up_that_does_not_help_is_scaled_back_before_escalating() {
     coordination_engine::tls::install_default_provider();
     let mock = scale_mock_available(&[], 0).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "prod", "deployment", "api", "high_cpu").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
@@ -176,8 +173,7 @@ async fn a_scale_up_that_does_not_help_is_scaled_back_before_escalating() {
 async fn a_workload_an_hpa_scales_is_never_scaled_by_hand() {
     coordination_engine::tls::install_default_provider();
     let mock = scale_mock(&["api"]).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let answer = trigger(&app, "prod", "deployment", "api", "high_cpu").await;
     let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");

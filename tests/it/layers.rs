@@ -2,9 +2,10 @@
 //! workflow that runs infrastructure, then platform, then application, with a checkpoint after
 //! each layer.
 
-use crate::execute::writes_of as writes;
-use crate::execute::{POD, api_pod_chain, finished_workflow, pod, pod_list};
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::cluster::{POD, api_pod_chain, pod, pod_list};
+use crate::helpers::workflow::finished_workflow;
+use crate::helpers::workflow::writes_of as writes;
+use crate::helpers::{TestApp, spawn_attached};
 use crate::kube_mock::{MockApiServer, Recorded, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -212,7 +213,7 @@ fn platform_layer() -> Mock {
 
 /// The crash-looping pod of the application layer (manual Deployment prod/api).
 fn application_layer() -> Mock {
-    let writes = crate::execute::pod_deletion();
+    let writes = crate::helpers::cluster::pod_deletion();
     let mut lists = api_pod_chain(2, json!({}));
     lists.insert(
         "/api/v1/namespaces/prod/pods".into(),
@@ -230,15 +231,11 @@ async fn start(layers: Vec<Mock>) -> MockApiServer {
     MockApiServer::start_with(lists, writes).await
 }
 
-async fn attached(mock: &MockApiServer, dir: &tempfile::TempDir) -> TestApp {
-    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    spawn_app_with(|env| {
-        env.insert("KUBECONFIG".into(), kubeconfig);
-        env.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "5s".into());
-        env.insert("DRAIN_TIMEOUT".into(), "3s".into());
-    })
-    .await
-}
+/// Checkpoints long enough for a node drain's evictions.
+const LAYER_TIMEOUTS: &[(&str, &str)] = &[
+    ("WORKLOAD_CHECKPOINT_TIMEOUT", "5s"),
+    ("DRAIN_TIMEOUT", "3s"),
+];
 
 async fn trigger_one(app: &TestApp, kind: &str, name: &str, issue: &str) -> Value {
     let response = app
@@ -255,8 +252,7 @@ async fn trigger_one(app: &TestApp, kind: &str, name: &str, issue: &str) -> Valu
 /// A node-2 workflow that must escalate with a reason naming every one of `needles`, without
 /// a single write: nothing cordoned, nothing evicted.
 async fn node_escalates_untouched(mock: MockApiServer, needles: &[&str]) {
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, LAYER_TIMEOUTS).await;
     let workflow = trigger_one(&app, "node", "node-2", "node_not_ready").await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
     let reason = workflow["escalation"]["reason"]
@@ -293,8 +289,7 @@ fn evictions(requests: &[Recorded]) -> Vec<String> {
 async fn a_not_ready_node_waits_for_maintenance_then_is_cordoned_and_drained_around_a_pdb() {
     coordination_engine::tls::install_default_provider();
     let mock = start(vec![node_layer(false, 2, false)]).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, LAYER_TIMEOUTS).await;
     let workflow = trigger_one(&app, "node", "node-2", "NodeNotReady").await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
     let cordon = step(&workflow, "cordon");
@@ -370,8 +365,7 @@ async fn a_not_ready_node_waits_for_maintenance_then_is_cordoned_and_drained_aro
 async fn a_pdb_that_never_yields_fails_the_drain_within_the_timeout() {
     coordination_engine::tls::install_default_provider();
     let mock = start(vec![node_layer(false, 1000, false)]).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, LAYER_TIMEOUTS).await;
     let workflow = trigger_one(&app, "node", "node-2", "node_not_ready").await;
     assert_eq!(workflow["status"], "escalated", "{workflow}");
     let drain = step(&workflow, "drain");
@@ -399,8 +393,7 @@ async fn a_second_node_is_never_cordoned_while_another_is_unschedulable() {
 async fn a_degraded_cluster_operator_gets_its_operator_pods_restarted_and_verified() {
     coordination_engine::tls::install_default_provider();
     let mock = start(vec![platform_layer()]).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, LAYER_TIMEOUTS).await;
     let workflow = trigger_one(&app, "ClusterOperator", "ingress", "operator_degraded").await;
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
     assert_eq!(
@@ -433,8 +426,7 @@ async fn one_coordination_trigger_runs_infrastructure_then_platform_then_applica
         node_layer(false, 0, true),
     ])
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, LAYER_TIMEOUTS).await;
     // Listed application first: the plan orders them by layer.
     let response = app
         .post_json(

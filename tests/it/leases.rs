@@ -2,8 +2,9 @@
 //! directly, but only after a lease is recorded (which the guard honours for the engine's own
 //! change of exactly those paths, and for nobody else) and selfHeal is turned off.
 
-use crate::execute::{deployment, event_answer, finished_workflow, pod_list, sick_first, trigger};
-use crate::helpers::{spawn_app_with, wait_for};
+use crate::helpers::cluster::{deployment, event_answer, pod_list, sick_first};
+use crate::helpers::workflow::{finished_workflow, trigger};
+use crate::helpers::{spawn_attached, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -97,14 +98,7 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
         ])),
     )
     .await;
-    let dir = tempfile::tempdir().expect("dir");
-    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    let app = spawn_app_with(|env| {
-        env.insert("KUBECONFIG".into(), kubeconfig);
-        env.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
-        env.insert("LEASED_ACTIONS".into(), "scale_up".into());
-    })
-    .await;
+    let app = spawn_attached(&mock, &[("LEASED_ACTIONS", "scale_up")]).await;
     wait_for(
         "the guard to know the Applications",
         Duration::from_secs(20),

@@ -45,4 +45,5 @@ mod storm;
 mod tls_reload;
 mod token_rotation;
 mod truth;
+mod workflow_log;
 mod workflows;

@@ -326,6 +326,32 @@ pub(crate) async fn start_server(
     dir: &Path,
     env: &[(&str, &str)],
 ) -> (tokio::process::Child, std::net::SocketAddr) {
+    spawn_server(dir, env, Stdio::null()).await
+}
+
+/// Like [`start_server`] at `LOG_LEVEL=info`, with the process's (JSON) log lines.
+pub(crate) async fn start_server_with_logs(
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (
+    tokio::process::Child,
+    std::net::SocketAddr,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
+    let env: Vec<(&str, &str)> = [("LOG_LEVEL", "info")]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    let (mut child, addr) = spawn_server(dir, &env, Stdio::piped()).await;
+    let stdout = child.stdout.take().expect("stdout");
+    (child, addr, BufReader::new(stdout).lines())
+}
+
+async fn spawn_server(
+    dir: &Path,
+    env: &[(&str, &str)],
+    stdout: Stdio,
+) -> (tokio::process::Child, std::net::SocketAddr) {
     let mut child = tokio::process::Command::new(BIN)
         .arg("serve")
         .current_dir(dir)
@@ -337,7 +363,7 @@ pub(crate) async fn start_server(
             ("LOG_LEVEL", "warn"),
         ])
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -432,6 +458,7 @@ fn a_corrupt_database_is_a_clear_startup_error() {
         b"this is not an SQLite database, it is a text file that someone copied over it",
     )
     .expect("write");
+    let started = std::time::Instant::now();
     let output = run(
         dir.path(),
         &["serve"],
@@ -441,9 +468,16 @@ fn a_corrupt_database_is_a_clear_startup_error() {
             ("BIND_ADDRESS", "127.0.0.1"),
         ],
     );
+    let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("coordination-engine.db"), "{stderr}");
+    // The cause, not a pool timeout after 30 s of retrying a file that will never open.
+    assert!(stderr.contains("file is not a database"), "{stderr}");
+    assert!(
+        took < Duration::from_secs(15),
+        "a corrupt file is not busy: gave up after {took:?}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -508,12 +542,12 @@ async fn killed_mid_step_on(database: Option<&str>) {
     // A Deployment whose rollout never completes: after the restart the workflow verifies
     // for a minute, long enough to be killed in the middle.
     let path = "/apis/apps/v1/namespaces/shop/deployments/stuck";
-    let stuck = crate::execute::deployment("shop", "stuck", serde_json::json!({}), 0);
+    let stuck = crate::helpers::cluster::deployment("shop", "stuck", serde_json::json!({}), 0);
     let mock = MockApiServer::start_with(
         HashMap::from([(path.to_string(), stuck.clone())]),
         Writes::from([
             (("PATCH".to_string(), path.to_string()), vec![(200, stuck)]),
-            crate::execute::event_answer("shop"),
+            crate::helpers::cluster::event_answer("shop"),
         ]),
     )
     .await;

@@ -303,8 +303,7 @@ async fn a_storm_of_50_alerts_in_one_namespace_is_stopped_by_the_budget() {
     // Attached, so each workflow is live and spends the budget; the pods do not exist (each
     // live workflow escalates: it cannot read its target).
     let mock = crate::kube_mock::MockApiServer::start(Default::default()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = crate::execute::attached(&mock, &dir).await;
+    let app = crate::helpers::spawn_attached(&mock, &[]).await;
     let mut notification = crate::alertmanager::sample("alertmanager-sample.json");
     let template = notification["alerts"][0].clone();
     notification["alerts"] = Value::Array(

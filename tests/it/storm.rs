@@ -1,8 +1,8 @@
 //! The storm budget counts live workflows per bucket (a namespace, or a kind of cluster-scoped
 //! target); dry runs and held workflows do not spend it, and a spent bucket pauses only itself.
 
-use crate::execute::{attached, finished_workflow};
-use crate::helpers::spawn_app;
+use crate::helpers::workflow::finished_workflow;
+use crate::helpers::{spawn_app, spawn_attached};
 use crate::kube_mock::MockApiServer;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -74,8 +74,7 @@ fn not_ready_nodes(n: usize) -> HashMap<String, Value> {
 async fn a_spent_node_bucket_pauses_nodes_only() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start(not_ready_nodes(8)).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     // Five live node workflows (the budget of a bucket) run; the cordon is refused by the mock.
     for i in 0..5 {
         let answer = node_trigger(&app, &format!("node-{i}"), false).await;
@@ -204,13 +203,7 @@ async fn a_kind_pause_takes_only_cluster_scoped_kinds() {
 async fn workflows_awaiting_approval_do_not_spend_the_budget() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start(not_ready_nodes(8)).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
-    let app = crate::helpers::spawn_app_with(|env| {
-        env.insert("KUBECONFIG".into(), kubeconfig);
-        env.insert("APPROVAL_REQUIRED_ACTIONS".into(), "cordon".into());
-    })
-    .await;
+    let app = spawn_attached(&mock, &[("APPROVAL_REQUIRED_ACTIONS", "cordon")]).await;
     for i in 0..8 {
         let answer = node_trigger(&app, &format!("node-{i}"), false).await;
         assert_eq!(answer["status"], "awaiting_approval", "node-{i}: {answer}");

@@ -2,8 +2,9 @@
 //! changes, and outbound clients (Prometheus, argocd-server) send the file's current token.
 //! A file caught empty keeps the last good token.
 
-use crate::argocd::{application, argocd_server_answers, attached_with, cluster};
-use crate::execute::{event_answer, trigger};
+use crate::helpers::argocd::{application, argocd_server_answers, attached_with, cluster};
+use crate::helpers::cluster::event_answer;
+use crate::helpers::workflow::trigger;
 use crate::helpers::{TestApp, spawn_app_with, wait_for};
 use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::json;
@@ -176,15 +177,13 @@ async fn argocd_server_requests_carry_the_token_file_as_it_rotates() {
     .await;
     let token = tls_dir.path().join("argocd-token");
     rotate(&token, "argo-first\n");
-    let dir = tempfile::tempdir().expect("dir");
     let app = attached_with(
         &mock,
-        &dir,
         &[
-            ("ARGOCD_API_URL", argocd.url.clone()),
-            ("ARGOCD_TOKEN_FILE", token.display().to_string()),
-            ("ARGOCD_CA_FILE", ca.display().to_string()),
-            ("ARGOCD_SYNC_TIMEOUT", "60s".into()),
+            ("ARGOCD_API_URL", argocd.url.as_str()),
+            ("ARGOCD_TOKEN_FILE", token.display().to_string().as_str()),
+            ("ARGOCD_CA_FILE", ca.display().to_string().as_str()),
+            ("ARGOCD_SYNC_TIMEOUT", "60s"),
         ],
     )
     .await;

@@ -2,8 +2,8 @@
 //! each workload is deployed (from the watch caches, within its time budget, or says it could
 //! not), and `incidents_total` counts each incident under its detected layer.
 
-use crate::execute::{attached, trigger};
-use crate::helpers::{TestApp, wait_for};
+use crate::helpers::workflow::trigger;
+use crate::helpers::{TestApp, spawn_attached, wait_for};
 use crate::kube_mock::MockApiServer;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -131,8 +131,7 @@ async fn trigger_and_check(
 async fn the_trigger_names_argocd_helm_and_manual_from_the_watch_caches() {
     coordination_engine::tls::install_default_provider();
     let mock = cluster().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     caches_synced(&mock).await;
 
     trigger_and_check(
@@ -196,8 +195,7 @@ async fn the_trigger_names_argocd_helm_and_manual_from_the_watch_caches() {
 async fn a_trigger_whose_detection_cannot_finish_in_time_says_so() {
     coordination_engine::tls::install_default_provider();
     let mock = cluster().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, &dir).await;
+    let app = spawn_attached(&mock, &[]).await;
     let started = Instant::now();
     let answer = trigger(&app, "prod", "pod", "stuck-1", "crash_loop").await;
     // The API server never answers: the trigger does not wait for it.

@@ -5,7 +5,7 @@ use super::rows::migrate;
 use crate::store::StoreError;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, AssertSqlSafe, Executor};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Executor};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,16 @@ pub(super) async fn open_sqlite(
         }
     };
     with_open_retries(&path.display().to_string(), || async {
+        // One connection outside a pool first: a pool retries a failing `after_connect`
+        // until its acquire timeout and reports only that it timed out, so a corrupt file
+        // would look busy (retried for `OPEN_DEADLINE`) and lose its cause.
+        let mut probe = AnyConnection::connect(&url("rwc")).await?;
+        let pragmas = probe.execute(AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {busy_ms}; PRAGMA schema_version;"
+        )));
+        let checked = pragmas.await.map(|_| ());
+        let _ = probe.close().await;
+        checked?;
         let writer = pool("rwc", 1).await?;
         let setup = async {
             writer.execute("PRAGMA journal_mode = WAL").await?;

@@ -1,11 +1,13 @@
-//! `spawn_app()` and the typed helpers the tests share.
+//! The engine in-process: `spawn_app()` and its variants (PostgreSQL, attached to the mock
+//! Kubernetes API server), and the typed requests tests make to it.
 
+use super::https_client;
+use super::wait_for;
+use crate::kube_mock::MockApiServer;
 use coordination_engine::config::{self, Sources};
 use coordination_engine::startup::Application;
 use coordination_engine::store::SqlStore;
 use coordination_engine::tls;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -244,89 +246,23 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut HashMap<String, String>)
     }
 }
 
-/// A client that trusts only `ca_file` (so the tests prove the chain verifies).
-pub fn https_client(ca_file: &Path) -> reqwest::Client {
-    let pem = std::fs::read(ca_file).expect("CA file exists");
-    let ca = reqwest::Certificate::from_pem(&pem).expect("CA is PEM");
-    reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .build()
-        .expect("client builds")
-}
-
-/// A raw TLS connection trusting the given CA files.
-pub async fn tls_connect(
-    addr: SocketAddr,
-    ca_files: &[&Path],
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    for file in ca_files {
-        for cert in CertificateDer::pem_file_iter(file).expect("CA readable") {
-            roots.add(cert.expect("CA is PEM")).expect("CA is valid");
+/// The engine attached to `mock` (a kubeconfig for it in the data dir) with checkpoints of
+/// 1 s (the mock answers at once), and `env` on top: an empty value unsets a key, back to its
+/// default.
+pub async fn spawn_attached(mock: &MockApiServer, env: &[(&str, &str)]) -> TestApp {
+    spawn_app_with(|vars| {
+        let kubeconfig = mock.kubeconfig(Path::new(&vars["DATA_DIR"]));
+        vars.insert("KUBECONFIG".into(), kubeconfig.display().to_string());
+        vars.insert("WORKLOAD_CHECKPOINT_TIMEOUT".into(), "1s".into());
+        for (key, value) in env {
+            if value.is_empty() {
+                vars.remove(*key);
+            } else {
+                vars.insert(key.to_string(), value.to_string());
+            }
         }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(tls::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .expect("protocols")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("tcp connect");
-    let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
-    connector.connect(name, tcp).await.expect("TLS handshake")
-}
-
-/// The leaf certificate a fresh connection is served.
-pub async fn served_leaf(addr: SocketAddr, ca_files: &[&Path]) -> Vec<u8> {
-    let stream = tls_connect(addr, ca_files).await;
-    let (_, session) = stream.get_ref();
-    session
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .expect("server sent a certificate")
-        .to_vec()
-}
-
-/// The first certificate of a PEM file (the leaf of a chain).
-pub fn first_cert_der(path: &Path) -> Vec<u8> {
-    CertificateDer::pem_file_iter(path)
-        .expect("readable")
-        .next()
-        .expect("one certificate")
-        .expect("PEM")
-        .to_vec()
-}
-
-/// Parses the error shape and checks its invariants; returns (code, body).
-pub async fn error_body(response: reqwest::Response) -> (String, serde_json::Value) {
-    let header_id = response
-        .headers()
-        .get("x-request-id")
-        .expect("every response has X-Request-ID")
-        .to_str()
-        .expect("ascii")
-        .to_string();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or_default().to_string());
-    assert_eq!(content_type.as_deref(), Some("application/json"));
-    let body: serde_json::Value = response.json().await.expect("error body is JSON");
-    assert_eq!(
-        body["request_id"], header_id,
-        "body and header ids agree: {body}"
-    );
-    let message = body["error"]["message"]
-        .as_str()
-        .expect("message is a string");
-    assert!(!message.is_empty());
-    let code = body["error"]["code"]
-        .as_str()
-        .expect("code is a string")
-        .to_string();
-    (code, body)
+    })
+    .await
 }
 
 /// Releases a lock taken with `TestApp::lock_store`.
@@ -335,40 +271,4 @@ pub async fn release_store(mut blocker: sqlx::SqliteConnection) {
         .execute(&mut blocker)
         .await
         .expect("unlock");
-}
-
-/// A fixture from `webhooks/samples/<dir>/<name>` (fixtures live once, there).
-pub fn sample(dir: &str, name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("webhooks/samples")
-        .join(dir)
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).expect("sample exists"))
-        .expect("sample is JSON")
-}
-
-/// Polls `probe` every `every` until it returns `Some`, failing after `limit`: waiting for a
-/// condition, never sleeping for a fixed time.
-pub async fn wait_for<T, F, Fut>(
-    what: &str,
-    limit: std::time::Duration,
-    every: std::time::Duration,
-    mut probe: F,
-) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + limit;
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-    }
 }
