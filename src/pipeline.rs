@@ -17,6 +17,7 @@ mod rung;
 #[cfg(test)]
 mod tests;
 
+use crate::cluster::SharedCluster;
 use crate::detect::{Layer, LayerFinding, Signal, diagnose};
 use crate::gate::{Bucket, GateContext, StormBudget, Verdict, gate};
 use crate::incident::Incident;
@@ -55,7 +56,7 @@ pub struct Pipeline {
     store: Arc<dyn Store>,
     metrics: Metrics,
     /// `None`: detached, every workflow is a dry run.
-    client: Option<kube::Client>,
+    cluster: Option<SharedCluster>,
     guard: crate::guard::SharedView,
     budget: StormBudget,
     /// How long a workload checkpoint may take (SPEC §5.5: within 2 minutes by default).
@@ -64,8 +65,9 @@ pub struct Pipeline {
     running: Arc<tokio::sync::Semaphore>,
     /// Actions that need a human's approval.
     approval: std::collections::HashSet<crate::plan::Action>,
-    /// The ArgoCD channel and ArgoCD's control-plane namespaces (attached only).
-    argocd: Option<(crate::execute::argocd::ArgoChannel, Vec<String>)>,
+    /// ArgoCD's control-plane namespaces (where an Application named without its namespace
+    /// lives).
+    argocd_namespaces: Vec<String>,
     /// Limits of the node and Helm channels.
     channels: crate::config::ChannelSettings,
     /// The anomaly-detector refines layer detection when configured.
@@ -162,20 +164,20 @@ impl Pipeline {
     pub fn new(
         store: Arc<dyn Store>,
         metrics: Metrics,
-        client: Option<kube::Client>,
+        cluster: Option<SharedCluster>,
         guard: crate::guard::SharedView,
         checkpoint_timeout: Duration,
     ) -> Self {
         Pipeline {
             store,
             metrics,
-            client,
+            cluster,
             guard,
             budget: StormBudget::default(),
             checkpoint_timeout,
             running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
             approval: Default::default(),
-            argocd: None,
+            argocd_namespaces: Vec::new(),
             models: Default::default(),
             node_budget: tokio::sync::Mutex::new(()),
             lease_publish: tokio::sync::Mutex::new(()),
@@ -261,18 +263,20 @@ impl Pipeline {
         self
     }
 
-    /// Acts on ArgoCD-managed workloads through their Application.
-    pub fn with_argocd(
-        mut self,
-        channel: Option<(crate::execute::argocd::ArgoChannel, Vec<String>)>,
-    ) -> Self {
-        self.argocd = channel;
+    /// ArgoCD's control-plane namespaces (`ARGOCD_NAMESPACES`).
+    pub fn with_argocd_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.argocd_namespaces = namespaces;
         self
     }
 
-    /// The ArgoCD channel, when attached.
-    pub fn argocd(&self) -> Option<&crate::execute::argocd::ArgoChannel> {
-        self.argocd.as_ref().map(|(channel, _)| channel)
+    /// The cluster the workflows act on (`None`: detached).
+    pub fn cluster(&self) -> Option<&SharedCluster> {
+        self.cluster.as_ref()
+    }
+
+    /// Whether the ArgoCD channel can carry actions.
+    fn has_argocd(&self) -> bool {
+        self.cluster.as_ref().is_some_and(|c| c.has_argocd())
     }
 
     /// Actions listed here wait for `POST /approve`.
@@ -290,7 +294,7 @@ impl Pipeline {
         let Some(plan) = stored_plan(&workflow) else {
             return Ok(());
         };
-        if self.client.is_some() {
+        if self.cluster.is_some() {
             self.spawn_run(workflow, plan);
         } else {
             self.dry_run(&mut workflow, &plan, Utc::now());
@@ -300,7 +304,7 @@ impl Pipeline {
     }
 
     fn detached(&self) -> bool {
-        self.client.is_none()
+        self.cluster.is_none()
     }
 
     /// What the gates look at for a trigger on `key`, from targeted store queries (pauses,
@@ -461,7 +465,7 @@ impl Pipeline {
         }
         // Runs in the background once stored; the caller gets the pending workflow.
         // On a follower it stays pending until the leader picks it up (`pick_up_pending`).
-        if self.client.is_some()
+        if self.cluster.is_some()
             && workflow.status == WorkflowStatus::Pending
             && workflow.steps.is_empty()
         {

@@ -6,7 +6,6 @@ use super::json::JsonBody;
 use super::openapi::OpenApiJson;
 use super::routes::{API_BODY_LIMIT, Shared, api_app};
 use crate::auth::ApiToken;
-use crate::cluster::Cluster;
 use crate::config::{Sources, load};
 use crate::metrics::Metrics;
 use crate::store::SqlStore;
@@ -49,7 +48,7 @@ async fn shared() -> (Shared, tempfile::TempDir) {
             settings: Arc::new(settings),
             compat_limit: Default::default(),
             access: Default::default(),
-            cluster: Cluster::Detached,
+            cluster: None,
             store: store.clone(),
             metrics: metrics.clone(),
             guard: crate::guard::SharedView::new(crate::guard::GuardView::new(

@@ -6,12 +6,12 @@
 //! ArgoCD Application of a GitOps workload out of sync or degraded.
 
 use super::Pipeline;
+use crate::cluster::Cluster;
 use crate::detect::ownership::DeploymentMethod;
-use crate::execute::{ExecError, argocd, inspect, platform, with_retry};
+use crate::execute::{ExecError, argocd, platform};
 use crate::plan::StepTarget;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::Api;
 use serde_json::Value;
 
 /// What the target showed.
@@ -214,15 +214,14 @@ impl Pipeline {
     /// Re-reads the target and says whether the symptom is there.
     pub(super) async fn observe(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         seen: &Observed<'_>,
     ) -> Result<Evidence, ExecError> {
         let target = seen.target;
         let now = Utc::now();
         match (target.kind.as_str(), target.namespace.as_deref()) {
             ("Node", None) => {
-                let nodes: Api<Node> = Api::all(client.clone());
-                let node = with_retry(|| async { Ok(nodes.get(&target.name).await?) }).await;
+                let node = cluster.node(&target.name).await;
                 self.count("get", &node);
                 Ok(match node_symptom(&node?) {
                     Some(symptom) => Evidence::Present(symptom),
@@ -230,7 +229,7 @@ impl Pipeline {
                 })
             }
             ("ClusterOperator", None) => {
-                let operator = platform::cluster_operator(client, &target.name).await;
+                let operator = cluster.cluster_operator(&target.name).await;
                 self.count("get", &operator);
                 let (healthy, detail) = platform::health(&operator?);
                 let text = format!("ClusterOperator {}: {detail}", target.name);
@@ -240,7 +239,7 @@ impl Pipeline {
                     Evidence::Present(text)
                 })
             }
-            (_, Some(namespace)) => self.observe_workload(client, seen, namespace, now).await,
+            (_, Some(namespace)) => self.observe_workload(cluster, seen, namespace, now).await,
             (kind, None) => Ok(Evidence::Absent(format!(
                 "the engine has no symptom to check for a cluster-scoped {kind}"
             ))),
@@ -250,7 +249,7 @@ impl Pipeline {
     /// A pod: itself. A workload: its availability, its pods, and (GitOps) its Application.
     async fn observe_workload(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         seen: &Observed<'_>,
         namespace: &str,
         now: DateTime<Utc>,
@@ -277,8 +276,9 @@ impl Pipeline {
         if let Some(symptom) = seen.workload_object.and_then(workload_symptom) {
             return Ok(Evidence::Present(symptom));
         }
-        let pods =
-            inspect::pods(client, &target.kind, namespace, &target.name, seen.workload).await;
+        let pods = cluster
+            .pods((&target.kind, namespace, &target.name), seen.workload)
+            .await;
         self.count("list", &pods);
         let pods = pods?;
         let findings: Vec<String> = pods.iter().filter_map(|p| pod_symptom(p, now)).collect();
@@ -295,11 +295,11 @@ impl Pipeline {
             return Ok(evidence);
         }
         // A GitOps workload whose pods look fine may still be what its Application reports.
-        let (Some((argo, control)), Some(owner)) = (&self.argocd, &seen.method.owner) else {
+        let (true, Some(owner)) = (cluster.has_argocd(), &seen.method.owner) else {
             return Ok(evidence);
         };
-        let app = argocd::locate(owner, &self.guard.snapshot(), control);
-        let fetched = argo.fetch(&app).await;
+        let app = argocd::locate(owner, &self.guard.snapshot(), &self.argocd_namespaces);
+        let fetched = cluster.application(&app).await;
         self.count("get", &fetched);
         let application = match fetched {
             Ok(application) => application,

@@ -5,8 +5,9 @@
 use super::Pipeline;
 use super::evidence::{Evidence, Observed};
 use super::rung::{Rung, top_workload};
+use crate::cluster::Cluster;
 use crate::detect::ownership::{DeploymentMethod, deployment_method};
-use crate::execute::{ExecError, workload};
+use crate::execute::ExecError;
 use crate::incident::IncidentStatus;
 use crate::incident::Source;
 use crate::plan::{Action, Plan, Step, StepTarget};
@@ -66,7 +67,7 @@ type Ownership = (
 /// What a ladder's steps share.
 #[derive(Clone, Copy)]
 struct LadderContext<'a> {
-    client: &'a kube::Client,
+    cluster: &'a dyn Cluster,
     method: &'a DeploymentMethod,
     workload: Option<&'a (String, String, String)>,
     dry_run: bool,
@@ -147,9 +148,10 @@ impl Pipeline {
         let Ok(_permit) = self.running.clone().acquire_owned().await else {
             return;
         };
-        let Some(client) = self.client.clone() else {
+        let Some(cluster) = self.cluster.clone() else {
             return;
         };
+        let cluster = cluster.as_ref();
         // The term that runs it: a later leader interrupts it if this one dies or stalls.
         let Some(term) = self.leadership.current_term() else {
             return;
@@ -179,7 +181,7 @@ impl Pipeline {
         // only once this one passed its checkpoint.
         for ladder in ladders(&plan.steps) {
             let first = &ladder[0];
-            let (method, workload, chain) = match self.ownership(&client, &first.target).await {
+            let (method, workload, chain) = match self.ownership(cluster, &first.target).await {
                 Ok(found) => found,
                 Err(reason) => {
                     return self
@@ -209,7 +211,7 @@ impl Pipeline {
                     workload: workload.as_ref(),
                     method: &method,
                 };
-                let observed = self.observe(&client, &seen).await;
+                let observed = self.observe(cluster, &seen).await;
                 let (outcome, detail, present) = match observed {
                     Ok(Evidence::Present(seen)) => ("observed", seen, true),
                     Ok(Evidence::Absent(seen)) => ("not_observed", seen, false),
@@ -241,7 +243,7 @@ impl Pipeline {
             }
             climbed += 1;
             let context = LadderContext {
-                client: &client,
+                cluster,
                 method: &method,
                 workload: workload.as_ref(),
                 dry_run,
@@ -289,7 +291,7 @@ impl Pipeline {
     /// method.
     async fn ownership(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         target: &StepTarget,
     ) -> Result<Ownership, String> {
         if target.namespace.is_none() {
@@ -300,7 +302,9 @@ impl Pipeline {
             ));
         }
         let namespace = target.namespace.clone().unwrap_or_default();
-        let chain = workload::owner_chain(client, &target.kind, &namespace, &target.name).await;
+        let chain = cluster
+            .owner_chain((&target.kind, &namespace, &target.name), None, &|_| {})
+            .await;
         self.count("get", &chain);
         match chain {
             Ok(chain) => Ok((
@@ -325,7 +329,7 @@ impl Pipeline {
         tried: &mut Vec<String>,
     ) -> LadderEnd {
         let LadderContext {
-            client,
+            cluster,
             method,
             workload,
             dry_run,
@@ -336,7 +340,7 @@ impl Pipeline {
                 return LadderEnd::Stopped;
             }
             let carried = self
-                .rung(client, dry_run, step, method, workload, workflow)
+                .rung(cluster, dry_run, step, method, workload, workflow)
                 .await;
             let channel = carried.recorded_channel();
             let rung = carried.rung;
@@ -352,7 +356,7 @@ impl Pipeline {
                 Rung::Escalate { reason, .. } => ("escalated", reason.clone()),
             };
             if step.action.mutates() || matches!(rung, Rung::Escalate { .. }) {
-                self.record_step_event(client, workflow, step, &rung, &detail)
+                self.record_step_event(cluster, workflow, step, &rung, &detail)
                     .await;
             }
             workflow.steps.push(json!({
@@ -392,7 +396,7 @@ impl Pipeline {
             }
             let began = Instant::now();
             let deadline = began + self.checkpoint_timeout;
-            let checked = verify::check(client, &check, self.checkpoint_timeout).await;
+            let checked = verify::check(cluster, &check, self.checkpoint_timeout).await;
             self.count("get", &checked);
             let (passed, detail) = match checked {
                 Ok(Checkpoint::Passed(d)) => (true, d),
@@ -421,7 +425,7 @@ impl Pipeline {
                 let detail = match &check {
                     verify::Check::NodeDrained(node) => format!(
                         "{detail}; {}",
-                        crate::execute::node::uncordon_if_ready(client, node, dry_run).await
+                        cluster.uncordon_if_ready(node, dry_run).await
                     ),
                     _ => detail,
                 };
@@ -430,7 +434,7 @@ impl Pipeline {
             tried.push(format!("verify after {}: {detail}", step.action.as_str()));
             if !undo.is_empty() {
                 // The change did not help: take it back before the next rung.
-                for (channel, done) in self.undo(client, &undo).await {
+                for (channel, done) in self.undo(cluster, &undo).await {
                     workflow.steps.push(json!({
                         "order": step.order, "action": "undo", "layer": step.layer,
                         "channel": channel.as_str(),
@@ -454,7 +458,7 @@ impl Pipeline {
     /// A Kubernetes Event on the step's target, so `kubectl describe` shows what happened.
     async fn record_step_event(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         workflow: &Workflow,
         step: &Step,
         rung: &Rung,
@@ -479,14 +483,14 @@ impl Pipeline {
             workflow.id,
             step.action.as_str()
         );
-        workload::record_event(
-            client,
-            (&step.target.kind, ns, &step.target.name),
-            reason,
-            &message,
-            warning,
-        )
-        .await;
+        cluster
+            .record_event(
+                (&step.target.kind, ns, &step.target.name),
+                reason,
+                &message,
+                warning,
+            )
+            .await;
     }
 
     async fn cancelled(&self, id: &str) -> bool {

@@ -5,9 +5,10 @@
 
 use super::Pipeline;
 use super::route::{ChannelCall, Routing, route};
+use crate::cluster::{Cluster, Workload};
 use crate::detect::ownership::{DeploymentMethod, Method};
-use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
-use crate::execute::{ExecError, helm, inspect, node, operator, platform, workload};
+use crate::execute::argocd::{self, SyncOutcome};
+use crate::execute::{ExecError, helm, inspect, node, operator};
 use crate::plan::{Action, Channel, Step};
 use crate::verify::Check;
 use chrono::Utc;
@@ -136,8 +137,8 @@ fn not_ours(step: &Step, method: &DeploymentMethod) -> Rung {
 
 /// A GitOps rollback is a Git change: the engine never syncs an older revision behind Git's
 /// back (auto-sync would undo it, and Git would lie about what runs).
-async fn argocd_revert(argo: &ArgoChannel, app: &argocd::AppRef, step: &Step) -> Rung {
-    let previous = argo.previous_revision(app).await;
+async fn argocd_revert(cluster: &dyn Cluster, app: &argocd::AppRef, step: &Step) -> Rung {
+    let previous = cluster.previous_revision(app).await;
     Rung::Escalate {
         reason: format!(
             "{} {}/{} is deployed by ArgoCD Application {app}: rolling back is a change in Git",
@@ -171,7 +172,7 @@ impl Pipeline {
     /// rules of which channel carries what live in `route.rs` only).
     pub(super) async fn rung(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         dry_run: bool,
         step: &Step,
         method: &DeploymentMethod,
@@ -190,28 +191,30 @@ impl Pipeline {
                 )),
             );
         }
-        let rung = match (call, workload, &self.argocd, &method.owner) {
+        let argocd = cluster.has_argocd();
+        let locate =
+            |owner: &str| argocd::locate(owner, &self.guard.snapshot(), &self.argocd_namespaces);
+        let rung = match (call, workload, argocd, &method.owner) {
             (ChannelCall::Leased, Some(top), _, _) => {
-                self.leased(client, step, method, top, dry_run, workflow)
+                self.leased(cluster, step, method, top, dry_run, workflow)
                     .await
             }
-            (ChannelCall::ArgocdRestart, Some(top), Some((argo, control)), Some(owner)) => {
-                let app = argocd::locate(owner, &self.guard.snapshot(), control);
-                self.argocd_restart(argo, &app, top, dry_run).await
+            (ChannelCall::ArgocdRestart, Some(top), true, Some(owner)) => {
+                self.argocd_restart(cluster, &locate(owner), top, dry_run)
+                    .await
             }
-            (ChannelCall::ArgocdRevert, _, Some((argo, control)), Some(owner)) => {
-                let app = argocd::locate(owner, &self.guard.snapshot(), control);
-                argocd_revert(argo, &app, step).await
+            (ChannelCall::ArgocdRevert, _, true, Some(owner)) => {
+                argocd_revert(cluster, &locate(owner), step).await
             }
             (ChannelCall::HelmRollback, Some(top), _, _) => {
-                self.helm_rollback(client, top, method, dry_run).await
+                self.helm_rollback(cluster, top, method, dry_run).await
             }
             (ChannelCall::OperatorNudge, Some(top), _, _) => {
-                self.operator_nudge(client, top, dry_run).await
+                self.operator_nudge(cluster, top, dry_run).await
             }
             (ChannelCall::Refused, ..) => not_ours(step, method),
             (ChannelCall::Direct(channel), ..) => {
-                let rung = self.direct(client, dry_run, step, workload, method).await;
+                let rung = self.direct(cluster, dry_run, step, workload, method).await;
                 return Carried::by(channel, rung);
             }
             // `route` gives these calls only with what they need.
@@ -238,7 +241,7 @@ impl Pipeline {
                 method: method.method,
                 owner: method.owner.is_some(),
                 workload,
-                argocd: self.argocd.is_some(),
+                argocd: self.has_argocd(),
                 leased: &self.channels.leased_actions,
             },
         )
@@ -248,7 +251,7 @@ impl Pipeline {
     /// node or platform channels, or a human.
     async fn direct(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         dry_run: bool,
         step: &Step,
         workload: Option<&(String, String, String)>,
@@ -264,37 +267,34 @@ impl Pipeline {
             )))
         };
         let result = match (step.action, workload) {
-            (Action::InspectEvents, _) => Ok(self.inspect(client, step, method, workload).await),
+            (Action::InspectEvents, _) => Ok(self.inspect(cluster, step, method, workload).await),
             // Deleting a pod is not drift: its controller (whoever owns it) recreates it.
-            (Action::DeletePod, _) if target.kind == "Pod" => {
-                workload::delete_pod(client, &ns, &target.name, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: verify_workload(),
-                    })
-            }
+            (Action::DeletePod, _) if target.kind == "Pod" => cluster
+                .delete_pod(&ns, &target.name, dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: verify_workload(),
+                }),
             (Action::DeletePod, _) => Ok(Rung::Failed(format!("{} is not a pod", target.kind))),
-            (Action::RolloutRestart, Some((kind, wns, name))) => {
-                workload::rollout_restart(client, kind, wns, name, Utc::now(), dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: verify_workload(),
-                    })
-            }
+            (Action::RolloutRestart, Some(top)) => cluster
+                .rollout_restart(top, Utc::now(), dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: verify_workload(),
+                }),
             (Action::RolloutRestart, None) => no_workload("restart"),
-            (Action::Rollback, Some((kind, wns, name))) if kind == "Deployment" => {
-                workload::rollback_deployment(client, wns, name, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: verify_workload(),
-                    })
-            }
+            (Action::Rollback, Some((kind, wns, name))) if kind == "Deployment" => cluster
+                .rollback_deployment(wns, name, dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: verify_workload(),
+                }),
             (Action::Rollback, _) => no_workload("roll back (only Deployments keep revisions)"),
-            (Action::ScaleUp, Some((kind, wns, name))) if kind != "DaemonSet" => self
-                .scale_up(client, kind, wns, name, dry_run)
+            (Action::ScaleUp, Some(top)) if top.0 != "DaemonSet" => self
+                .scale_up(cluster, top, dry_run)
                 .await
                 .map(|rung| match rung {
                     Rung::Reversible {
@@ -312,7 +312,7 @@ impl Pipeline {
                 }),
             (Action::ScaleUp, _) => no_workload("scale (DaemonSets run one pod per node)"),
             (Action::Cordon | Action::Drain | Action::RestartOperatorPods, _) => {
-                self.infrastructure(client, dry_run, step).await
+                self.infrastructure(cluster, dry_run, step).await
             }
             (Action::Escalate, _) => Ok(Rung::Escalate {
                 reason: "the ladder is exhausted".into(),
@@ -346,7 +346,7 @@ impl Pipeline {
     /// The node and platform channels' actions.
     async fn infrastructure(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         dry_run: bool,
         step: &Step,
     ) -> Result<Rung, ExecError> {
@@ -354,7 +354,7 @@ impl Pipeline {
         match step.action {
             // A node that cannot be cordoned is never drained: escalate instead.
             Action::Cordon if target.kind == "Node" => {
-                match self.cordon(client, &target.name, dry_run).await {
+                match self.cordon(cluster, &target.name, dry_run).await {
                     Ok(rung) => Ok(rung),
                     Err(error) => Ok(Rung::Escalate {
                         reason: format!(
@@ -368,22 +368,20 @@ impl Pipeline {
                     }),
                 }
             }
-            Action::Drain if target.kind == "Node" => {
-                node::drain(client, &target.name, self.channels.drain_timeout, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: Some(Check::NodeDrained(target.name.clone())),
-                    })
-            }
-            Action::RestartOperatorPods if target.kind == "ClusterOperator" => {
-                platform::restart_operator_pods(client, &target.name, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: Some(Check::ClusterOperator(target.name.clone())),
-                    })
-            }
+            Action::Drain if target.kind == "Node" => cluster
+                .drain(&target.name, self.channels.drain_timeout, dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: Some(Check::NodeDrained(target.name.clone())),
+                }),
+            Action::RestartOperatorPods if target.kind == "ClusterOperator" => cluster
+                .restart_operator_pods(&target.name, dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: Some(Check::ClusterOperator(target.name.clone())),
+                }),
             _ => Ok(Rung::Failed(format!(
                 "{} does not apply to a {}",
                 step.action.as_str(),
@@ -397,7 +395,7 @@ impl Pipeline {
     /// checkpoint follows.
     async fn argocd_restart(
         &self,
-        argo: &ArgoChannel,
+        cluster: &dyn Cluster,
         app: &argocd::AppRef,
         top: &(String, String, String),
         dry_run: bool,
@@ -409,8 +407,8 @@ impl Pipeline {
             namespace: namespace.clone(),
             name: name.clone(),
         };
-        let synced = argo
-            .sync(app, &resource, "coordination-engine remediation", dry_run)
+        let synced = cluster
+            .sync_application(app, &resource, "coordination-engine remediation", dry_run)
             .await;
         self.count("patch", &synced);
         let (mut detail, before) = match synced {
@@ -423,7 +421,7 @@ impl Pipeline {
                 verify: Some(workload_check(top)),
             };
         }
-        match argo.restart(app, &resource).await {
+        match cluster.restart_through_argocd(app, &resource).await {
             Ok(Some(restarted)) => detail = format!("{detail}; {restarted}"),
             Ok(None) => {
                 detail = format!(
@@ -432,7 +430,7 @@ impl Pipeline {
             }
             Err(error) => return Rung::Failed(format!("{detail}; restart action: {error}")),
         }
-        match argo.wait(app, &before).await {
+        match cluster.await_application(app, &before).await {
             SyncOutcome::Healthy(state) => Rung::Done {
                 detail: format!("{detail}; Application {app}: {state}"),
                 verify: Some(workload_check(top)),
@@ -447,7 +445,7 @@ impl Pipeline {
     /// release Secrets.
     async fn helm_rollback(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         top: &(String, String, String),
         method: &DeploymentMethod,
         dry_run: bool,
@@ -456,7 +454,7 @@ impl Pipeline {
         let Some(release) = method.owner.as_deref() else {
             return Rung::Failed("the Helm release name is unknown".into());
         };
-        let history = match helm::history(client, namespace, release).await {
+        let history = match cluster.helm_history(namespace, release).await {
             Ok(history) => history,
             Err(error) => return Rung::Failed(error.to_string()),
         };
@@ -479,16 +477,9 @@ impl Pipeline {
                 needed: format!("fix the chart or its values and upgrade the release {release}"),
             };
         };
-        let outcome = helm::rollback(
-            self.channels.helm_bin.as_deref(),
-            self.channels.kubeconfig.as_deref(),
-            namespace,
-            release,
-            target,
-            dry_run,
-            self.checkpoint_timeout,
-        )
-        .await;
+        let outcome = cluster
+            .helm_rollback(namespace, release, target, dry_run, self.checkpoint_timeout)
+            .await;
         match outcome {
             Ok(helm::RollbackOutcome::Done(detail)) => Rung::Done {
                 detail: format!("{detail} (from revision {current})"),
@@ -509,16 +500,16 @@ impl Pipeline {
     /// ClusterServiceVersion (when OLM manages it) is healthy.
     async fn operator_nudge(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         top: &(String, String, String),
         dry_run: bool,
     ) -> Rung {
         let (kind, namespace, name) = top;
-        let object = match workload::get(client, kind, namespace, name).await {
+        let object = match cluster.get((kind, namespace, name)).await {
             Ok(object) => object,
             Err(error) => return Rung::Failed(error.to_string()),
         };
-        match operator::csvs(client, namespace).await {
+        match cluster.csvs(namespace).await {
             Ok(csvs) => {
                 if let Some(reason) = operator::unhealthy_csv(&csvs) {
                     return Rung::Escalate {
@@ -540,7 +531,10 @@ impl Pipeline {
                     .into(),
             };
         };
-        match operator::nudge(client, namespace, &owner, Utc::now(), dry_run).await {
+        match cluster
+            .nudge_operator(namespace, &owner, Utc::now(), dry_run)
+            .await
+        {
             Ok(detail) => Rung::Done {
                 detail,
                 verify: Some(workload_check(top)),
@@ -553,7 +547,7 @@ impl Pipeline {
     /// now, with the change that is needed where it must be made.
     async fn inspect(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         step: &Step,
         method: &DeploymentMethod,
         workload: Option<&(String, String, String)>,
@@ -567,7 +561,9 @@ impl Pipeline {
                 verify: None,
             };
         }
-        let pods = inspect::pods(client, &target.kind, ns, &target.name, workload).await;
+        let pods = cluster
+            .pods((&target.kind, ns, &target.name), workload)
+            .await;
         self.count("list", &pods);
         let pods = match pods {
             Ok(pods) => pods,
@@ -628,18 +624,22 @@ impl Pipeline {
     /// updates or the cluster upgrades, up to `DRAIN_TIMEOUT`), within the node budget.
     async fn cordon(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         node: &str,
         dry_run: bool,
     ) -> Result<Rung, ExecError> {
-        let waited = match node::await_maintenance(client, self.channels.drain_timeout).await? {
+        let waited = match cluster
+            .await_maintenance(self.channels.drain_timeout)
+            .await?
+        {
             Ok(waited) => waited,
             Err(outcome) => return Ok(node_rung(outcome, "")),
         };
         // One budget check and cordon at a time: two workflows must not both see room.
         let _budget = self.node_budget.lock().await;
-        let outcome =
-            node::cordon(client, node, self.channels.max_unavailable_nodes, dry_run).await?;
+        let outcome = cluster
+            .cordon(node, self.channels.max_unavailable_nodes, dry_run)
+            .await?;
         Ok(node_rung(outcome, &waited))
     }
 
@@ -647,17 +647,16 @@ impl Pipeline {
     /// zero on purpose (both are a human's call).
     pub(super) async fn scale_up(
         &self,
-        client: &kube::Client,
-        kind: &str,
-        namespace: &str,
-        name: &str,
+        cluster: &dyn Cluster,
+        top: &Workload,
         dry_run: bool,
     ) -> Result<Rung, ExecError> {
-        if let Some(refusal) = self.scale_up_refusal(client, kind, namespace, name).await? {
+        if let Some(refusal) = self.scale_up_refusal(cluster, top).await? {
             return Ok(refusal);
         }
-        let current = workload::replicas(client, kind, namespace, name).await?;
-        let detail = workload::scale(client, kind, namespace, name, current + 1, dry_run).await?;
+        let (kind, namespace, name) = top;
+        let current = cluster.replicas(top).await?;
+        let detail = cluster.scale(top, current + 1, dry_run).await?;
         Ok(Rung::Reversible {
             detail: format!("{detail} (was {current}; undo: scale back to {current})"),
             verify: None,
@@ -675,12 +674,11 @@ impl Pipeline {
     /// zero on purpose. `None`: go ahead.
     pub(super) async fn scale_up_refusal(
         &self,
-        client: &kube::Client,
-        kind: &str,
-        namespace: &str,
-        name: &str,
+        cluster: &dyn Cluster,
+        top: &Workload,
     ) -> Result<Option<Rung>, ExecError> {
-        if let Some(hpa) = workload::autoscaler_of(client, kind, namespace, name).await? {
+        let (kind, namespace, name) = top;
+        if let Some(hpa) = cluster.autoscaler_of(top).await? {
             return Ok(Some(Rung::Escalate {
                 reason: format!(
                     "HorizontalPodAutoscaler {namespace}/{hpa} sets the replicas of {kind} {namespace}/{name}; scaling it by hand would be undone"
@@ -688,7 +686,7 @@ impl Pipeline {
                 needed: format!("raise maxReplicas or adjust the targets of HPA {namespace}/{hpa}"),
             }));
         }
-        if workload::replicas(client, kind, namespace, name).await? == 0 {
+        if cluster.replicas(top).await? == 0 {
             return Ok(Some(Rung::Escalate {
                 reason: format!(
                     "{kind} {namespace}/{name} is scaled to zero, presumably on purpose"
@@ -703,7 +701,7 @@ impl Pipeline {
     /// its detail.
     pub(super) async fn undo(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         undo: &[Undo],
     ) -> Vec<(Channel, String)> {
         let mut done = Vec::new();
@@ -716,18 +714,23 @@ impl Pipeline {
                     replicas,
                 } => (
                     Channel::Kubernetes,
-                    workload::scale(client, kind, namespace, name, *replicas, false)
+                    cluster
+                        .scale(
+                            &(kind.clone(), namespace.clone(), name.clone()),
+                            *replicas,
+                            false,
+                        )
                         .await
                         .map(|d| format!("undo: {d}")),
                 ),
-                Undo::SelfHeal(app) => match &self.argocd {
-                    Some((channel, _)) => (
+                Undo::SelfHeal(app) => match cluster.has_argocd() {
+                    true => (
                         Channel::Argocd,
-                        channel.set_self_heal(app, true).await.map(|()| {
+                        cluster.set_self_heal(app, true).await.map(|()| {
                             format!("undo: turned selfHeal back on for Application {app}")
                         }),
                     ),
-                    None => (
+                    false => (
                         Channel::Human,
                         Ok(format!(
                             "undo: turn selfHeal back on for Application {app} by hand"
