@@ -8,6 +8,8 @@
 
 mod budget;
 mod evidence;
+#[cfg(test)]
+mod ladders;
 mod lease;
 mod method;
 mod persist;

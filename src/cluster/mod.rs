@@ -8,6 +8,8 @@
 
 pub mod access;
 pub mod connect;
+#[cfg(test)]
+pub mod fake;
 pub mod kube;
 pub mod rbac;
 
@@ -32,6 +34,9 @@ pub type Workload = (String, String, String);
 /// An object of the cluster: `(kind, namespace, name)`; the namespace is empty when the object
 /// is cluster-scoped.
 pub type ObjectRef<'a> = (&'a str, &'a str, &'a str);
+
+/// A pod a drain must evict: `(namespace, name, has a controller)`.
+pub type EvictablePod = (String, String, bool);
 
 /// A custom resource: `(apiVersion, kind, name)`.
 pub type CustomRef = (String, String, String);
@@ -107,7 +112,7 @@ pub trait Cluster: Send + Sync + 'static {
     ) -> Result<(Rollout, Vec<PodState>), ExecError>;
 
     /// The pods a drain must evict from the node: `(namespace, name, has a controller)`.
-    async fn evictable_pods(&self, node: &str) -> Result<Vec<(String, String, bool)>, ExecError>;
+    async fn evictable_pods(&self, node: &str) -> Result<Vec<EvictablePod>, ExecError>;
 
     /// An OpenShift ClusterOperator as JSON.
     async fn cluster_operator(&self, name: &str) -> Result<Value, ExecError>;

@@ -5,7 +5,7 @@
 
 mod observe;
 
-use super::{Cluster, ClusterProbe, CustomRef, ObjectRef, Workload};
+use super::{Cluster, ClusterProbe, CustomRef, EvictablePod, ObjectRef, Workload};
 use crate::execute::argocd::{AppRef, ArgoChannel, ResourceRef, SyncOutcome};
 use crate::execute::helm::{Revision, RollbackOutcome};
 use crate::execute::node::NodeOutcome;
@@ -112,7 +112,7 @@ impl Cluster for KubeCluster {
         observe::workload_state(&self.client, kind, namespace, name).await
     }
 
-    async fn evictable_pods(&self, node: &str) -> Result<Vec<(String, String, bool)>, ExecError> {
+    async fn evictable_pods(&self, node: &str) -> Result<Vec<EvictablePod>, ExecError> {
         node::evictable_pods(&self.client, node).await
     }
 
