@@ -6,6 +6,7 @@
 mod infrastructure;
 mod manual;
 mod owned;
+mod paths;
 
 use super::*;
 use crate::cluster::fake::{FakeCluster, Script, World};
@@ -77,40 +78,47 @@ impl Harness {
     pub async fn run_with(
         &self,
         issue_type: &str,
-        (kind, namespace, name): (&str, Option<&str>, &str),
+        target: (&str, Option<&str>, &str),
         dry_run: bool,
     ) -> Workflow {
-        let mut incident = Incident::new(
-            Source::Api,
-            format!("{name} {issue_type}"),
-            Severity::High,
-            Utc::now(),
-        );
-        incident.namespace = namespace.map(String::from);
-        incident.target = Some(Target {
-            kind: kind.into(),
-            name: name.into(),
-        });
-        incident.issue_type = issue_type.into();
-        self.store
-            .insert_incident(&incident)
-            .await
-            .expect("incident");
-        let started = self
-            .pipeline
-            .start(
-                &incident,
-                WorkflowKind::Remediation,
-                plan_for(&incident),
-                dry_run,
-            )
-            .await
-            .expect("started");
+        let incident = incident(Source::Api, issue_type, target);
+        let started = self.start(&incident, dry_run).await;
         self.finished(&started.id).await
     }
 
+    /// Stores `incident` and starts its workflow (it runs in the background).
+    pub async fn start(&self, incident: &Incident, dry_run: bool) -> Workflow {
+        self.store
+            .insert_incident(incident)
+            .await
+            .expect("incident");
+        let plan = plan_for(incident);
+        self.pipeline
+            .start(incident, WorkflowKind::Remediation, plan, dry_run)
+            .await
+            .expect("started")
+    }
+
+    /// Polls the store until the workflow is in `status`.
+    pub async fn reaches(&self, id: &str, status: WorkflowStatus) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.store.get_workflow(id).await.expect("workflow").status != status {
+            assert!(std::time::Instant::now() < deadline, "never {status}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Polls until the runner of workflow `id` has returned.
+    pub async fn runner_returned(&self, id: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.pipeline.is_in_flight(id) {
+            assert!(std::time::Instant::now() < deadline, "{id} still runs");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Polls the store until the workflow ends (a deadline, never a fixed sleep).
-    async fn finished(&self, id: &str) -> Workflow {
+    pub async fn finished(&self, id: &str) -> Workflow {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let workflow = self.store.get_workflow(id).await.expect("workflow");
@@ -126,6 +134,23 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A new incident from `source` about `kind namespace/name`.
+pub(super) fn incident(
+    source: Source,
+    issue_type: &str,
+    (kind, namespace, name): (&str, Option<&str>, &str),
+) -> Incident {
+    let title = format!("{name} {issue_type}");
+    let mut incident = Incident::new(source, title, Severity::High, Utc::now());
+    incident.namespace = namespace.map(String::from);
+    incident.target = Some(Target {
+        kind: kind.into(),
+        name: name.into(),
+    });
+    incident.issue_type = issue_type.into();
+    incident
 }
 
 /// Each step as `action outcome [channel]`.
