@@ -61,12 +61,8 @@ impl Carried {
 /// How to take a change back.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Undo {
-    ScaleBack {
-        kind: String,
-        namespace: String,
-        name: String,
-        replicas: i32,
-    },
+    /// Scale the workload back to `replicas`.
+    ScaleBack { workload: Workload, replicas: i32 },
     /// Turn the Application's selfHeal back on.
     SelfHeal(argocd::AppRef),
 }
@@ -654,16 +650,13 @@ impl Pipeline {
         if let Some(refusal) = self.scale_up_refusal(cluster, top).await? {
             return Ok(refusal);
         }
-        let (kind, namespace, name) = top;
         let current = cluster.replicas(top).await?;
         let detail = cluster.scale(top, current + 1, dry_run).await?;
         Ok(Rung::Reversible {
             detail: format!("{detail} (was {current}; undo: scale back to {current})"),
             verify: None,
             undo: vec![Undo::ScaleBack {
-                kind: kind.into(),
-                namespace: namespace.into(),
-                name: name.into(),
+                workload: top.clone(),
                 replicas: current,
             }],
             lease: None,
@@ -707,36 +700,26 @@ impl Pipeline {
         let mut done = Vec::new();
         for step in undo {
             let (channel, outcome) = match step {
-                Undo::ScaleBack {
-                    kind,
-                    namespace,
-                    name,
-                    replicas,
-                } => (
+                Undo::ScaleBack { workload, replicas } => (
                     Channel::Kubernetes,
                     cluster
-                        .scale(
-                            &(kind.clone(), namespace.clone(), name.clone()),
-                            *replicas,
-                            false,
-                        )
+                        .scale(workload, *replicas, false)
                         .await
                         .map(|d| format!("undo: {d}")),
                 ),
-                Undo::SelfHeal(app) => match cluster.has_argocd() {
-                    true => (
-                        Channel::Argocd,
-                        cluster.set_self_heal(app, true).await.map(|()| {
-                            format!("undo: turned selfHeal back on for Application {app}")
-                        }),
-                    ),
-                    false => (
-                        Channel::Human,
-                        Ok(format!(
-                            "undo: turn selfHeal back on for Application {app} by hand"
-                        )),
-                    ),
-                },
+                Undo::SelfHeal(app) if cluster.has_argocd() => (
+                    Channel::Argocd,
+                    cluster
+                        .set_self_heal(app, true)
+                        .await
+                        .map(|()| format!("undo: turned selfHeal back on for Application {app}")),
+                ),
+                Undo::SelfHeal(app) => (
+                    Channel::Human,
+                    Ok(format!(
+                        "undo: turn selfHeal back on for Application {app} by hand"
+                    )),
+                ),
             };
             let detail = outcome.unwrap_or_else(|error| format!("undo failed: {error}"));
             done.push((channel, detail));
