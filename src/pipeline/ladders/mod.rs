@@ -3,6 +3,7 @@
 //! needed, escalated), asserting the exact calls the cluster received and what the workflow
 //! recorded. The HTTP-level behaviour (real requests, query parameters) stays in `tests/it`.
 
+mod coordination;
 mod infrastructure;
 mod manual;
 mod owned;
