@@ -4,6 +4,7 @@
 //! recorded. The HTTP-level behaviour (real requests, query parameters) stays in `tests/it`.
 
 mod coordination;
+mod escalations;
 mod infrastructure;
 mod manual;
 mod owned;
