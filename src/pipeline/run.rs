@@ -56,6 +56,27 @@ enum LadderEnd {
     Stopped,
 }
 
+/// How a ladder starts.
+enum Opened {
+    /// Its target is deployed by this method (with this top workload); climb it.
+    Climb(DeploymentMethod, Option<crate::cluster::Workload>),
+    /// The symptom is not there (what was seen instead): nothing to do on this target.
+    Skip(String),
+}
+
+/// What one rung came to.
+enum Performed {
+    /// It acted (or failed, `check: None`); the checkpoint to run, and how to take it back.
+    Acted {
+        check: Option<verify::Check>,
+        undo: Vec<super::rung::Undo>,
+    },
+    Escalate {
+        reason: String,
+        needed: String,
+    },
+}
+
 /// How a target is deployed, its top workload `(kind, namespace, name)`, and its owner chain
 /// (the target object first, the top workload last).
 type Ownership = (
@@ -181,66 +202,23 @@ impl Pipeline {
         // only once this one passed its checkpoint.
         for ladder in ladders(&plan.steps) {
             let first = &ladder[0];
-            let (method, workload, chain) = match self.ownership(cluster, &first.target).await {
-                Ok(found) => found,
-                Err(reason) => {
-                    return self
-                        .escalate(
-                            workflow,
-                            reason,
-                            "check the target and the engine's RBAC".into(),
-                            tried,
-                        )
-                        .await;
-                }
-            };
-            workflow.steps.push(json!({
-                "order": 0, "action": "detect", "outcome": "done", "at": Utc::now(),
-                "target": first.target, "layer": first.layer,
-                "detail": format!("deployed by {} ({:.2}): {}", method.method, method.confidence, method.evidence),
-                "deployment_method": method.method,
-            }));
-            self.set_plan_channels(&mut shown, &first.target, &method);
-            workflow.plan = serde_json::to_value(&shown).ok();
-            // Evidence first: a live ladder that would write confirms the symptom before it.
-            if !dry_run && ladder.iter().any(|s| s.action.mutates()) {
-                let seen = Observed {
-                    target: &first.target,
-                    object: chain.first(),
-                    workload_object: workload.as_ref().and(chain.last()),
-                    workload: workload.as_ref(),
-                    method: &method,
-                };
-                let observed = self.observe(cluster, &seen).await;
-                let (outcome, detail, present) = match observed {
-                    Ok(Evidence::Present(seen)) => ("observed", seen, true),
-                    Ok(Evidence::Absent(seen)) => ("not_observed", seen, false),
-                    Err(error) => {
-                        return self
-                            .escalate(
-                                workflow,
-                                format!(
-                                    "cannot confirm the symptom on {} {}: {error}",
-                                    first.target.kind, first.target.name
-                                ),
-                                "check the target and the engine's RBAC".into(),
-                                tried,
-                            )
-                            .await;
-                    }
-                };
-                workflow.evidence.push(json!({
-                    "target": first.target, "layer": first.layer, "issue_type": plan.issue_type,
-                    "symptom": outcome, "detail": detail, "at": Utc::now(),
-                }));
-                if !present {
-                    skipped.push(detail);
+            let opened = self
+                .open_ladder(cluster, &mut workflow, ladder, &mut shown, dry_run)
+                .await;
+            let (method, workload) = match opened {
+                Ok(Opened::Climb(method, workload)) => (method, workload),
+                Ok(Opened::Skip(seen)) => {
+                    skipped.push(seen);
                     if !self.persist(&mut workflow).await {
                         return;
                     }
                     continue;
                 }
-            }
+                Err(reason) => {
+                    let needed = "check the target and the engine's RBAC".to_string();
+                    return self.escalate(workflow, reason, needed, tried).await;
+                }
+            };
             climbed += 1;
             let context = LadderContext {
                 cluster,
@@ -277,6 +255,11 @@ impl Pipeline {
         if climbed == 0 && !skipped.is_empty() {
             return self.not_needed(workflow, skipped).await;
         }
+        self.resolve(workflow, alert_deadline).await;
+    }
+
+    /// Every ladder passed: waits for the source alert until `alert_deadline`, then succeeds.
+    async fn resolve(&self, mut workflow: Workflow, alert_deadline: Instant) {
         let alert = self
             .source_alert(&workflow.incident_id, alert_deadline)
             .await;
@@ -284,6 +267,57 @@ impl Pipeline {
             last["source_alert"] = json!(alert.as_str());
         }
         self.succeed(workflow, alert).await;
+    }
+
+    /// Detects how the ladder's target is deployed and records it; then, before a live ladder
+    /// writes, confirms the symptom (evidence first). `Err`: why the ladder cannot start.
+    async fn open_ladder(
+        &self,
+        cluster: &dyn Cluster,
+        workflow: &mut Workflow,
+        ladder: &[Step],
+        shown: &mut Plan,
+        dry_run: bool,
+    ) -> Result<Opened, String> {
+        let first = &ladder[0];
+        let (method, workload, chain) = self.ownership(cluster, &first.target).await?;
+        workflow.steps.push(json!({
+            "order": 0, "action": "detect", "outcome": "done", "at": Utc::now(),
+            "target": first.target, "layer": first.layer,
+            "detail": format!("deployed by {} ({:.2}): {}", method.method, method.confidence, method.evidence),
+            "deployment_method": method.method,
+        }));
+        self.set_plan_channels(shown, &first.target, &method);
+        workflow.plan = serde_json::to_value(&*shown).ok();
+        if dry_run || !ladder.iter().any(|s| s.action.mutates()) {
+            return Ok(Opened::Climb(method, workload));
+        }
+        let seen = Observed {
+            target: &first.target,
+            object: chain.first(),
+            workload_object: workload.as_ref().and(chain.last()),
+            workload: workload.as_ref(),
+            method: &method,
+        };
+        let (outcome, detail, present) = match self.observe(cluster, &seen).await {
+            Ok(Evidence::Present(seen)) => ("observed", seen, true),
+            Ok(Evidence::Absent(seen)) => ("not_observed", seen, false),
+            Err(error) => {
+                return Err(format!(
+                    "cannot confirm the symptom on {} {}: {error}",
+                    first.target.kind, first.target.name
+                ));
+            }
+        };
+        workflow.evidence.push(json!({
+            "target": first.target, "layer": first.layer, "issue_type": shown.issue_type,
+            "symptom": outcome, "detail": detail, "at": Utc::now(),
+        }));
+        Ok(if present {
+            Opened::Climb(method, workload)
+        } else {
+            Opened::Skip(detail)
+        })
     }
 
     /// How the target is deployed, its top workload, and the objects read on the way (the
@@ -328,57 +362,15 @@ impl Pipeline {
         context: &LadderContext<'_>,
         tried: &mut Vec<String>,
     ) -> LadderEnd {
-        let LadderContext {
-            cluster,
-            method,
-            workload,
-            dry_run,
-        } = *context;
         for step in ladder {
             if self.cancelled(&workflow.id).await {
                 tracing::info!(workflow = %workflow.id, "cancelled: stopping at the step boundary");
                 return LadderEnd::Stopped;
             }
-            let carried = self
-                .rung(cluster, dry_run, step, method, workload, workflow)
-                .await;
-            let channel = carried.recorded_channel();
-            let rung = carried.rung;
-            let (lease, undo) = match &rung {
-                Rung::Reversible { lease, undo, .. } => (lease.clone(), undo.clone()),
-                _ => (None, Vec::new()),
-            };
-            let (outcome, detail) = match &rung {
-                Rung::Done { detail, .. } | Rung::Reversible { detail, .. } => {
-                    ("done", detail.clone())
-                }
-                Rung::Failed(reason) => ("failed", reason.clone()),
-                Rung::Escalate { reason, .. } => ("escalated", reason.clone()),
-            };
-            if step.action.mutates() || matches!(rung, Rung::Escalate { .. }) {
-                self.record_step_event(cluster, workflow, step, &rung, &detail)
-                    .await;
-            }
-            workflow.steps.push(json!({
-                "order": step.order, "action": step.action.as_str(), "target": step.target,
-                "layer": step.layer,
-                "channel": channel.as_str(),
-                "outcome": outcome, "detail": detail, "at": Utc::now(),
-            }));
-            if let (Some(lease), Some(last)) = (lease, workflow.steps.last_mut()) {
-                last["lease"] = lease;
-            }
-            let check = match rung {
-                Rung::Escalate { reason, needed } => return LadderEnd::Escalate { reason, needed },
-                Rung::Failed(reason) => {
-                    tried.push(format!("{}: {reason}", step.action.as_str()));
-                    None
-                }
-                Rung::Done { detail, verify } | Rung::Reversible { detail, verify, .. } => {
-                    if step.action.mutates() {
-                        tried.push(format!("{}: {detail}", step.action.as_str()));
-                    }
-                    verify
+            let (check, undo) = match self.perform(workflow, step, context, tried).await {
+                Performed::Acted { check, undo } => (check, undo),
+                Performed::Escalate { reason, needed } => {
+                    return LadderEnd::Escalate { reason, needed };
                 }
             };
             let Some(check) = check else {
@@ -387,54 +379,18 @@ impl Pipeline {
                 }
                 continue;
             };
-            if dry_run {
+            if context.dry_run {
                 return LadderEnd::DryRun;
             }
-            workflow.status = WorkflowStatus::Verifying;
-            if !self.persist(workflow).await {
-                return LadderEnd::Stopped;
+            if let Some(end) = self
+                .checkpoint(workflow, step, &check, context, tried)
+                .await
+            {
+                return end;
             }
-            let began = Instant::now();
-            let deadline = began + self.checkpoint_timeout;
-            let checked = verify::check(cluster, &check, self.checkpoint_timeout).await;
-            self.count("get", &checked);
-            let (passed, detail) = match checked {
-                Ok(Checkpoint::Passed(d)) => (true, d),
-                Ok(Checkpoint::Failed(evidence)) => (
-                    false,
-                    format!(
-                        "failed after {:.1}s of {}s, the evidence is conclusive: {evidence}",
-                        began.elapsed().as_secs_f64(),
-                        self.checkpoint_timeout.as_secs()
-                    ),
-                ),
-                Ok(Checkpoint::TimedOut(d)) => (
-                    false,
-                    format!(
-                        "not healthy within {}s: {d}",
-                        self.checkpoint_timeout.as_secs()
-                    ),
-                ),
-                Err(e) => (false, format!("cannot verify: {e}")),
-            };
-            workflow.steps.push(json!({
-                "order": step.order, "action": "verify", "layer": step.layer,
-                "outcome": if passed { "passed" } else { "failed" }, "detail": detail, "at": Utc::now(),
-            }));
-            if passed {
-                let detail = match &check {
-                    verify::Check::NodeDrained(node) => format!(
-                        "{detail}; {}",
-                        cluster.uncordon_if_ready(node, dry_run).await
-                    ),
-                    _ => detail,
-                };
-                return LadderEnd::Passed { detail, deadline };
-            }
-            tried.push(format!("verify after {}: {detail}", step.action.as_str()));
             if !undo.is_empty() {
                 // The change did not help: take it back before the next rung.
-                for (channel, done) in self.undo(cluster, &undo).await {
+                for (channel, done) in self.undo(context.cluster, &undo).await {
                     workflow.steps.push(json!({
                         "order": step.order, "action": "undo", "layer": step.layer,
                         "channel": channel.as_str(),
@@ -453,6 +409,115 @@ impl Pipeline {
             reason: "the ladder is exhausted".into(),
             needed: "a human must look at the evidence".into(),
         }
+    }
+
+    /// Performs one rung and records it (the step, an Event on the target, what was tried).
+    async fn perform(
+        &self,
+        workflow: &mut Workflow,
+        step: &Step,
+        context: &LadderContext<'_>,
+        tried: &mut Vec<String>,
+    ) -> Performed {
+        let LadderContext {
+            cluster,
+            method,
+            workload,
+            dry_run,
+        } = *context;
+        let carried = self
+            .rung(cluster, dry_run, step, method, workload, workflow)
+            .await;
+        let channel = carried.recorded_channel();
+        let rung = carried.rung;
+        let (lease, undo) = match &rung {
+            Rung::Reversible { lease, undo, .. } => (lease.clone(), undo.clone()),
+            _ => (None, Vec::new()),
+        };
+        let (outcome, detail) = match &rung {
+            Rung::Done { detail, .. } | Rung::Reversible { detail, .. } => ("done", detail.clone()),
+            Rung::Failed(reason) => ("failed", reason.clone()),
+            Rung::Escalate { reason, .. } => ("escalated", reason.clone()),
+        };
+        if step.action.mutates() || matches!(rung, Rung::Escalate { .. }) {
+            self.record_step_event(cluster, workflow, step, &rung, &detail)
+                .await;
+        }
+        workflow.steps.push(json!({
+            "order": step.order, "action": step.action.as_str(), "target": step.target,
+            "layer": step.layer,
+            "channel": channel.as_str(),
+            "outcome": outcome, "detail": detail, "at": Utc::now(),
+        }));
+        if let (Some(lease), Some(last)) = (lease, workflow.steps.last_mut()) {
+            last["lease"] = lease;
+        }
+        match rung {
+            Rung::Escalate { reason, needed } => Performed::Escalate { reason, needed },
+            Rung::Failed(reason) => {
+                tried.push(format!("{}: {reason}", step.action.as_str()));
+                Performed::Acted { check: None, undo }
+            }
+            Rung::Done { detail, verify } | Rung::Reversible { detail, verify, .. } => {
+                if step.action.mutates() {
+                    tried.push(format!("{}: {detail}", step.action.as_str()));
+                }
+                Performed::Acted {
+                    check: verify,
+                    undo,
+                }
+            }
+        }
+    }
+
+    /// Runs the step's checkpoint and records it. `Some`: the ladder ends (passed, or the
+    /// workflow must stop); `None`: it failed, and the ladder climbs on.
+    async fn checkpoint(
+        &self,
+        workflow: &mut Workflow,
+        step: &Step,
+        check: &verify::Check,
+        context: &LadderContext<'_>,
+        tried: &mut Vec<String>,
+    ) -> Option<LadderEnd> {
+        let cluster = context.cluster;
+        workflow.status = WorkflowStatus::Verifying;
+        if !self.persist(workflow).await {
+            return Some(LadderEnd::Stopped);
+        }
+        let began = Instant::now();
+        let deadline = began + self.checkpoint_timeout;
+        let checked = verify::check(cluster, check, self.checkpoint_timeout).await;
+        self.count("get", &checked);
+        let timeout = self.checkpoint_timeout.as_secs();
+        let (passed, detail) = match checked {
+            Ok(Checkpoint::Passed(d)) => (true, d),
+            Ok(Checkpoint::Failed(evidence)) => (
+                false,
+                format!(
+                    "failed after {:.1}s of {timeout}s, the evidence is conclusive: {evidence}",
+                    began.elapsed().as_secs_f64(),
+                ),
+            ),
+            Ok(Checkpoint::TimedOut(d)) => (false, format!("not healthy within {timeout}s: {d}")),
+            Err(e) => (false, format!("cannot verify: {e}")),
+        };
+        workflow.steps.push(json!({
+            "order": step.order, "action": "verify", "layer": step.layer,
+            "outcome": if passed { "passed" } else { "failed" }, "detail": detail, "at": Utc::now(),
+        }));
+        if !passed {
+            tried.push(format!("verify after {}: {detail}", step.action.as_str()));
+            return None;
+        }
+        let detail = match check {
+            verify::Check::NodeDrained(node) => format!(
+                "{detail}; {}",
+                cluster.uncordon_if_ready(node, context.dry_run).await
+            ),
+            _ => detail,
+        };
+        Some(LadderEnd::Passed { detail, deadline })
     }
 
     /// A Kubernetes Event on the step's target, so `kubectl describe` shows what happened.
