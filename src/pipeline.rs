@@ -7,12 +7,15 @@
 //! transition is persisted before it is reported.
 
 mod budget;
+mod climb;
 mod evidence;
 #[cfg(test)]
 mod ladders;
 mod lease;
 mod method;
+mod outcome;
 mod persist;
+mod pickup;
 mod route;
 mod run;
 mod rung;
