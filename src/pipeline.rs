@@ -9,16 +9,19 @@
 mod budget;
 mod climb;
 mod evidence;
+mod inspect;
 #[cfg(test)]
 mod ladders;
 mod lease;
 mod method;
 mod outcome;
+mod owners;
 mod persist;
 mod pickup;
 mod route;
 mod run;
 mod rung;
+mod scale;
 #[cfg(test)]
 mod tests;
 
