@@ -120,3 +120,29 @@ async fn a_fix_verified_while_its_alert_still_fires_leaves_the_incident_to_the_a
     let incident = h.store.get_incident(&alert.id).await.expect("incident");
     assert_ne!(incident.status, IncidentStatus::Resolved);
 }
+
+#[tokio::test]
+async fn a_trigger_learns_how_its_target_is_deployed_from_the_owner_chain() {
+    let release = deployment(json!({"meta.helm.sh/release-name": "shop"}), json!([]));
+    let h = harness(world_of(release, vec![healthy()])).await;
+    let target = crate::plan::StepTarget {
+        kind: "Deployment".into(),
+        namespace: Some("shop".into()),
+        name: "api".into(),
+    };
+    let detected = h.pipeline.detect_method(&target, DETECTION_BUDGET).await;
+    let Detection::Detected(method) = detected else {
+        panic!("not detected: {detected:?}");
+    };
+    assert_eq!(method.method, crate::detect::ownership::Method::Helm);
+    assert_eq!(method.owner.as_deref(), Some("shop"));
+    let missing = crate::plan::StepTarget {
+        name: "gone".into(),
+        ..target
+    };
+    let unknown = h.pipeline.detect_method(&missing, DETECTION_BUDGET).await;
+    assert!(
+        matches!(&unknown, Detection::Unknown(why) if why.starts_with("cannot read Deployment shop/gone")),
+        "{unknown:?}"
+    );
+}
