@@ -407,58 +407,8 @@ impl Pipeline {
             .filter_map(|d| serde_json::to_value(d).ok())
             .collect();
         workflow.plan = serde_json::to_value(&plan).ok();
-        match verdict {
-            Verdict::Hold(reason) => {
-                workflow.status = WorkflowStatus::Cancelled;
-                workflow.error = Some(format!("not run: {reason}"));
-                workflow.finished_at = Some(now);
-            }
-            Verdict::Escalate(reason) => {
-                workflow.status = WorkflowStatus::Escalated;
-                workflow.finished_at = Some(now);
-                // A storm pauses its bucket (never everything) until a human resumes it. A
-                // target without a bucket spent the cluster budget: nothing to pause, the
-                // budget frees itself as its window passes.
-                let bucket = Bucket::of(&target.kind, target.namespace.as_deref());
-                let needed = match &bucket {
-                    Some(bucket) => format!(
-                        "check why so many workflows start at once; resume with {}",
-                        bucket.resume_call()
-                    ),
-                    None => format!(
-                        "check why so many workflows start at once; the cluster budget frees itself within {} min (POST /api/v1/pause stops all remediation)",
-                        self.budget.window.num_minutes()
-                    ),
-                };
-                workflow.escalation = Some(json!({
-                    "reason": reason, "channel": "human", "tried": [],
-                    "needed": needed,
-                    "paused": bucket.as_ref().map(Bucket::label),
-                }));
-                if let Some(bucket) = bucket {
-                    self.store
-                        .set_pause(&Pause {
-                            namespace: Some(bucket.pause_key()),
-                            reason: Some(format!("storm budget: {reason}")),
-                            since: now,
-                        })
-                        .await?;
-                }
-            }
-            Verdict::AwaitApproval => {
-                workflow.status = WorkflowStatus::AwaitingApproval;
-                if !dry_run && !self.detached() {
-                    workflow.mode = WorkflowMode::Live;
-                }
-            }
-            // Detached: plan and record only.
-            Verdict::Run { dry_run: true } if self.detached() => {
-                self.dry_run(&mut workflow, &plan, now)
-            }
-            // Attached dry run: the runner sends every write with dryRun=All.
-            Verdict::Run { dry_run: true } => workflow.mode = WorkflowMode::DryRun,
-            Verdict::Run { dry_run: false } => workflow.mode = WorkflowMode::Live,
-        }
+        self.apply_verdict(&mut workflow, verdict, &plan, &target, dry_run, now)
+            .await?;
         match self.store.insert_workflow(&workflow).await {
             Err(StoreError::Conflict(_)) => {
                 // Lost a race with another start for the same target (the store is the lock).
@@ -495,8 +445,82 @@ impl Pipeline {
         Ok(workflow)
     }
 
-    /// Records what each step would do. Execution channels land with a later issue; until
-    /// then nothing is written to the cluster.
+    /// Records the gates' verdict on the new `workflow` (a dry run when detached is recorded
+    /// from its plan here; a storm pauses its bucket).
+    async fn apply_verdict(
+        &self,
+        workflow: &mut Workflow,
+        verdict: Verdict,
+        plan: &Plan,
+        target: &StepTarget,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match verdict {
+            Verdict::Hold(reason) => {
+                workflow.status = WorkflowStatus::Cancelled;
+                workflow.error = Some(format!("not run: {reason}"));
+                workflow.finished_at = Some(now);
+            }
+            Verdict::Escalate(reason) => self.storm(workflow, reason, target, now).await?,
+            Verdict::AwaitApproval => {
+                workflow.status = WorkflowStatus::AwaitingApproval;
+                if !dry_run && !self.detached() {
+                    workflow.mode = WorkflowMode::Live;
+                }
+            }
+            // Detached: plan and record only.
+            Verdict::Run { dry_run: true } if self.detached() => self.dry_run(workflow, plan, now),
+            // Attached dry run: the runner sends every write with dryRun=All.
+            Verdict::Run { dry_run: true } => workflow.mode = WorkflowMode::DryRun,
+            Verdict::Run { dry_run: false } => workflow.mode = WorkflowMode::Live,
+        }
+        Ok(())
+    }
+
+    /// The storm budget is spent: the workflow escalates and its bucket (never everything) is
+    /// paused until a human resumes it.
+    async fn storm(
+        &self,
+        workflow: &mut Workflow,
+        reason: String,
+        target: &StepTarget,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        workflow.status = WorkflowStatus::Escalated;
+        workflow.finished_at = Some(now);
+        // A target without a bucket spent the cluster budget: nothing to pause, the budget
+        // frees itself as its window passes.
+        let bucket = Bucket::of(&target.kind, target.namespace.as_deref());
+        let needed = match &bucket {
+            Some(bucket) => format!(
+                "check why so many workflows start at once; resume with {}",
+                bucket.resume_call()
+            ),
+            None => format!(
+                "check why so many workflows start at once; the cluster budget frees itself within {} min (POST /api/v1/pause stops all remediation)",
+                self.budget.window.num_minutes()
+            ),
+        };
+        workflow.escalation = Some(json!({
+            "reason": reason, "channel": "human", "tried": [],
+            "needed": needed,
+            "paused": bucket.as_ref().map(Bucket::label),
+        }));
+        if let Some(bucket) = bucket {
+            self.store
+                .set_pause(&Pause {
+                    namespace: Some(bucket.pause_key()),
+                    reason: Some(format!("storm budget: {reason}")),
+                    since: now,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records what each step would do, from the plan alone: nothing is sent to a cluster
+    /// (detached: a workflow as it starts, or once approved).
     fn dry_run(&self, workflow: &mut Workflow, plan: &Plan, now: DateTime<Utc>) {
         let why = if self.detached() {
             "detached (no cluster)"
