@@ -22,6 +22,7 @@ mod route;
 mod run;
 mod rung;
 mod scale;
+mod symptom;
 #[cfg(test)]
 mod tests;
 

@@ -4,8 +4,9 @@
 
 use super::Pipeline;
 use super::climb::{LadderContext, LadderEnd};
-use super::evidence::{Evidence, Observed};
+use super::evidence::Observed;
 use super::rung::top_workload;
+use super::symptom::Evidence;
 use crate::cluster::Cluster;
 use crate::detect::ownership::{DeploymentMethod, deployment_method};
 use crate::execute::ExecError;
