@@ -1,10 +1,12 @@
 //! The one place where the stages are chained (SPEC §5):
 //! incident → detect → plan → gate → execute → verify → (escalate | resolve).
 //!
-//! Attached to a cluster, a live workflow runs in the background (`run.rs`): the manual channel
-//! acts, checkpoints verify, the ladder climbs or escalates. Detached, or asked for a dry run,
-//! each step is recorded with what it would do and nothing is written to the cluster. Each
-//! transition is persisted before it is reported.
+//! A workflow starts here (`start.rs`: the gates, then the verdict recorded). Attached to a
+//! cluster (a `cluster::Cluster`, picked by `startup`), a live workflow runs in the background
+//! (`run.rs`, `climb.rs`, `outcome.rs`): the channel `route` picks acts, checkpoints verify,
+//! the ladder climbs or escalates. Detached (no cluster), or asked for a dry run, each step is
+//! recorded with what it would do and nothing is written to the cluster. Each transition is
+//! persisted before it is reported.
 
 mod budget;
 mod climb;
