@@ -3,7 +3,7 @@
 use crate::api::routes::{ROUTES, Shared, api_app, compat_app, metrics_app};
 use crate::api::{AppState, StateParts};
 use crate::auth::{ApiToken, TokenOrigin, resolve_token};
-use crate::cluster::Cluster;
+use crate::cluster::{Connection, SharedCluster};
 use crate::config::Settings;
 use crate::http::{BodyReadTimeout, Draining, HttpServer};
 use crate::metrics::Metrics;
@@ -49,10 +49,10 @@ pub enum StartupError {
 /// through the Kubernetes API.
 fn argocd_channel(
     settings: &Settings,
-    cluster: &Cluster,
+    cluster: &Connection,
     metrics: &Metrics,
-) -> Result<Option<(crate::execute::argocd::ArgoChannel, Vec<String>)>, StartupError> {
-    let Cluster::Configured { client, .. } = cluster else {
+) -> Result<Option<crate::execute::argocd::ArgoChannel>, StartupError> {
+    let Connection::Configured { client, .. } = cluster else {
         return Ok(None);
     };
     let channel = crate::execute::argocd::ArgoChannel::new(
@@ -84,7 +84,7 @@ fn argocd_channel(
                 .map_err(StartupError::ArgoCd)?
         }
     };
-    Ok(Some((channel, settings.argocd_namespaces.clone())))
+    Ok(Some(channel))
 }
 
 /// The analytics' Prometheus client, when `PROMETHEUS_URL` is set.
@@ -192,7 +192,7 @@ impl Application {
         if let Some(file) = token.file() {
             file.clone().spawn_watcher(settings.tls.reload_interval);
         }
-        let cluster = Cluster::connect(&settings).await?;
+        let cluster = Connection::connect(&settings).await?;
         let store = Arc::new(open_store(&settings, &metrics).await?);
 
         let guard_view = crate::guard::SharedView::new(crate::guard::GuardView::new(
@@ -205,24 +205,36 @@ impl Application {
         let (leadership, election_lock) = leadership(&settings, &store, &metrics, &cluster);
         // Every write of the pipeline goes through the leader fence; the RBAC self-check's
         // access reviews pass it on every replica.
-        let fenced = match &cluster {
-            Cluster::Configured { client, .. } => Some(crate::leader::fence::replica_client(
-                client,
-                leadership.clone(),
-                true,
+        let fenced =
+            match &cluster {
+                Connection::Configured { client, .. } => Some(
+                    crate::leader::fence::replica_client(client, leadership.clone(), true),
+                ),
+                Connection::Detached => None,
+            };
+        // The one place the implementation is picked: kube-rs over the fenced client, or none
+        // (detached).
+        let attached: Option<SharedCluster> = match (&cluster, &fenced) {
+            (Connection::Configured { source, .. }, Some(fenced)) => Some(Arc::new(
+                crate::cluster::kube::KubeCluster::new(fenced.clone(), source.clone())
+                    .with_argocd(argocd_channel(&settings, &cluster, &metrics)?)
+                    .with_helm(
+                        settings.channels.helm_bin.clone(),
+                        settings.channels.kubeconfig.clone(),
+                    ),
             )),
-            Cluster::Detached => None,
+            _ => None,
         };
         let pipeline = Arc::new(
             crate::pipeline::Pipeline::new(
                 store.clone(),
                 metrics.clone(),
-                fenced.clone(),
+                attached.clone(),
                 guard_view.clone(),
                 settings.workload_checkpoint_timeout,
             )
             .with_approval(&settings.approval_required_actions)
-            .with_argocd(argocd_channel(&settings, &cluster, &metrics)?)
+            .with_argocd_namespaces(settings.argocd_namespaces.clone())
             .with_channels(settings.channels.clone())
             .with_models(models.clone())
             .with_leadership(leadership.clone()),
@@ -246,7 +258,7 @@ impl Application {
         if let Some(fenced) = fenced {
             access.spawn_refresher(fenced, settings.argocd_namespaces.clone());
         }
-        if let Cluster::Configured { client, .. } = &cluster {
+        if let Connection::Configured { client, .. } = &cluster {
             crate::watch::argocd::spawn_watchers(
                 client.clone(),
                 guard_view.clone(),
@@ -260,7 +272,7 @@ impl Application {
 
         let state = AppState::new(StateParts {
             settings: settings.clone(),
-            cluster,
+            cluster: attached,
             store: store.clone(),
             metrics: metrics.clone(),
             guard: guard_view.clone(),
@@ -463,7 +475,7 @@ fn leadership(
     settings: &Settings,
     store: &Arc<SqlStore>,
     metrics: &Metrics,
-    cluster: &Cluster,
+    cluster: &Connection,
 ) -> (
     crate::leader::Leadership,
     Option<Arc<dyn crate::leader::lock::LeaseLock>>,
@@ -476,8 +488,8 @@ fn leadership(
     }
     let name = &settings.leader_election_lease;
     let description = match cluster {
-        Cluster::Configured { .. } => format!("lease {}/{name}", settings.namespace),
-        Cluster::Detached => format!("database row {name}"),
+        Connection::Configured { .. } => format!("lease {}/{name}", settings.namespace),
+        Connection::Detached => format!("database row {name}"),
     };
     let leadership = Leadership::candidate(
         identity,
@@ -486,12 +498,12 @@ fn leadership(
         metrics.clone(),
     );
     let lock: Arc<dyn lock::LeaseLock> = match cluster {
-        Cluster::Configured { client, .. } => Arc::new(lock::KubeLease::new(
+        Connection::Configured { client, .. } => Arc::new(lock::KubeLease::new(
             crate::leader::fence::replica_client(client, leadership.clone(), false),
             &settings.namespace,
             name,
         )),
-        Cluster::Detached => Arc::new(lock::DatabaseLock::new(store.clone(), name)),
+        Connection::Detached => Arc::new(lock::DatabaseLock::new(store.clone(), name)),
     };
     (leadership, Some(lock))
 }

@@ -2,11 +2,10 @@
 //! cluster, how it is deployed, with the evidence.
 
 use super::AppState;
-use crate::cluster::Cluster;
 use crate::detect::ownership::{DeploymentMethod, deployment_method};
 use crate::detect::{LayerFinding, Signal, layer_of};
 use crate::error::ApiError;
-use crate::execute::{ExecError, workload};
+use crate::execute::ExecError;
 use actix_web::web;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -44,9 +43,10 @@ pub async fn detect(
         text: "",
     });
     let (deployment, mode) = match &state.cluster {
-        Cluster::Detached => (None, "detached"),
-        Cluster::Configured { client, .. } => {
-            let chain = workload::owner_chain(client, &kind, &namespace, &name)
+        None => (None, "detached"),
+        Some(cluster) => {
+            let chain = cluster
+                .owner_chain((&kind, &namespace, &name), None, &|_| {})
                 .await
                 .map_err(|error| match error {
                     ExecError::Permanent(reason) if reason.contains("404") => {

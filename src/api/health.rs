@@ -47,7 +47,7 @@ pub async fn readiness(state: web::Data<AppState>) -> Result<web::Json<Readiness
     checks.insert("certificates_loaded", certs_loaded);
     checks.insert("store_reachable", state.store.ping().await.is_ok());
     // Attached: the guard must know ArgoCD's Applications before it judges reviews.
-    if matches!(state.cluster, crate::cluster::Cluster::Configured { .. }) {
+    if state.cluster.is_some() {
         checks.insert(
             "guard_cache_synced",
             state.guard.snapshot().applications_synced,
@@ -135,7 +135,7 @@ pub struct HealthReport {
         (status = 503, description = "A dependency is down", body = HealthReport)))]
 pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
     let mut components = BTreeMap::new();
-    let probe = state.cluster.probe().await;
+    let probe = crate::cluster::probe(state.cluster.as_ref()).await;
     components.insert(
         "kubernetes",
         // Detached is a supported mode, not an outage: degraded, never down.
@@ -163,7 +163,7 @@ pub async fn detailed(state: web::Data<AppState>) -> HttpResponse {
     if state.models.all().next().is_some() {
         components.insert("kserve", models_component(&state).await);
     }
-    if matches!(state.cluster, crate::cluster::Cluster::Configured { .. }) {
+    if state.cluster.is_some() {
         components.insert("argocd", argocd_component(&state).await);
         components.insert("rbac", rbac_component(&state.access));
     }
@@ -249,10 +249,10 @@ async fn argocd_component(state: &AppState) -> Component {
         view.applications_synced.into(),
     );
     let mut latency = None;
-    if let Some(channel) = state.pipeline.argocd() {
-        if let Some(server) = channel.server() {
-            details.insert("server".into(), server.into());
-            match channel.probe_server(ARGOCD_PROBE_TIMEOUT).await {
+    if let Some(cluster) = &state.cluster {
+        if let Some(server) = cluster.argocd_server() {
+            details.insert("server".into(), server.clone().into());
+            match cluster.probe_argocd_server(ARGOCD_PROBE_TIMEOUT).await {
                 Some(Ok(round_trip)) => {
                     latency = Some(round_trip);
                     facts.push(format!("argocd-server {server} answers"));

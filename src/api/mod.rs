@@ -20,7 +20,7 @@ pub mod views;
 pub mod webhooks;
 pub mod workflows;
 
-use crate::cluster::Cluster;
+use crate::cluster::SharedCluster;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -33,7 +33,7 @@ use std::time::Instant;
 /// What the handlers share.
 pub struct AppState {
     pub settings: Arc<Settings>,
-    pub cluster: Cluster,
+    pub cluster: Option<SharedCluster>,
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
     /// The guard's live view (watchers write it, reviews read snapshots).
@@ -57,7 +57,8 @@ pub struct AppState {
 /// What an [`AppState`] is made of; the rest follows from the settings.
 pub struct StateParts {
     pub settings: Arc<Settings>,
-    pub cluster: Cluster,
+    /// `None` when detached.
+    pub cluster: Option<SharedCluster>,
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
     /// The guard's live view: the one the pipeline was built with (the guard and the

@@ -5,7 +5,6 @@ use super::json::JsonBody;
 use super::routes::{API_BODY_LIMIT, Shared, api_app};
 use super::{AppState, StateParts};
 use crate::auth::ApiToken;
-use crate::cluster::Cluster;
 use crate::config::{Sources, load};
 use crate::guard::{GuardConfig, GuardView, SharedView};
 use crate::metrics::Metrics;
@@ -56,7 +55,7 @@ async fn shared() -> (Shared, tempfile::TempDir) {
     ));
     let state = AppState::new(StateParts {
         settings,
-        cluster: Cluster::Detached,
+        cluster: None,
         store,
         metrics,
         guard,

@@ -1,7 +1,10 @@
-//! Execution channels (SPEC §5.4). `workload.rs` is the manual channel: pod deletion and
-//! rollout restart as requests with field manager `coordination-engine`, retried when
-//! transient. The GitOps-aware channels (ArgoCD, Helm, operator) and the node and platform
-//! channels are later issues: until then the pipeline escalates instead of acting through them.
+//! Execution channels (SPEC §5.4), the kube-rs internals of `cluster::kube::KubeCluster`: the
+//! pipeline never calls them, it asks the `cluster::Cluster` trait. `workload.rs` is the
+//! manual channel (pod deletion, rollout restart, rollback, scale), `argocd.rs`, `helm.rs`,
+//! `operator.rs`, `node.rs` and `platform.rs` the others; every write carries the field
+//! manager `coordination-engine` and transient errors are retried, boundedly. The pure parts
+//! (release history, maintenance gate, CSV health, pod findings) and the domain types the
+//! trait speaks in (`AppRef`, `Revision`, `NodeOutcome`, …) live here too.
 
 pub mod argocd;
 pub mod helm;

@@ -11,19 +11,9 @@ use kube::api::{
 use serde_json::{Value, json};
 
 /// The object and its controllers up to the top, as JSON (`apiVersion`, `kind`, `metadata`),
-/// for ownership detection. Pods go up through their ReplicaSet to the Deployment.
-pub async fn owner_chain(
-    client: &kube::Client,
-    kind: &str,
-    namespace: &str,
-    name: &str,
-) -> Result<Vec<Value>, ExecError> {
-    owner_chain_from(client, None, &|_| {}, kind, namespace, name).await
-}
-
-/// `owner_chain`, reading from `cache` (the metadata watch cache) the objects it holds, and
-/// from the API server the others (pods, DaemonSets, anything not cached yet); `read` is told
-/// the outcome of each request sent.
+/// for ownership detection (pods go up through their ReplicaSet to the Deployment): from
+/// `cache` (the metadata watch cache) the objects it holds, from the API server the others
+/// (pods, DaemonSets, anything not cached yet); `read` is told the outcome of each request.
 pub async fn owner_chain_from(
     client: &kube::Client,
     cache: Option<&ParentCache>,

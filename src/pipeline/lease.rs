@@ -6,8 +6,9 @@
 
 use super::Pipeline;
 use super::rung::{Rung, workload_check};
+use crate::cluster::Cluster;
 use crate::detect::ownership::DeploymentMethod;
-use crate::execute::{argocd, workload};
+use crate::execute::argocd;
 use crate::plan::{Action, Channel, Step};
 use crate::store::LeaseRecord;
 use crate::workflow::Workflow;
@@ -65,7 +66,7 @@ impl Pipeline {
     /// Acts directly on an ArgoCD-managed workload under a lease.
     pub(super) async fn leased(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         step: &Step,
         method: &DeploymentMethod,
         top: &(String, String, String),
@@ -78,13 +79,13 @@ impl Pipeline {
         };
         // Refusals first: no lease, no selfHeal change for a scale that will not happen.
         if step.action == Action::ScaleUp {
-            match self.scale_up_refusal(client, kind, namespace, name).await {
+            match self.scale_up_refusal(cluster, top).await {
                 Ok(Some(refusal)) => return refusal,
                 Ok(None) => {}
                 Err(error) => return Rung::Failed(error.to_string()),
             }
         }
-        let uid = match workload::get(client, kind, namespace, name).await {
+        let uid = match cluster.get((kind, namespace, name)).await {
             Ok(object) => object
                 .pointer("/metadata/uid")
                 .and_then(|u| u.as_str())
@@ -126,12 +127,12 @@ impl Pipeline {
         self.publish_leases().await;
         let mut notes = Vec::new();
         let mut undo = Vec::new();
-        if let (Some((channel, control)), Some(owner)) = (&self.argocd, &method.owner) {
+        if let (true, Some(owner)) = (cluster.has_argocd(), &method.owner) {
             let view = self.guard.snapshot();
-            let app = argocd::locate(owner, &view, control);
+            let app = argocd::locate(owner, &view, &self.argocd_namespaces);
             let self_heal = view.applications.get(owner).map(|a| a.self_heal);
             match self_heal {
-                Some(true) if !dry_run => match channel.set_self_heal(&app, false).await {
+                Some(true) if !dry_run => match cluster.set_self_heal(&app, false).await {
                     Ok(()) => {
                         notes.push(format!(
                             "turned off selfHeal on Application {app} (undo: turn it back on once Git has the change)"
@@ -152,11 +153,10 @@ impl Pipeline {
         }
         let acted = match step.action {
             Action::ScaleUp => self
-                .scale_up(client, kind, namespace, name, dry_run)
+                .scale_up(cluster, top, dry_run)
                 .await
                 .unwrap_or_else(|error| Rung::Failed(error.to_string())),
-            _ => match workload::rollout_restart(client, kind, namespace, name, now, dry_run).await
-            {
+            _ => match cluster.rollout_restart(top, now, dry_run).await {
                 Ok(detail) => Rung::Done {
                     detail,
                     verify: None,
@@ -179,11 +179,11 @@ impl Pipeline {
             }
             // The change did not happen: take back what was done for it (selfHeal).
             Rung::Failed(reason) => {
-                let undone = self.undo(client, &undo).await;
+                let undone = self.undo(cluster, &undo).await;
                 return Rung::Failed(join_undone(reason, &undone));
             }
             Rung::Escalate { reason, needed } => {
-                let undone = self.undo(client, &undo).await;
+                let undone = self.undo(cluster, &undo).await;
                 return Rung::Escalate {
                     reason: join_undone(reason, &undone),
                     needed,

@@ -7,7 +7,6 @@
 use super::Pipeline;
 use super::run::invalid_target;
 use crate::detect::ownership::{DeploymentMethod, deployment_method};
-use crate::execute::workload;
 use crate::plan::{Plan, StepTarget};
 use std::time::Duration;
 
@@ -35,7 +34,7 @@ pub(super) fn cluster_infrastructure(target: &StepTarget) -> DeploymentMethod {
 impl Pipeline {
     /// How `target` is deployed, within `budget`.
     pub async fn detect_method(&self, target: &StepTarget, budget: Duration) -> Detection {
-        let Some(client) = &self.client else {
+        let Some(cluster) = &self.cluster else {
             return Detection::Unknown("detached: no cluster to read the owner chain from".into());
         };
         if target.kind.is_empty() {
@@ -55,13 +54,10 @@ impl Pipeline {
                 .with_label_values(&["get", outcome])
                 .inc();
         };
-        let chain = workload::owner_chain_from(
-            client,
+        let chain = cluster.owner_chain(
+            (&target.kind, namespace, &target.name),
             Some(&view.parents),
             &count,
-            &target.kind,
-            namespace,
-            &target.name,
         );
         match tokio::time::timeout(budget, chain).await {
             Ok(Ok(chain)) => Detection::Detected(deployment_method(&chain, &view)),

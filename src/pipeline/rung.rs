@@ -4,10 +4,12 @@
 //! not drift).
 
 use super::Pipeline;
+use super::owners::argocd_revert;
 use super::route::{ChannelCall, Routing, route};
+use crate::cluster::{Cluster, Workload};
 use crate::detect::ownership::{DeploymentMethod, Method};
-use crate::execute::argocd::{self, ArgoChannel, SyncOutcome};
-use crate::execute::{ExecError, helm, inspect, node, operator, platform, workload};
+use crate::execute::argocd;
+use crate::execute::{ExecError, node};
 use crate::plan::{Action, Channel, Step};
 use crate::verify::Check;
 use chrono::Utc;
@@ -60,12 +62,8 @@ impl Carried {
 /// How to take a change back.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Undo {
-    ScaleBack {
-        kind: String,
-        namespace: String,
-        name: String,
-        replicas: i32,
-    },
+    /// Scale the workload back to `replicas`.
+    ScaleBack { workload: Workload, replicas: i32 },
     /// Turn the Application's selfHeal back on.
     SelfHeal(argocd::AppRef),
 }
@@ -133,29 +131,6 @@ fn not_ours(step: &Step, method: &DeploymentMethod) -> Rung {
         },
     }
 }
-
-/// A GitOps rollback is a Git change: the engine never syncs an older revision behind Git's
-/// back (auto-sync would undo it, and Git would lie about what runs).
-async fn argocd_revert(argo: &ArgoChannel, app: &argocd::AppRef, step: &Step) -> Rung {
-    let previous = argo.previous_revision(app).await;
-    Rung::Escalate {
-        reason: format!(
-            "{} {}/{} is deployed by ArgoCD Application {app}: rolling back is a change in Git",
-            step.target.kind,
-            step.target.namespace.as_deref().unwrap_or_default(),
-            step.target.name
-        ),
-        needed: match previous {
-            Some(revision) => format!(
-                "revert the commits after {revision} (the previous synced revision of Application {app}) in Git, then let ArgoCD sync"
-            ),
-            None => {
-                format!("revert the last change of Application {app} in Git, then let ArgoCD sync")
-            }
-        },
-    }
-}
-
 fn node_rung(outcome: node::NodeOutcome, prefix: &str) -> Rung {
     match outcome {
         node::NodeOutcome::Done(detail) => Rung::Done {
@@ -171,7 +146,7 @@ impl Pipeline {
     /// rules of which channel carries what live in `route.rs` only).
     pub(super) async fn rung(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         dry_run: bool,
         step: &Step,
         method: &DeploymentMethod,
@@ -190,28 +165,30 @@ impl Pipeline {
                 )),
             );
         }
-        let rung = match (call, workload, &self.argocd, &method.owner) {
+        let argocd = cluster.has_argocd();
+        let locate =
+            |owner: &str| argocd::locate(owner, &self.guard.snapshot(), &self.argocd_namespaces);
+        let rung = match (call, workload, argocd, &method.owner) {
             (ChannelCall::Leased, Some(top), _, _) => {
-                self.leased(client, step, method, top, dry_run, workflow)
+                self.leased(cluster, step, method, top, dry_run, workflow)
                     .await
             }
-            (ChannelCall::ArgocdRestart, Some(top), Some((argo, control)), Some(owner)) => {
-                let app = argocd::locate(owner, &self.guard.snapshot(), control);
-                self.argocd_restart(argo, &app, top, dry_run).await
+            (ChannelCall::ArgocdRestart, Some(top), true, Some(owner)) => {
+                self.argocd_restart(cluster, &locate(owner), top, dry_run)
+                    .await
             }
-            (ChannelCall::ArgocdRevert, _, Some((argo, control)), Some(owner)) => {
-                let app = argocd::locate(owner, &self.guard.snapshot(), control);
-                argocd_revert(argo, &app, step).await
+            (ChannelCall::ArgocdRevert, _, true, Some(owner)) => {
+                argocd_revert(cluster, &locate(owner), step).await
             }
             (ChannelCall::HelmRollback, Some(top), _, _) => {
-                self.helm_rollback(client, top, method, dry_run).await
+                self.helm_rollback(cluster, top, method, dry_run).await
             }
             (ChannelCall::OperatorNudge, Some(top), _, _) => {
-                self.operator_nudge(client, top, dry_run).await
+                self.operator_nudge(cluster, top, dry_run).await
             }
             (ChannelCall::Refused, ..) => not_ours(step, method),
             (ChannelCall::Direct(channel), ..) => {
-                let rung = self.direct(client, dry_run, step, workload, method).await;
+                let rung = self.direct(cluster, dry_run, step, workload, method).await;
                 return Carried::by(channel, rung);
             }
             // `route` gives these calls only with what they need.
@@ -238,7 +215,7 @@ impl Pipeline {
                 method: method.method,
                 owner: method.owner.is_some(),
                 workload,
-                argocd: self.argocd.is_some(),
+                argocd: self.has_argocd(),
                 leased: &self.channels.leased_actions,
             },
         )
@@ -248,7 +225,7 @@ impl Pipeline {
     /// node or platform channels, or a human.
     async fn direct(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         dry_run: bool,
         step: &Step,
         workload: Option<&(String, String, String)>,
@@ -264,37 +241,34 @@ impl Pipeline {
             )))
         };
         let result = match (step.action, workload) {
-            (Action::InspectEvents, _) => Ok(self.inspect(client, step, method, workload).await),
+            (Action::InspectEvents, _) => Ok(self.inspect(cluster, step, method, workload).await),
             // Deleting a pod is not drift: its controller (whoever owns it) recreates it.
-            (Action::DeletePod, _) if target.kind == "Pod" => {
-                workload::delete_pod(client, &ns, &target.name, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: verify_workload(),
-                    })
-            }
+            (Action::DeletePod, _) if target.kind == "Pod" => cluster
+                .delete_pod(&ns, &target.name, dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: verify_workload(),
+                }),
             (Action::DeletePod, _) => Ok(Rung::Failed(format!("{} is not a pod", target.kind))),
-            (Action::RolloutRestart, Some((kind, wns, name))) => {
-                workload::rollout_restart(client, kind, wns, name, Utc::now(), dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: verify_workload(),
-                    })
-            }
+            (Action::RolloutRestart, Some(top)) => cluster
+                .rollout_restart(top, Utc::now(), dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: verify_workload(),
+                }),
             (Action::RolloutRestart, None) => no_workload("restart"),
-            (Action::Rollback, Some((kind, wns, name))) if kind == "Deployment" => {
-                workload::rollback_deployment(client, wns, name, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: verify_workload(),
-                    })
-            }
+            (Action::Rollback, Some((kind, wns, name))) if kind == "Deployment" => cluster
+                .rollback_deployment(wns, name, dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: verify_workload(),
+                }),
             (Action::Rollback, _) => no_workload("roll back (only Deployments keep revisions)"),
-            (Action::ScaleUp, Some((kind, wns, name))) if kind != "DaemonSet" => self
-                .scale_up(client, kind, wns, name, dry_run)
+            (Action::ScaleUp, Some(top)) if top.0 != "DaemonSet" => self
+                .scale_up(cluster, top, dry_run)
                 .await
                 .map(|rung| match rung {
                     Rung::Reversible {
@@ -312,7 +286,7 @@ impl Pipeline {
                 }),
             (Action::ScaleUp, _) => no_workload("scale (DaemonSets run one pod per node)"),
             (Action::Cordon | Action::Drain | Action::RestartOperatorPods, _) => {
-                self.infrastructure(client, dry_run, step).await
+                self.infrastructure(cluster, dry_run, step).await
             }
             (Action::Escalate, _) => Ok(Rung::Escalate {
                 reason: "the ladder is exhausted".into(),
@@ -346,7 +320,7 @@ impl Pipeline {
     /// The node and platform channels' actions.
     async fn infrastructure(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         dry_run: bool,
         step: &Step,
     ) -> Result<Rung, ExecError> {
@@ -354,7 +328,7 @@ impl Pipeline {
         match step.action {
             // A node that cannot be cordoned is never drained: escalate instead.
             Action::Cordon if target.kind == "Node" => {
-                match self.cordon(client, &target.name, dry_run).await {
+                match self.cordon(cluster, &target.name, dry_run).await {
                     Ok(rung) => Ok(rung),
                     Err(error) => Ok(Rung::Escalate {
                         reason: format!(
@@ -368,22 +342,20 @@ impl Pipeline {
                     }),
                 }
             }
-            Action::Drain if target.kind == "Node" => {
-                node::drain(client, &target.name, self.channels.drain_timeout, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: Some(Check::NodeDrained(target.name.clone())),
-                    })
-            }
-            Action::RestartOperatorPods if target.kind == "ClusterOperator" => {
-                platform::restart_operator_pods(client, &target.name, dry_run)
-                    .await
-                    .map(|detail| Rung::Done {
-                        detail,
-                        verify: Some(Check::ClusterOperator(target.name.clone())),
-                    })
-            }
+            Action::Drain if target.kind == "Node" => cluster
+                .drain(&target.name, self.channels.drain_timeout, dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: Some(Check::NodeDrained(target.name.clone())),
+                }),
+            Action::RestartOperatorPods if target.kind == "ClusterOperator" => cluster
+                .restart_operator_pods(&target.name, dry_run)
+                .await
+                .map(|detail| Rung::Done {
+                    detail,
+                    verify: Some(Check::ClusterOperator(target.name.clone())),
+                }),
             _ => Ok(Rung::Failed(format!(
                 "{} does not apply to a {}",
                 step.action.as_str(),
@@ -391,353 +363,26 @@ impl Pipeline {
             ))),
         }
     }
-
-    /// Through ArgoCD: hard refresh and sync of the workload (no pruning), ArgoCD's own
-    /// restart action when argocd-server is configured, then Synced + Healthy. The workload
-    /// checkpoint follows.
-    async fn argocd_restart(
-        &self,
-        argo: &ArgoChannel,
-        app: &argocd::AppRef,
-        top: &(String, String, String),
-        dry_run: bool,
-    ) -> Rung {
-        let (kind, namespace, name) = top;
-        let resource = argocd::ResourceRef {
-            group: "apps".into(),
-            kind: kind.clone(),
-            namespace: namespace.clone(),
-            name: name.clone(),
-        };
-        let synced = argo
-            .sync(app, &resource, "coordination-engine remediation", dry_run)
-            .await;
-        self.count("patch", &synced);
-        let (mut detail, before) = match synced {
-            Ok(done) => done,
-            Err(error) => return Rung::Failed(error.to_string()),
-        };
-        if dry_run {
-            return Rung::Done {
-                detail,
-                verify: Some(workload_check(top)),
-            };
-        }
-        match argo.restart(app, &resource).await {
-            Ok(Some(restarted)) => detail = format!("{detail}; {restarted}"),
-            Ok(None) => {
-                detail = format!(
-                    "{detail}; no restart: the Kubernetes API has no ArgoCD resource actions (set ARGOCD_API_URL for ArgoCD's restart action)"
-                )
-            }
-            Err(error) => return Rung::Failed(format!("{detail}; restart action: {error}")),
-        }
-        match argo.wait(app, &before).await {
-            SyncOutcome::Healthy(state) => Rung::Done {
-                detail: format!("{detail}; Application {app}: {state}"),
-                verify: Some(workload_check(top)),
-            },
-            SyncOutcome::Failed(why) | SyncOutcome::TimedOut(why) => {
-                Rung::Failed(format!("{detail}; {why}"))
-            }
-        }
-    }
-
-    /// `helm rollback` to the newest good revision before the current one, read from the
-    /// release Secrets.
-    async fn helm_rollback(
-        &self,
-        client: &kube::Client,
-        top: &(String, String, String),
-        method: &DeploymentMethod,
-        dry_run: bool,
-    ) -> Rung {
-        let namespace = &top.1;
-        let Some(release) = method.owner.as_deref() else {
-            return Rung::Failed("the Helm release name is unknown".into());
-        };
-        let history = match helm::history(client, namespace, release).await {
-            Ok(history) => history,
-            Err(error) => return Rung::Failed(error.to_string()),
-        };
-        if history.is_empty() {
-            return Rung::Escalate {
-                reason: format!(
-                    "Helm release {namespace}/{release} has no release Secrets: it was rendered (by ArgoCD or helm template), not installed, so there is no revision to roll back to"
-                ),
-                needed:
-                    "roll back where the manifests come from (Git, or the tool that renders them)"
-                        .into(),
-            };
-        }
-        let current = history.last().map(|r| r.version).unwrap_or_default();
-        let Some(target) = helm::rollback_target(&history) else {
-            return Rung::Escalate {
-                reason: format!(
-                    "Helm release {namespace}/{release} has no good revision before {current}"
-                ),
-                needed: format!("fix the chart or its values and upgrade the release {release}"),
-            };
-        };
-        let outcome = helm::rollback(
-            self.channels.helm_bin.as_deref(),
-            self.channels.kubeconfig.as_deref(),
-            namespace,
-            release,
-            target,
-            dry_run,
-            self.checkpoint_timeout,
-        )
-        .await;
-        match outcome {
-            Ok(helm::RollbackOutcome::Done(detail)) => Rung::Done {
-                detail: format!("{detail} (from revision {current})"),
-                verify: Some(workload_check(top)),
-            },
-            Ok(helm::RollbackOutcome::NoHelm { command }) => Rung::Escalate {
-                reason: format!(
-                    "Helm release {namespace}/{release} should go back to revision {} ({}), but no helm binary is available (HELM_BIN)",
-                    target.version, target.chart
-                ),
-                needed: format!("run `{command}`"),
-            },
-            Err(error) => Rung::Failed(error.to_string()),
-        }
-    }
-
-    /// Asks the operator to reconcile the operand's custom resource, once its
-    /// ClusterServiceVersion (when OLM manages it) is healthy.
-    async fn operator_nudge(
-        &self,
-        client: &kube::Client,
-        top: &(String, String, String),
-        dry_run: bool,
-    ) -> Rung {
-        let (kind, namespace, name) = top;
-        let object = match workload::get(client, kind, namespace, name).await {
-            Ok(object) => object,
-            Err(error) => return Rung::Failed(error.to_string()),
-        };
-        match operator::csvs(client, namespace).await {
-            Ok(csvs) => {
-                if let Some(reason) = operator::unhealthy_csv(&csvs) {
-                    return Rung::Escalate {
-                        reason,
-                        needed: format!(
-                            "repair the operator first (oc get csv -n {namespace}; check its install plan and logs)"
-                        ),
-                    };
-                }
-            }
-            Err(error) => return Rung::Failed(error.to_string()),
-        }
-        let Some(owner) = operator::custom_owner(&object) else {
-            return Rung::Escalate {
-                reason: format!(
-                    "{kind} {namespace}/{name} belongs to an operator (OLM labels) but has no custom resource owner to reconcile"
-                ),
-                needed: "restart it through its operator, or fix the operator's configuration"
-                    .into(),
-            };
-        };
-        match operator::nudge(client, namespace, &owner, Utc::now(), dry_run).await {
-            Ok(detail) => Rung::Done {
-                detail,
-                verify: Some(workload_check(top)),
-            },
-            Err(error) => Rung::Failed(error.to_string()),
-        }
-    }
-
-    /// Reads the pods' container states and scheduling: what a restart cannot fix escalates
-    /// now, with the change that is needed where it must be made.
-    async fn inspect(
-        &self,
-        client: &kube::Client,
-        step: &Step,
-        method: &DeploymentMethod,
-        workload: Option<&(String, String, String)>,
-    ) -> Rung {
-        let target = &step.target;
-        let ns = target.namespace.as_deref().unwrap_or_default();
-        let deployed = format!("deployed by {}: {}", method.method, method.evidence);
-        if target.namespace.is_none() {
-            return Rung::Done {
-                detail: deployed,
-                verify: None,
-            };
-        }
-        let pods = inspect::pods(client, &target.kind, ns, &target.name, workload).await;
-        self.count("list", &pods);
-        let pods = match pods {
-            Ok(pods) => pods,
-            Err(error) => {
-                return Rung::Done {
-                    detail: format!("{deployed}; cannot read the pods: {error}"),
-                    verify: None,
-                };
-            }
-        };
-        let owner = method.owner.as_deref().unwrap_or("?");
-        let (workload_kind, workload_name) = workload
-            .map(|(k, _, n)| (k.as_str(), n.as_str()))
-            .unwrap_or((target.kind.as_str(), target.name.as_str()));
-        let where_it_lives = match method.method {
-            Method::Argocd => format!("in Git for ArgoCD Application {owner}"),
-            Method::Helm => format!("in the values of Helm release {owner}, then upgrade it"),
-            Method::Operator => format!("in the custom resource {owner}"),
-            _ => format!("in {workload_kind} {ns}/{workload_name}"),
-        };
-        match inspect::judge(&pods) {
-            inspect::Finding::BadImage {
-                container,
-                image,
-                why,
-            } => Rung::Escalate {
-                reason: format!(
-                    "container {container} of {workload_kind} {ns}/{workload_name} cannot pull its image {image} ({why}); a restart cannot fix that"
-                ),
-                needed: format!(
-                    "change spec.template.spec.containers[{container}].image from {image} to an image that exists, {where_it_lives}"
-                ),
-            },
-            inspect::Finding::BadConfig { container, why } => Rung::Escalate {
-                reason: format!(
-                    "container {container} of {workload_kind} {ns}/{workload_name} cannot be created ({why})"
-                ),
-                needed: format!(
-                    "create the ConfigMap/Secret it needs, or fix the reference {where_it_lives}"
-                ),
-            },
-            inspect::Finding::Unschedulable(why) => Rung::Escalate {
-                reason: format!(
-                    "no node can take the pods of {workload_kind} {ns}/{workload_name}: {why}"
-                ),
-                needed: format!(
-                    "add capacity, or lower the requests or relax the affinity {where_it_lives}; a restart would not place them"
-                ),
-            },
-            inspect::Finding::Restartable(summary) => Rung::Done {
-                detail: format!("{deployed}; evidence: {summary}"),
-                verify: None,
-            },
-        }
-    }
-
     /// Cordons the node once the maintenance gate is clear (waiting while a MachineConfigPool
     /// updates or the cluster upgrades, up to `DRAIN_TIMEOUT`), within the node budget.
     async fn cordon(
         &self,
-        client: &kube::Client,
+        cluster: &dyn Cluster,
         node: &str,
         dry_run: bool,
     ) -> Result<Rung, ExecError> {
-        let waited = match node::await_maintenance(client, self.channels.drain_timeout).await? {
+        let waited = match cluster
+            .await_maintenance(self.channels.drain_timeout)
+            .await?
+        {
             Ok(waited) => waited,
             Err(outcome) => return Ok(node_rung(outcome, "")),
         };
         // One budget check and cordon at a time: two workflows must not both see room.
         let _budget = self.node_budget.lock().await;
-        let outcome =
-            node::cordon(client, node, self.channels.max_unavailable_nodes, dry_run).await?;
+        let outcome = cluster
+            .cordon(node, self.channels.max_unavailable_nodes, dry_run)
+            .await?;
         Ok(node_rung(outcome, &waited))
-    }
-
-    /// One more replica, unless an HPA owns the replica count or the workload was scaled to
-    /// zero on purpose (both are a human's call).
-    pub(super) async fn scale_up(
-        &self,
-        client: &kube::Client,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-        dry_run: bool,
-    ) -> Result<Rung, ExecError> {
-        if let Some(refusal) = self.scale_up_refusal(client, kind, namespace, name).await? {
-            return Ok(refusal);
-        }
-        let current = workload::replicas(client, kind, namespace, name).await?;
-        let detail = workload::scale(client, kind, namespace, name, current + 1, dry_run).await?;
-        Ok(Rung::Reversible {
-            detail: format!("{detail} (was {current}; undo: scale back to {current})"),
-            verify: None,
-            undo: vec![Undo::ScaleBack {
-                kind: kind.into(),
-                namespace: namespace.into(),
-                name: name.into(),
-                replicas: current,
-            }],
-            lease: None,
-        })
-    }
-
-    /// Why a scale-up must not happen: an HPA sets the replicas, or the workload is scaled to
-    /// zero on purpose. `None`: go ahead.
-    pub(super) async fn scale_up_refusal(
-        &self,
-        client: &kube::Client,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Rung>, ExecError> {
-        if let Some(hpa) = workload::autoscaler_of(client, kind, namespace, name).await? {
-            return Ok(Some(Rung::Escalate {
-                reason: format!(
-                    "HorizontalPodAutoscaler {namespace}/{hpa} sets the replicas of {kind} {namespace}/{name}; scaling it by hand would be undone"
-                ),
-                needed: format!("raise maxReplicas or adjust the targets of HPA {namespace}/{hpa}"),
-            }));
-        }
-        if workload::replicas(client, kind, namespace, name).await? == 0 {
-            return Ok(Some(Rung::Escalate {
-                reason: format!(
-                    "{kind} {namespace}/{name} is scaled to zero, presumably on purpose"
-                ),
-                needed: "scale it up by hand if it should run".into(),
-            }));
-        }
-        Ok(None)
-    }
-
-    /// Takes a change back after its checkpoint failed; the channel that carried each undo and
-    /// its detail.
-    pub(super) async fn undo(
-        &self,
-        client: &kube::Client,
-        undo: &[Undo],
-    ) -> Vec<(Channel, String)> {
-        let mut done = Vec::new();
-        for step in undo {
-            let (channel, outcome) = match step {
-                Undo::ScaleBack {
-                    kind,
-                    namespace,
-                    name,
-                    replicas,
-                } => (
-                    Channel::Kubernetes,
-                    workload::scale(client, kind, namespace, name, *replicas, false)
-                        .await
-                        .map(|d| format!("undo: {d}")),
-                ),
-                Undo::SelfHeal(app) => match &self.argocd {
-                    Some((channel, _)) => (
-                        Channel::Argocd,
-                        channel.set_self_heal(app, true).await.map(|()| {
-                            format!("undo: turned selfHeal back on for Application {app}")
-                        }),
-                    ),
-                    None => (
-                        Channel::Human,
-                        Ok(format!(
-                            "undo: turn selfHeal back on for Application {app} by hand"
-                        )),
-                    ),
-                },
-            };
-            let detail = outcome.unwrap_or_else(|error| format!("undo failed: {error}"));
-            done.push((channel, detail));
-        }
-        done
     }
 }

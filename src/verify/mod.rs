@@ -9,7 +9,7 @@
 //! start or restarts, or when its controller gave up on the rollout.
 
 pub mod assess;
-mod observe;
+pub(crate) mod observe;
 #[cfg(test)]
 mod tests;
 
@@ -36,7 +36,7 @@ pub enum Check {
 /// Runs the checkpoint until it passes, fails, or `timeout` passes. The first observation is
 /// the baseline later ones are compared with.
 pub async fn check(
-    client: &kube::Client,
+    cluster: &dyn crate::cluster::Cluster,
     check: &Check,
     timeout: Duration,
 ) -> Result<Checkpoint, ExecError> {
@@ -44,7 +44,7 @@ pub async fn check(
     let mut baseline: Option<Baseline> = None;
     let mut pause = Duration::from_millis(200);
     loop {
-        let observation = observe::observe(client, check).await?;
+        let observation = observe::observe(cluster, check).await?;
         let baseline = baseline.get_or_insert_with(|| Baseline::new(&observation, timeout / 4));
         let elapsed = started.elapsed();
         let verdict = assess(&observation, baseline, elapsed);
