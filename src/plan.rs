@@ -5,8 +5,7 @@ mod incident;
 
 use crate::detect::{Layer, LayerFinding};
 pub use incident::{
-    Resource, diagnose_incident, for_incident, for_resources, for_signal, incident_layer,
-    incident_target,
+    Resource, for_incident, for_resources, for_signal, incident_layer, incident_target,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -9,10 +9,11 @@ use crate::detect::Layer;
 use crate::error::ApiError;
 use crate::incident::Incident;
 use crate::pipeline::{Detection, StartError};
-use crate::sources::trigger::{self, Coordination, Trigger};
+use crate::sources::coordination::Coordination;
+pub use crate::sources::coordination::{CoordinationResource, CoordinationTrigger};
+use crate::sources::trigger::{self, Trigger};
 pub use crate::sources::trigger::{
-    CoordinationResource, CoordinationTrigger, FlatTrigger, IssueRef, NestedTrigger, ResourceRef,
-    normalize_kind,
+    FlatTrigger, IssueRef, NestedTrigger, ResourceRef, normalize_kind,
 };
 use crate::workflow::{Workflow, WorkflowKind};
 use actix_web::http::StatusCode;

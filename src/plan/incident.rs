@@ -48,7 +48,7 @@ fn incident_signal<'a>(incident: &'a Incident, kind: &'a str, text: &'a str) -> 
 }
 
 /// Layer detection (SPEC §5.1) of one incident: its affected layers and the root cause.
-pub fn diagnose_incident(incident: &Incident) -> (Vec<LayerFinding>, Layer) {
+fn diagnose_incident(incident: &Incident) -> (Vec<LayerFinding>, Layer) {
     let target = incident_target(incident);
     let text = incident_text(incident);
     diagnose(&[incident_signal(incident, &target.kind, &text)])

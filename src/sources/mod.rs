@@ -3,5 +3,6 @@
 pub mod alertmanager;
 pub mod audit;
 pub mod bounded_time;
+pub mod coordination;
 pub mod manual;
 pub mod trigger;
