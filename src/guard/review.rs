@@ -117,7 +117,7 @@ fn has_opt_out(object: Option<&Doc<'_>>) -> bool {
 }
 
 fn is_exempt(view: &GuardView, request: &AdmissionRequest) -> Option<(&'static str, String)> {
-    let user = &request.user_info.username;
+    let user: &str = &request.user_info.username;
     let config = &view.config;
     let shown_user = shown(user);
     if config.gitops_identities.contains(user) {
@@ -141,7 +141,7 @@ fn is_exempt(view: &GuardView, request: &AdmissionRequest) -> Option<(&'static s
         .user_info
         .groups
         .iter()
-        .find(|g| config.exempt_groups.contains(*g))
+        .find(|g| config.exempt_groups.contains(g.as_ref()))
         .map(|g| {
             (
                 "exempt_identity",
@@ -258,8 +258,8 @@ fn judge(
         let cached = (name.len() <= MAX_NAME && namespace.len() <= MAX_NAME)
             .then(|| {
                 view.parents.get(&(
-                    request.resource.group.clone(),
-                    request.resource.resource.clone(),
+                    request.resource.group.to_string(),
+                    request.resource.resource.to_string(),
                     namespace.to_string(),
                     name.to_string(),
                 ))

@@ -24,6 +24,7 @@ mod fuzz;
 mod guard;
 mod guard_answers;
 mod guard_bounds;
+mod guard_log;
 mod guard_watch;
 mod ha;
 mod ha_outage;
