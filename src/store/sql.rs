@@ -36,6 +36,7 @@ mod gates;
 mod leader;
 mod leases;
 mod pauses;
+mod queue;
 mod retention;
 mod rows;
 mod summary;
@@ -213,21 +214,7 @@ impl Store for SqlStore {
     }
 
     async fn queue_entries(&self, limit: i64) -> Result<Vec<QueueEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT incident_id, generation FROM incident_queue \
-             ORDER BY enqueued_at, incident_id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(unavailable)?;
-        Ok(rows
-            .iter()
-            .map(|row| QueueEntry {
-                incident_id: row.get(0),
-                generation: row.get(1),
-            })
-            .collect())
+        queue::entries(&self.readers, limit).await
     }
 
     async fn record_audit(
@@ -259,28 +246,11 @@ impl Store for SqlStore {
     }
 
     async fn enqueue(&self, incident_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        // A missing incident (purged meanwhile) is a foreign-key error: nothing to queue.
-        sqlx::query(
-            "INSERT INTO incident_queue (incident_id, enqueued_at) \
-             SELECT id, $2 FROM incidents WHERE id = $1 \
-             ON CONFLICT (incident_id) DO UPDATE SET generation = incident_queue.generation + 1",
-        )
-        .bind(incident_id)
-        .bind(to_micros(now))
-        .execute(&self.writer)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        queue::enqueue(&self.writer, incident_id, now).await
     }
 
     async fn dequeue(&self, entry: &QueueEntry) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM incident_queue WHERE incident_id = $1 AND generation = $2")
-            .bind(&entry.incident_id)
-            .bind(entry.generation)
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        queue::dequeue(&self.writer, entry).await
     }
 
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError> {
