@@ -8,6 +8,10 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+mod series;
+#[cfg(test)]
+mod tests;
+
 /// Every metric name starts with this.
 pub const PREFIX: &str = "coordination_engine";
 
@@ -342,117 +346,7 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric definition");
-        for collector in [
-            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(http_duration.clone()),
-            Box::new(tls_reloads.clone()),
-            Box::new(credential_file_reloads.clone()),
-            Box::new(build_info.clone()),
-            Box::new(store_duration.clone()),
-            Box::new(incidents.clone()),
-            Box::new(alerts_received.clone()),
-            Box::new(alerts_deduplicated.clone()),
-            Box::new(admission_reviews.clone()),
-            Box::new(admission_duration.clone()),
-            Box::new(remediations.clone()),
-            Box::new(remediation_duration.clone()),
-            Box::new(time_to_heal.clone()),
-            Box::new(gate_decisions.clone()),
-            Box::new(audit_events.clone()),
-            Box::new(workflows_active.clone()),
-            Box::new(leader.clone()),
-            Box::new(leader_transitions.clone()),
-            Box::new(cluster_requests.clone()),
-            Box::new(argocd_syncs.clone()),
-            Box::new(argocd_sync_duration.clone()),
-            Box::new(ml_layer_detection.clone()),
-            Box::new(alerts_rejected.clone()),
-            Box::new(body_read_timeouts.clone()),
-            Box::new(body_budget_rejections.clone()),
-            Box::new(body_budget_in_use.clone()),
-            Box::new(denials_not_recorded.clone()),
-            Box::new(compat_requests_rejected.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("each metric is registered once");
-        }
-        for result in ["success", "failure"] {
-            tls_reloads.with_label_values(&[result]);
-            for file in CREDENTIAL_FILES {
-                credential_file_reloads.with_label_values(&[file, result]);
-            }
-        }
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
-        for status in ["firing", "resolved"] {
-            alerts_received.with_label_values(&[status]);
-        }
-        for reason in crate::sources::alertmanager::REJECT_REASONS {
-            alerts_rejected.with_label_values(&[reason]);
-        }
-        for reason in crate::guard::review::REASONS {
-            for decision in ["allow", "warn", "deny"] {
-                let possible = match *reason {
-                    "manual_change" => decision != "allow",
-                    _ => decision == "allow",
-                };
-                if possible {
-                    admission_reviews.with_label_values(&[decision, reason]);
-                }
-            }
-        }
-        for mode in ["live", "dry_run"] {
-            remediation_duration.with_label_values(&[mode]);
-            for status in [
-                "succeeded",
-                "failed",
-                "escalated",
-                "cancelled",
-                "interrupted",
-                "not_needed",
-            ] {
-                remediations.with_label_values(&[mode, status]);
-            }
-        }
-        for gate in crate::gate::GATES {
-            for outcome in ["pass", "block", "dry_run", "await_approval"] {
-                gate_decisions.with_label_values(&[gate, outcome]);
-            }
-        }
-        for outcome in crate::sources::audit::OUTCOMES {
-            audit_events.with_label_values(&[outcome]);
-        }
-        for verb in ["get", "list", "delete", "patch", "evict"] {
-            for outcome in ["success", "error"] {
-                cluster_requests.with_label_values(&[verb, outcome]);
-            }
-        }
-        for result in ARGOCD_SYNC_RESULTS {
-            argocd_syncs.with_label_values(&[result]);
-        }
-        for outcome in crate::ml::LAYER_OUTCOMES {
-            ml_layer_detection.with_label_values(&[outcome]);
-        }
-        for reason in crate::guard::record::NOT_RECORDED_REASONS {
-            denials_not_recorded.with_label_values(&[reason]);
-        }
-        for reason in crate::api::compat_limit::REJECT_REASONS {
-            compat_requests_rejected.with_label_values(&[reason]);
-        }
-        for channel in ["kube", "rest"] {
-            argocd_sync_duration.with_label_values(&[channel]);
-        }
-        for op in STORE_OPS {
-            store_duration.with_label_values(&[op]);
-        }
-        for source in crate::incident::Source::ALL {
-            for layer in LAYERS {
-                incidents.with_label_values(&[source.as_str(), layer]);
-            }
-        }
-        Metrics {
+        let metrics = Metrics {
             registry,
             http_requests,
             http_duration,
@@ -483,7 +377,10 @@ impl Metrics {
             body_budget_in_use,
             denials_not_recorded,
             compat_requests_rejected,
-        }
+        };
+        metrics.register_all();
+        metrics.zero_known_series();
+        metrics
     }
 
     /// One new incident, under the layer detection found for it (counted once, when it is
@@ -519,39 +416,4 @@ impl Default for Metrics {
 
 fn opts(name: &str, help: &str) -> Opts {
     Opts::new(format!("{PREFIX}_{name}"), help)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn initialised_routes_appear_before_any_request() {
-        let metrics = Metrics::new();
-        metrics.init_route("/health", "GET", 200);
-        let text = metrics.render();
-        assert!(text.contains(
-            "coordination_engine_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 0"
-        ), "{text}");
-        assert!(
-            text.contains(
-                "coordination_engine_tls_certificate_reloads_total{result=\"failure\"} 0"
-            )
-        );
-    }
-
-    #[test]
-    fn two_apps_do_not_share_counters() {
-        let a = Metrics::new();
-        let b = Metrics::new();
-        a.http_requests
-            .with_label_values(&["/x", "GET", "200"])
-            .inc();
-        assert_eq!(
-            b.http_requests
-                .with_label_values(&["/x", "GET", "200"])
-                .get(),
-            0
-        );
-    }
 }

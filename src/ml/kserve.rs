@@ -9,6 +9,13 @@ use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use wire::{clip, read_json};
+pub use wire::{numbers, service_url};
+
 /// Consecutive failures that open the circuit.
 const OPEN_AFTER: u32 = 3;
 /// How long an open circuit refuses calls before it lets one probe through.
@@ -386,139 +393,5 @@ impl Model {
             .and_then(Value::as_array)
             .cloned()
             .ok_or_else(|| self.failed(format!("no predictions array in {}", clip(&body))))
-    }
-}
-
-/// At most `limit` bytes of a response, as JSON (the per-call timeout bounds the time).
-async fn read_json(mut response: reqwest::Response, limit: usize) -> Result<Value, String> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(format!("answer larger than {limit} bytes"));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > limit {
-            return Err(format!("answer larger than {limit} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
-}
-
-/// A peer's JSON, shortened for an error message.
-fn clip(body: &Value) -> String {
-    crate::clip::clip(&body.to_string(), 300).into_owned()
-}
-
-/// A prediction as numbers: `3`, `0.7`, `"0.7"`, `[0.1, 0.9]`, `{"score": 0.7}`. Object fields
-/// come in key order (alphabetical): callers that need named fields read them by name.
-pub fn numbers(prediction: &Value) -> Vec<f64> {
-    match prediction {
-        Value::Number(n) => n.as_f64().into_iter().collect(),
-        Value::String(s) => s.trim().parse().ok().into_iter().collect(),
-        Value::Bool(b) => vec![if *b { 1.0 } else { 0.0 }],
-        Value::Array(items) => items.iter().flat_map(numbers).collect(),
-        Value::Object(fields) => fields.values().flat_map(numbers).collect(),
-        Value::Null => Vec::new(),
-    }
-}
-
-/// The base URL of a KServe predictor service: `{service}-predictor` unless the name already
-/// ends so (the Go engine's README shows both spellings).
-pub fn service_url(service: &str, namespace: &str) -> (String, String) {
-    let model = service.strip_suffix("-predictor").unwrap_or(service);
-    (
-        format!("http://{model}-predictor.{namespace}.svc:8080"),
-        model.to_string(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn predictions_decode_as_numbers_whatever_their_form() {
-        assert_eq!(numbers(&json!(3)), vec![3.0]);
-        assert_eq!(numbers(&json!(0.75)), vec![0.75]);
-        assert_eq!(numbers(&json!("0.5")), vec![0.5]);
-        assert_eq!(numbers(&json!([0.1, [2, 3.5]])), vec![0.1, 2.0, 3.5]);
-        assert_eq!(numbers(&json!({"score": -1})), vec![-1.0]);
-        assert!(numbers(&json!(null)).is_empty());
-    }
-
-    #[test]
-    fn service_names_with_or_without_the_predictor_suffix() {
-        assert_eq!(
-            service_url("anomaly-detector", "ml"),
-            (
-                "http://anomaly-detector-predictor.ml.svc:8080".into(),
-                "anomaly-detector".into()
-            )
-        );
-        assert_eq!(
-            service_url("anomaly-detector-predictor", "ml").1,
-            "anomaly-detector"
-        );
-    }
-
-    #[test]
-    fn the_setting_is_named_after_the_model() {
-        let model = Model::new(
-            "anomaly-detector",
-            "http://x",
-            None,
-            "x",
-            Duration::from_secs(1),
-        )
-        .expect("model");
-        assert_eq!(model.setting(), "KSERVE_ANOMALY_DETECTOR_MODEL");
-        assert_eq!(model.name_source(), NameSource::Discovered);
-        assert_eq!(model.served_name(), None);
-    }
-
-    async fn failing(open_for: Duration) -> Model {
-        crate::tls::install_default_provider();
-        // Nothing listens on port 9 of 127.0.0.1: every call fails fast.
-        let model = Model::new(
-            "m",
-            "http://127.0.0.1:9",
-            Some("m"),
-            "m",
-            Duration::from_millis(200),
-        )
-        .expect("model")
-        .with_open_for(open_for);
-        for _ in 0..3 {
-            assert!(matches!(
-                model.ready().await,
-                Err(ModelError::Failed { .. })
-            ));
-        }
-        model
-    }
-
-    #[tokio::test]
-    async fn the_breaker_opens_after_three_failures() {
-        let model = failing(Duration::from_secs(3600)).await;
-        assert_eq!(model.circuit(), Circuit::Open);
-        assert!(matches!(
-            model.predict(json!([[1.0]])).await,
-            Err(ModelError::CircuitOpen { failures: 3, .. })
-        ));
-    }
-
-    #[tokio::test]
-    async fn after_the_open_period_one_probe_goes_through_and_a_failed_probe_reopens() {
-        let model = failing(Duration::ZERO).await;
-        assert_eq!(model.circuit(), Circuit::HalfOpen);
-        // The probe reaches the (absent) model and fails: open again, one more failure.
-        assert!(matches!(
-            model.ready().await,
-            Err(ModelError::Failed { .. })
-        ));
-        assert_eq!(
-            model.breaker.lock().map(|b| b.failures).unwrap_or_default(),
-            4
-        );
     }
 }

@@ -10,7 +10,7 @@
 //! writers are serialised by unique indexes and row locks, and a transaction that loses such a
 //! race is run again (`retry_raced`), where it finds the winner's row.
 
-use super::query::{counts_where, incident_where, push_where, workflow_where};
+use super::query::{incident_where, workflow_where};
 use super::{
     AlertBatchOutcome, AuditOutcome, DenialRecorded, IncidentChange, IncidentFilter,
     IncidentSummary, LeaseRecord, Page, PageRequest, Pause, QueueEntry, Store, StoreError,
@@ -35,7 +35,11 @@ mod denied_access;
 mod gates;
 mod leader;
 mod leases;
+mod pauses;
+mod queue;
+mod retention;
 mod rows;
+mod summary;
 
 pub use connect::{Backend, DB_FILE};
 use rows::{CountDeltas, count, decode, flush_counts, for_update, list_docs};
@@ -210,21 +214,7 @@ impl Store for SqlStore {
     }
 
     async fn queue_entries(&self, limit: i64) -> Result<Vec<QueueEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT incident_id, generation FROM incident_queue \
-             ORDER BY enqueued_at, incident_id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.readers)
-        .await
-        .map_err(unavailable)?;
-        Ok(rows
-            .iter()
-            .map(|row| QueueEntry {
-                incident_id: row.get(0),
-                generation: row.get(1),
-            })
-            .collect())
+        queue::entries(&self.readers, limit).await
     }
 
     async fn record_audit(
@@ -256,28 +246,11 @@ impl Store for SqlStore {
     }
 
     async fn enqueue(&self, incident_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        // A missing incident (purged meanwhile) is a foreign-key error: nothing to queue.
-        sqlx::query(
-            "INSERT INTO incident_queue (incident_id, enqueued_at) \
-             SELECT id, $2 FROM incidents WHERE id = $1 \
-             ON CONFLICT (incident_id) DO UPDATE SET generation = incident_queue.generation + 1",
-        )
-        .bind(incident_id)
-        .bind(to_micros(now))
-        .execute(&self.writer)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        queue::enqueue(&self.writer, incident_id, now).await
     }
 
     async fn dequeue(&self, entry: &QueueEntry) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM incident_queue WHERE incident_id = $1 AND generation = $2")
-            .bind(&entry.incident_id)
-            .bind(entry.generation)
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        queue::dequeue(&self.writer, entry).await
     }
 
     async fn get_incident(&self, id: &str) -> Result<Incident, StoreError> {
@@ -346,45 +319,7 @@ impl Store for SqlStore {
         filter: &IncidentFilter,
     ) -> Result<IncidentSummary, StoreError> {
         let started = Instant::now();
-        // The counters answer in constant time; only a `since` filter needs the rows.
-        let mut builder = match counts_where(filter) {
-            Some((where_sql, binds)) => {
-                // CAST: PostgreSQL sums BIGINTs into NUMERIC.
-                let mut b = SqlBuilder::new(
-                    "SELECT status, severity, CAST(SUM(n) AS BIGINT) FROM incident_counts",
-                );
-                push_where(&mut b, &where_sql, binds);
-                b
-            }
-            None => {
-                let (where_sql, binds) = incident_where(filter, None);
-                let mut b = SqlBuilder::new("SELECT status, severity, COUNT(*) FROM incidents");
-                push_where(&mut b, &where_sql, binds);
-                b
-            }
-        };
-        builder.push(" GROUP BY status, severity");
-        let rows = builder
-            .build()?
-            .fetch_all(&self.readers)
-            .await
-            .map_err(unavailable)?;
-        let mut summary = IncidentSummary::default();
-        for row in rows {
-            let (status, severity, n): (String, String, i64) = (row.get(0), row.get(1), row.get(2));
-            if n == 0 {
-                continue;
-            }
-            summary.total += n;
-            match status.as_str() {
-                "active" => summary.active += n,
-                "resolved" => summary.completed += n,
-                "escalated" => summary.failed += n,
-                _ => {}
-            }
-            *summary.by_status.entry(status).or_default() += n;
-            *summary.by_severity.entry(severity).or_default() += n;
-        }
+        let summary = summary::summarize(&self.readers, filter).await?;
         self.observe("summarize_incidents", started);
         Ok(summary)
     }
@@ -510,53 +445,20 @@ impl Store for SqlStore {
 
     async fn set_pause(&self, pause: &Pause) -> Result<(), StoreError> {
         let started = Instant::now();
-        let scope = pause.namespace.clone().unwrap_or_else(|| "*".into());
-        sqlx::query(
-            "INSERT INTO pauses (scope, namespace, reason, since) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason",
-        )
-        .bind(scope)
-        .bind(&pause.namespace)
-        .bind(&pause.reason)
-        .bind(to_micros(pause.since))
-        .execute(&self.writer)
-        .await
-        .map_err(unavailable)?;
+        pauses::set(&self.writer, pause).await?;
         self.observe("set_pause", started);
         Ok(())
     }
 
     async fn clear_pause(&self, namespace: Option<&str>) -> Result<bool, StoreError> {
         let started = Instant::now();
-        let result = sqlx::query("DELETE FROM pauses WHERE scope = $1")
-            .bind(namespace.unwrap_or("*"))
-            .execute(&self.writer)
-            .await
-            .map_err(unavailable)?;
+        let cleared = pauses::clear(&self.writer, namespace).await?;
         self.observe("clear_pause", started);
-        Ok(result.rows_affected() > 0)
+        Ok(cleared)
     }
 
     async fn list_pauses(&self) -> Result<Vec<Pause>, StoreError> {
-        let rows = sqlx::query("SELECT namespace, reason, since FROM pauses ORDER BY scope")
-            .fetch_all(&self.readers)
-            .await
-            .map_err(unavailable)?;
-        rows.into_iter()
-            .map(|row| {
-                let since: i64 = row.get(2);
-                Ok(Pause {
-                    namespace: row.get(0),
-                    reason: row.get(1),
-                    since: DateTime::from_timestamp_micros(since).ok_or_else(|| {
-                        StoreError::Corrupt {
-                            id: "pauses".into(),
-                            reason: format!("bad timestamp {since}"),
-                        }
-                    })?,
-                })
-            })
-            .collect()
+        pauses::list(&self.readers).await
     }
 
     async fn record_denial(
@@ -625,54 +527,10 @@ impl Store for SqlStore {
         let started = Instant::now();
         let cutoff = to_micros(cutoff);
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        // Take the purged rows out of the counters first, in the same transaction.
-        let groups = sqlx::query(
-            "SELECT status, severity, COALESCE(namespace, ''), source, COUNT(*) FROM incidents \
-             WHERE closed_at IS NOT NULL AND closed_at < $1 \
-             GROUP BY status, severity, COALESCE(namespace, ''), source",
-        )
-        .bind(cutoff)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        for row in groups {
-            sqlx::query(
-                "UPDATE incident_counts SET n = n - $1 \
-                 WHERE status = $2 AND severity = $3 AND namespace = $4 AND source = $5",
-            )
-            .bind(row.get::<i64, _>(4))
-            .bind(row.get::<String, _>(0))
-            .bind(row.get::<String, _>(1))
-            .bind(row.get::<String, _>(2))
-            .bind(row.get::<String, _>(3))
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        }
-        // Workflows go with their incident (ON DELETE CASCADE).
-        let result =
-            sqlx::query("DELETE FROM incidents WHERE closed_at IS NOT NULL AND closed_at < $1")
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        // Expired leases and old auditIDs age out with the same retention (the API server
-        // resends audit batches within seconds, not days).
-        for sql in [
-            "DELETE FROM leases WHERE expires_at < $1",
-            "DELETE FROM audit_seen WHERE seen_at < $1",
-            "DELETE FROM audit_denied WHERE at < $1",
-            "DELETE FROM audit_denied_reported WHERE at < $1",
-        ] {
-            sqlx::query(sql)
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
+        let purged = retention::purge(&mut tx, cutoff).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("purge", started);
-        Ok(result.rows_affected())
+        Ok(purged)
     }
 }
 
