@@ -16,12 +16,11 @@ use super::{
     IncidentSummary, LeaseRecord, Page, PageRequest, Pause, QueueEntry, Store, StoreError,
     TargetHistory, WorkflowFilter, to_micros,
 };
-use crate::incident::{Incident, IncidentStatus, Note};
+use crate::incident::Incident;
 use crate::metrics::Metrics;
 use crate::sources::alertmanager::AlertRecord;
 use crate::workflow::{HumanAction, Workflow};
 use async_trait::async_trait;
-use builder::SqlBuilder;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
 use std::path::{Path, PathBuf};
@@ -29,6 +28,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) mod builder;
 mod bulk;
+mod changes;
 mod connect;
 mod denials;
 mod denied_access;
@@ -42,7 +42,7 @@ mod rows;
 mod summary;
 
 pub use connect::{Backend, DB_FILE};
-use rows::{CountDeltas, count, decode, flush_counts, for_update, list_docs};
+use rows::{CountDeltas, count, decode, flush_counts, list_docs};
 
 /// How often a transaction that lost a race to a concurrent writer is run again.
 const RACE_RETRIES: usize = 4;
@@ -269,29 +269,7 @@ impl Store for SqlStore {
     ) -> Result<Incident, StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let mut counts = CountDeltas::default();
-        let previous = Self::read_incident_to_change(&mut tx, id).await?;
-        let mut incident = previous.clone();
-        if let Some(to) = change.status
-            && to != incident.status
-        {
-            if !incident.status.can_become(to) {
-                return Err(StoreError::Conflict(format!(
-                    "incident {id} is {} and cannot become {to}",
-                    incident.status
-                )));
-            }
-            incident.status = to;
-            if to == IncidentStatus::Resolved {
-                incident.resolved_at = Some(now);
-            }
-        }
-        if let Some(text) = change.note {
-            incident.notes.push(Note { at: now, text });
-        }
-        incident.updated_at = now;
-        Self::write_incident(&mut tx, &incident, Some(&previous), &mut counts).await?;
-        flush_counts(&mut tx, counts).await?;
+        let incident = changes::change_incident(&mut tx, id, change, now).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("change_incident", started);
         Ok(incident)
@@ -403,27 +381,7 @@ impl Store for SqlStore {
     ) -> Result<Workflow, StoreError> {
         let started = Instant::now();
         let mut tx = self.writer.begin().await.map_err(unavailable)?;
-        let mut select = SqlBuilder::new("SELECT doc FROM workflows WHERE id = ");
-        select.bind(id.to_string()).push(for_update(&tx));
-        let row = select
-            .build()?
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| StoreError::NotFound(format!("workflow {id}")))?;
-        let mut workflow: Workflow = decode(id, &row.get::<String, _>(0))?;
-        let next = action.apply(workflow.status).map_err(|why| {
-            StoreError::Conflict(format!("cannot {} workflow {id}: {why}", action.as_str()))
-        })?;
-        workflow.status = next;
-        workflow.updated_at = now;
-        if next.is_terminal() {
-            workflow.finished_at = Some(now);
-            if action == HumanAction::Reject {
-                workflow.error = Some("rejected by an operator".into());
-            }
-        }
-        Self::write_workflow(&mut tx, &workflow, false).await?;
+        let workflow = changes::act_on_workflow(&mut tx, id, action, now).await?;
         tx.commit().await.map_err(unavailable)?;
         self.observe("act_on_workflow", started);
         Ok(workflow)

@@ -3,7 +3,7 @@
 //! `scripts/test-postgres.sh`); the rest are about SQLite's own file handling.
 
 use super::*;
-use crate::incident::{Severity, Source};
+use crate::incident::{IncidentStatus, Severity, Source};
 use crate::store::schema::MIGRATIONS;
 use sqlx::any::AnyPoolOptions;
 
