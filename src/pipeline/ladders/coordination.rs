@@ -56,12 +56,7 @@ const NODE_THEN_APP: [(&str, &str, Option<&str>, &str); 2] = [
 async fn a_coordination_plan_heals_the_node_before_it_touches_the_workload() {
     let h = harness(node_and_workload("False")).await;
     let workflow = run_chained(&h, chained(&NODE_THEN_APP)).await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(
         h.cluster.writes(),
         [
@@ -134,12 +129,7 @@ async fn watched_argocd(rollouts: Vec<(Rollout, Vec<PodState>)>) -> Harness {
 async fn a_leased_scale_up_turns_self_heal_off_and_keeps_it_off_once_verified() {
     let h = watched_argocd(vec![healthy()]).await;
     let workflow = h.run("high_cpu", "Deployment", Some("shop"), "api").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(
         h.cluster.writes(),
         [

@@ -16,12 +16,7 @@ async fn escalated(
     change(&mut world);
     let h = harness(world).await;
     let workflow = h.run(issue, "Deployment", Some("shop"), "api").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Escalated,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Escalated);
     (escalation(&workflow, "reason"), h.cluster.writes())
 }
 

@@ -25,12 +25,7 @@ fn sick_node() -> World {
 async fn a_not_ready_node_is_cordoned_drained_and_uncordoned_once_drained() {
     let h = harness(sick_node()).await;
     let workflow = h.run("node_not_ready", "Node", None, "worker-1").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(
         h.cluster.writes(),
         [
@@ -135,12 +130,7 @@ async fn a_degraded_cluster_operator_gets_its_operator_pods_restarted_and_verifi
     let workflow = h
         .run("operator_degraded", "ClusterOperator", None, "ingress")
         .await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(h.cluster.writes(), ["restart_operator_pods ingress"]);
     assert_eq!(steps(&workflow)[2], "restart_operator_pods done platform");
     assert!(detail(&workflow, "verify").contains("Available=True, Degraded=False"));

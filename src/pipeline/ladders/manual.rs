@@ -11,12 +11,7 @@ fn manual(rollouts: Vec<(Rollout, Vec<PodState>)>) -> World {
 async fn a_crash_looping_deployment_is_restarted_verified_and_resolved() {
     let h = harness(manual(vec![healthy()])).await;
     let workflow = h.run("crash_loop", "Deployment", Some("shop"), "api").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(h.cluster.writes(), ["rollout_restart Deployment/shop/api"]);
     assert_eq!(
         steps(&workflow),
@@ -202,12 +197,7 @@ async fn a_bad_image_escalates_at_inspection_without_a_blind_restart() {
 async fn cpu_saturation_scales_up_by_one_replica() {
     let h = harness(manual(vec![healthy()])).await;
     let workflow = h.run("high_cpu", "Deployment", Some("shop"), "api").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(h.cluster.writes(), ["scale Deployment/shop/api 3"]);
     assert!(detail(&workflow, "scale_up").contains("(was 2; undo: scale back to 2)"));
 }

@@ -156,6 +156,12 @@ pub(super) fn incident(
 }
 
 /// Each step as `action outcome [channel]`.
+/// The workflow ended in `status` (its steps are shown when it did not).
+#[track_caller]
+pub(super) fn assert_status(workflow: &Workflow, status: WorkflowStatus) {
+    assert_eq!(workflow.status, status, "{:?}", workflow.steps);
+}
+
 pub(super) fn steps(workflow: &Workflow) -> Vec<String> {
     workflow
         .steps

@@ -19,12 +19,7 @@ fn argocd(rollouts: Vec<(Rollout, Vec<PodState>)>) -> World {
 async fn an_argocd_workload_is_synced_through_its_application_never_patched() {
     let h = harness(argocd(vec![healthy()])).await;
     let workflow = h.run("crash_loop", "Deployment", Some("shop"), "api").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(
         h.cluster.writes(),
         [
@@ -86,12 +81,7 @@ async fn without_the_argocd_channel_an_argocd_workload_is_refused_not_patched() 
 async fn a_leased_scale_up_records_the_lease_and_scales_the_argocd_workload() {
     let h = harness_with(argocd(vec![healthy()]), vec![crate::plan::Action::ScaleUp]).await;
     let workflow = h.run("high_cpu", "Deployment", Some("shop"), "api").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(h.cluster.writes(), ["scale Deployment/shop/api 3"]);
     let leases = h.store.active_leases(Utc::now()).await.expect("leases");
     assert_eq!(leases.len(), 1);
@@ -121,12 +111,7 @@ async fn a_helm_crash_loop_fails_the_restart_fast_and_heals_by_rollback() {
     let history = vec![revision(1, "superseded"), revision(2, "deployed")];
     let h = harness(helm(vec![crash_looping(), healthy()], history)).await;
     let workflow = h.run("crash_loop", "Deployment", Some("shop"), "api").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(
         h.cluster.writes(),
         [
@@ -183,12 +168,7 @@ fn operator(csv_phase: &str) -> World {
 async fn an_operand_is_never_patched_its_custom_resource_is_nudged() {
     let h = harness(operator("Succeeded")).await;
     let workflow = h.run("crash_loop", "Deployment", Some("shop"), "api").await;
-    assert_eq!(
-        workflow.status,
-        WorkflowStatus::Succeeded,
-        "{:?}",
-        workflow.steps
-    );
+    assert_status(&workflow, WorkflowStatus::Succeeded);
     assert_eq!(h.cluster.writes(), ["nudge_operator Database/shop/db"]);
     assert_eq!(steps(&workflow)[1], "rollout_restart done operator");
 }
