@@ -169,10 +169,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Doc<'a> {
 }
 
 /// Where one parse gathers the members of its objects and the items of its arrays before
-/// moving them into a `Vec` of exactly their number: no `Vec` of a document grows (JSON gives
-/// no length up front), and an empty one allocates nothing. Nested values push after their
-/// parent's pending ones and take theirs off the end, like a stack; a container with nothing
-/// pending below it takes the scratch buffer itself (see `take_from`).
+/// moving them into a `Vec` of exactly their number: no `Vec` grows (JSON gives no length up
+/// front), none holds spare capacity, and an empty one allocates nothing. Nested values push
+/// after their parent's pending ones and take theirs off the end, like a stack.
 #[derive(Default)]
 struct Scratch<'a> {
     members: Vec<(Cow<'a, str>, Doc<'a>)>,
@@ -242,7 +241,7 @@ impl<'de: 'a, 'a> Visitor<'de> for DocSeed<'_, 'a> {
         while let Some(item) = seq.next_element_seed(DocSeed(&mut *scratch))? {
             scratch.items.push(item);
         }
-        Ok(Doc::Array(take_from(&mut scratch.items, start)))
+        Ok(Doc::Array(scratch.items.drain(start..).collect()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'a>, A::Error> {
@@ -252,21 +251,9 @@ impl<'de: 'a, 'a> Visitor<'de> for DocSeed<'_, 'a> {
             let value = map.next_value_seed(DocSeed(&mut *scratch))?;
             scratch.members.push((key, value));
         }
-        Ok(Doc::Object(Members::new(take_from(
-            &mut scratch.members,
-            start,
-        ))))
-    }
-}
-
-/// The scratch's entries from `start` on, as a `Vec` of their own. From the bottom of the
-/// stack (the first container of a parse, and every huge array is one) the buffer itself is
-/// taken, not copied: a 3 MiB array of small values is never held twice.
-fn take_from<T>(scratch: &mut Vec<T>, start: usize) -> Vec<T> {
-    if start == 0 {
-        std::mem::take(scratch)
-    } else {
-        scratch.drain(start..).collect()
+        Ok(Doc::Object(Members::new(
+            scratch.members.drain(start..).collect(),
+        )))
     }
 }
 
@@ -347,8 +334,8 @@ mod tests {
         assert_eq!(doc.pointer("/d/escapedA").and_then(Doc::as_str), Some("vé"));
     }
 
-    /// Containers first in their chain take the scratch buffer, the others a copy of their
-    /// part of it: both read back as the `Value` does.
+    /// Containers nested in every position (each takes its part of the scratch stack) read
+    /// back as the `Value` does.
     #[test]
     fn nested_containers_in_every_position_parse_as_values_do() {
         let text = r#"[[1,[2,{"k":[3,{}]}]],[[],{}],{"a":[[4],{"b":{"c":[5,6]}}],"z":[]},7]"#;
