@@ -13,8 +13,17 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-/// A detached pipeline over a real SQLite store in a temp dir.
-async fn fixture() -> Fixture {
+/// What every pipeline test starts from: a SQLite store in a temp dir, its metrics, the
+/// default settings and a guard view built from them.
+pub(super) struct Parts {
+    pub dir: tempfile::TempDir,
+    pub metrics: Metrics,
+    pub store: Arc<SqlStore>,
+    pub defaults: crate::config::Settings,
+    pub guard: crate::guard::SharedView,
+}
+
+pub(super) async fn parts() -> Parts {
     let dir = tempfile::tempdir().expect("dir");
     let metrics = Metrics::new();
     let store = Arc::new(
@@ -26,6 +35,24 @@ async fn fixture() -> Fixture {
     let guard = crate::guard::SharedView::new(crate::guard::GuardView::new(
         crate::guard::GuardConfig::from_settings(&defaults),
     ));
+    Parts {
+        dir,
+        metrics,
+        store,
+        defaults,
+        guard,
+    }
+}
+
+/// A detached pipeline over a real SQLite store in a temp dir.
+async fn fixture() -> Fixture {
+    let Parts {
+        dir,
+        metrics,
+        store,
+        guard,
+        ..
+    } = parts().await;
     let pipeline = Arc::new(Pipeline::new(
         store.clone(),
         metrics,

@@ -4,20 +4,7 @@ use crate::helpers::{TestApp, error_body, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-fn cases() -> Vec<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("webhooks/samples/admission/cases.json");
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("cases")).expect("json");
-    file["cases"].as_array().expect("cases array").clone()
-}
-
-fn case(name: &str) -> Value {
-    cases()
-        .into_iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no case {name}"))
-}
+use crate::helpers::{admission_case as case, admission_cases as cases};
 
 async fn post_review(app: &TestApp, body: Vec<u8>) -> reqwest::Response {
     app.client

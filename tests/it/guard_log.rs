@@ -4,19 +4,9 @@
 use serde_json::Value;
 use std::time::Duration;
 
-/// The review of a named case of `webhooks/samples/admission/cases.json`.
+/// The review of a named case of the guard's table.
 fn sample_review(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("webhooks/samples/admission/cases.json");
-    let cases: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("cases")).expect("json");
-    cases["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no case {name:?}"))["review"]
-        .clone()
+    crate::helpers::admission_case(name)["review"].clone()
 }
 
 #[tokio::test]

@@ -38,17 +38,7 @@ async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 }
 
 fn replicas_review() -> AdmissionReview<'static> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("webhooks/samples/admission/cases.json");
-    let cases: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("cases")).expect("json");
-    let case = cases["cases"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|c| c["name"] == "kubectl edit of replicas on a managed deployment")
-        .expect("case")
-        .clone();
+    let case = crate::helpers::admission_case("kubectl edit of replicas on a managed deployment");
     AdmissionReview::from_json(case["review"].clone()).expect("review")
 }
 

@@ -17,14 +17,7 @@ const SCALE: &str = "/apis/apps/v1/namespaces/prod/deployments/cart/scale";
 
 /// The guard table's "kubectl edit of replicas" review, by `username`.
 pub(crate) fn replicas_review(username: &str) -> Value {
-    let cases = crate::helpers::sample("admission", "cases.json");
-    let case = cases["cases"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|c| c["name"] == "kubectl edit of replicas on a managed deployment")
-        .expect("case")
-        .clone();
+    let case = crate::helpers::admission_case("kubectl edit of replicas on a managed deployment");
     let mut review = case["review"].clone();
     review["request"]["userInfo"]["username"] = json!(username);
     review

@@ -35,17 +35,13 @@ pub(super) async fn harness(world: World) -> Harness {
 
 /// `harness`, with these actions taken under a remediation lease on ArgoCD-managed workloads.
 pub(super) async fn harness_with(world: World, leased: Vec<crate::plan::Action>) -> Harness {
-    let dir = tempfile::tempdir().expect("dir");
-    let metrics = Metrics::new();
-    let store = Arc::new(
-        SqlStore::open(dir.path(), Duration::from_secs(30), metrics.clone())
-            .await
-            .expect("store"),
-    );
-    let defaults = crate::config::load(&crate::config::Sources::default()).expect("defaults");
-    let guard = crate::guard::SharedView::new(crate::guard::GuardView::new(
-        crate::guard::GuardConfig::from_settings(&defaults),
-    ));
+    let super::tests::Parts {
+        dir,
+        metrics,
+        store,
+        defaults,
+        guard,
+    } = super::tests::parts().await;
     let cluster = Arc::new(FakeCluster::new(world));
     let shared: SharedCluster = cluster.clone();
     let mut channels = defaults.channels.clone();

@@ -53,6 +53,22 @@ pub fn sample(dir: &str, name: &str) -> serde_json::Value {
         .expect("sample is JSON")
 }
 
+/// The cases of the guard's table, `webhooks/samples/admission/cases.json`.
+pub fn admission_cases() -> Vec<serde_json::Value> {
+    sample("admission", "cases.json")["cases"]
+        .as_array()
+        .expect("cases array")
+        .clone()
+}
+
+/// One case of that table, by name (its `review`, `expect`, …).
+pub fn admission_case(name: &str) -> serde_json::Value {
+    admission_cases()
+        .into_iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no admission case {name:?}"))
+}
+
 /// Polls `probe` every `every` until it returns `Some`, failing after `limit`: waiting for a
 /// condition, never sleeping for a fixed time.
 pub async fn wait_for<T, F, Fut>(
