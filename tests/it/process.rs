@@ -536,21 +536,10 @@ async fn a_workflow_killed_mid_step_is_interrupted_by_the_next_leader_on_postgre
 }
 
 async fn killed_mid_step_on(database: Option<&str>) {
-    use crate::kube_mock::{MockApiServer, Writes};
-    use std::collections::HashMap;
     coordination_engine::tls::install_default_provider();
     // A Deployment whose rollout never completes: after the restart the workflow verifies
     // for a minute, long enough to be killed in the middle.
-    let path = "/apis/apps/v1/namespaces/shop/deployments/stuck";
-    let stuck = crate::helpers::cluster::deployment("shop", "stuck", serde_json::json!({}), 0);
-    let mock = MockApiServer::start_with(
-        HashMap::from([(path.to_string(), stuck.clone())]),
-        Writes::from([
-            (("PATCH".to_string(), path.to_string()), vec![(200, stuck)]),
-            crate::helpers::cluster::event_answer("shop"),
-        ]),
-    )
-    .await;
+    let mock = crate::helpers::cluster::stuck_deployment_mock().await;
     let dir = tempfile::tempdir().expect("dir");
     let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
     let mut env = vec![

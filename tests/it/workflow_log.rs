@@ -1,8 +1,6 @@
 //! The real binary's JSON logs: one live workflow's log is one filter away (its span).
 
-use crate::kube_mock::{MockApiServer, Writes};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -10,16 +8,7 @@ async fn every_step_of_a_live_workflow_is_logged_in_its_span() {
     coordination_engine::tls::install_default_provider();
     // A Deployment whose rollout never completes: restart, a failing checkpoint, then the
     // rest of the ladder until the workflow ends.
-    let path = "/apis/apps/v1/namespaces/shop/deployments/stuck";
-    let stuck = crate::helpers::cluster::deployment("shop", "stuck", json!({}), 0);
-    let mock = MockApiServer::start_with(
-        HashMap::from([(path.to_string(), stuck.clone())]),
-        Writes::from([
-            (("PATCH".to_string(), path.to_string()), vec![(200, stuck)]),
-            crate::helpers::cluster::event_answer("shop"),
-        ]),
-    )
-    .await;
+    let mock = crate::helpers::cluster::stuck_deployment_mock().await;
     let dir = tempfile::tempdir().expect("dir");
     let kubeconfig = mock.kubeconfig(dir.path()).display().to_string();
     let env = [

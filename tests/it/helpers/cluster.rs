@@ -101,3 +101,18 @@ pub fn pod_list(pods: &[(&str, bool, i32)]) -> Value {
         .collect();
     json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": items})
 }
+
+/// A mock API server holding `shop/stuck`, a Deployment whose rollout never completes: its
+/// restart (PATCH) is accepted and Events are recorded, but it never becomes available.
+pub async fn stuck_deployment_mock() -> crate::kube_mock::MockApiServer {
+    let path = "/apis/apps/v1/namespaces/shop/deployments/stuck";
+    let stuck = deployment("shop", "stuck", json!({}), 0);
+    crate::kube_mock::MockApiServer::start_with(
+        HashMap::from([(path.to_string(), stuck.clone())]),
+        Writes::from([
+            (("PATCH".to_string(), path.to_string()), vec![(200, stuck)]),
+            event_answer("shop"),
+        ]),
+    )
+    .await
+}
