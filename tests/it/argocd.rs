@@ -249,31 +249,3 @@ async fn with_argocd_api_url_the_rest_api_syncs_and_runs_the_restart_action_over
     argocd.stop().await;
     mock.stop().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_image_in_git_escalates_with_the_change_needed_and_no_blind_restart() {
-    coordination_engine::tls::install_default_provider();
-    let mut objects = cluster();
-    let mut broken = pod_list(&[("cart-1", false, 0)]);
-    broken["items"][0]["status"]["containerStatuses"][0]["image"] = json!("cart:1.3-typo");
-    broken["items"][0]["status"]["containerStatuses"][0]["state"] = json!({"waiting": {
-        "reason": "ImagePullBackOff", "message": "Back-off pulling image \"cart:1.3-typo\""}});
-    objects.insert("/api/v1/namespaces/shop/pods".to_string(), broken);
-    let mock = MockApiServer::start_with(objects, Writes::from([event_answer("shop")])).await;
-    let app = attached_with(&mock, &[]).await;
-    let answer = trigger(&app, "shop", "deployment", "cart", "ImagePullBackOff").await;
-    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
-    assert_eq!(workflow["status"], "escalated", "{workflow}");
-    assert!(
-        workflow["escalation"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("cannot pull its image cart:1.3-typo (ImagePullBackOff")),
-        "{workflow}"
-    );
-    assert_eq!(
-        workflow["escalation"]["needed"],
-        "change spec.template.spec.containers[app].image from cart:1.3-typo to an image that exists, in Git for ArgoCD Application shop"
-    );
-    assert!(writes(&mock.requests()).is_empty(), "no restart, no sync");
-    mock.stop().await;
-}

@@ -1,13 +1,12 @@
-//! Evidence first: a live workflow confirms the symptom on its target before its first write,
-//! whatever the trigger's source; names that are not Kubernetes names never reach the API
-//! server; a store that fails mid-workflow fails the workflow instead of locking its target.
+//! Evidence first, through the real binary: a live workflow confirms the symptom on its target
+//! with exactly the reads it needs before its first write, whatever the trigger's source
+//! (the API, the compatibility listener); names that are not Kubernetes names are refused
+//! before they reach the API server. What the evidence decides is unit-tested against the
+//! in-memory cluster (`src/pipeline/ladders/evidence.rs`).
 
-use crate::helpers::cluster::{
-    DEPLOYMENT, POD, PODS, api_pod_chain, event_answer, pod_deletion, pod_list,
-};
 use crate::helpers::spawn_attached;
-use crate::helpers::workflow::{events_of, finished_workflow, trigger, writes_of};
-use crate::kube_mock::{MockApiServer, Recorded, Writes};
+use crate::helpers::workflow::{events_of, finished_workflow, writes_of};
+use crate::kube_mock::{MockApiServer, Recorded};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -82,116 +81,6 @@ async fn a_ready_node_is_not_cordoned_the_workflow_is_not_needed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_not_ready_node_is_acted_on() {
-    coordination_engine::tls::install_default_provider();
-    // The node is NotReady; the cordon is refused (no answer for the PATCH): the workflow
-    // went past the evidence and tried to write.
-    let mock = MockApiServer::start(HashMap::from([
-        (NODE.to_string(), node("Unknown")),
-        (
-            "/api/v1/nodes".to_string(),
-            json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"}, "items": [node("Unknown")]}),
-        ),
-    ]))
-    .await;
-    let app = spawn_attached(&mock, &[]).await;
-    let workflow = node_trigger(&app).await;
-    assert_eq!(workflow["evidence"][0]["symptom"], "observed", "{workflow}");
-    assert_eq!(
-        workflow["evidence"][0]["detail"],
-        "node worker-1 is not Ready (Ready=Unknown: KubeletReady)"
-    );
-    assert_eq!(workflow["status"], "escalated", "{workflow}");
-    assert_eq!(
-        writes_of(&mock.requests()),
-        vec![("PATCH".to_string(), NODE.to_string())],
-        "the cordon was attempted"
-    );
-    mock.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_healthy_workload_is_left_alone_and_a_crash_looping_one_is_restarted() {
-    coordination_engine::tls::install_default_provider();
-    // Two of two available, its pod Ready without a recent restart.
-    let mut answers = Writes::from([event_answer("prod")]);
-    answers.insert(
-        ("PATCH".to_string(), DEPLOYMENT.to_string()),
-        vec![(200, json!({}))],
-    );
-    let healthy = api_pod_chain(2, json!({}));
-    let mock = MockApiServer::start_with(healthy, answers.clone()).await;
-    let app = spawn_attached(&mock, &[]).await;
-    let answer = trigger(&app, "prod", "deployment", "api", "crash_loop").await;
-    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
-    assert_eq!(workflow["status"], "not_needed", "{workflow}");
-    assert!(
-        workflow["evidence"][0]["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("1 pod(s) Ready, no recent restart")),
-        "{workflow}"
-    );
-    assert!(writes_of(&mock.requests()).is_empty());
-    mock.stop().await;
-
-    // The same Deployment with its pod not Ready: restarted.
-    answers.insert(
-        ("GET".to_string(), PODS.to_string()),
-        vec![
-            (200, pod_list(&[("api-7d9f", false, 4)])),
-            (200, pod_list(&[("api-7d9f", true, 0)])),
-        ],
-    );
-    let mock = MockApiServer::start_with(api_pod_chain(2, json!({})), answers).await;
-    let app = spawn_attached(&mock, &[]).await;
-    let answer = trigger(&app, "prod", "deployment", "api", "crash_loop").await;
-    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
-    assert_eq!(workflow["status"], "succeeded", "{workflow}");
-    assert_eq!(workflow["evidence"][0]["symptom"], "observed");
-    assert_eq!(
-        workflow["evidence"][0]["detail"],
-        "pod api-7d9f is not Ready (Ready=False)"
-    );
-    assert_eq!(
-        writes_of(&mock.requests()),
-        vec![("PATCH".to_string(), DEPLOYMENT.to_string())]
-    );
-    mock.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_alert_for_a_pod_that_is_healthy_again_writes_nothing() {
-    coordination_engine::tls::install_default_provider();
-    let mut lists = api_pod_chain(2, json!({}));
-    let mut ready = crate::helpers::cluster::pod("prod", "api-7d9f", "api-rs");
-    ready["status"] =
-        json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
-    lists.insert(POD.to_string(), ready);
-    let mock = MockApiServer::start_with(lists, pod_deletion()).await;
-    let app = spawn_attached(&mock, &[]).await;
-    let incident_id = app
-        .post_alert(&crate::alertmanager::sample("alertmanager-sample.json"))
-        .await;
-    let incident = app.incident_with_workflow(&incident_id).await;
-    let workflow = finished_workflow(&app, incident["workflow_ids"][0].as_str().expect("id")).await;
-    assert_eq!(workflow["status"], "not_needed", "{workflow}");
-    assert_eq!(
-        workflow["evidence"][0]["detail"],
-        "pod prod/api-7d9f is Ready, no recent restart"
-    );
-    assert!(writes_of(&mock.requests()).is_empty(), "no pod deleted");
-    let incident = app
-        .get_json(&format!("/api/v1/incidents/{incident_id}"))
-        .await;
-    assert_eq!(
-        incident["status"], "active",
-        "an alert's incident follows its alert: {incident}"
-    );
-    assert!(incident.to_string().contains("not needed"), "{incident}");
-    mock.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_that_are_not_kubernetes_names_never_reach_the_api_server() {
     coordination_engine::tls::install_default_provider();
     let mock = MockApiServer::start(HashMap::new()).await;
@@ -238,50 +127,6 @@ async fn names_that_are_not_kubernetes_names_never_reach_the_api_server() {
     mock.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_that_fails_mid_workflow_fails_it_and_frees_the_target() {
-    use sqlx::Connection;
-    coordination_engine::tls::install_default_provider();
-    let mock = MockApiServer::start_with(api_pod_chain(2, json!({})), pod_deletion()).await;
-    let app = spawn_attached(&mock, &[]).await;
-    // Every write that would record the step after the pod deletion (status `verifying`)
-    // fails, as a full disk or a broken volume would.
-    let db = app.data_dir.path().join("coordination-engine.db");
-    let mut sqlite = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("open the database");
-    sqlx::query(
-        "CREATE TRIGGER fail_progress BEFORE UPDATE ON workflows WHEN NEW.status = 'verifying' \
-         BEGIN SELECT RAISE(ABORT, 'injected store failure'); END",
-    )
-    .execute(&mut sqlite)
-    .await
-    .expect("install the failure");
-    let answer = trigger(&app, "prod", "pod", "api-7d9f", "crash_loop").await;
-    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
-    assert_eq!(workflow["status"], "failed", "{workflow}");
-    let error = workflow["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("the store failed while persisting a step (4 attempts)")
-            && error.contains("injected store failure"),
-        "{error}"
-    );
-    assert!(workflow["finished_at"].is_string());
-    // The target is free again: a new trigger starts a workflow (no 409).
-    sqlx::query("DROP TRIGGER fail_progress")
-        .execute(&mut sqlite)
-        .await
-        .expect("remove the failure");
-    let again = app
-        .post_json(
-            "/api/v1/remediation/trigger",
-            &json!({"namespace": "prod", "resource_type": "pod", "resource_name": "api-7d9f", "issue_type": "crash_loop"}),
-        )
-        .await;
-    assert_eq!(again.status(), 202);
-    mock.stop().await;
-}
-
 /// Triggers through the compatibility listener follow COMPAT_TRIGGER_MODE; in `live` mode the
 /// evidence check still stands between the token-less caller and a healthy node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,50 +154,6 @@ async fn a_live_compat_trigger_on_a_healthy_node_writes_nothing() {
     mock.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_coordination_workflow_skips_the_targets_that_are_healthy() {
-    coordination_engine::tls::install_default_provider();
-    let mut lists = api_pod_chain(2, json!({}));
-    lists.insert(NODE.to_string(), node("True"));
-    let mock = MockApiServer::start_with(lists, pod_deletion()).await;
-    let app = spawn_attached(&mock, &[]).await;
-    let response = app
-        .post_json(
-            "/api/v1/coordination/trigger",
-            &json!({"description": "api crash looping, worker-1 suspected",
-                    "resources": [
-                        {"kind": "Pod", "namespace": "prod", "name": "api-7d9f", "issue": "crash_loop"},
-                        {"kind": "Node", "name": "worker-1", "issue": "node_not_ready"}]}),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-    let answer: Value = response.json().await.expect("json");
-    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
-    assert_eq!(workflow["status"], "succeeded", "{workflow}");
-    let seen: Vec<(&str, &str)> = workflow["evidence"]
-        .as_array()
-        .expect("evidence")
-        .iter()
-        .map(|e| {
-            (
-                e["target"]["kind"].as_str().unwrap_or_default(),
-                e["symptom"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        seen,
-        vec![("Node", "not_observed"), ("Pod", "observed")],
-        "the node (lowest layer) first"
-    );
-    assert_eq!(
-        writes_of(&mock.requests()),
-        vec![("DELETE".to_string(), POD.to_string())],
-        "the Ready node is never cordoned; the crash-looping pod is replaced"
-    );
-    mock.stop().await;
-}
-
 /// A firing alert that names only a scrape target (`instance="10.0.0.1:9100"`): its target
 /// `Instance/10.0.0.1:9100` is not a Kubernetes name.
 fn instance_only_alert() -> Value {
@@ -374,25 +175,6 @@ fn assert_escalated_to_a_human(workflow: &Value) {
         "{workflow}"
     );
     assert!(workflow["error"].is_null(), "{workflow}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_alert_whose_target_is_not_a_kubernetes_name_reaches_a_human_and_not_the_api() {
-    coordination_engine::tls::install_default_provider();
-    let mock = MockApiServer::start(HashMap::new()).await;
-    let app = spawn_attached(&mock, &[]).await;
-    let incident_id = app.post_alert(&instance_only_alert()).await;
-    let incident = app.incident_with_workflow(&incident_id).await;
-    let workflow = finished_workflow(&app, incident["workflow_ids"][0].as_str().expect("id")).await;
-    assert_eq!(workflow["mode"], "live", "{workflow}");
-    assert_escalated_to_a_human(&workflow);
-    let requests = mock.requests();
-    assert_eq!(
-        workflow_requests(&requests),
-        Vec::<(&str, &str)>::new(),
-        "no request but the watchers'"
-    );
-    mock.stop().await;
 }
 
 #[tokio::test]

@@ -390,34 +390,6 @@ async fn a_second_node_is_never_cordoned_while_another_is_unschedulable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_degraded_cluster_operator_gets_its_operator_pods_restarted_and_verified() {
-    coordination_engine::tls::install_default_provider();
-    let mock = start(vec![platform_layer()]).await;
-    let app = spawn_attached(&mock, LAYER_TIMEOUTS).await;
-    let workflow = trigger_one(&app, "ClusterOperator", "ingress", "operator_degraded").await;
-    assert_eq!(workflow["status"], "succeeded", "{workflow}");
-    assert_eq!(
-        step(&workflow, "restart_operator_pods")["channel"],
-        "platform"
-    );
-    assert!(
-        step(&workflow, "verify")["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("ClusterOperator ingress: Available=True, Degraded=False")),
-        "{workflow}"
-    );
-    assert_eq!(
-        writes(&mock.requests()),
-        vec![(
-            "DELETE".to_string(),
-            format!("/api/v1/namespaces/{OPERATOR_NS}/pods/ingress-operator-abc")
-        )],
-        "the operator's pod is restarted; its Deployment is never patched"
-    );
-    mock.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_coordination_trigger_runs_infrastructure_then_platform_then_application() {
     coordination_engine::tls::install_default_provider();
     let mock = start(vec![

@@ -50,6 +50,13 @@ async fn a_not_ready_node_is_cordoned_drained_and_uncordoned_once_drained() {
         ["node worker-1", "await_maintenance"],
         "the symptom is confirmed, then the maintenance gate, before the first write"
     );
+    let evidence = &workflow.evidence[0];
+    assert_eq!(evidence["symptom"], "observed");
+    assert_eq!(
+        evidence["detail"],
+        "node worker-1 is not Ready (Ready=False: KubeletDown)"
+    );
+    assert_eq!(evidence["issue_type"], "node_not_ready");
 }
 
 #[tokio::test]
@@ -60,6 +67,8 @@ async fn a_ready_node_is_not_cordoned_the_workflow_is_not_needed() {
     let workflow = h.run("node_not_ready", "Node", None, "worker-1").await;
     assert_eq!(workflow.status, WorkflowStatus::NotNeeded);
     assert!(h.cluster.writes().is_empty());
+    assert_eq!(workflow.evidence[0]["symptom"], "not_observed");
+    assert_eq!(workflow.evidence[0]["detail"], "node worker-1 is Ready");
 }
 
 #[tokio::test]

@@ -166,6 +166,11 @@ async fn a_healthy_workload_is_left_alone() {
     assert_eq!(workflow.status, WorkflowStatus::NotNeeded);
     assert!(h.cluster.writes().is_empty(), "{:?}", h.cluster.writes());
     assert!(h.cluster.events().is_empty());
+    assert_eq!(workflow.evidence[0]["symptom"], "not_observed");
+    assert_eq!(
+        workflow.evidence[0]["detail"],
+        "Deployment shop/api: all pods available, 1 pod(s) Ready, no recent restart"
+    );
 }
 
 #[tokio::test]
@@ -218,6 +223,11 @@ async fn a_scale_up_that_does_not_help_is_scaled_back_before_escalating() {
             "undo done kubernetes",
             "escalate escalated human"
         ]
+    );
+    // The undo's detail is the cluster's answer to the scale back.
+    assert_eq!(
+        detail(&workflow, "undo"),
+        "undo: scaled Deployment/shop/api to 2 replicas"
     );
 }
 

@@ -5,6 +5,7 @@
 
 mod coordination;
 mod escalations;
+mod evidence;
 mod infrastructure;
 mod manual;
 mod owned;
@@ -25,7 +26,7 @@ pub(super) struct Harness {
     pub pipeline: Arc<Pipeline>,
     pub store: Arc<SqlStore>,
     pub cluster: Arc<FakeCluster>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A pipeline attached to a fake cluster answering from `world`, over a SQLite store.
@@ -55,7 +56,7 @@ pub(super) async fn harness_with(world: World, leased: Vec<crate::plan::Action>)
         pipeline,
         store,
         cluster,
-        _dir: dir,
+        dir,
     }
 }
 

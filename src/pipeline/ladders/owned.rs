@@ -89,6 +89,34 @@ async fn a_leased_scale_up_records_the_lease_and_scales_the_argocd_workload() {
     assert_eq!(leases[0].paths, ["/spec/replicas"]);
 }
 
+#[tokio::test]
+async fn a_bad_image_in_git_escalates_with_the_change_needed_and_no_blind_restart() {
+    let mut world = argocd(vec![healthy()]);
+    world.pods = vec![
+        json!({"metadata": {"name": "api-1"}, "status": {"containerStatuses": [{"name": "web",
+        "image": "shop:typo", "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}}),
+    ];
+    let h = harness(world).await;
+    let workflow = h.run("image_pull", "Deployment", Some("shop"), "api").await;
+    assert_status(&workflow, WorkflowStatus::Escalated);
+    assert!(
+        escalation(&workflow, "reason")
+            .contains("cannot pull its image shop:typo (ImagePullBackOff"),
+        "{:?}",
+        workflow.escalation
+    );
+    assert_eq!(
+        escalation(&workflow, "needed"),
+        "change spec.template.spec.containers[web].image from shop:typo to an image that exists, in Git for ArgoCD Application shop"
+    );
+    assert!(
+        h.cluster.writes().is_empty(),
+        "no restart, no sync: {:?}",
+        h.cluster.writes()
+    );
+}
+
 fn revision(version: u64, status: &str) -> Revision {
     Revision {
         version,

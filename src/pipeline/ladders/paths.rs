@@ -18,6 +18,73 @@ async fn a_name_that_is_not_a_kubernetes_name_never_reaches_the_cluster() {
 }
 
 #[tokio::test]
+async fn an_alert_whose_target_is_not_a_kubernetes_name_reaches_a_human_not_the_cluster() {
+    let h = harness(World::default()).await;
+    // An alert that names only a scrape target (`instance="10.0.0.1:9100"`).
+    let alert = incident(
+        Source::Alertmanager,
+        "crash_loop",
+        ("Instance", None, "10.0.0.1:9100"),
+    );
+    let started = h.start(&alert, false).await;
+    let workflow = h.finished(&started.id).await;
+    assert_status(&workflow, WorkflowStatus::Escalated);
+    assert_eq!(workflow.mode, crate::workflow::WorkflowMode::Live);
+    assert!(h.cluster.calls().is_empty(), "{:?}", h.cluster.calls());
+    assert_eq!(escalation(&workflow, "channel"), "human");
+    let reason = escalation(&workflow, "reason");
+    assert!(
+        reason.contains("10.0.0.1:9100") && reason.contains("not a valid Kubernetes"),
+        "{reason}"
+    );
+    assert_eq!(workflow.error, None);
+}
+
+/// Every write that records a workflow as `verifying` fails, as a full disk would.
+const FAIL_VERIFYING: &str = "CREATE TRIGGER fail_progress BEFORE UPDATE ON workflows \
+    WHEN NEW.status = 'verifying' BEGIN SELECT RAISE(ABORT, 'injected store failure'); END";
+
+#[tokio::test]
+async fn a_store_that_fails_mid_workflow_fails_it_and_frees_the_target() {
+    use sqlx::Connection;
+    let h = harness(world_of(deployment(json!({}), json!([])), vec![healthy()])).await;
+    let db = h.dir.path().join(crate::store::sql::DB_FILE);
+    let mut sqlite = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open the database");
+    sqlx::query(FAIL_VERIFYING)
+        .execute(&mut sqlite)
+        .await
+        .expect("install the failure");
+    let workflow = h.run("crash_loop", "Deployment", Some("shop"), "api").await;
+    assert_status(&workflow, WorkflowStatus::Failed);
+    let error = workflow.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("the store failed while persisting a step (4 attempts)")
+            && error.contains("injected store failure"),
+        "{error}"
+    );
+    assert!(workflow.finished_at.is_some());
+    h.runner_returned(&workflow.id).await;
+    // The target is free again: a new trigger starts a workflow.
+    sqlx::query("DROP TRIGGER fail_progress")
+        .execute(&mut sqlite)
+        .await
+        .expect("remove the failure");
+    let again = incident(
+        Source::Api,
+        "crash_loop",
+        ("Deployment", Some("shop"), "api"),
+    );
+    h.store.insert_incident(&again).await.expect("incident");
+    let started = h
+        .pipeline
+        .start(&again, WorkflowKind::Remediation, plan_for(&again), false)
+        .await;
+    assert!(started.is_ok(), "the target stayed locked: {started:?}");
+}
+
+#[tokio::test]
 async fn a_target_that_cannot_be_read_escalates_with_the_reason() {
     let h = harness(World::default()).await;
     let workflow = h.run("crash_loop", "Deployment", Some("shop"), "api").await;
@@ -99,7 +166,12 @@ async fn cancelling_during_a_checkpoint_stops_the_workflow_at_the_next_step_boun
     h.runner_returned(&started.id).await;
     let workflow = h.store.get_workflow(&started.id).await.expect("workflow");
     assert_eq!(workflow.status, WorkflowStatus::Cancelled);
-    assert_eq!(h.cluster.writes(), ["rollout_restart Deployment/shop/api"]);
+    assert_eq!(
+        h.cluster.writes(),
+        ["rollout_restart Deployment/shop/api"],
+        "no rollback after the cancellation"
+    );
+    assert_eq!(h.pipeline.metrics.workflows_active.get(), 0);
 }
 
 #[tokio::test]
