@@ -6,11 +6,11 @@ use super::AppState;
 use super::json::parse;
 use crate::auth::{ApiToken, VerifiedClientCertificate, bearer_token};
 use crate::error::ApiError;
-use crate::sources::audit::{self, AuditRules, EventList, burst_incident, judge};
+use crate::sources::audit::{self, AuditRules, EventList, Judged, burst_incident, judge};
 use crate::store::AuditOutcome;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -83,8 +83,22 @@ pub async fn receive(
     // Decided from the headers and the connection, before any of the body is read: a refused
     // request leaves its body to the body middleware, which discards it without buffering.
     authorize(&req, &token, &state.settings.audit_client_names)?;
-    // Read under the route's `PayloadConfig` (10 MiB; over it, 413) only once allowed.
-    let body = web::Bytes::from_request(&req, &mut payload.into_inner())
+    let list = read_event_list(&req, payload).await?;
+    let now = Utc::now();
+    let view = state.guard.snapshot();
+    let mut judged: Vec<Judged> = list
+        .items
+        .iter()
+        .map(|event| judge(event, &view, &state.audit.rules, now))
+        .collect();
+    count_denials(&state, &list, &mut judged, now).await?;
+    record(&state, judged, now).await.map(web::Json)
+}
+
+/// The body, read under the route's `PayloadConfig` (10 MiB; over it, 413) only once the
+/// caller is allowed, as a valid EventList (else 400).
+async fn read_event_list(req: &HttpRequest, payload: web::Payload) -> Result<EventList, ApiError> {
+    let body = web::Bytes::from_request(req, &mut payload.into_inner())
         .await
         .map_err(|e| ApiError::from_status(e.as_response_error().status_code()))?;
     let list: EventList = parse(&body).map_err(|e| {
@@ -99,15 +113,17 @@ pub async fn receive(
         }
     })?;
     audit::validate(&list).map_err(ApiError::bad_request)?;
-    let now = Utc::now();
-    let view = state.guard.snapshot();
-    let mut judged: Vec<_> = list
-        .items
-        .iter()
-        .map(|event| judge(event, &view, &state.audit.rules, now))
-        .collect();
-    // 403s are counted in the store, so a burst split across replicas (the API server's
-    // webhook backend is load-balanced) is still one burst, reported once.
+    Ok(list)
+}
+
+/// 403s are counted in the store, so a burst split across replicas (the API server's
+/// webhook backend is load-balanced) is still one burst, reported once.
+async fn count_denials(
+    state: &AppState,
+    list: &EventList,
+    judged: &mut [Judged],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     for (event, judged) in list.items.iter().zip(judged.iter_mut()) {
         let Some(denied) = judged.denied.take() else {
             continue;
@@ -122,6 +138,15 @@ pub async fn receive(
             judged.incident = Some(burst_incident(event, count, &state.audit.rules, now));
         }
     }
+    Ok(())
+}
+
+/// Commits the batch's incidents, then counts its outcomes and new incidents.
+async fn record(
+    state: &AppState,
+    judged: Vec<Judged>,
+    now: DateTime<Utc>,
+) -> Result<AuditAccepted, ApiError> {
     let ids: Vec<String> = judged.iter().map(|j| j.audit_id.clone()).collect();
     let outcomes: Vec<&str> = judged.iter().map(|j| j.outcome).collect();
     let incidents: Vec<(String, crate::incident::Incident)> = judged
@@ -153,8 +178,8 @@ pub async fn receive(
                 .count_incident(crate::incident::Source::Audit, *layer);
         }
     }
-    Ok(web::Json(AuditAccepted {
+    Ok(AuditAccepted {
         received: ids.len(),
         outcome,
-    }))
+    })
 }

@@ -195,44 +195,45 @@ pub fn burst_incident(
     inc
 }
 
+impl Judged {
+    fn ignored(event: &Event) -> Judged {
+        Judged {
+            audit_id: event.audit_id.clone(),
+            outcome: "ignored",
+            incident: None,
+            denied: None,
+        }
+    }
+
+    fn incident(event: &Event, outcome: &'static str, incident: Incident) -> Judged {
+        Judged {
+            audit_id: event.audit_id.clone(),
+            outcome,
+            incident: Some(incident),
+            denied: None,
+        }
+    }
+}
+
 /// Judges one event (pure: a 403 comes back as `denied`, counted by the store).
 pub fn judge(event: &Event, view: &GuardView, rules: &AuditRules, now: DateTime<Utc>) -> Judged {
-    let ignored = |event: &Event| Judged {
-        audit_id: event.audit_id.clone(),
-        outcome: "ignored",
-        incident: None,
-        denied: None,
-    };
     if event.stage != "ResponseComplete" {
-        return ignored(event);
+        return Judged::ignored(event);
     }
     let code = event.response_status.as_ref().map(|s| s.code).unwrap_or(0);
     let object = event.object_ref.clone().unwrap_or_default();
-    let user = &event.user.username;
-    let own = user == &view.config.own_identity
+    let own = event.user.username == view.config.own_identity
         || event
             .request_uri
             .contains(&format!("fieldManager={}", rules.field_manager));
-    // The username as shown in titles and descriptions (caller-chosen, unbounded).
-    let who = shown(user);
-
     if code == 403 && !own {
-        let at = event.request_received_timestamp.unwrap_or(now);
-        let window = chrono::Duration::from_std(rules.denied_window).unwrap_or_default();
-        let since = at
-            .checked_sub_signed(window)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         return Judged {
-            denied: Some(DeniedAccess {
-                identity: denied_key(user),
-                at,
-                since,
-            }),
-            ..ignored(event)
+            denied: Some(denied_access(event, rules, now)),
+            ..Judged::ignored(event)
         };
     }
     if !(200..300).contains(&code) || own {
-        return ignored(event);
+        return Judged::ignored(event);
     }
     let qualified = if object.api_group.is_empty() {
         object.resource.clone()
@@ -240,31 +241,64 @@ pub fn judge(event: &Event, view: &GuardView, rules: &AuditRules, now: DateTime<
         format!("{}.{}", object.resource, object.api_group)
     };
     if event.verb == "delete" && rules.protected.contains(&qualified) {
-        let name = object.name.clone().unwrap_or_default();
-        let mut inc = incident(
-            event,
-            "protected_object_deleted",
-            format!("Protected {qualified} {name} deleted by {who}"),
-            Severity::High,
-            now,
-        );
-        inc.description = format!("{who} deleted {qualified} {name}; it is on the protected list.");
-        return Judged {
-            audit_id: event.audit_id.clone(),
-            outcome: "protected_object_deleted",
-            incident: Some(inc),
-            denied: None,
-        };
+        let inc = protected_deletion(event, &object, &qualified, now);
+        return Judged::incident(event, "protected_object_deleted", inc);
     }
-    if !matches!(event.verb.as_str(), "update" | "patch" | "delete") || is_exempt(view, &event.user)
+    // Only writes of the object itself by a non-exempt identity can be drift.
+    if !matches!(event.verb.as_str(), "update" | "patch" | "delete")
+        || is_exempt(view, &event.user)
+        || object.subresource.as_deref() == Some("status")
     {
-        return ignored(event);
+        return Judged::ignored(event);
     }
-    if object.subresource.as_deref() == Some("status") {
-        return ignored(event);
+    match drift(event, &object, view, now) {
+        Some(inc) => Judged::incident(event, "gitops_drift", inc),
+        None => Judged::ignored(event),
     }
-    // Ownership, by the guard's own check: from the object in the event (RequestResponse
-    // level), else from the guard's metadata cache (Metadata level).
+}
+
+/// The 403 to count, with the start of the burst window that ends at it.
+fn denied_access(event: &Event, rules: &AuditRules, now: DateTime<Utc>) -> DeniedAccess {
+    let at = event.request_received_timestamp.unwrap_or(now);
+    let window = chrono::Duration::from_std(rules.denied_window).unwrap_or_default();
+    let since = at
+        .checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    DeniedAccess {
+        identity: denied_key(&event.user.username),
+        at,
+        since,
+    }
+}
+
+fn protected_deletion(
+    event: &Event,
+    object: &ObjectReference,
+    qualified: &str,
+    now: DateTime<Utc>,
+) -> Incident {
+    // The username as shown in titles and descriptions (caller-chosen, unbounded).
+    let who = shown(&event.user.username);
+    let name = object.name.clone().unwrap_or_default();
+    let mut inc = incident(
+        event,
+        "protected_object_deleted",
+        format!("Protected {qualified} {name} deleted by {who}"),
+        Severity::High,
+        now,
+    );
+    inc.description = format!("{who} deleted {qualified} {name}; it is on the protected list.");
+    inc
+}
+
+/// The drift incident of a write to an object an ArgoCD Application manages; `None` when no
+/// Application manages it (or its metadata is unknown).
+fn drift(
+    event: &Event,
+    object: &ObjectReference,
+    view: &GuardView,
+    now: DateTime<Utc>,
+) -> Option<Incident> {
     let name = object.name.clone().unwrap_or_default();
     let namespace = object.namespace.clone().unwrap_or_default();
     let kind = kind_of(&object.resource);
@@ -274,27 +308,8 @@ pub fn judge(event: &Event, view: &GuardView, rules: &AuditRules, now: DateTime<
         namespace: &namespace,
         name: &name,
     };
-    let cached = view
-        .parents
-        .get(&(
-            object.api_group.clone(),
-            object.resource.clone(),
-            namespace.clone(),
-            name.clone(),
-        ))
-        .map(|p| serde_json::json!({ "metadata": p.metadata }));
-    let subject = event
-        .response_object
-        .as_ref()
-        .filter(|o| o.get("metadata").is_some())
-        .or(cached.as_ref());
-    let Some(subject) = subject else {
-        return ignored(event);
-    };
-    let (app, by) = match ownership(subject, &target, view) {
-        Ownership::Managed { app, by } => (app, by),
-        Ownership::NotManaged(_) => return ignored(event),
-    };
+    let (app, by) = managing_application(event, object, &target, view)?;
+    let who = shown(&event.user.username);
     let touched = touched_paths(event.request_object.as_ref(), REVIEW_BUDGET);
     let paths = &touched.paths;
     let mut inc = incident(
@@ -323,10 +338,33 @@ pub fn judge(event: &Event, view: &GuardView, rules: &AuditRules, now: DateTime<
         inc.annotations
             .insert("changed_paths".into(), paths.join(","));
     }
-    Judged {
-        audit_id: event.audit_id.clone(),
-        outcome: "gitops_drift",
-        incident: Some(inc),
-        denied: None,
+    Some(inc)
+}
+
+/// Ownership, by the guard's own check: from the object in the event (RequestResponse
+/// level), else from the guard's metadata cache (Metadata level).
+fn managing_application(
+    event: &Event,
+    object: &ObjectReference,
+    target: &ObjectRef<'_>,
+    view: &GuardView,
+) -> Option<(String, &'static str)> {
+    let cached = view
+        .parents
+        .get(&(
+            object.api_group.clone(),
+            object.resource.clone(),
+            target.namespace.to_string(),
+            target.name.to_string(),
+        ))
+        .map(|p| serde_json::json!({ "metadata": p.metadata }));
+    let subject = event
+        .response_object
+        .as_ref()
+        .filter(|o| o.get("metadata").is_some())
+        .or(cached.as_ref())?;
+    match ownership(subject, target, view) {
+        Ownership::Managed { app, by } => Some((app, by)),
+        Ownership::NotManaged(_) => None,
     }
 }

@@ -50,28 +50,62 @@ pub struct CreateIncident {
     pub parameters: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-/// The incident `body` describes, created at `now`.
+/// The incident `body` describes, created at `now`. Fields are checked in the order below;
+/// the first bad one is reported.
 pub fn incident(body: CreateIncident, now: DateTime<Utc>) -> Result<Incident, FieldError> {
     let title = required_text("title", body.title, 256)?;
-    let severity = match body.severity.as_deref().map(str::trim) {
-        None | Some("") => Severity::Medium,
-        Some(text) => text
-            .parse()
-            .map_err(|why: String| FieldError::new("severity", why))?,
-    };
-    let source = match body.source.as_deref() {
-        None | Some("api") => Source::Api,
-        Some("manual") => Source::Manual,
-        Some(other) => {
-            return Err(FieldError::new(
-                "source",
-                format!("{other:?} is not one of manual, api"),
-            ));
-        }
-    };
+    let severity = severity(body.severity.as_deref())?;
+    let source = source(body.source.as_deref())?;
     let mut incident = Incident::new(source, title, severity, now);
     incident.description = bounded("description", body.description.unwrap_or_default(), 8192)?;
-    let (target_ns, target) = match body.target {
+    let (target_ns, target) = target(body.target)?;
+    incident.target = target;
+    incident.namespace = namespace(body.namespace.or(target_ns))?;
+    if let Some(issue_type) = body.issue_type.filter(|t| !t.trim().is_empty()) {
+        incident.issue_type = bounded("issue_type", issue_type, 128)?;
+    }
+    incident.affected_resources = affected_resources(body.affected_resources.unwrap_or_default())?;
+    incident.labels = body.labels.unwrap_or_default();
+    bounded_map("labels", &incident.labels, 64)?;
+    let optional =
+        |field: &str, value: Option<String>| value.map(|v| bounded(field, v, 256)).transpose();
+    incident.correlation_id = optional("correlation_id", body.correlation_id)?;
+    incident.external_id = optional("external_id", body.external_id)?;
+    incident.created_by = optional("created_by", body.created_by)?;
+    incident.confidence = confidence(body.confidence)?;
+    for (key, value) in body.parameters.unwrap_or_default() {
+        incident
+            .annotations
+            .insert(format!("parameter.{key}"), value.to_string());
+    }
+    bounded_map("parameters", &incident.annotations, 64)?;
+    Ok(incident)
+}
+
+/// Medium when not given.
+fn severity(text: Option<&str>) -> Result<Severity, FieldError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(Severity::Medium),
+        Some(text) => text
+            .parse()
+            .map_err(|why: String| FieldError::new("severity", why)),
+    }
+}
+
+fn source(text: Option<&str>) -> Result<Source, FieldError> {
+    match text {
+        None | Some("api") => Ok(Source::Api),
+        Some("manual") => Ok(Source::Manual),
+        Some(other) => Err(FieldError::new(
+            "source",
+            format!("{other:?} is not one of manual, api"),
+        )),
+    }
+}
+
+/// The target, and the namespace it names (text `namespace/Kind/name`, or the object's).
+fn target(input: Option<TargetInput>) -> Result<(Option<String>, Option<Target>), FieldError> {
+    Ok(match input {
         None => (None, None),
         Some(TargetInput::Text(text)) if text.trim().is_empty() => (None, None),
         Some(TargetInput::Text(text)) => {
@@ -89,52 +123,39 @@ pub fn incident(body: CreateIncident, now: DateTime<Utc>) -> Result<Incident, Fi
                 name: required_text("target.name", Some(name), 253)?,
             }),
         ),
-    };
-    incident.target = target;
-    incident.namespace = match body.namespace.or(target_ns).filter(|ns| !ns.is_empty()) {
-        Some(ns) if is_dns_label(&ns) => Some(ns),
-        Some(ns) => {
-            return Err(FieldError::new(
-                "namespace",
-                format!("{ns:?} is not a namespace name"),
-            ));
-        }
-        None => None,
-    };
-    if let Some(issue_type) = body.issue_type.filter(|t| !t.trim().is_empty()) {
-        incident.issue_type = bounded("issue_type", issue_type, 128)?;
+    })
+}
+
+/// A namespace name, when one is given (empty means none).
+fn namespace(namespace: Option<String>) -> Result<Option<String>, FieldError> {
+    match namespace.filter(|ns| !ns.is_empty()) {
+        Some(ns) if is_dns_label(&ns) => Ok(Some(ns)),
+        Some(ns) => Err(FieldError::new(
+            "namespace",
+            format!("{ns:?} is not a namespace name"),
+        )),
+        None => Ok(None),
     }
-    let resources = body.affected_resources.unwrap_or_default();
+}
+
+fn affected_resources(resources: Vec<String>) -> Result<Vec<String>, FieldError> {
     if resources.len() > 100 {
         return Err(FieldError::new("affected_resources", "at most 100 entries"));
     }
-    incident.affected_resources = resources
+    resources
         .into_iter()
         .map(|r| bounded("affected_resources", r, 512))
-        .collect::<Result<_, _>>()?;
-    incident.labels = body.labels.unwrap_or_default();
-    bounded_map("labels", &incident.labels, 64)?;
-    let optional =
-        |field: &str, value: Option<String>| value.map(|v| bounded(field, v, 256)).transpose();
-    incident.correlation_id = optional("correlation_id", body.correlation_id)?;
-    incident.external_id = optional("external_id", body.external_id)?;
-    incident.created_by = optional("created_by", body.created_by)?;
-    incident.confidence = match body.confidence {
-        Some(c) if !(0.0..=1.0).contains(&c) => {
-            return Err(FieldError::new(
-                "confidence",
-                format!("{c} is not between 0 and 1"),
-            ));
-        }
-        other => other,
-    };
-    for (key, value) in body.parameters.unwrap_or_default() {
-        incident
-            .annotations
-            .insert(format!("parameter.{key}"), value.to_string());
+        .collect()
+}
+
+fn confidence(confidence: Option<f64>) -> Result<Option<f64>, FieldError> {
+    match confidence {
+        Some(c) if !(0.0..=1.0).contains(&c) => Err(FieldError::new(
+            "confidence",
+            format!("{c} is not between 0 and 1"),
+        )),
+        other => Ok(other),
     }
-    bounded_map("parameters", &incident.annotations, 64)?;
-    Ok(incident)
 }
 
 #[cfg(test)]

@@ -3,12 +3,35 @@
 use super::*;
 use crate::config::parse::format_duration;
 
+/// One printed line: the key and its value (`None` prints as null).
+type Row = (&'static str, Option<String>);
+
 impl Settings {
     /// The effective configuration as YAML, secrets replaced by `<redacted>`.
     pub fn to_redacted_yaml(&self) -> String {
-        let secret = |s: &Option<Secret>| s.as_ref().map(|_| "<redacted>".to_string());
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        let rows: Vec<(&str, Option<String>)> = vec![
+        // Sections in the order they are printed; the order is part of the output.
+        let sections = [
+            self.serving_rows(),
+            self.channel_rows(),
+            self.analytics_rows(),
+            self.process_rows(),
+            self.guard_rows(),
+            self.intake_rows(),
+        ];
+        sections
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| match value {
+                // JSON strings are valid YAML scalars and quote anything unusual.
+                Some(v) => format!("{key}: {}\n", serde_json::Value::String(v)),
+                None => format!("{key}: null\n"),
+            })
+            .collect()
+    }
+
+    /// The listeners, logs, TLS and the API token.
+    fn serving_rows(&self) -> Vec<Row> {
+        vec![
             ("bind_address", Some(self.bind_address.to_string())),
             ("port", Some(self.port.to_string())),
             ("metrics_port", Some(self.metrics_port.to_string())),
@@ -31,6 +54,12 @@ impl Settings {
             ),
             ("api_token", secret(&self.auth.api_token)),
             ("api_token_file", path(&self.auth.api_token_file)),
+        ]
+    }
+
+    /// The cluster and the remediation channels (ArgoCD, drain, Helm, leases).
+    fn channel_rows(&self) -> Vec<Row> {
+        vec![
             ("kubeconfig", self.kubeconfig.clone()),
             ("argocd_api_url", self.argocd.api_url.clone()),
             ("argocd_token", secret(&self.argocd.token)),
@@ -54,6 +83,12 @@ impl Settings {
                 Some(action_names(&self.channels.leased_actions)).filter(|t| !t.is_empty()),
             ),
             ("lease_ttl", Some(format_duration(self.channels.lease_ttl))),
+        ]
+    }
+
+    /// Prometheus and the KServe models.
+    fn analytics_rows(&self) -> Vec<Row> {
+        vec![
             ("prometheus_url", self.prometheus.url.clone()),
             ("prometheus_token_file", path(&self.prometheus.token_file)),
             ("prometheus_ca_file", path(&self.prometheus.ca_file)),
@@ -100,6 +135,12 @@ impl Settings {
                 Some(self.kserve.layer_confidence.to_string()),
             ),
             ("ml_service_url", self.ml_service_url.clone()),
+        ]
+    }
+
+    /// Shutdown, the compatibility port, the store, leader election and the pipeline.
+    fn process_rows(&self) -> Vec<Row> {
+        vec![
             (
                 "shutdown_timeout",
                 Some(format_duration(self.shutdown_timeout)),
@@ -139,6 +180,12 @@ impl Settings {
                 "workload_checkpoint_timeout",
                 Some(format_duration(self.workload_checkpoint_timeout)),
             ),
+        ]
+    }
+
+    /// The audit webhook and the admission guard.
+    fn guard_rows(&self) -> Vec<Row> {
+        vec![
             ("audit_client_ca_file", path(&self.audit_client_ca_file)),
             (
                 "audit_protected_resources",
@@ -177,6 +224,12 @@ impl Settings {
                 join(&self.guard.annotation_allow_list),
             ),
             ("guard_label_allow_list", join(&self.guard.label_allow_list)),
+        ]
+    }
+
+    /// Request bounds and the intake of triggers and denials.
+    fn intake_rows(&self) -> Vec<Row> {
+        vec![
             (
                 "body_read_timeout",
                 Some(format_duration(self.body_read_timeout)),
@@ -202,17 +255,18 @@ impl Settings {
                 "denial_incidents_per_minute",
                 Some(self.denial_incidents_per_minute.to_string()),
             ),
-        ];
-        rows.into_iter()
-            .map(|(key, value)| match value {
-                // JSON strings are valid YAML scalars and quote anything unusual.
-                Some(v) => format!("{key}: {}\n", serde_json::Value::String(v)),
-                None => format!("{key}: null\n"),
-            })
-            .collect()
+        ]
     }
 }
 
+/// A secret for printing: only whether it is set.
+fn secret(value: &Option<Secret>) -> Option<String> {
+    value.as_ref().map(|_| "<redacted>".to_string())
+}
+
+fn path(value: &Option<PathBuf>) -> Option<String> {
+    value.as_ref().map(|p| p.display().to_string())
+}
 /// A list for printing; `None` (printed as null) when empty.
 fn join(list: &[String]) -> Option<String> {
     (!list.is_empty()).then(|| list.join(","))

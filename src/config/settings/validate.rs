@@ -4,8 +4,19 @@ use super::*;
 use crate::config::parse::ConfigError;
 
 impl Settings {
-    /// Rules that involve more than one key.
+    /// Rules that involve more than one key, checked in this order (the first broken one is
+    /// reported).
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_ports()?;
+        self.validate_tls()?;
+        self.validate_files()?;
+        self.validate_database_url()?;
+        self.validate_audit_client_names()?;
+        self.validate_timeouts()?;
+        self.validate_kserve()
+    }
+
+    fn validate_ports(&self) -> Result<(), ConfigError> {
         if self.port != 0 && self.port == self.metrics_port {
             return Err(ConfigError::invalid(
                 "metrics_port",
@@ -23,7 +34,11 @@ impl Settings {
                 "COMPAT_HTTP_PORT must differ from PORT and METRICS_PORT",
             ));
         }
-        self.validate_tls()?;
+        Ok(())
+    }
+
+    /// Files read later (token, CA, password) must be readable now, not at first use.
+    fn validate_files(&self) -> Result<(), ConfigError> {
         if let Some(path) = &self.auth.api_token_file {
             require_readable_file("api_token_file", path)?;
         }
@@ -43,6 +58,10 @@ impl Settings {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn validate_database_url(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url
             && !(url.expose().starts_with("postgres://")
                 || url.expose().starts_with("postgresql://"))
@@ -53,8 +72,12 @@ impl Settings {
                 "expected postgres://user@host:port/database (SQLite is the default when unset)",
             ));
         }
-        // An allow-list that nothing enforces is worse than none: the operator believes audit
-        // posts are restricted while any client with the token (or none, without TLS) gets in.
+        Ok(())
+    }
+
+    /// An allow-list that nothing enforces is worse than none: the operator believes audit
+    /// posts are restricted while any client with the token (or none, without TLS) gets in.
+    fn validate_audit_client_names(&self) -> Result<(), ConfigError> {
         if !self.audit_client_names.is_empty()
             && (self.audit_client_ca_file.is_none() || self.tls.mode == TlsMode::Off)
         {
@@ -64,27 +87,22 @@ impl Settings {
                 "AUDIT_CLIENT_NAMES needs AUDIT_CLIENT_CA_FILE and TLS (TLS_MODE is not off)",
             ));
         }
-        if self.body_read_timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "body_read_timeout",
-                "0s",
-                "must be greater than zero",
-            ));
+        Ok(())
+    }
+
+    fn validate_timeouts(&self) -> Result<(), ConfigError> {
+        let must_be_positive = [
+            ("body_read_timeout", self.body_read_timeout),
+            ("header_read_timeout", self.header_read_timeout),
+            ("tls_reload_interval", self.tls.reload_interval),
+        ];
+        match must_be_positive.into_iter().find(|(_, d)| d.is_zero()) {
+            Some((key, _)) => Err(ConfigError::invalid(key, "0s", "must be greater than zero")),
+            None => Ok(()),
         }
-        if self.header_read_timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "header_read_timeout",
-                "0s",
-                "must be greater than zero",
-            ));
-        }
-        if self.tls.reload_interval.is_zero() {
-            return Err(ConfigError::invalid(
-                "tls_reload_interval",
-                "0s",
-                "must be greater than zero",
-            ));
-        }
+    }
+
+    fn validate_kserve(&self) -> Result<(), ConfigError> {
         let has_model = self.kserve.anomaly_detector_service.is_some()
             || self.kserve.predictive_analytics_service.is_some()
             || self.kserve.anomaly_detector_url.is_some()

@@ -166,10 +166,44 @@ fn sent_fingerprint(raw: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A check that failed: the field, the metric reason and the message.
+type Problem = (String, &'static str, String);
+
+fn problem(field: &str, reason: &'static str, message: impl Into<String>) -> Problem {
+    (field.to_string(), reason, message.into())
+}
+
 /// Parses and checks the alert at `index` (its raw JSON text).
 fn alert(index: usize, raw: &str) -> Result<Alert, Skipped> {
-    // The plain parse first; the path-tracking one (slower) only to explain a failure.
-    let parsed = serde_json::from_str::<Wire>(raw).map_err(|_| {
+    let parsed = parse_wire(raw);
+    let fingerprint = match &parsed {
+        Ok(wire) => wire
+            .fingerprint
+            .as_deref()
+            .map(|f| short(f.trim(), MAX_FINGERPRINT))
+            .unwrap_or_default(),
+        Err(_) => sent_fingerprint(raw),
+    };
+    parsed
+        .and_then(checked)
+        .map_err(|(path, reason, message)| Skipped {
+            index,
+            fingerprint,
+            // The path names caller-chosen map keys (labels, annotations).
+            field: if path.is_empty() || path == "." {
+                format!("alerts[{index}]")
+            } else {
+                format!("alerts[{index}].{}", shown(&path))
+            },
+            reason,
+            // serde quotes offending values; a huge one must not be copied into logs and answers.
+            message: clip(&message, SHOWN_MAX).into_owned(),
+        })
+}
+
+/// The plain parse first; the path-tracking one (slower) only to explain a failure.
+fn parse_wire(raw: &str) -> Result<Wire, Problem> {
+    serde_json::from_str::<Wire>(raw).map_err(|_| {
         let mut deserializer = serde_json::Deserializer::from_str(raw);
         match serde_path_to_error::deserialize::<_, Wire>(&mut deserializer) {
             Ok(_) => (String::new(), "malformed", "not an alert".to_string()),
@@ -184,74 +218,22 @@ fn alert(index: usize, raw: &str) -> Result<Alert, Skipped> {
                 (path, reason, error.into_inner().to_string())
             }
         }
-    });
-    let fingerprint = match &parsed {
-        Ok(wire) => wire
-            .fingerprint
-            .as_deref()
-            .map(|f| short(f.trim(), MAX_FINGERPRINT))
-            .unwrap_or_default(),
-        Err(_) => sent_fingerprint(raw),
-    };
-    let skip = |path: &str, reason: &'static str, message: String| Skipped {
-        index,
-        fingerprint: fingerprint.clone(),
-        // The path names caller-chosen map keys (labels, annotations).
-        field: if path.is_empty() || path == "." {
-            format!("alerts[{index}]")
-        } else {
-            format!("alerts[{index}].{}", shown(path))
-        },
-        reason,
-        // serde quotes offending values; a huge one must not be copied into logs and answers.
-        message: clip(&message, SHOWN_MAX).into_owned(),
-    };
-    let wire = parsed.map_err(|(path, reason, message)| skip(&path, reason, message))?;
+    })
+}
+
+/// The checks of a parsed alert, in the order their failures are reported.
+fn checked(wire: Wire) -> Result<Alert, Problem> {
     let Some(status) = wire.status else {
-        return Err(skip(
+        return Err(problem(
             "status",
             "bad_status",
-            "firing or resolved expected".into(),
+            "firing or resolved expected",
         ));
     };
-    if wire.labels.is_empty() {
-        return Err(skip(
-            "labels",
-            "missing_alertname",
-            "an alert needs labels".into(),
-        ));
-    }
-    for (field, map) in [("labels", &wire.labels), ("annotations", &wire.annotations)] {
-        if map.len() > MAX_LABELS {
-            return Err(skip(
-                field,
-                "oversize",
-                format!("{} entries; at most {MAX_LABELS}", map.len()),
-            ));
-        }
-    }
-    if let Some((name, _)) = wire.labels.iter().find(|(name, value)| {
-        name.is_empty() || name.len() > MAX_LABEL_NAME || value.len() > MAX_LABEL_VALUE
-    }) {
-        return Err(skip(
-            "labels",
-            "oversize",
-            format!(
-                "label {:?}: names are 1 to {MAX_LABEL_NAME} bytes, values at most {MAX_LABEL_VALUE}",
-                short(name, 64)
-            ),
-        ));
-    }
-    if wire.labels.get("alertname").is_none_or(|n| n.is_empty()) {
-        return Err(skip(
-            "labels.alertname",
-            "missing_alertname",
-            "an alert needs an alertname label".into(),
-        ));
-    }
+    check_labels(&wire)?;
     let sent_fingerprint = wire.fingerprint.as_deref().map(str::trim).unwrap_or("");
     if sent_fingerprint.is_empty() || sent_fingerprint.chars().count() > MAX_FINGERPRINT {
-        return Err(skip(
+        return Err(problem(
             "fingerprint",
             "bad_fingerprint",
             format!("1 to {MAX_FINGERPRINT} characters expected"),
@@ -261,19 +243,59 @@ fn alert(index: usize, raw: &str) -> Result<Alert, Skipped> {
         None => Ok(None),
         Some(text) => bounded_time::parse(text)
             .map(Some)
-            .map_err(|why| skip(field, "bad_time", why)),
+            .map_err(|why| problem(field, "bad_time", why)),
     };
     let Some(starts_at) = time("startsAt", wire.starts_at.as_deref())? else {
-        return Err(skip("startsAt", "bad_time", "is required".into()));
+        return Err(problem("startsAt", "bad_time", "is required"));
     };
     let ends_at = time("endsAt", wire.ends_at.as_deref())?;
     Ok(Alert {
         status,
-        labels: wire.labels,
-        annotations: wire.annotations,
         starts_at,
         ends_at,
-        generator_url: wire.generator_url.unwrap_or_default(),
         fingerprint: sent_fingerprint.to_string(),
+        labels: wire.labels,
+        annotations: wire.annotations,
+        generator_url: wire.generator_url.unwrap_or_default(),
     })
+}
+
+/// Labels and annotations within their bounds, and an `alertname` label.
+fn check_labels(wire: &Wire) -> Result<(), Problem> {
+    if wire.labels.is_empty() {
+        return Err(problem(
+            "labels",
+            "missing_alertname",
+            "an alert needs labels",
+        ));
+    }
+    for (field, map) in [("labels", &wire.labels), ("annotations", &wire.annotations)] {
+        if map.len() > MAX_LABELS {
+            return Err(problem(
+                field,
+                "oversize",
+                format!("{} entries; at most {MAX_LABELS}", map.len()),
+            ));
+        }
+    }
+    if let Some((name, _)) = wire.labels.iter().find(|(name, value)| {
+        name.is_empty() || name.len() > MAX_LABEL_NAME || value.len() > MAX_LABEL_VALUE
+    }) {
+        return Err(problem(
+            "labels",
+            "oversize",
+            format!(
+                "label {:?}: names are 1 to {MAX_LABEL_NAME} bytes, values at most {MAX_LABEL_VALUE}",
+                short(name, 64)
+            ),
+        ));
+    }
+    if wire.labels.get("alertname").is_none_or(|n| n.is_empty()) {
+        return Err(problem(
+            "labels.alertname",
+            "missing_alertname",
+            "an alert needs an alertname label",
+        ));
+    }
+    Ok(())
 }
