@@ -3,7 +3,7 @@
 //! allocatable memory without one: days until 85 % and 100 %.
 
 use super::fit::linear;
-use super::prometheus::Prometheus;
+use super::prometheus::{Prometheus, Sample};
 use super::{AnalyticsError, date_in, matcher};
 use serde::Serialize;
 use std::time::Duration;
@@ -59,55 +59,22 @@ pub async fn trend(
             Duration::from_secs(1800),
         )
         .await?;
-    let quota = match &scope {
-        Some(scope) => prometheus
+    let (capacity, source) = capacity(prometheus, scope.as_deref()).await?;
+    let pods = first_value(
+        prometheus
             .instant(&format!(
-                r#"min(kube_resourcequota{{{scope},resource="limits.memory",type="hard"}})"#
+                "count(kube_pod_info{{{}}})",
+                scope.unwrap_or_default()
             ))
-            .await?
-            .first()
-            .map(|s| s.value),
-        None => None,
-    };
-    let (capacity, source) = match quota {
-        Some(q) => (q, "resourcequota"),
-        None => (
-            prometheus
-                .instant(r#"sum(kube_node_status_allocatable{resource="memory"})"#)
-                .await?
-                .first()
-                .map(|s| s.value)
-                .unwrap_or(0.0),
-            "cluster_allocatable",
-        ),
-    };
-    let pods = prometheus
-        .instant(&format!(
-            "count(kube_pod_info{{{}}})",
-            scope.clone().unwrap_or_default()
-        ))
-        .await?
-        .first()
-        .map(|s| s.value)
-        .unwrap_or(0.0);
+            .await?,
+    )
+    .unwrap_or(0.0);
+    let namespace = namespace.unwrap_or_default().to_string();
     let fitted = usage
         .first()
         .and_then(|s| Some((linear(&s.points)?, s.points.last()?.1)));
     let Some((line, current)) = fitted.filter(|_| capacity > 0.0) else {
-        return Ok(CapacityTrend {
-            status: "insufficient_data",
-            namespace: namespace.unwrap_or_default().into(),
-            resource: "memory",
-            current_usage_bytes: 0.0,
-            capacity_bytes: capacity,
-            capacity_source: source,
-            daily_growth_bytes: 0.0,
-            days_until_85_percent: -1,
-            forecasted_exhaustion_days: -1,
-            projected_exhaustion_date: String::new(),
-            recommended_replica_increase: 0,
-            confidence: 0.0,
-        });
+        return Ok(insufficient_data(namespace, capacity, source));
     };
     let per_day = line.slope * 86_400.0;
     let exhaustion = days_until(current, capacity, per_day);
@@ -118,7 +85,7 @@ pub async fn trend(
     };
     Ok(CapacityTrend {
         status: "success",
-        namespace: namespace.unwrap_or_default().into(),
+        namespace,
         resource: "memory",
         current_usage_bytes: current,
         capacity_bytes: capacity,
@@ -134,6 +101,58 @@ pub async fn trend(
         recommended_replica_increase: replicas,
         confidence: line.r_squared,
     })
+}
+
+/// The memory to compare with: the namespace's `limits.memory` quota, or else the cluster's
+/// allocatable memory (0 when neither is known), and which of the two it is.
+async fn capacity(
+    prometheus: &Prometheus,
+    scope: Option<&str>,
+) -> Result<(f64, &'static str), AnalyticsError> {
+    let quota = match scope {
+        Some(scope) => first_value(
+            prometheus
+                .instant(&format!(
+                    r#"min(kube_resourcequota{{{scope},resource="limits.memory",type="hard"}})"#
+                ))
+                .await?,
+        ),
+        None => None,
+    };
+    Ok(match quota {
+        Some(q) => (q, "resourcequota"),
+        None => (
+            first_value(
+                prometheus
+                    .instant(r#"sum(kube_node_status_allocatable{resource="memory"})"#)
+                    .await?,
+            )
+            .unwrap_or(0.0),
+            "cluster_allocatable",
+        ),
+    })
+}
+
+fn first_value(samples: Vec<Sample>) -> Option<f64> {
+    samples.first().map(|s| s.value)
+}
+
+/// The answer without a usage series to fit or a capacity to compare with.
+fn insufficient_data(namespace: String, capacity: f64, source: &'static str) -> CapacityTrend {
+    CapacityTrend {
+        status: "insufficient_data",
+        namespace,
+        resource: "memory",
+        current_usage_bytes: 0.0,
+        capacity_bytes: capacity,
+        capacity_source: source,
+        daily_growth_bytes: 0.0,
+        days_until_85_percent: -1,
+        forecasted_exhaustion_days: -1,
+        projected_exhaustion_date: String::new(),
+        recommended_replica_increase: 0,
+        confidence: 0.0,
+    }
 }
 
 #[cfg(test)]

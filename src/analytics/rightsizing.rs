@@ -97,104 +97,12 @@ pub async fn recommend(
     window: Duration,
     window_text: &str,
 ) -> Result<RightSizing, AnalyticsError> {
-    let mut matchers = vec![
-        r#"container!="""#.to_string(),
-        r#"container!="POD""#.to_string(),
-    ];
-    if let Some(ns) = namespace {
-        matchers.push(matcher("namespace", ns));
-    }
-    if let Some(pod) = pod {
-        matchers.push(matcher("pod", pod));
-    }
-    let selector = matchers.join(",");
-    let w = format!("{}s", window.as_secs());
-    let by = "sum by (namespace, pod, container)";
-    let cpu = by_key(
-        prometheus
-            .instant(&format!(
-                "quantile_over_time(0.95, ({by} (rate(container_cpu_usage_seconds_total{{{selector}}}[5m])))[{w}:5m])"
-            ))
-            .await?,
-    );
-    let memory = by_key(
-        prometheus
-            .instant(&format!(
-                "quantile_over_time(0.95, ({by} (container_memory_working_set_bytes{{{selector}}}))[{w}:5m])"
-            ))
-            .await?,
-    );
-    let resource = |metric: &str, resource: &str| {
-        format!(
-            "{by} ({metric}{{{selector},{}}})",
-            matcher("resource", resource)
-        )
-    };
-    let cpu_request = by_key(
-        prometheus
-            .instant(&resource("kube_pod_container_resource_requests", "cpu"))
-            .await?,
-    );
-    let cpu_limit = by_key(
-        prometheus
-            .instant(&resource("kube_pod_container_resource_limits", "cpu"))
-            .await?,
-    );
-    let memory_request = by_key(
-        prometheus
-            .instant(&resource("kube_pod_container_resource_requests", "memory"))
-            .await?,
-    );
-    let memory_limit = by_key(
-        prometheus
-            .instant(&resource("kube_pod_container_resource_limits", "memory"))
-            .await?,
-    );
-    let throttle = by_key(
-        prometheus
-            .instant(&format!(
-                "{by} (increase(container_cpu_cfs_throttled_periods_total{{{selector}}}[{w}])) / {by} (increase(container_cpu_cfs_periods_total{{{selector}}}[{w}]))"
-            ))
-            .await?,
-    );
-    let mut recommendations = Vec::new();
-    for (k, p95_cpu) in &cpu {
-        let p95_memory = memory.get(k).copied().unwrap_or(0.0);
-        let throttle_rate = throttle.get(k).copied().filter(|t| t.is_finite());
-        let (creq, clim) = (cpu_request.get(k).copied(), cpu_limit.get(k).copied());
-        let (mreq, mlim) = (memory_request.get(k).copied(), memory_limit.get(k).copied());
-        let rec_cpu = (p95_cpu * 1.2).max(0.01);
-        let rec_memory = (p95_memory * 1.2).max(16.0 * 1_048_576.0);
-        let ratio = |request: Option<f64>, limit: Option<f64>| match (request, limit) {
-            (Some(r), Some(l)) if r > 0.0 => (l / r).max(1.0),
-            _ => 2.0,
-        };
-        let show = |v: Option<f64>, f: fn(f64) -> String| v.map(f).unwrap_or_default();
-        recommendations.push(Recommendation {
-            namespace: k.0.clone(),
-            pod: k.1.clone(),
-            container: k.2.clone(),
-            current_cpu_request: show(creq, cpu_quantity),
-            current_cpu_limit: show(clim, cpu_quantity),
-            recommended_cpu_request: cpu_quantity(rec_cpu),
-            recommended_cpu_limit: cpu_quantity(rec_cpu * ratio(creq, clim)),
-            current_memory_request: show(mreq, memory_quantity),
-            current_memory_limit: show(mlim, memory_quantity),
-            recommended_memory_request: memory_quantity(rec_memory),
-            recommended_memory_limit: memory_quantity(rec_memory * ratio(mreq, mlim)),
-            cpu_sizing: sizing(
-                *p95_cpu,
-                creq,
-                clim,
-                throttle_rate.is_some_and(|t| t > 0.25),
-            )
-            .into(),
-            memory_sizing: sizing(p95_memory, mreq, mlim, false).into(),
-            p95_cpu_usage_cores: *p95_cpu,
-            p95_memory_usage_bytes: p95_memory,
-            throttle_rate_pct: throttle_rate.map(|t| t * 100.0),
-        });
-    }
+    let usage = Usage::query(prometheus, &container_selector(namespace, pod), window).await?;
+    let recommendations: Vec<Recommendation> = usage
+        .cpu
+        .iter()
+        .map(|(k, p95_cpu)| usage.recommendation(k, *p95_cpu))
+        .collect();
     let count = |verdict: &str| {
         recommendations
             .iter()
@@ -213,6 +121,124 @@ pub async fn recommend(
             .count() as i64,
         recommendations,
     })
+}
+
+/// Real containers (not the pod-level `container=""` sums, nor the pause container) of the
+/// scope.
+fn container_selector(namespace: Option<&str>, pod: Option<&str>) -> String {
+    let mut matchers = vec![
+        r#"container!="""#.to_string(),
+        r#"container!="POD""#.to_string(),
+    ];
+    if let Some(ns) = namespace {
+        matchers.push(matcher("namespace", ns));
+    }
+    if let Some(pod) = pod {
+        matchers.push(matcher("pod", pod));
+    }
+    matchers.join(",")
+}
+
+/// Per container: p95 usage over the window, requests and limits, CFS throttled fraction.
+struct Usage {
+    cpu: BTreeMap<Key, f64>,
+    memory: BTreeMap<Key, f64>,
+    cpu_request: BTreeMap<Key, f64>,
+    cpu_limit: BTreeMap<Key, f64>,
+    memory_request: BTreeMap<Key, f64>,
+    memory_limit: BTreeMap<Key, f64>,
+    throttle: BTreeMap<Key, f64>,
+}
+
+impl Usage {
+    async fn query(
+        prometheus: &Prometheus,
+        selector: &str,
+        window: Duration,
+    ) -> Result<Usage, AnalyticsError> {
+        let w = format!("{}s", window.as_secs());
+        let by = "sum by (namespace, pod, container)";
+        let per_container = |query: String| async move {
+            Ok::<_, AnalyticsError>(by_key(prometheus.instant(&query).await?))
+        };
+        let resource = |metric: &str, resource: &str| {
+            format!(
+                "{by} ({metric}{{{selector},{}}})",
+                matcher("resource", resource)
+            )
+        };
+        Ok(Usage {
+            cpu: per_container(format!(
+                "quantile_over_time(0.95, ({by} (rate(container_cpu_usage_seconds_total{{{selector}}}[5m])))[{w}:5m])"
+            ))
+            .await?,
+            memory: per_container(format!(
+                "quantile_over_time(0.95, ({by} (container_memory_working_set_bytes{{{selector}}}))[{w}:5m])"
+            ))
+            .await?,
+            cpu_request: per_container(resource("kube_pod_container_resource_requests", "cpu"))
+                .await?,
+            cpu_limit: per_container(resource("kube_pod_container_resource_limits", "cpu")).await?,
+            memory_request: per_container(resource(
+                "kube_pod_container_resource_requests",
+                "memory",
+            ))
+            .await?,
+            memory_limit: per_container(resource("kube_pod_container_resource_limits", "memory"))
+                .await?,
+            throttle: per_container(format!(
+                "{by} (increase(container_cpu_cfs_throttled_periods_total{{{selector}}}[{w}])) / {by} (increase(container_cpu_cfs_periods_total{{{selector}}}[{w}]))"
+            ))
+            .await?,
+        })
+    }
+
+    /// One container's current and recommended requests and limits, and its verdicts.
+    fn recommendation(&self, k: &Key, p95_cpu: f64) -> Recommendation {
+        let p95_memory = self.memory.get(k).copied().unwrap_or(0.0);
+        let throttle_rate = self.throttle.get(k).copied().filter(|t| t.is_finite());
+        let (creq, clim) = (
+            self.cpu_request.get(k).copied(),
+            self.cpu_limit.get(k).copied(),
+        );
+        let (mreq, mlim) = (
+            self.memory_request.get(k).copied(),
+            self.memory_limit.get(k).copied(),
+        );
+        let rec_cpu = (p95_cpu * 1.2).max(0.01);
+        let rec_memory = (p95_memory * 1.2).max(16.0 * 1_048_576.0);
+        Recommendation {
+            namespace: k.0.clone(),
+            pod: k.1.clone(),
+            container: k.2.clone(),
+            current_cpu_request: show(creq, cpu_quantity),
+            current_cpu_limit: show(clim, cpu_quantity),
+            recommended_cpu_request: cpu_quantity(rec_cpu),
+            recommended_cpu_limit: cpu_quantity(rec_cpu * limit_ratio(creq, clim)),
+            current_memory_request: show(mreq, memory_quantity),
+            current_memory_limit: show(mlim, memory_quantity),
+            recommended_memory_request: memory_quantity(rec_memory),
+            recommended_memory_limit: memory_quantity(rec_memory * limit_ratio(mreq, mlim)),
+            cpu_sizing: sizing(p95_cpu, creq, clim, throttle_rate.is_some_and(|t| t > 0.25)).into(),
+            memory_sizing: sizing(p95_memory, mreq, mlim, false).into(),
+            p95_cpu_usage_cores: p95_cpu,
+            p95_memory_usage_bytes: p95_memory,
+            throttle_rate_pct: throttle_rate.map(|t| t * 100.0),
+        }
+    }
+}
+
+/// The current limit/request ratio, kept by the recommended limit (2× without one).
+fn limit_ratio(request: Option<f64>, limit: Option<f64>) -> f64 {
+    match (request, limit) {
+        (Some(r), Some(l)) if r > 0.0 => (l / r).max(1.0),
+        _ => 2.0,
+    }
+}
+
+/// A current quantity, or empty when the container sets none.
+fn show(value: Option<f64>, quantity: fn(f64) -> String) -> String {
+    value.map(quantity).unwrap_or_default()
 }
 
 #[cfg(test)]

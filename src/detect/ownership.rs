@@ -73,104 +73,116 @@ pub fn deployment_method(chain: &[Value], view: &GuardView) -> DeploymentMethod 
             owner: None,
         };
     };
-    let kind = text(top, "/kind").unwrap_or_default();
-    let group = group_of(text(top, "/apiVersion").unwrap_or_default());
-    let namespace = text(top, "/metadata/namespace").unwrap_or_default();
-    let name = text(top, "/metadata/name").unwrap_or_default();
+    // `Kind name`, how the evidence names the object.
+    let who = format!(
+        "{} {}",
+        text(top, "/kind").unwrap_or_default(),
+        text(top, "/metadata/name").unwrap_or_default()
+    );
+    // The markers, strongest first: the first one found decides.
+    argocd(top, view, &who)
+        .or_else(|| helm(top, &who))
+        .or_else(|| custom_resource_owner(top, &who))
+        .or_else(|| olm(top, &who))
+        .unwrap_or_else(|| DeploymentMethod {
+            method: Method::Manual,
+            confidence: 0.6,
+            evidence: format!("{who}: no ArgoCD, Helm or operator marker"),
+            owner: None,
+        })
+}
+
+/// Tracked by an ArgoCD Application the guard knows.
+fn argocd(top: &Value, view: &GuardView, who: &str) -> Option<DeploymentMethod> {
     let target = ObjectRef {
-        group,
-        kind,
-        namespace,
-        name,
+        group: group_of(text(top, "/apiVersion").unwrap_or_default()),
+        kind: text(top, "/kind").unwrap_or_default(),
+        namespace: text(top, "/metadata/namespace").unwrap_or_default(),
+        name: text(top, "/metadata/name").unwrap_or_default(),
     };
-    if let Ownership::Managed { app, by } = ownership(top, &target, view) {
-        return DeploymentMethod {
+    match ownership(top, &target, view) {
+        Ownership::Managed { app, by } => Some(DeploymentMethod {
             method: Method::Argocd,
             confidence: 0.95,
-            evidence: format!("{kind} {name}: {by} of Application {app}"),
+            evidence: format!("{who}: {by} of Application {app}"),
             owner: Some(app),
-        };
+        }),
+        _ => None,
     }
-    let annotation = |key: &str| {
-        top.pointer("/metadata/annotations")
-            .and_then(|a| a.get(key))
-            .and_then(Value::as_str)
-    };
+}
+
+/// Helm's release annotation, or else its `managed-by` label.
+fn helm(top: &Value, who: &str) -> Option<DeploymentMethod> {
+    let annotation = top
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(HELM_RELEASE_ANNOTATION))
+        .and_then(Value::as_str);
     let label = |key: &str| {
         top.pointer("/metadata/labels")
             .and_then(|l| l.get(key))
             .and_then(Value::as_str)
     };
-    if let Some(release) = annotation(HELM_RELEASE_ANNOTATION) {
-        return DeploymentMethod {
+    if let Some(release) = annotation {
+        return Some(DeploymentMethod {
             method: Method::Helm,
             confidence: 0.9,
-            evidence: format!("{kind} {name}: annotation meta.helm.sh/release-name={release}"),
+            evidence: format!("{who}: annotation meta.helm.sh/release-name={release}"),
             owner: Some(release.to_string()),
-        };
+        });
     }
-    if label("app.kubernetes.io/managed-by").is_some_and(|v| v.eq_ignore_ascii_case("helm")) {
-        return DeploymentMethod {
+    label("app.kubernetes.io/managed-by")
+        .is_some_and(|v| v.eq_ignore_ascii_case("helm"))
+        .then(|| DeploymentMethod {
             method: Method::Helm,
             confidence: 0.8,
-            evidence: format!("{kind} {name}: label app.kubernetes.io/managed-by=Helm"),
+            evidence: format!("{who}: label app.kubernetes.io/managed-by=Helm"),
             owner: label("app.kubernetes.io/instance").map(String::from),
-        };
-    }
-    let custom_owner = top
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .and_then(|refs| {
-            refs.iter().find(|r| {
-                r.get("controller").and_then(Value::as_bool) == Some(true)
-                    && !BUILTIN_GROUPS.contains(&group_of(
-                        r.get("apiVersion")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                    ))
-            })
-        });
-    if let Some(owner) = custom_owner {
-        let owner_kind = owner
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let owner_name = owner
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        return DeploymentMethod {
-            method: Method::Operator,
-            confidence: 0.8,
-            evidence: format!(
-                "{kind} {name} is controlled by the custom resource {owner_kind}/{owner_name}"
-            ),
-            owner: Some(format!("{owner_kind}/{owner_name}")),
-        };
-    }
-    let olm = top
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .and_then(|labels| {
-            labels
-                .keys()
-                .find(|k| k.starts_with("olm.") || k.starts_with("operators.coreos.com/"))
         })
-        .cloned();
-    if let Some(key) = olm {
-        return DeploymentMethod {
-            method: Method::Operator,
-            confidence: 0.8,
-            evidence: format!("{kind} {name}: OLM label {key}"),
-            owner: None,
-        };
-    }
-    DeploymentMethod {
-        method: Method::Manual,
-        confidence: 0.6,
-        evidence: format!("{kind} {name}: no ArgoCD, Helm or operator marker"),
+}
+
+/// A controller outside the built-in API groups: an operator's custom resource.
+fn custom_resource_owner(top: &Value, who: &str) -> Option<DeploymentMethod> {
+    let owner = top
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|r| {
+            r.get("controller").and_then(Value::as_bool) == Some(true)
+                && !BUILTIN_GROUPS.contains(&group_of(
+                    r.get("apiVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                ))
+        })?;
+    let owner_kind = owner
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let owner_name = owner
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Some(DeploymentMethod {
+        method: Method::Operator,
+        confidence: 0.8,
+        evidence: format!("{who} is controlled by the custom resource {owner_kind}/{owner_name}"),
+        owner: Some(format!("{owner_kind}/{owner_name}")),
+    })
+}
+
+/// A label of the Operator Lifecycle Manager.
+fn olm(top: &Value, who: &str) -> Option<DeploymentMethod> {
+    let key = top
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)?
+        .keys()
+        .find(|k| k.starts_with("olm.") || k.starts_with("operators.coreos.com/"))?;
+    Some(DeploymentMethod {
+        method: Method::Operator,
+        confidence: 0.8,
+        evidence: format!("{who}: OLM label {key}"),
         owner: None,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -43,8 +43,20 @@ impl Metrics {
         }
     }
 
-    /// Creates the series of every label value known at startup, at zero.
+    /// Creates the series of every label value known at startup, at zero, family by family
+    /// (the exposition sorts series by name and labels, so the order here does not show).
     pub(super) fn zero_known_series(&self) {
+        self.zero_serving_series();
+        self.zero_intake_series();
+        self.zero_guard_series();
+        self.zero_workflow_series();
+        self.zero_execution_series();
+        for reason in crate::api::compat_limit::REJECT_REASONS {
+            self.compat_requests_rejected.with_label_values(&[reason]);
+        }
+    }
+
+    fn zero_serving_series(&self) {
         for result in ["success", "failure"] {
             self.tls_reloads.with_label_values(&[result]);
             for file in CREDENTIAL_FILES {
@@ -55,12 +67,31 @@ impl Metrics {
         self.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        for op in STORE_OPS {
+            self.store_duration.with_label_values(&[op]);
+        }
+    }
+
+    fn zero_intake_series(&self) {
         for status in ["firing", "resolved"] {
             self.alerts_received.with_label_values(&[status]);
         }
         for reason in crate::sources::alertmanager::REJECT_REASONS {
             self.alerts_rejected.with_label_values(&[reason]);
         }
+        for outcome in crate::sources::audit::OUTCOMES {
+            self.audit_events.with_label_values(&[outcome]);
+        }
+        for source in crate::incident::Source::ALL {
+            for layer in LAYERS {
+                self.incidents.with_label_values(&[source.as_str(), layer]);
+            }
+        }
+    }
+
+    /// Only the (decision, reason) pairs the guard can answer: a manual change warns or
+    /// denies, every other reason allows.
+    fn zero_guard_series(&self) {
         for reason in crate::guard::review::REASONS {
             for decision in ["allow", "warn", "deny"] {
                 let possible = match *reason {
@@ -73,6 +104,12 @@ impl Metrics {
                 }
             }
         }
+        for reason in crate::guard::record::NOT_RECORDED_REASONS {
+            self.denials_not_recorded.with_label_values(&[reason]);
+        }
+    }
+
+    fn zero_workflow_series(&self) {
         for mode in ["live", "dry_run"] {
             self.remediation_duration.with_label_values(&[mode]);
             for status in [
@@ -91,9 +128,12 @@ impl Metrics {
                 self.gate_decisions.with_label_values(&[gate, outcome]);
             }
         }
-        for outcome in crate::sources::audit::OUTCOMES {
-            self.audit_events.with_label_values(&[outcome]);
+        for outcome in crate::ml::LAYER_OUTCOMES {
+            self.ml_layer_detection.with_label_values(&[outcome]);
         }
+    }
+
+    fn zero_execution_series(&self) {
         for verb in ["get", "list", "delete", "patch", "evict"] {
             for outcome in ["success", "error"] {
                 self.cluster_requests.with_label_values(&[verb, outcome]);
@@ -102,25 +142,8 @@ impl Metrics {
         for result in ARGOCD_SYNC_RESULTS {
             self.argocd_syncs.with_label_values(&[result]);
         }
-        for outcome in crate::ml::LAYER_OUTCOMES {
-            self.ml_layer_detection.with_label_values(&[outcome]);
-        }
-        for reason in crate::guard::record::NOT_RECORDED_REASONS {
-            self.denials_not_recorded.with_label_values(&[reason]);
-        }
-        for reason in crate::api::compat_limit::REJECT_REASONS {
-            self.compat_requests_rejected.with_label_values(&[reason]);
-        }
         for channel in ["kube", "rest"] {
             self.argocd_sync_duration.with_label_values(&[channel]);
-        }
-        for op in STORE_OPS {
-            self.store_duration.with_label_values(&[op]);
-        }
-        for source in crate::incident::Source::ALL {
-            for layer in LAYERS {
-                self.incidents.with_label_values(&[source.as_str(), layer]);
-            }
         }
     }
 }
