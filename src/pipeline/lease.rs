@@ -86,12 +86,12 @@ impl Pipeline {
         }
         let uid = match object_uid(cluster, top).await {
             Ok(uid) => uid,
-            Err(refusal) => return refusal,
+            Err(reason) => return Rung::Failed(reason),
         };
         let now = Utc::now();
         let lease = match self.lease_record(workflow, top, uid, paths, now, dry_run) {
             Ok(lease) => lease,
-            Err(refusal) => return refusal,
+            Err(reason) => return Rung::Failed(reason),
         };
         // The lease first: the guard must allow the change before the API server asks it.
         if let Err(error) = self.store.insert_lease(&lease).await {
@@ -100,7 +100,7 @@ impl Pipeline {
         self.publish_leases().await;
         let (mut notes, undo) = match self.pause_self_heal(cluster, method, dry_run).await {
             Ok(paused) => paused,
-            Err(refusal) => return refusal,
+            Err(reason) => return Rung::Failed(reason),
         };
         let acted = self
             .act_under_lease(cluster, step.action, top, now, dry_run)
@@ -138,7 +138,7 @@ impl Pipeline {
         paths: Vec<String>,
         now: DateTime<Utc>,
         dry_run: bool,
-    ) -> Result<LeaseRecord, Rung> {
+    ) -> Result<LeaseRecord, String> {
         // A dry run's requests are judged by the guard too; its lease lasts only long enough.
         let ttl = if dry_run {
             self.channels.lease_ttl.min(Duration::from_secs(120))
@@ -150,10 +150,10 @@ impl Pipeline {
             .ok()
             .and_then(|ttl| now.checked_add_signed(ttl))
         else {
-            return Err(Rung::Failed(format!(
+            return Err(format!(
                 "LEASE_TTL {} is past the end of the calendar",
                 crate::config::format_duration(ttl)
-            )));
+            ));
         };
         Ok(LeaseRecord {
             id: format!("lease-{}", uuid::Uuid::now_v7().simple()),
@@ -174,7 +174,7 @@ impl Pipeline {
         cluster: &dyn Cluster,
         method: &DeploymentMethod,
         dry_run: bool,
-    ) -> Result<(Vec<String>, Vec<Undo>), Rung> {
+    ) -> Result<(Vec<String>, Vec<Undo>), String> {
         let mut notes = Vec::new();
         let mut undo = Vec::new();
         let (true, Some(owner)) = (cluster.has_argocd(), &method.owner) else {
@@ -192,9 +192,9 @@ impl Pipeline {
                     undo.push(Undo::SelfHeal(app.clone()));
                 }
                 Err(error) => {
-                    return Err(Rung::Failed(format!(
+                    return Err(format!(
                         "cannot turn off selfHeal on Application {app}: {error}"
-                    )));
+                    ));
                 }
             },
             Some(_) => {}
@@ -269,13 +269,13 @@ impl Pipeline {
 async fn object_uid(
     cluster: &dyn Cluster,
     (kind, namespace, name): &(String, String, String),
-) -> Result<String, Rung> {
+) -> Result<String, String> {
     match cluster.get((kind, namespace, name)).await {
         Ok(object) => Ok(object
             .pointer("/metadata/uid")
             .and_then(|u| u.as_str())
             .unwrap_or_default()
             .to_string()),
-        Err(error) => Err(Rung::Failed(error.to_string())),
+        Err(error) => Err(error.to_string()),
     }
 }
