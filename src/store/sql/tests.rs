@@ -3,8 +3,12 @@
 //! `scripts/test-postgres.sh`); the rest are about SQLite's own file handling.
 
 use super::*;
-use crate::incident::{IncidentStatus, Severity, Source};
+use crate::incident::{Incident, IncidentStatus, Severity, Source};
+use crate::store::{IncidentChange, IncidentFilter, Store, to_micros};
+use crate::workflow::Workflow;
+use chrono::{DateTime, Utc};
 use crate::store::schema::MIGRATIONS;
+use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
 
 /// A store of each backend for one test; the SQLite one keeps its directory alive.
