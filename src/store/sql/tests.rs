@@ -4,10 +4,10 @@
 
 use super::*;
 use crate::incident::{Incident, IncidentStatus, Severity, Source};
+use crate::store::schema::MIGRATIONS;
 use crate::store::{IncidentChange, IncidentFilter, Store, to_micros};
 use crate::workflow::Workflow;
 use chrono::{DateTime, Utc};
-use crate::store::schema::MIGRATIONS;
 use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
 
