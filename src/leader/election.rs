@@ -2,7 +2,7 @@
 
 use super::lock::{LeaseLock, LockError, LockRecord};
 use super::{Leadership, Term};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -115,58 +115,32 @@ pub(super) async fn step(
             return None;
         }
     };
-    let duration_secs = timing.lease_duration.as_secs() as i64;
-    let now = Utc::now();
-    let (record, version) = match current {
-        None => {
-            let record = LockRecord {
-                holder: me.clone(),
-                acquired_at: now,
-                renewed_at: now,
-                duration_secs,
-                transitions: 0,
-            };
-            return match lock.create(&record).await {
-                Ok(()) => won(leadership, observed, record, sent),
-                Err(error) => {
-                    log_lost_race(&error, "create");
-                    None
-                }
-            };
-        }
-        Some(found) => found,
+    let round = Round {
+        me,
+        now: Utc::now(),
+        duration_secs: timing.lease_duration.as_secs() as i64,
     };
-    leadership.observed(
-        Some(record.holder.clone()).filter(|h| !h.is_empty()),
-        Some(record.acquired_at),
-    );
-    if observed.as_ref().map(|o| &o.record) != Some(&record) {
-        *observed = Some(Observation {
-            record: record.clone(),
-            since: sent,
-        });
-    }
-    let seen_since = observed.as_ref().map_or(sent, |o| o.since);
-    let mine = record.holder == me;
+    let Some((record, version)) = current else {
+        let record = round.new_term(0);
+        return match lock.create(&record).await {
+            Ok(()) => won(leadership, observed, record, sent),
+            Err(error) => {
+                log_lost_race(&error, "create");
+                None
+            }
+        };
+    };
+    let seen_since = remember(leadership, observed, &record, sent);
+    let mine = record.holder == round.me;
     let expired = record.holder.is_empty() || seen_since.elapsed() >= timing.lease_duration;
     if !mine && !expired {
         leadership.lost();
         return None;
     }
     let next = if mine {
-        LockRecord {
-            renewed_at: now,
-            duration_secs,
-            ..record.clone()
-        }
+        round.renewal(&record)
     } else {
-        LockRecord {
-            holder: me.clone(),
-            acquired_at: now,
-            renewed_at: now,
-            duration_secs,
-            transitions: record.transitions + 1,
-        }
+        round.new_term(record.transitions + 1)
     };
     match lock.replace(&next, &version).await {
         Ok(()) => won(leadership, observed, next, sent),
@@ -179,6 +153,57 @@ pub(super) async fn step(
             None
         }
     }
+}
+
+/// What a round writes into the lock: this replica's identity, the wall time (shown to
+/// people, never compared across machines) and the lease duration.
+struct Round {
+    me: String,
+    now: DateTime<Utc>,
+    duration_secs: i64,
+}
+
+impl Round {
+    /// A term of this replica that starts now, the holder's `transitions`-th change.
+    fn new_term(&self, transitions: i64) -> LockRecord {
+        LockRecord {
+            holder: self.me.clone(),
+            acquired_at: self.now,
+            renewed_at: self.now,
+            duration_secs: self.duration_secs,
+            transitions,
+        }
+    }
+
+    /// Our own `record`, renewed now.
+    fn renewal(&self, record: &LockRecord) -> LockRecord {
+        LockRecord {
+            renewed_at: self.now,
+            duration_secs: self.duration_secs,
+            ..record.clone()
+        }
+    }
+}
+
+/// Publishes who holds the lock, and returns since when (our clock, from the read `sent` at)
+/// the record has looked exactly like this: a holder that stops renewing expires from there.
+fn remember(
+    leadership: &Leadership,
+    observed: &mut Option<Observation>,
+    record: &LockRecord,
+    sent: Instant,
+) -> Instant {
+    leadership.observed(
+        Some(record.holder.clone()).filter(|h| !h.is_empty()),
+        Some(record.acquired_at),
+    );
+    if observed.as_ref().map(|o| &o.record) != Some(record) {
+        *observed = Some(Observation {
+            record: record.clone(),
+            since: sent,
+        });
+    }
+    observed.as_ref().map_or(sent, |o| o.since)
 }
 
 fn won(

@@ -72,22 +72,7 @@ impl Pipeline {
     ) -> Result<Evidence, ExecError> {
         let target = seen.target;
         if target.kind == "Pod" {
-            let pod: Option<Pod> = seen
-                .object
-                .and_then(|o| serde_json::from_value(o.clone()).ok());
-            let Some(pod) = pod else {
-                return Ok(Evidence::Absent(format!(
-                    "pod {namespace}/{} could not be read",
-                    target.name
-                )));
-            };
-            return Ok(match pod_symptom(&pod, now) {
-                Some(symptom) => Evidence::Present(symptom),
-                None => Evidence::Absent(format!(
-                    "pod {namespace}/{} is Ready, no recent restart",
-                    target.name
-                )),
-            });
+            return Ok(observe_pod(seen, namespace, now));
         }
         if let Some(symptom) = seen.workload_object.and_then(workload_symptom) {
             return Ok(Evidence::Present(symptom));
@@ -114,18 +99,29 @@ impl Pipeline {
         let (true, Some(owner)) = (cluster.has_argocd(), &seen.method.owner) else {
             return Ok(evidence);
         };
+        Ok(self.observe_application(cluster, owner, evidence).await)
+    }
+
+    /// Adds what the Application of tracking name `owner` reports to the pods' `evidence`:
+    /// OutOfSync or Degraded is the symptom; unreadable, the pods' word stands.
+    async fn observe_application(
+        &self,
+        cluster: &dyn Cluster,
+        owner: &str,
+        evidence: Evidence,
+    ) -> Evidence {
         let app = argocd::locate(owner, &self.guard.snapshot(), &self.argocd_namespaces);
         let fetched = cluster.application(&app).await;
         self.count("get", &fetched);
         let application = match fetched {
             Ok(application) => application,
             Err(error) => {
-                return Ok(match evidence {
+                return match evidence {
                     Evidence::Absent(pods) => {
                         Evidence::Absent(format!("{pods}; Application {app} unreadable: {error}"))
                     }
                     present => present,
-                });
+                };
             }
         };
         let status = |p: &str| {
@@ -140,13 +136,31 @@ impl Pipeline {
             status("/status/health/status"),
         );
         let text = format!("Application {app}: {sync}, {health}");
-        Ok(if sync == "OutOfSync" || health == "Degraded" {
+        if sync == "OutOfSync" || health == "Degraded" {
             Evidence::Present(text)
         } else {
             match evidence {
                 Evidence::Absent(pods) => Evidence::Absent(format!("{pods}; {text}")),
                 present => present,
             }
-        })
+        }
+    }
+}
+
+/// A pod target: the pod as ownership detection read it (unreadable: no symptom to act on).
+fn observe_pod(seen: &Observed<'_>, namespace: &str, now: DateTime<Utc>) -> Evidence {
+    let target = seen.target;
+    let pod: Option<Pod> = seen
+        .object
+        .and_then(|o| serde_json::from_value(o.clone()).ok());
+    let Some(pod) = pod else {
+        return Evidence::Absent(format!("pod {namespace}/{} could not be read", target.name));
+    };
+    match pod_symptom(&pod, now) {
+        Some(symptom) => Evidence::Present(symptom),
+        None => Evidence::Absent(format!(
+            "pod {namespace}/{} is Ready, no recent restart",
+            target.name
+        )),
     }
 }

@@ -25,6 +25,25 @@ enum Opened {
     Skip(String),
 }
 
+/// How the plan's ladders ended.
+enum Climbed {
+    /// None escalated: `climbed` ladders climbed, `skipped` ones whose symptom was not seen
+    /// (what was seen instead); the source alert is awaited until `alert_deadline`.
+    All {
+        climbed: usize,
+        skipped: Vec<String>,
+        alert_deadline: Instant,
+    },
+    /// Hand over to a human, with the actions `tried` so far.
+    Escalate {
+        reason: String,
+        needed: String,
+        tried: Vec<String>,
+    },
+    /// The workflow cannot go on here (not persisted, or interrupted): nothing more to do.
+    Stopped,
+}
+
 /// How a target is deployed, its top workload `(kind, namespace, name)`, and its owner chain
 /// (the target object first, the top workload last).
 type Ownership = (
@@ -75,6 +94,16 @@ pub(super) fn not_a_kubernetes_target(why: String) -> (String, String) {
         "a human must look at the alert: its target is not a Kubernetes object the engine can act on"
             .into(),
     )
+}
+
+/// Records that a ladder's layer passed its checkpoint.
+fn record_checkpoint(workflow: &mut Workflow, ladder: &[Step], detail: &str) {
+    let first = &ladder[0];
+    workflow.steps.push(json!({
+        "order": ladder.last().map(|s| s.order).unwrap_or(0), "action": "checkpoint",
+        "layer": first.layer, "target": first.target, "outcome": "passed",
+        "detail": format!("{} layer healthy: {detail}", first.layer.as_str()), "at": Utc::now(),
+    }));
 }
 
 /// Counts a running workflow in `workflows_active` for as long as it lives, whatever path
@@ -130,6 +159,40 @@ impl Pipeline {
             let (reason, needed) = not_a_kubernetes_target(bad);
             return self.escalate(workflow, reason, needed, Vec::new()).await;
         }
+        let climbed = self
+            .climb_ladders(cluster, &mut workflow, &plan, dry_run)
+            .await;
+        let (climbed, skipped, alert_deadline) = match climbed {
+            Climbed::All {
+                climbed,
+                skipped,
+                alert_deadline,
+            } => (climbed, skipped, alert_deadline),
+            Climbed::Escalate {
+                reason,
+                needed,
+                tried,
+            } => return self.escalate(workflow, reason, needed, tried).await,
+            Climbed::Stopped => return,
+        };
+        if dry_run {
+            return self.finish(workflow, WorkflowStatus::Succeeded, None).await;
+        }
+        if climbed == 0 && !skipped.is_empty() {
+            return self.not_needed(workflow, skipped).await;
+        }
+        self.resolve(workflow, alert_deadline).await;
+    }
+
+    /// Climbs one ladder per target, lowest layer first (the plan's order); the next layer
+    /// starts only once this one passed its checkpoint. Every step is persisted on the way.
+    async fn climb_ladders(
+        &self,
+        cluster: &dyn Cluster,
+        workflow: &mut Workflow,
+        plan: &Plan,
+        dry_run: bool,
+    ) -> Climbed {
         let mut tried: Vec<String> = Vec::new();
         // When the last checkpoint's time runs out: the source alert is awaited until then.
         let mut alert_deadline = Instant::now();
@@ -137,25 +200,26 @@ impl Pipeline {
         let (mut climbed, mut skipped) = (0, Vec::new());
         // The plan as shown: each target's channels once its deployment method is known.
         let mut shown = plan.clone();
-        // One ladder per target, lowest layer first (the plan's order); the next layer starts
-        // only once this one passed its checkpoint.
         for ladder in ladders(&plan.steps) {
-            let first = &ladder[0];
             let opened = self
-                .open_ladder(cluster, &mut workflow, ladder, &mut shown, dry_run)
+                .open_ladder(cluster, workflow, ladder, &mut shown, dry_run)
                 .await;
             let (method, workload) = match opened {
                 Ok(Opened::Climb(method, workload)) => (method, workload),
                 Ok(Opened::Skip(seen)) => {
                     skipped.push(seen);
-                    if !self.persist(&mut workflow).await {
-                        return;
+                    if !self.persist(workflow).await {
+                        return Climbed::Stopped;
                     }
                     continue;
                 }
                 Err(reason) => {
                     let needed = "check the target and the engine's RBAC".to_string();
-                    return self.escalate(workflow, reason, needed, tried).await;
+                    return Climbed::Escalate {
+                        reason,
+                        needed,
+                        tried,
+                    };
                 }
             };
             climbed += 1;
@@ -165,36 +229,31 @@ impl Pipeline {
                 workload: workload.as_ref(),
                 dry_run,
             };
-            match self
-                .climb(&mut workflow, ladder, &context, &mut tried)
-                .await
-            {
+            match self.climb(workflow, ladder, &context, &mut tried).await {
                 LadderEnd::Passed { detail, deadline } => {
                     alert_deadline = deadline;
-                    workflow.steps.push(json!({
-                        "order": ladder.last().map(|s| s.order).unwrap_or(0), "action": "checkpoint",
-                        "layer": first.layer, "target": first.target, "outcome": "passed",
-                        "detail": format!("{} layer healthy: {detail}", first.layer.as_str()), "at": Utc::now(),
-                    }));
-                    if !self.persist(&mut workflow).await {
-                        return;
+                    record_checkpoint(workflow, ladder, &detail);
+                    if !self.persist(workflow).await {
+                        return Climbed::Stopped;
                     }
                 }
                 // The API server accepted the change; nothing changed, nothing to verify.
                 LadderEnd::DryRun => {}
                 LadderEnd::Escalate { reason, needed } => {
-                    return self.escalate(workflow, reason, needed, tried).await;
+                    return Climbed::Escalate {
+                        reason,
+                        needed,
+                        tried,
+                    };
                 }
-                LadderEnd::Stopped => return,
+                LadderEnd::Stopped => return Climbed::Stopped,
             }
         }
-        if dry_run {
-            return self.finish(workflow, WorkflowStatus::Succeeded, None).await;
+        Climbed::All {
+            climbed,
+            skipped,
+            alert_deadline,
         }
-        if climbed == 0 && !skipped.is_empty() {
-            return self.not_needed(workflow, skipped).await;
-        }
-        self.resolve(workflow, alert_deadline).await;
     }
 
     /// Detects how the ladder's target is deployed and records it; then, before a live ladder
