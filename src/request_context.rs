@@ -6,10 +6,14 @@ use crate::error::{ApiError, REQUEST_ID};
 use crate::metrics::Metrics;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
-use std::time::Instant;
+use prometheus::{Histogram, IntCounter};
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -46,12 +50,12 @@ pub async fn request_context(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let id = request_id(&req);
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %method,
+        method = %req.method(),
         path = %req.path(),
         status = tracing::field::Empty,
     );
@@ -76,7 +80,7 @@ pub async fn request_context(
             if let Some(metrics) = &metrics {
                 metrics
                     .http_requests
-                    .with_label_values(&[UNMATCHED_ROUTE, method.as_str(), &status])
+                    .with_label_values(&[UNMATCHED_ROUTE, method, &status])
                     .inc();
             }
             return Err(error);
@@ -87,30 +91,109 @@ pub async fn request_context(
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     let status = response.status().as_u16();
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_string());
     let elapsed = started.elapsed();
-    if let Some(metrics) = metrics {
-        metrics
-            .http_requests
-            .with_label_values(&[route.as_str(), method.as_str(), response.status().as_str()])
-            .inc();
-        metrics
-            .http_duration
-            .with_label_values(&[&route])
-            .observe(elapsed.as_secs_f64());
-    }
+    let request = response.request();
+    let route = match request.app_data::<RouteSeries>() {
+        Some(series) => {
+            debug_assert_eq!(request.match_pattern().as_deref(), Some(series.route));
+            if let Some(metrics) = &metrics {
+                series.count(metrics, method, status, elapsed);
+            }
+            Cow::Borrowed(series.route)
+        }
+        None => {
+            let route = request
+                .match_pattern()
+                .map_or(Cow::Borrowed(UNMATCHED_ROUTE), Cow::Owned);
+            if let Some(metrics) = &metrics {
+                metrics
+                    .http_requests
+                    .with_label_values(&[&route, method, response.status().as_str()])
+                    .inc();
+                metrics
+                    .http_duration
+                    .with_label_values(&[&route])
+                    .observe(elapsed.as_secs_f64());
+            }
+            route
+        }
+    };
     span.record("status", status);
     let _entered = span.enter();
     let micros = elapsed.as_micros() as u64;
     if route == "/health" || route == "/ready" {
-        tracing::debug!(status, micros, route, "request served");
+        tracing::debug!(status, micros, route = %route, "request served");
     } else {
-        tracing::info!(status, micros, route, "request served");
+        tracing::info!(status, micros, route = %route, "request served");
     }
     Ok(response)
+}
+
+/// The `method` label: the standard methods by name, any other token as `other`. The method
+/// is the client's choice, and a label value per invented method would grow the registry
+/// without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// The HTTP series of one busy route (the webhooks), attached to its resource as app data
+/// and resolved once per worker: the route label without walking the route map again, and
+/// the series without hashing their labels under the registry's lock, on every request
+/// (issue 18). Other routes are looked up per request.
+pub struct RouteSeries {
+    /// The route's full pattern, as `match_pattern` gives it (checked in debug builds).
+    route: &'static str,
+    /// `(method, status)` series seen by this worker; a handful per route.
+    counters: RefCell<Vec<(&'static str, u16, IntCounter)>>,
+    duration: OnceCell<Histogram>,
+}
+
+/// Distinct `(method, status)` pairs a route caches; further pairs are looked up per request.
+const ROUTE_SERIES_CACHED: usize = 16;
+
+impl RouteSeries {
+    pub fn new(route: &'static str) -> Self {
+        RouteSeries {
+            route,
+            counters: RefCell::new(Vec::new()),
+            duration: OnceCell::new(),
+        }
+    }
+
+    fn count(&self, metrics: &Metrics, method: &'static str, status: u16, elapsed: Duration) {
+        let mut counters = self.counters.borrow_mut();
+        match counters
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)
+        {
+            Some((_, _, counter)) => counter.inc(),
+            None => {
+                let counter = metrics.http_requests.with_label_values(&[
+                    self.route,
+                    method,
+                    &status.to_string(),
+                ]);
+                counter.inc();
+                if counters.len() < ROUTE_SERIES_CACHED {
+                    counters.push((method, status, counter));
+                }
+            }
+        }
+        self.duration
+            .get_or_init(|| metrics.http_duration.with_label_values(&[self.route]))
+            .observe(elapsed.as_secs_f64());
+    }
 }
 
 /// Replaces a non-JSON error body (from actix or a library) with the error shape.

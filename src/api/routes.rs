@@ -10,7 +10,7 @@ use crate::error::{ApiError, path_error, query_error};
 use crate::http::body::{BodyReadTimeout, Draining, guard_body};
 use crate::http::budget::{BodyBudget, UndeclaredCharge, limit_bodies};
 use crate::metrics::Metrics;
-use crate::request_context::request_context;
+use crate::request_context::{RouteSeries, request_context};
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
@@ -204,6 +204,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // Admission reviews come from the API server over TLS, without our token (SPEC §3).
         .service(
             web::resource("/webhooks/validate")
+                .app_data(RouteSeries::new("/webhooks/validate"))
                 .app_data(web::PayloadConfig::new(guard::ADMISSION_BODY_LIMIT))
                 .app_data(UndeclaredCharge(guard::ADMISSION_BODY_LIMIT))
                 .route(web::post().to(guard::validate_review))
@@ -213,6 +214,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // Token or verified client certificate: checked in the handler.
         .service(
             web::resource("/webhooks/audit")
+                .app_data(RouteSeries::new("/webhooks/audit"))
                 .app_data(web::PayloadConfig::new(audit::AUDIT_BODY_LIMIT))
                 .route(web::post().to(audit::receive)),
         )
@@ -221,6 +223,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(require_token))
                 .service(
                     web::resource("/alertmanager")
+                        .app_data(RouteSeries::new("/webhooks/alertmanager"))
                         .app_data(web::PayloadConfig::new(webhooks::ALERTMANAGER_BODY_LIMIT))
                         .route(web::post().to(webhooks::alertmanager)),
                 )

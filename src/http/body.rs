@@ -167,11 +167,9 @@ pub async fn guard_body(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // Headers parsed: stop the connection's header clock until this request is done.
     let _serving = req.conn_data::<HeadClock>().cloned().map(Serving::start);
-    let draining = req.app_data::<Draining>().cloned();
     let timeout = req
         .app_data::<BodyReadTimeout>()
         .map_or(Duration::from_secs(10), |t| t.0);
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let declared = declared_length(&req);
     let state = match req.take_payload() {
         // No body at all (a GET): nothing to time or drain.
@@ -194,7 +192,10 @@ pub async fn guard_body(
 
     let mut response = next.call(req).await?;
     // Asked after the handler: a request that began before the shutdown ends after it.
-    let mut close = draining.is_some_and(|d| d.is_draining());
+    let mut close = response
+        .request()
+        .app_data::<Draining>()
+        .is_some_and(|d| d.is_draining());
     if let Some(state) = state {
         let (finished, timed_out) = {
             let state = state.borrow();
@@ -216,7 +217,7 @@ pub async fn guard_body(
             Drained::Abandoned => close = true,
             Drained::TimedOut => {
                 close = true;
-                if let Some(metrics) = &metrics {
+                if let Some(metrics) = response.request().app_data::<web::Data<Metrics>>() {
                     metrics.body_read_timeouts.inc();
                 }
                 // The handler's own answer to a failed read becomes a 408; an answer decided

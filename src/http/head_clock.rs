@@ -56,10 +56,18 @@ impl HeadClock {
 }
 
 /// The connection's side: notes reads and says when the pending headers are overdue.
+///
+/// The timer is allocated once per connection and re-armed for each request: a fresh
+/// `Sleep` per request cost an allocation plus an insertion into and a removal from the
+/// runtime's timer wheel, on every request of every keep-alive connection (issue 18).
+/// Re-arming a registered timer to a later instant is one atomic store; the wheel moves it
+/// when its old instant comes.
 pub struct HeadDeadline {
     clock: HeadClock,
     timeout: Duration,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The deadline times the pending headers (not the stale instant of a past request).
+    armed: bool,
 }
 
 impl HeadDeadline {
@@ -68,6 +76,7 @@ impl HeadDeadline {
             clock,
             timeout,
             deadline: None,
+            armed: false,
         }
     }
 
@@ -78,8 +87,13 @@ impl HeadDeadline {
     /// Call after a read that returned bytes.
     pub fn bytes_read(&mut self) {
         self.clock.bytes_read();
-        if self.clock.0.head_pending.get() && self.deadline.is_none() {
-            self.deadline = Some(Box::pin(tokio::time::sleep(self.timeout)));
+        if self.clock.0.head_pending.get() && !self.armed {
+            let due = tokio::time::Instant::now() + self.timeout;
+            match &mut self.deadline {
+                Some(deadline) => deadline.as_mut().reset(due),
+                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(due))),
+            }
+            self.armed = true;
         }
     }
 
@@ -87,12 +101,13 @@ impl HeadDeadline {
     /// waker is registered for the deadline otherwise).
     pub fn overdue(&mut self, cx: &mut Context<'_>) -> bool {
         if !self.clock.0.head_pending.get() {
-            self.deadline = None;
+            // Disarmed, not dropped: if it fires anyway, its wake-up finds nothing overdue.
+            self.armed = false;
             return false;
         }
         match &mut self.deadline {
-            Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
-            None => false,
+            Some(deadline) if self.armed => deadline.as_mut().poll(cx).is_ready(),
+            _ => false,
         }
     }
 }

@@ -11,6 +11,9 @@
 //! duplicate keys wins (as in `serde_json::Map`); numbers are `serde_json::Number`, compared as
 //! `Value` compares them.
 
+mod valid;
+pub use valid::read_strict;
+
 use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 use std::borrow::Cow;
@@ -54,6 +57,12 @@ impl<'a> Members<'a> {
             .binary_search_by(|(k, _)| k.as_ref().cmp(key))
             .ok()
             .map(|i| &self.0[i].1)
+    }
+
+    /// Moves the member's value out (leaving `null`).
+    pub fn take(&mut self, key: &str) -> Option<Doc<'a>> {
+        let index = self.0.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok()?;
+        Some(std::mem::replace(&mut self.0[index].1, Doc::Null))
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
