@@ -6,7 +6,7 @@
 //! strings of at most `Budget::bytes` in total, and only counts the changes beyond that.
 
 use super::clip::clip;
-use super::doc::{Doc, Members};
+use super::doc::{Doc, Members, key_order};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -247,7 +247,10 @@ fn pair_up<'d, 'a>(
 ) -> impl Iterator<Item = (&'d str, &'d Doc<'a>, Option<&'d Doc<'a>>)> {
     let mut others = b.iter().peekable();
     a.iter().map(move |(key, x)| {
-        while others.next_if(|(other, _)| *other < key).is_some() {}
+        while others
+            .next_if(|(other, _)| key_order(other, key).is_lt())
+            .is_some()
+        {}
         let y = others.next_if(|(other, _)| *other == key).map(|(_, y)| y);
         (key, x, y)
     })
@@ -257,7 +260,7 @@ fn pair_up<'d, 'a>(
 fn only_in_second<'d>(a: &'d Members<'_>, b: &'d Members<'_>) -> impl Iterator<Item = &'d str> {
     let mut ours = a.keys().peekable();
     b.keys().filter(move |key| {
-        while ours.next_if(|ours| ours < key).is_some() {}
+        while ours.next_if(|ours| key_order(ours, key).is_lt()).is_some() {}
         ours.peek() != Some(key)
     })
 }

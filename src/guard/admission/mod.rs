@@ -2,6 +2,7 @@
 //! Our own small types (not kube-core's) so that every malformed review gets a 400 naming the
 //! field, and the response carries exactly what the API server reads.
 
+mod answer;
 mod read;
 
 use super::doc::Doc;

@@ -12,13 +12,14 @@ use std::borrow::Cow;
 impl<'a> AdmissionReview<'a> {
     /// The review in `body`, or `None` when serde should read it (see the module's comment).
     pub fn read_fast(body: &'a str) -> Option<Self> {
-        let Doc::Object(mut review) = read_strict(body)? else {
+        let Doc::Object(review) = read_strict(body)? else {
             return None;
         };
+        let [api_version, kind, request] = fields(review, ["apiVersion", "kind", "request"]);
         Some(AdmissionReview {
-            api_version: required_text(&mut review, "apiVersion")?.into_owned(),
-            kind: required_text(&mut review, "kind")?.into_owned(),
-            request: match review.take("request") {
+            api_version: required_text(api_version)?.into_owned(),
+            kind: required_text(kind)?.into_owned(),
+            request: match request {
                 None | Some(Doc::Null) => None,
                 Some(Doc::Object(request)) => Some(request_from(request)?),
                 Some(_) => return None,
@@ -27,55 +28,103 @@ impl<'a> AdmissionReview<'a> {
     }
 }
 
-fn request_from(mut request: Members<'_>) -> Option<AdmissionRequest<'_>> {
+/// The values of `names` among `members` (one pass; the reader has refused duplicates).
+fn fields<'a, const N: usize>(members: Members<'a>, names: [&str; N]) -> [Option<Doc<'a>>; N] {
+    let mut values = [const { None }; N];
+    for (key, value) in members.into_members() {
+        if let Some(at) = names.iter().position(|name| *name == key) {
+            values[at] = Some(value);
+        }
+    }
+    values
+}
+
+fn request_from(request: Members<'_>) -> Option<AdmissionRequest<'_>> {
+    let [
+        uid,
+        kind,
+        resource,
+        sub_resource,
+        name,
+        namespace,
+        operation,
+        user_info,
+        object,
+        old_object,
+        dry_run,
+    ] = fields(
+        request,
+        [
+            "uid",
+            "kind",
+            "resource",
+            "subResource",
+            "name",
+            "namespace",
+            "operation",
+            "userInfo",
+            "object",
+            "oldObject",
+            "dryRun",
+        ],
+    );
     Some(AdmissionRequest {
-        uid: required_text(&mut request, "uid")?,
-        kind: match request.take("kind")? {
-            Doc::Object(mut kind) => GroupVersionKind {
-                group: text_or_empty(&mut kind, "group")?,
-                version: text_or_empty(&mut kind, "version")?,
-                kind: required_text(&mut kind, "kind")?,
-            },
+        uid: required_text(uid)?,
+        kind: match kind? {
+            Doc::Object(kind) => {
+                let [group, version, kind] = fields(kind, ["group", "version", "kind"]);
+                GroupVersionKind {
+                    group: text_or_empty(group)?,
+                    version: text_or_empty(version)?,
+                    kind: required_text(kind)?,
+                }
+            }
             _ => return None,
         },
-        resource: match request.take("resource") {
+        resource: match resource {
             None => GroupVersionResource::default(),
-            Some(Doc::Object(mut resource)) => GroupVersionResource {
-                group: text_or_empty(&mut resource, "group")?,
-                version: text_or_empty(&mut resource, "version")?,
-                resource: text_or_empty(&mut resource, "resource")?,
-            },
+            Some(Doc::Object(resource)) => {
+                let [group, version, resource] = fields(resource, ["group", "version", "resource"]);
+                GroupVersionResource {
+                    group: text_or_empty(group)?,
+                    version: text_or_empty(version)?,
+                    resource: text_or_empty(resource)?,
+                }
+            }
             Some(_) => return None,
         },
-        sub_resource: optional_text(&mut request, "subResource")?,
-        name: text_or_empty(&mut request, "name")?,
-        namespace: optional_text(&mut request, "namespace")?,
-        operation: match required_text(&mut request, "operation")?.as_ref() {
+        sub_resource: optional_text(sub_resource)?,
+        name: text_or_empty(name)?,
+        namespace: optional_text(namespace)?,
+        operation: match required_text(operation)?.as_ref() {
             "CREATE" => Operation::Create,
             "UPDATE" => Operation::Update,
             "DELETE" => Operation::Delete,
             "CONNECT" => Operation::Connect,
             _ => return None,
         },
-        user_info: match request.take("userInfo") {
+        user_info: match user_info {
             None => UserInfo::default(),
-            Some(Doc::Object(mut user)) => UserInfo {
-                username: text_or_empty(&mut user, "username")?,
-                groups: match user.take("groups") {
-                    None => Vec::new(),
-                    Some(Doc::Array(groups)) => {
-                        groups.into_iter().map(text).collect::<Option<_>>()?
-                    }
-                    Some(_) => return None,
-                },
-            },
+            Some(Doc::Object(user)) => user_from(user)?,
             Some(_) => return None,
         },
-        object: optional_doc(&mut request, "object"),
-        old_object: optional_doc(&mut request, "oldObject"),
-        dry_run: match request.take("dryRun") {
+        object: optional_doc(object),
+        old_object: optional_doc(old_object),
+        dry_run: match dry_run {
             None | Some(Doc::Null) => None,
             Some(Doc::Bool(dry_run)) => Some(dry_run),
+            Some(_) => return None,
+        },
+    })
+}
+
+fn user_from(user: Members<'_>) -> Option<UserInfo<'_>> {
+    let [username, groups] = fields(user, ["username", "groups"]);
+    Some(UserInfo {
+        username: text_or_empty(username)?,
+        groups: match groups {
+            None => Vec::new(),
+            Some(Doc::Array(groups)) => groups.into_iter().map(text).collect::<Option<_>>()?,
             Some(_) => return None,
         },
     })
@@ -89,30 +138,30 @@ fn text(doc: Doc<'_>) -> Option<Cow<'_, str>> {
 }
 
 /// A field without `#[serde(default)]`: present, and a string.
-fn required_text<'a>(members: &mut Members<'a>, key: &str) -> Option<Cow<'a, str>> {
-    text(members.take(key)?)
+fn required_text(field: Option<Doc<'_>>) -> Option<Cow<'_, str>> {
+    text(field?)
 }
 
 /// A `#[serde(default)]` string: empty when absent; `null` is refused, as serde refuses it.
 /// The outer `Option` is "serde accepts it".
-fn text_or_empty<'a>(members: &mut Members<'a>, key: &str) -> Option<Cow<'a, str>> {
-    match members.take(key) {
+fn text_or_empty(field: Option<Doc<'_>>) -> Option<Cow<'_, str>> {
+    match field {
         None => Some(Cow::Borrowed("")),
         Some(doc) => text(doc),
     }
 }
 
 /// An `Option<Cow<str>>`: absent or `null` is `None`.
-fn optional_text<'a>(members: &mut Members<'a>, key: &str) -> Option<Option<Cow<'a, str>>> {
-    match members.take(key) {
+fn optional_text(field: Option<Doc<'_>>) -> Option<Option<Cow<'_, str>>> {
+    match field {
         None | Some(Doc::Null) => Some(None),
         Some(doc) => text(doc).map(Some),
     }
 }
 
 /// An `Option<Doc>`: absent or `null` is `None`, anything else is the document.
-fn optional_doc<'a>(members: &mut Members<'a>, key: &str) -> Option<Doc<'a>> {
-    match members.take(key) {
+fn optional_doc(field: Option<Doc<'_>>) -> Option<Doc<'_>> {
+    match field {
         None | Some(Doc::Null) => None,
         doc => doc,
     }

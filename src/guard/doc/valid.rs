@@ -250,7 +250,7 @@ impl<'a> Reader<'a> {
 /// Where the first quote, backslash or control character of `bytes` is: eight bytes at a
 /// time (the bit tricks of "Bit Twiddling Hacks", exact for the first match), as most strings
 /// of a Kubernetes object are longer than eight bytes and hold none until their end.
-fn special_byte(bytes: &[u8]) -> Option<usize> {
+pub fn special_byte(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let zero_in = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
