@@ -92,32 +92,12 @@ pub async fn request_context(
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let request = response.request();
-    let route = match request.app_data::<RouteSeries>() {
-        Some(series) => {
-            debug_assert_eq!(request.match_pattern().as_deref(), Some(series.route));
-            if let Some(metrics) = &metrics {
-                series.count(metrics, method, status, elapsed);
-            }
-            Cow::Borrowed(series.route)
-        }
-        None => {
-            let route = request
-                .match_pattern()
-                .map_or(Cow::Borrowed(UNMATCHED_ROUTE), Cow::Owned);
-            if let Some(metrics) = &metrics {
-                metrics
-                    .http_requests
-                    .with_label_values(&[&route, method, response.status().as_str()])
-                    .inc();
-                metrics
-                    .http_duration
-                    .with_label_values(&[&route])
-                    .observe(elapsed.as_secs_f64());
-            }
-            route
-        }
-    };
+    let route = count_request(
+        &response,
+        metrics.as_ref().map(|m| m.get_ref()),
+        method,
+        elapsed,
+    );
     span.record("status", status);
     let _entered = span.enter();
     let micros = elapsed.as_micros() as u64;
@@ -127,6 +107,37 @@ pub async fn request_context(
         tracing::info!(status, micros, route = %route, "request served");
     }
     Ok(response)
+}
+
+/// Counts a served request in its route's series; returns the route label.
+fn count_request(
+    response: &ServiceResponse<BoxBody>,
+    metrics: Option<&Metrics>,
+    method: &'static str,
+    elapsed: Duration,
+) -> Cow<'static, str> {
+    let request = response.request();
+    if let Some(series) = request.app_data::<RouteSeries>() {
+        debug_assert_eq!(request.match_pattern().as_deref(), Some(series.route));
+        if let Some(metrics) = metrics {
+            series.count(metrics, method, response.status().as_u16(), elapsed);
+        }
+        return Cow::Borrowed(series.route);
+    }
+    let route = request
+        .match_pattern()
+        .map_or(Cow::Borrowed(UNMATCHED_ROUTE), Cow::Owned);
+    if let Some(metrics) = metrics {
+        metrics
+            .http_requests
+            .with_label_values(&[&route, method, response.status().as_str()])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&[&route])
+            .observe(elapsed.as_secs_f64());
+    }
+    route
 }
 
 /// The `method` label: the standard methods by name, any other token as `other`. The method

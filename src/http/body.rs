@@ -217,27 +217,7 @@ pub async fn guard_body(
             Drained::Abandoned => close = true,
             Drained::TimedOut => {
                 close = true;
-                if let Some(metrics) = response.request().app_data::<web::Data<Metrics>>() {
-                    metrics.body_read_timeouts.inc();
-                }
-                // The handler's own answer to a failed read becomes a 408; an answer decided
-                // before the body was needed (a 401, a 404) stands.
-                if timed_out {
-                    tracing::info!(
-                        timeout = ?timeout,
-                        "request body did not arrive in time: 408 and close"
-                    );
-                    response = response.into_response(actix_web::ResponseError::error_response(
-                        &ApiError::new(
-                            StatusCode::REQUEST_TIMEOUT,
-                            "request_timeout",
-                            format!(
-                                "The request body did not arrive within {} (BODY_READ_TIMEOUT).",
-                                crate::config::format_duration(timeout)
-                            ),
-                        ),
-                    ));
-                }
+                response = body_timed_out(response, timeout, timed_out);
             }
         }
         if unread {
@@ -256,6 +236,34 @@ pub async fn guard_body(
             .set_connection_type(ConnectionType::Close);
     }
     Ok(response)
+}
+
+/// The body stopped arriving: counted, and the handler's own answer to the failed read
+/// (`read_timed_out`) becomes a 408; an answer decided before the body was needed (a 401, a
+/// 404) stands.
+fn body_timed_out(
+    response: ServiceResponse<BoxBody>,
+    timeout: Duration,
+    read_timed_out: bool,
+) -> ServiceResponse<BoxBody> {
+    if let Some(metrics) = response.request().app_data::<web::Data<Metrics>>() {
+        metrics.body_read_timeouts.inc();
+    }
+    if !read_timed_out {
+        return response;
+    }
+    tracing::info!(
+        timeout = ?timeout,
+        "request body did not arrive in time: 408 and close"
+    );
+    response.into_response(actix_web::ResponseError::error_response(&ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        format!(
+            "The request body did not arrive within {} (BODY_READ_TIMEOUT).",
+            crate::config::format_duration(timeout)
+        ),
+    )))
 }
 
 /// Tells the connection's header clock that a request is being served, until dropped.

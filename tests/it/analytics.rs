@@ -232,6 +232,8 @@ async fn setup() -> Option<Setup> {
 
 /// With `models`, the real KServe model server scores anomalies too.
 async fn setup_with(models: bool) -> Option<Setup> {
+    // The probe client below is built before any engine starts: this test may run alone.
+    coordination_engine::tls::install_default_provider();
     let prometheus = find_binary("PROMETHEUS_BIN", &["prometheus"])?;
     let promtool = find_binary("PROMTOOL_BIN", &["promtool"])?;
     let dir = tempfile::tempdir().expect("dir");

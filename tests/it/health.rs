@@ -77,6 +77,29 @@ async fn tls_off_serves_plain_http() {
     );
 }
 
+/// The method is the client's choice: invented ones share one label value, so they cannot
+/// grow the registry.
+#[tokio::test]
+async fn invented_methods_are_counted_as_other() {
+    let app = spawn_app().await;
+    for method in ["FOO", "BAR1", "PROPFIND"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let answer = app
+            .client
+            .request(method, app.url("/health"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(answer.status(), 405);
+    }
+    let after = app.metrics().await;
+    assert!(
+        after.contains(r#"coordination_engine_http_requests_total{method="other",route="/health",status="405"} 3"#),
+        "{after}"
+    );
+    assert!(!after.contains("FOO") && !after.contains("BAR1") && !after.contains("PROPFIND"));
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_pattern() {
     let app = spawn_app().await;
