@@ -146,9 +146,20 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// `free`: no ignored prefix lies at or below this node, so nothing below needs checking.
     fn node(&mut self, old: &Doc<'_>, new: &Doc<'_>, free: bool, depth: usize) {
-        if depth < COMPARE_WHOLE_DEPTH && old == new {
-            return;
+        if !self.same_whole(old, new, depth) {
+            self.descend(old, new, free, depth);
         }
+    }
+
+    /// Near the top, a subtree is first compared whole: equal, it is skipped before its path
+    /// is even written (most of an update's subtrees are unchanged). Below, the walk goes on
+    /// alone, so a deep document costs at most `COMPARE_WHOLE_DEPTH` times its size.
+    fn same_whole(&self, old: &Doc<'_>, new: &Doc<'_>, depth: usize) -> bool {
+        depth < COMPARE_WHOLE_DEPTH && old == new
+    }
+
+    /// A node known to differ (or too deep to have been compared whole).
+    fn descend(&mut self, old: &Doc<'_>, new: &Doc<'_>, free: bool, depth: usize) {
         let mut free = free;
         if !free {
             let path = self.path.as_str();
@@ -167,11 +178,14 @@ impl Walk<'_> {
                 // the order the paths were always listed in. Both sides are sorted, so each
                 // pass is one merge, not a lookup per key.
                 for (key, x, y) in pair_up(a, b) {
+                    if y.is_some_and(|y| self.same_whole(x, y, depth + 1)) {
+                        continue;
+                    }
                     let before = self.path.len();
                     self.path.push('/');
                     push_segment(&mut self.path, key, SEGMENT_MAX);
                     match y {
-                        Some(y) => self.node(x, y, free, depth + 1),
+                        Some(y) => self.descend(x, y, free, depth + 1),
                         None => self.leaf(free),
                     }
                     self.path.truncate(before);
@@ -186,9 +200,12 @@ impl Walk<'_> {
             }
             (Doc::Array(a), Doc::Array(b)) if a.len() == b.len() => {
                 for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    if self.same_whole(x, y, depth + 1) {
+                        continue;
+                    }
                     let before = self.path.len();
                     let _ = write!(self.path, "/{i}");
-                    self.node(x, y, free, depth + 1);
+                    self.descend(x, y, free, depth + 1);
                     self.path.truncate(before);
                 }
             }

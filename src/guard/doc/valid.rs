@@ -257,7 +257,11 @@ pub fn special_byte(bytes: &[u8]) -> Option<usize> {
     let mut chunks = bytes.chunks_exact(8);
     let mut offset = 0;
     for chunk in chunks.by_ref() {
-        let word = u64::from_le_bytes(std::array::from_fn(|i| chunk[i]));
+        // Always eight bytes: `chunks_exact`.
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let word = u64::from_le_bytes(chunk);
         let found = zero_in(word ^ (ONES * u64::from(b'"')))
             | zero_in(word ^ (ONES * u64::from(b'\\')))
             // Bytes under 0x20: (byte - 0x20) borrows into its high bit.
