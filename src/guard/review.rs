@@ -4,7 +4,7 @@
 use super::admission::{AdmissionRequest, Operation};
 use super::clip::shown;
 use super::diff::{ChangedPaths, REVIEW_BUDGET, changed_paths};
-use super::view::{GuardMode, GuardView};
+use super::view::{GuardMode, GuardView, ParentMeta};
 use crate::detect::tracking::{Ownership, ownership};
 use chrono::{DateTime, Utc};
 use rules::{
@@ -134,23 +134,9 @@ fn judge(
     if let Some((reason, why)) = not_guarded(request, view, mode) {
         return r.allow(reason, why);
     }
-    // A Scale carries no annotations: it is judged by its parent, from the metadata cache.
-    let parent_meta = if request.sub_resource.as_deref() == Some("scale") {
-        match scale_parent(request, view) {
-            Ok(parent) => {
-                r.note(|| {
-                    format!(
-                        "scale subresource: judged by {} {}",
-                        shown(&parent.kind),
-                        shown(request.object_name())
-                    )
-                });
-                Some(parent)
-            }
-            Err(why) => return r.allow("parent_unknown", why),
-        }
-    } else {
-        None
+    let parent_meta = match judged_by_parent(request, view, &mut r) {
+        Ok(parent) => parent,
+        Err(why) => return r.allow("parent_unknown", why),
     };
     let parent = parent_meta.as_ref().map(parent_doc);
     let target = target_of(request, parent.as_ref());
@@ -202,6 +188,27 @@ fn judge(
     }
     r.note(|| "deny".into());
     r.done(Outcome::Deny, "manual_change", message)
+}
+
+/// A Scale carries no annotations: it is judged by its parent, from the metadata cache.
+/// `Ok(None)` for anything else.
+fn judged_by_parent(
+    request: &AdmissionRequest,
+    view: &GuardView,
+    r: &mut Review,
+) -> Result<Option<ParentMeta>, String> {
+    if request.sub_resource.as_deref() != Some("scale") {
+        return Ok(None);
+    }
+    let parent = scale_parent(request, view)?;
+    r.note(|| {
+        format!(
+            "scale subresource: judged by {} {}",
+            shown(&parent.kind),
+            shown(request.object_name())
+        )
+    });
+    Ok(Some(parent))
 }
 
 mod rules;
