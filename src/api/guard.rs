@@ -36,7 +36,11 @@ fn malformed(error: ApiError) -> ApiError {
     }
 }
 
-fn response_for<'a>(request: &'a AdmissionRequest, decision: &'a Decision) -> ReviewResponse<'a> {
+/// The answer to a review (public for the guard benchmark, which encodes it as the webhook does).
+pub fn response_for<'a>(
+    request: &'a AdmissionRequest,
+    decision: &'a Decision,
+) -> ReviewResponse<'a> {
     let denied = decision.outcome == Outcome::Deny;
     ReviewResponse {
         api_version: "admission.k8s.io/v1",
