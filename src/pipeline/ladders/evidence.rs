@@ -45,19 +45,10 @@ async fn a_deployment_whose_pod_is_not_ready_is_restarted_on_that_evidence() {
 
 /// `shop/api-1`, Ready, of ReplicaSet `api-rs` of the Deployment `shop/api`.
 fn ready_pod_world() -> World {
-    let mut world = world_of(deployment(json!({}), json!([])), vec![healthy()]);
-    world.objects.insert(
-        "ReplicaSet/shop/api-rs".into(),
-        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "api-rs", "namespace": "shop",
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "controller": true}]}}),
-    );
-    world.objects.insert(
-        "Pod/shop/api-1".into(),
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api-1", "namespace": "shop",
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-rs", "controller": true}]},
-            "status": pod_status("True")}),
-    );
-    world
+    with_pod(
+        world_of(deployment(json!({}), json!([])), vec![healthy()]),
+        pod_status("True"),
+    )
 }
 
 #[tokio::test]

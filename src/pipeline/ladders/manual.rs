@@ -94,20 +94,11 @@ async fn a_restart_that_fails_its_checkpoint_climbs_to_the_rollback_that_heals()
 
 /// A crash-looping pod `shop/api-1` of ReplicaSet `api-rs` of the Deployment.
 fn pod_world(rollouts: Vec<(Rollout, Vec<PodState>)>) -> World {
-    let mut world = manual(rollouts);
-    world.objects.insert(
-        "ReplicaSet/shop/api-rs".into(),
-        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "api-rs", "namespace": "shop",
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "controller": true}]}}),
-    );
-    world.objects.insert(
-        "Pod/shop/api-1".into(),
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api-1", "namespace": "shop",
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-rs", "controller": true}]},
-            "status": {"containerStatuses": [{"name": "web", "image": "i", "imageID": "", "ready": false,
-                "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}),
-    );
-    world
+    with_pod(
+        manual(rollouts),
+        json!({"containerStatuses": [{"name": "web", "image": "i", "imageID": "", "ready": false,
+            "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}),
+    )
 }
 
 #[tokio::test]

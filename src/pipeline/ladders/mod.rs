@@ -16,7 +16,7 @@ use crate::cluster::fake::{FakeCluster, Script, World};
 use crate::incident::{Severity, Source, Target};
 use crate::store::SqlStore;
 use crate::verify::assess::{ContainerState, PodState, Rollout};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The checkpoint timeout of these tests: a healthy workload passes once it stayed healthy a
 /// quarter of it, a crash-looping one fails at the first poll.
@@ -225,6 +225,23 @@ pub(super) fn world_of(deployment: Value, rollouts: Vec<(Rollout, Vec<PodState>)
 }
 
 /// A poll of a workload whose new pods are Ready and not restarting.
+/// Adds the pod `shop/api-1`, with `status`, of ReplicaSet `api-rs` of the Deployment
+/// `shop/api`: an owner chain the pipeline walks from the pod.
+pub(super) fn with_pod(mut world: World, status: Value) -> World {
+    world.objects.insert(
+        "ReplicaSet/shop/api-rs".into(),
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "api-rs", "namespace": "shop",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "controller": true}]}}),
+    );
+    world.objects.insert(
+        "Pod/shop/api-1".into(),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api-1", "namespace": "shop",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-rs", "controller": true}]},
+            "status": status}),
+    );
+    world
+}
+
 pub(super) fn healthy() -> (Rollout, Vec<PodState>) {
     let rollout = Rollout {
         complete: true,
