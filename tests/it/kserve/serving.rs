@@ -133,7 +133,7 @@ async fn a_float_prediction_decodes_as_go(app: &TestApp) {
 async fn the_detector_decides_the_layer_only_when_confident(app: &TestApp) {
     // The anomaly-detector's confident answer decides the layer; an unsure one does not.
     let plan = plan_of_alert(
-        &app,
+        app,
         "ml-1",
         "api cannot reach its volume mlhint-infrastructure",
     )
