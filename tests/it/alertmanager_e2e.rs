@@ -43,20 +43,9 @@ fn alert(pod: &str, starts_at: &str, ends_at: Option<&str>) -> Value {
     alert
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alertmanager_delivers_dedupes_retries_and_resolves_through_tls() {
-    let Some(binary) = find_binary(
-        "ALERTMANAGER_BIN",
-        &["prometheus-alertmanager", "alertmanager"],
-    ) else {
-        return;
-    };
-    let app = spawn_app_with(|env| {
-        env.insert("API_TOKEN".into(), TOKEN.into());
-        env.insert("STORE_BUSY_TIMEOUT".into(), "200ms".into());
-    })
-    .await;
-    let config = format!(
+/// The receiver as a user would configure it: our TLS URL, CA and bearer token.
+fn receiver_config(app: &TestApp) -> String {
+    format!(
         r#"global:
   resolve_timeout: 1m
 route:
@@ -80,40 +69,71 @@ receivers:
 "#,
         port = app.addr.port(),
         ca = app.ca_file.display()
-    );
-    let alertmanager = start_alertmanager(&binary, &config).await;
-    let am = alertmanager.url.clone();
-    let http = reqwest::Client::new();
-    let post_alerts = |alerts: Value| {
-        let http = http.clone();
-        let am = am.clone();
-        async move {
-            let response = http
-                .post(format!("{am}/api/v2/alerts"))
-                .json(&alerts)
-                .send()
-                .await
-                .expect("post");
-            assert!(
-                response.status().is_success(),
-                "alertmanager took the alerts"
-            );
-        }
-    };
+    )
+}
 
-    // 1. A firing alert arrives as one incident, and Alertmanager's resends do not duplicate it.
+/// Alertmanager's own API, to post alerts as Prometheus would.
+struct Alertmanager {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Alertmanager {
+    async fn post_alerts(&self, alerts: Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v2/alerts", self.url))
+            .json(&alerts)
+            .send()
+            .await
+            .expect("post");
+        assert!(
+            response.status().is_success(),
+            "alertmanager took the alerts"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_delivers_dedupes_retries_and_resolves_through_tls() {
+    let Some(binary) = find_binary(
+        "ALERTMANAGER_BIN",
+        &["prometheus-alertmanager", "alertmanager"],
+    ) else {
+        return;
+    };
+    let app = spawn_app_with(|env| {
+        env.insert("API_TOKEN".into(), TOKEN.into());
+        env.insert("STORE_BUSY_TIMEOUT".into(), "200ms".into());
+    })
+    .await;
+    let alertmanager = start_alertmanager(&binary, &receiver_config(&app)).await;
+    let am = Alertmanager {
+        http: reqwest::Client::new(),
+        url: alertmanager.url.clone(),
+    };
     let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    post_alerts(json!([alert("cart-1", &started, None)])).await;
+    let id = delivered_once_despite_resends(&app, &am, &started).await;
+    retried_until_the_store_commits(&app, &am, &started).await;
+    resolving_resolves_the_incident(&app, &am, &started, &id).await;
+}
+
+/// 1. A firing alert arrives as one incident, and Alertmanager's resends do not duplicate it;
+///    returns the incident's id.
+async fn delivered_once_despite_resends(app: &TestApp, am: &Alertmanager, started: &str) -> String {
+    am.post_alerts(json!([alert("cart-1", started, None)]))
+        .await;
     let incident = wait_for(
         "the incident for cart-1",
         Duration::from_secs(60),
-        || async { incidents_for(&app, "cart-1").await.into_iter().next() },
+        || async { incidents_for(app, "cart-1").await.into_iter().next() },
     )
     .await;
     assert_eq!(incident["issue_type"], "crash_loop");
     assert_eq!(incident["severity"], "critical");
     let id = incident["id"].as_str().expect("id").to_string();
-    post_alerts(json!([alert("cart-1", &started, None)])).await;
+    am.post_alerts(json!([alert("cart-1", started, None)]))
+        .await;
     wait_for(
         "a resend of the same alert",
         Duration::from_secs(60),
@@ -124,14 +144,18 @@ receivers:
     )
     .await;
     assert_eq!(
-        incidents_for(&app, "cart-1").await.len(),
+        incidents_for(app, "cart-1").await.len(),
         1,
         "resends never duplicate"
     );
+    id
+}
 
-    // 2. While our store cannot commit, Alertmanager gets 503 and retries until it lands.
+/// 2. While our store cannot commit, Alertmanager gets 503 and retries until it lands.
+async fn retried_until_the_store_commits(app: &TestApp, am: &Alertmanager, started: &str) {
     let blocker = app.lock_store().await;
-    post_alerts(json!([alert("cart-2", &started, None)])).await;
+    am.post_alerts(json!([alert("cart-2", started, None)]))
+        .await;
     wait_for("a 503 answered to Alertmanager", Duration::from_secs(60), || async {
         let metrics = app.metrics().await;
         metrics
@@ -141,23 +165,31 @@ receivers:
             .filter(|n| *n >= 1.0)
     })
     .await;
-    assert!(incidents_for(&app, "cart-2").await.is_empty());
+    assert!(incidents_for(app, "cart-2").await.is_empty());
     crate::helpers::release_store(blocker).await;
     wait_for(
         "cart-2 after the store recovered",
         Duration::from_secs(60),
-        || async { incidents_for(&app, "cart-2").await.into_iter().next() },
+        || async { incidents_for(app, "cart-2").await.into_iter().next() },
     )
     .await;
-    assert_eq!(incidents_for(&app, "cart-2").await.len(), 1);
+    assert_eq!(incidents_for(app, "cart-2").await.len(), 1);
+}
 
-    // 3. Resolving the alert in Alertmanager resolves the incident.
+/// 3. Resolving the alert in Alertmanager resolves the incident.
+async fn resolving_resolves_the_incident(
+    app: &TestApp,
+    am: &Alertmanager,
+    started: &str,
+    id: &str,
+) {
     let ended = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    post_alerts(json!([alert("cart-1", &started, Some(&ended))])).await;
+    am.post_alerts(json!([alert("cart-1", started, Some(&ended))]))
+        .await;
     wait_for("cart-1 resolved", Duration::from_secs(60), || async {
         let current = app.get_json(&format!("/api/v1/incidents/{id}")).await;
         (current["status"] == "resolved").then_some(())
     })
     .await;
-    assert_eq!(incidents_for(&app, "cart-1").await.len(), 1);
+    assert_eq!(incidents_for(app, "cart-1").await.len(), 1);
 }
