@@ -5,6 +5,7 @@
 
 use crate::peers::find_binary;
 use coordination_engine::cluster::rbac::{self, Feature};
+use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -62,8 +63,9 @@ fn parses<T: serde::de::DeserializeOwned>(doc: &Value) {
     }
 }
 
-#[test]
-fn every_values_file_renders_objects_that_parse_as_their_kubernetes_types() {
+/// `doc` parses as the k8s-openapi type of its kind; custom resources have the fields their
+/// controllers need.
+fn parses_as_its_kind(values: &str, kind: &str, doc: &Value) {
     use k8s_openapi::api::{
         admissionregistration::v1::ValidatingWebhookConfiguration,
         apps::v1::Deployment,
@@ -72,6 +74,59 @@ fn every_values_file_renders_objects_that_parse_as_their_kubernetes_types() {
         policy::v1::PodDisruptionBudget,
         rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding},
     };
+    match kind {
+        "Deployment" => parses::<Deployment>(doc),
+        "Service" => parses::<Service>(doc),
+        "ServiceAccount" => parses::<ServiceAccount>(doc),
+        "Secret" => parses::<Secret>(doc),
+        "PersistentVolumeClaim" => parses::<PersistentVolumeClaim>(doc),
+        "ClusterRole" => parses::<ClusterRole>(doc),
+        "ClusterRoleBinding" => parses::<ClusterRoleBinding>(doc),
+        "Role" => parses::<Role>(doc),
+        "RoleBinding" => parses::<RoleBinding>(doc),
+        "ValidatingWebhookConfiguration" => parses::<ValidatingWebhookConfiguration>(doc),
+        "NetworkPolicy" => parses::<NetworkPolicy>(doc),
+        "PodDisruptionBudget" => parses::<PodDisruptionBudget>(doc),
+        // Custom resources: the fields their controllers need.
+        "Certificate" => assert!(
+            doc["spec"]["secretName"].is_string() && doc["spec"]["issuerRef"]["name"].is_string(),
+            "{doc}"
+        ),
+        "Issuer" => assert!(doc["spec"].is_object(), "{doc}"),
+        "ServiceMonitor" => assert_eq!(doc["spec"]["endpoints"][0]["port"], "metrics"),
+        "PrometheusRule" => assert!(
+            doc["spec"]["groups"][0]["rules"]
+                .as_array()
+                .is_some_and(|r| r.len() >= 4)
+        ),
+        other => panic!("{values}: unexpected kind {other}"),
+    }
+}
+
+/// The Deployment's container is read-only, unprivileged and probed; returns its pod spec.
+fn hardened_pod_spec(values: &str, docs: &[Value]) -> PodSpec {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let deployment: Deployment =
+        serde_json::from_value(find(docs, "Deployment")[0].clone()).expect("deployment");
+    let spec = deployment
+        .spec
+        .expect("spec")
+        .template
+        .spec
+        .expect("pod spec");
+    let container = &spec.containers[0];
+    let security = container
+        .security_context
+        .as_ref()
+        .expect("securityContext");
+    assert_eq!(security.read_only_root_filesystem, Some(true), "{values}");
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert!(container.liveness_probe.is_some() && container.readiness_probe.is_some());
+    spec
+}
+
+#[test]
+fn every_values_file_renders_objects_that_parse_as_their_kubernetes_types() {
     let Some(helm) = find_binary("HELM_BIN", &["helm"]) else {
         return;
     };
@@ -80,52 +135,10 @@ fn every_values_file_renders_objects_that_parse_as_their_kubernetes_types() {
         let mut kinds = BTreeSet::new();
         for doc in &docs {
             let kind = doc["kind"].as_str().expect("kind").to_string();
-            match kind.as_str() {
-                "Deployment" => parses::<Deployment>(doc),
-                "Service" => parses::<Service>(doc),
-                "ServiceAccount" => parses::<ServiceAccount>(doc),
-                "Secret" => parses::<Secret>(doc),
-                "PersistentVolumeClaim" => parses::<PersistentVolumeClaim>(doc),
-                "ClusterRole" => parses::<ClusterRole>(doc),
-                "ClusterRoleBinding" => parses::<ClusterRoleBinding>(doc),
-                "Role" => parses::<Role>(doc),
-                "RoleBinding" => parses::<RoleBinding>(doc),
-                "ValidatingWebhookConfiguration" => parses::<ValidatingWebhookConfiguration>(doc),
-                "NetworkPolicy" => parses::<NetworkPolicy>(doc),
-                "PodDisruptionBudget" => parses::<PodDisruptionBudget>(doc),
-                // Custom resources: the fields their controllers need.
-                "Certificate" => assert!(
-                    doc["spec"]["secretName"].is_string()
-                        && doc["spec"]["issuerRef"]["name"].is_string(),
-                    "{doc}"
-                ),
-                "Issuer" => assert!(doc["spec"].is_object(), "{doc}"),
-                "ServiceMonitor" => assert_eq!(doc["spec"]["endpoints"][0]["port"], "metrics"),
-                "PrometheusRule" => assert!(
-                    doc["spec"]["groups"][0]["rules"]
-                        .as_array()
-                        .is_some_and(|r| r.len() >= 4)
-                ),
-                other => panic!("{values}: unexpected kind {other}"),
-            }
+            parses_as_its_kind(values, &kind, doc);
             kinds.insert(kind);
         }
-        let deployment: Deployment =
-            serde_json::from_value(find(&docs, "Deployment")[0].clone()).expect("deployment");
-        let spec = deployment
-            .spec
-            .expect("spec")
-            .template
-            .spec
-            .expect("pod spec");
-        let container = &spec.containers[0];
-        let security = container
-            .security_context
-            .as_ref()
-            .expect("securityContext");
-        assert_eq!(security.read_only_root_filesystem, Some(true), "{values}");
-        assert_eq!(security.allow_privilege_escalation, Some(false));
-        assert!(container.liveness_probe.is_some() && container.readiness_probe.is_some());
+        let spec = hardened_pod_spec(values, &docs);
         let openshift = values.contains("ocp");
         if openshift {
             // The SCC assigns the UID; service-ca issues the certificate.

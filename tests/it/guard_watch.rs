@@ -42,8 +42,9 @@ fn replicas_review() -> AdmissionReview<'static> {
     AdmissionReview::from_json(case["review"].clone()).expect("review")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ignore_differences_change_is_seen_by_the_next_review() {
+/// A mock API server with one Application ("shop", no ignoreDifferences) and argocd-cm, and
+/// the guard's Argo CD watchers running against it.
+async fn start_argocd_watchers() -> (MockApiServer, SharedView) {
     coordination_engine::tls::install_default_provider();
     let argocd_cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "argocd-cm", "namespace": "argocd", "resourceVersion": "5"},
@@ -67,6 +68,50 @@ async fn an_ignore_differences_change_is_seen_by_the_next_review() {
         view.clone(),
         settings.argocd_namespaces.clone(),
     );
+    (mock, view)
+}
+
+/// A list first, then a watch resuming from it; argocd-cm by name in both namespaces; nothing else.
+fn assert_exactly_what_the_watches_asked_for(mock: &MockApiServer) {
+    let requests = mock.requests();
+    let apps: Vec<_> = requests.iter().filter(|r| r.path == APPS).collect();
+    assert!(apps.iter().all(|r| r.method == "GET"));
+    assert!(
+        !apps[0].query.contains_key("watch"),
+        "a list first: {:?}",
+        apps[0]
+    );
+    let watch = apps
+        .iter()
+        .find(|r| r.query.get("watch").map(String::as_str) == Some("true"))
+        .expect("a watch");
+    assert_eq!(
+        watch.query.get("resourceVersion").map(String::as_str),
+        Some("10"),
+        "the watch resumes from the list"
+    );
+    for path in [ARGOCD_CMS, GITOPS_CMS] {
+        let cm = requests
+            .iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| panic!("{path} requested"));
+        assert_eq!(
+            cm.query.get("fieldSelector").map(String::as_str),
+            Some("metadata.name=argocd-cm"),
+            "{path}"
+        );
+    }
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path == APPS || r.path == ARGOCD_CMS || r.path == GITOPS_CMS),
+        "no other calls: {requests:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignore_differences_change_is_seen_by_the_next_review() {
+    let (mock, view) = start_argocd_watchers().await;
 
     let synced = eventually("the first list", || {
         let snapshot = view.snapshot();
@@ -118,41 +163,7 @@ async fn an_ignore_differences_change_is_seen_by_the_next_review() {
     })
     .await;
 
-    // Exactly what the watches asked for.
-    let requests = mock.requests();
-    let apps: Vec<_> = requests.iter().filter(|r| r.path == APPS).collect();
-    assert!(apps.iter().all(|r| r.method == "GET"));
-    assert!(
-        !apps[0].query.contains_key("watch"),
-        "a list first: {:?}",
-        apps[0]
-    );
-    let watch = apps
-        .iter()
-        .find(|r| r.query.get("watch").map(String::as_str) == Some("true"))
-        .expect("a watch");
-    assert_eq!(
-        watch.query.get("resourceVersion").map(String::as_str),
-        Some("10"),
-        "the watch resumes from the list"
-    );
-    for path in [ARGOCD_CMS, GITOPS_CMS] {
-        let cm = requests
-            .iter()
-            .find(|r| r.path == path)
-            .unwrap_or_else(|| panic!("{path} requested"));
-        assert_eq!(
-            cm.query.get("fieldSelector").map(String::as_str),
-            Some("metadata.name=argocd-cm"),
-            "{path}"
-        );
-    }
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.path == APPS || r.path == ARGOCD_CMS || r.path == GITOPS_CMS),
-        "no other calls: {requests:?}"
-    );
+    assert_exactly_what_the_watches_asked_for(&mock);
     mock.stop().await;
 }
 
@@ -186,8 +197,9 @@ fn scale_review(user: &str) -> AdmissionReview<'static> {
     .expect("review")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scale_requests_are_judged_by_the_parent_from_the_metadata_cache() {
+/// A mock API server whose metadata lists hold one Argo CD-tracked Deployment ("prod/cart"),
+/// and the parent watchers running against it until the cache holds it.
+async fn start_parent_watchers() -> (MockApiServer, SharedView) {
     coordination_engine::tls::install_default_provider();
     let deployment_meta = json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
         "metadata": {"name": "cart", "namespace": "prod", "uid": "uid-cart", "resourceVersion": "3",
@@ -214,6 +226,31 @@ async fn scale_requests_are_judged_by_the_parent_from_the_metadata_cache() {
         (!view.snapshot().parents.is_empty()).then_some(())
     })
     .await;
+    (mock, view)
+}
+
+/// Each kind's watch lists on its own schedule, so wait for each kind's first request.
+async fn assert_metadata_only_for_every_scalable_kind(mock: &MockApiServer) {
+    for path in [
+        "/apis/apps/v1/deployments",
+        "/apis/apps/v1/statefulsets",
+        "/apis/apps/v1/replicasets",
+    ] {
+        let first = eventually(&format!("{path} to be listed"), || {
+            mock.requests().into_iter().find(|r| r.path == path)
+        })
+        .await;
+        assert!(
+            first.accept.contains("as=PartialObjectMetadataList"),
+            "{path}: {}",
+            first.accept
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_requests_are_judged_by_the_parent_from_the_metadata_cache() {
+    let (mock, view) = start_parent_watchers().await;
 
     let by_alice = scale_review("alice");
     let decision = review(
@@ -274,21 +311,6 @@ async fn scale_requests_are_judged_by_the_parent_from_the_metadata_cache() {
     })
     .await;
 
-    // Metadata only, for every scalable kind (each kind's watch lists on its own schedule).
-    for path in [
-        "/apis/apps/v1/deployments",
-        "/apis/apps/v1/statefulsets",
-        "/apis/apps/v1/replicasets",
-    ] {
-        let first = eventually(&format!("{path} to be listed"), || {
-            mock.requests().into_iter().find(|r| r.path == path)
-        })
-        .await;
-        assert!(
-            first.accept.contains("as=PartialObjectMetadataList"),
-            "{path}: {}",
-            first.accept
-        );
-    }
+    assert_metadata_only_for_every_scalable_kind(&mock).await;
     mock.stop().await;
 }

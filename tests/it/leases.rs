@@ -47,9 +47,9 @@ fn with_sick_pods(mut writes: Writes) -> Writes {
     writes
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_honours_it() {
-    coordination_engine::tls::install_default_provider();
+/// An ArgoCD-managed (selfHeal) Deployment prod/cart, with answers for the selfHeal patch,
+/// the scale, and the engine's event.
+async fn start_managed_cart() -> MockApiServer {
     let application = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {"name": "shop", "namespace": "argocd", "resourceVersion": "3", "uid": "app-1"},
         "spec": {"syncPolicy": {"automated": {"selfHeal": true, "prune": true}}}});
@@ -60,7 +60,7 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
         2,
     );
     cart["metadata"]["uid"] = json!("uid-cart");
-    let mock = MockApiServer::start_with(
+    MockApiServer::start_with(
         HashMap::from([
             (
                 APPS.to_string(),
@@ -90,22 +90,12 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
             event_answer("prod"),
         ])),
     )
-    .await;
-    let app = spawn_attached(&mock, &[("LEASED_ACTIONS", "scale_up")]).await;
-    wait_for(
-        "the guard to know the Applications",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || async { (app.get_authed("/ready").await.status() == 200).then_some(()) },
-    )
-    .await;
-    let engine = "system:serviceaccount:self-healing-platform:coordination-engine";
-    // Before the lease, the engine is refused like anyone else.
-    assert!(!decide(&app, engine).await.0);
+    .await
+}
 
-    let answer = trigger(&app, "prod", "deployment", "cart", "high_cpu").await;
-    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
-    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+/// The scale_up step, carried by the Kubernetes API (a scale of the workload), shows the lease
+/// it ran under; returns that lease.
+fn assert_the_scale_step_shows_its_lease(workflow: &Value, answer: &Value) -> Value {
     let scaled = workflow["steps"]
         .as_array()
         .expect("steps")
@@ -113,9 +103,8 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
         .find(|s| s["action"] == "scale_up")
         .expect("scale step")
         .clone();
-    // Carried by the Kubernetes API (a scale of the workload), under the lease the step shows.
     assert_eq!(scaled["channel"], "kubernetes");
-    let lease = &scaled["lease"];
+    let lease = scaled["lease"].clone();
     assert_eq!(lease["object_uid"], "uid-cart");
     assert_eq!(lease["paths"], json!(["/spec/replicas"]));
     assert_eq!(lease["incident_id"], answer["incident_id"]);
@@ -125,8 +114,10 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
             && detail.contains("make the change in Git"),
         "{detail}"
     );
+    lease
+}
 
-    // The order matters: selfHeal off before the change, so ArgoCD does not revert it.
+fn assert_self_heal_is_off_before_the_scale(mock: &MockApiServer) {
     let writes: Vec<(String, String, Value)> = mock
         .requests()
         .into_iter()
@@ -148,6 +139,31 @@ async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_h
             ),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leased_scale_up_records_the_lease_turns_off_self_heal_and_the_guard_honours_it() {
+    coordination_engine::tls::install_default_provider();
+    let mock = start_managed_cart().await;
+    let app = spawn_attached(&mock, &[("LEASED_ACTIONS", "scale_up")]).await;
+    wait_for(
+        "the guard to know the Applications",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async { (app.get_authed("/ready").await.status() == 200).then_some(()) },
+    )
+    .await;
+    let engine = "system:serviceaccount:self-healing-platform:coordination-engine";
+    // Before the lease, the engine is refused like anyone else.
+    assert!(!decide(&app, engine).await.0);
+
+    let answer = trigger(&app, "prod", "deployment", "cart", "high_cpu").await;
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    assert_eq!(workflow["status"], "succeeded", "{workflow}");
+    let lease = assert_the_scale_step_shows_its_lease(&workflow, &answer);
+
+    // The order matters: selfHeal off before the change, so ArgoCD does not revert it.
+    assert_self_heal_is_off_before_the_scale(&mock);
 
     // The lease is listed, and the guard lets the engine, and only the engine, change replicas.
     let leases = app.get_json("/api/v1/leases").await;
