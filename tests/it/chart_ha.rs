@@ -102,6 +102,61 @@ fn assert_election_env(docs: &[Value], lease: &str) {
     );
 }
 
+/// The store: the URL as given, the password as a mounted file of the Secret's key, and no
+/// claim (state lives in PostgreSQL).
+fn assert_store_is_postgresql(docs: &[Value]) {
+    assert_eq!(
+        env_entry(docs, "DATABASE_URL"),
+        Some(json!({"name": "DATABASE_URL", "value": HA[1].trim_start_matches("database.url=")}))
+    );
+    assert_eq!(
+        env_entry(docs, "DATABASE_PASSWORD_FILE"),
+        Some(json!({
+            "name": "DATABASE_PASSWORD_FILE",
+            "value": "/etc/coordination-engine/database-password/password"
+        }))
+    );
+    let mounts = &pod_spec(docs)["containers"][0]["volumeMounts"];
+    assert!(
+        mounts.as_array().expect("mounts").contains(&json!({
+            "name": "database-password",
+            "mountPath": "/etc/coordination-engine/database-password",
+            "readOnly": true
+        })),
+        "{mounts}"
+    );
+    assert_eq!(
+        volume(docs, "database-password").expect("the password volume")["secret"],
+        json!({"secretName": "pg-app", "items": [{"key": "password", "path": "password"}]})
+    );
+    // State lives in PostgreSQL: no claim, the data directory is the pod's own.
+    assert!(find(docs, "PersistentVolumeClaim").is_empty());
+    assert_eq!(
+        volume(docs, "data").expect("the data volume"),
+        json!({"name": "data", "emptyDir": {}})
+    );
+}
+
+/// With the PrometheusRule on, an alert fires when no replica executes.
+fn assert_no_leader_alert(helm: &Path) {
+    let docs_with_rules = render(
+        helm,
+        "values.yaml",
+        &[HA, &["monitoring.prometheusRule.enabled=true"]].concat(),
+    );
+    let rules = &find(&docs_with_rules, "PrometheusRule")[0]["spec"]["groups"][0]["rules"];
+    let no_leader = rules
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["alert"] == "CoordinationEngineNoLeader")
+        .expect("a CoordinationEngineNoLeader alert");
+    assert_eq!(
+        no_leader["expr"],
+        r#"sum(coordination_engine_leader{job="ce-coordination-engine"}) != 1"#
+    );
+}
+
 #[test]
 fn three_replicas_on_postgresql_render_the_lease_rbac_budget_spread_and_rolling_update() {
     use k8s_openapi::api::{apps::v1::Deployment, policy::v1::PodDisruptionBudget};
@@ -118,37 +173,7 @@ fn three_replicas_on_postgresql_render_the_lease_rbac_budget_spread_and_rolling_
         json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}})
     );
 
-    // The store: the URL as given, the password as a mounted file of the Secret's key.
-    assert_eq!(
-        env_entry(&docs, "DATABASE_URL"),
-        Some(json!({"name": "DATABASE_URL", "value": HA[1].trim_start_matches("database.url=")}))
-    );
-    assert_eq!(
-        env_entry(&docs, "DATABASE_PASSWORD_FILE"),
-        Some(json!({
-            "name": "DATABASE_PASSWORD_FILE",
-            "value": "/etc/coordination-engine/database-password/password"
-        }))
-    );
-    let mounts = &pod_spec(&docs)["containers"][0]["volumeMounts"];
-    assert!(
-        mounts.as_array().expect("mounts").contains(&json!({
-            "name": "database-password",
-            "mountPath": "/etc/coordination-engine/database-password",
-            "readOnly": true
-        })),
-        "{mounts}"
-    );
-    assert_eq!(
-        volume(&docs, "database-password").expect("the password volume")["secret"],
-        json!({"secretName": "pg-app", "items": [{"key": "password", "path": "password"}]})
-    );
-    // State lives in PostgreSQL: no claim, the data directory is the pod's own.
-    assert!(find(&docs, "PersistentVolumeClaim").is_empty());
-    assert_eq!(
-        volume(&docs, "data").expect("the data volume"),
-        json!({"name": "data", "emptyDir": {}})
-    );
+    assert_store_is_postgresql(&docs);
 
     assert_election_env(&docs, "coordination-engine-leader");
     assert_lease_rbac(&docs, "coordination-engine-leader");
@@ -175,22 +200,7 @@ fn three_replicas_on_postgresql_render_the_lease_rbac_budget_spread_and_rolling_
     );
 
     // An alert when no replica executes.
-    let docs_with_rules = render(
-        &helm,
-        "values.yaml",
-        &[HA, &["monitoring.prometheusRule.enabled=true"]].concat(),
-    );
-    let rules = &find(&docs_with_rules, "PrometheusRule")[0]["spec"]["groups"][0]["rules"];
-    let no_leader = rules
-        .as_array()
-        .expect("rules")
-        .iter()
-        .find(|r| r["alert"] == "CoordinationEngineNoLeader")
-        .expect("a CoordinationEngineNoLeader alert");
-    assert_eq!(
-        no_leader["expr"],
-        r#"sum(coordination_engine_leader{job="ce-coordination-engine"}) != 1"#
-    );
+    assert_no_leader_alert(&helm);
 
     // The Lease the engine is told to take is the one the Role names.
     let mut renamed = HA.to_vec();

@@ -70,20 +70,9 @@ fn not_ready_nodes(n: usize) -> HashMap<String, Value> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spent_node_bucket_pauses_nodes_only() {
-    coordination_engine::tls::install_default_provider();
-    let mock = MockApiServer::start(not_ready_nodes(8)).await;
-    let app = spawn_attached(&mock, &[]).await;
-    // Five live node workflows (the budget of a bucket) run; the cordon is refused by the mock.
-    for i in 0..5 {
-        let answer = node_trigger(&app, &format!("node-{i}"), false).await;
-        let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
-        assert_eq!(workflow["mode"], "live");
-        assert_eq!(gate(&workflow, "storm_budget")["outcome"], "pass");
-    }
-    let storm = node_trigger(&app, "node-5", false).await;
-    assert_eq!(storm["status"], "escalated", "{storm}");
+/// The storm's workflow says why it escalated and how to resume; the pause and the budget's
+/// use are listed.
+async fn assert_the_node_kind_is_paused(app: &crate::helpers::TestApp, storm: &Value) {
     let workflow = app
         .get_json(&format!(
             "/api/v1/workflows/{}",
@@ -125,11 +114,9 @@ async fn a_spent_node_bucket_pauses_nodes_only() {
         json!([{"bucket": "kind/Node", "live_workflows": 5}]),
         "{budget}"
     );
+}
 
-    // Nodes are held now…
-    let held = node_trigger(&app, "node-6", false).await;
-    assert_eq!(held["status"], "cancelled", "{held}");
-    // …but a crash-looping pod is still remediable: its namespace's bucket is untouched.
+async fn assert_a_crash_looping_pod_runs_live(app: &crate::helpers::TestApp) {
     let response = app
         .post_json(
             "/api/v1/remediation/trigger",
@@ -147,6 +134,29 @@ async fn a_spent_node_bucket_pauses_nodes_only() {
     assert_eq!(gate(&workflow, "pause")["outcome"], "pass", "{workflow}");
     assert_eq!(gate(&workflow, "storm_budget")["outcome"], "pass");
     assert_eq!(workflow["mode"], "live");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_node_bucket_pauses_nodes_only() {
+    coordination_engine::tls::install_default_provider();
+    let mock = MockApiServer::start(not_ready_nodes(8)).await;
+    let app = spawn_attached(&mock, &[]).await;
+    // Five live node workflows (the budget of a bucket) run; the cordon is refused by the mock.
+    for i in 0..5 {
+        let answer = node_trigger(&app, &format!("node-{i}"), false).await;
+        let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+        assert_eq!(workflow["mode"], "live");
+        assert_eq!(gate(&workflow, "storm_budget")["outcome"], "pass");
+    }
+    let storm = node_trigger(&app, "node-5", false).await;
+    assert_eq!(storm["status"], "escalated", "{storm}");
+    assert_the_node_kind_is_paused(&app, &storm).await;
+
+    // Nodes are held now…
+    let held = node_trigger(&app, "node-6", false).await;
+    assert_eq!(held["status"], "cancelled", "{held}");
+    // …but a crash-looping pod is still remediable: its namespace's bucket is untouched.
+    assert_a_crash_looping_pod_runs_live(&app).await;
 
     // Resuming the bucket by kind lets nodes through again.
     let resumed: Value = app

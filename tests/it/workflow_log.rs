@@ -3,6 +3,45 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
+type Logs = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
+
+/// Everything logged in workflow `id`'s span, up to its last event.
+async fn read_the_workflow_span(logs: &mut Logs, id: &str) -> Vec<Value> {
+    let read = async {
+        let mut mine = Vec::new();
+        while let Some(line) = logs.next_line().await.expect("read the logs") {
+            let Ok(event) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if event["span"]["workflow_id"] != id {
+                continue;
+            }
+            let finished = event["message"] == "workflow finished";
+            mine.push(event);
+            if finished {
+                return mine;
+            }
+        }
+        panic!("the logs ended before the workflow finished");
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the workflow finishes within 30 s")
+}
+
+/// (action, outcome) of each step, from the stored workflow or from the log events alike.
+fn step_outcomes(steps: &[Value]) -> Vec<(String, String)> {
+    steps
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap().to_string(),
+                s["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_of_a_live_workflow_is_logged_in_its_span() {
     coordination_engine::tls::install_default_provider();
@@ -32,27 +71,7 @@ async fn every_step_of_a_live_workflow_is_logged_in_its_span() {
         .expect("json");
     let id = answer["workflow_id"].as_str().expect("id").to_string();
 
-    // Everything logged in the workflow's span, up to its last event.
-    let read = async {
-        let mut mine = Vec::new();
-        while let Some(line) = logs.next_line().await.expect("read the logs") {
-            let Ok(event) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if event["span"]["workflow_id"] != id.as_str() {
-                continue;
-            }
-            let finished = event["message"] == "workflow finished";
-            mine.push(event);
-            if finished {
-                return mine;
-            }
-        }
-        panic!("the logs ended before the workflow finished");
-    };
-    let mine = tokio::time::timeout(Duration::from_secs(30), read)
-        .await
-        .expect("the workflow finishes within 30 s");
+    let mine = read_the_workflow_span(&mut logs, &id).await;
 
     let workflow: Value = client
         .get(url(&format!("/api/v1/workflows/{id}")))
@@ -63,30 +82,18 @@ async fn every_step_of_a_live_workflow_is_logged_in_its_span() {
         .json()
         .await
         .expect("json");
-    let stored: Vec<(&str, &str)> = workflow["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| {
-            (
-                s["action"].as_str().unwrap(),
-                s["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    let logged: Vec<(&str, &str)> = mine
-        .iter()
-        .filter(|e| e["message"] == "workflow step")
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap(),
-                e["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let stored = step_outcomes(workflow["steps"].as_array().expect("steps"));
+    let logged = step_outcomes(
+        &mine
+            .iter()
+            .filter(|e| e["message"] == "workflow step")
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(logged, stored, "every stored step is logged once, in order");
     assert!(
-        stored.contains(&("rollout_restart", "done")) && stored.contains(&("verify", "failed")),
+        stored.contains(&("rollout_restart".into(), "done".into()))
+            && stored.contains(&("verify".into(), "failed".into())),
         "{workflow}"
     );
     for event in &mine {
