@@ -182,28 +182,22 @@ fn at(value: &Value) -> DateTime<Utc> {
         .unwrap_or_else(|| panic!("not a timestamp: {value}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_helm_crash_loop_fails_the_restart_fast_and_heals_by_rollback_within_a_minute() {
-    coordination_engine::tls::install_default_provider();
-    let mock = crash_looping_release().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let app = attached(&mock, dir.path()).await;
-    let answer = trigger(&app, "prod", "deployment", "shop-web", "crash_loop").await;
-    let id = answer["workflow_id"].as_str().expect("id").to_string();
-
+/// Lets the fake helm's rollback reach the cluster once helm is called; returns the finished
+/// workflow.
+async fn heal_through_helm(app: &TestApp, mock: &MockApiServer, dir: &Path, id: &str) -> Value {
     // helm was called: the rollback's effect reaches the cluster before helm returns.
     wait_for(
         "the Helm rollback",
         Duration::from_secs(90),
         Duration::from_millis(20),
-        || async { dir.path().join("helm-called").exists().then_some(()) },
+        || async { dir.join("helm-called").exists().then_some(()) },
     )
     .await;
     mock.answer(rolled_back());
-    std::fs::write(dir.path().join("helm-applied"), "").expect("signal helm");
+    std::fs::write(dir.join("helm-applied"), "").expect("signal helm");
 
     let path = format!("/api/v1/workflows/{id}");
-    let workflow = wait_for(
+    wait_for(
         "the workflow to finish",
         Duration::from_secs(120),
         Duration::from_millis(100),
@@ -213,7 +207,51 @@ async fn a_helm_crash_loop_fails_the_restart_fast_and_heals_by_rollback_within_a
             done.then_some(workflow)
         },
     )
-    .await;
+    .await
+}
+
+/// The restart's failed verification names the new template's crash-looping pod, not the old.
+fn assert_the_evidence_is_the_new_pods_crash_loop(workflow: &Value, verification: &Value) {
+    let evidence = verification["detail"].as_str().unwrap_or_default();
+    assert_eq!(verification["outcome"], "failed", "{workflow}");
+    assert!(
+        evidence.contains("the evidence is conclusive")
+            && evidence.contains(
+                "pod shop-web-r4-a of the new template: container web is in CrashLoopBackOff"
+            ),
+        "{evidence}"
+    );
+    assert!(
+        !evidence.contains("shop-web-r3-a"),
+        "the old template's pod is not the evidence: {evidence}"
+    );
+}
+
+fn assert_rolled_back_with_the_helm_cli(workflow: &Value, rollback: &Value, dir: &Path) {
+    assert_eq!(rollback["channel"], "helm");
+    assert!(
+        rollback["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("rolled back Helm release prod/shop to revision 2")),
+        "{workflow}"
+    );
+    let called = std::fs::read_to_string(dir.join("helm-called")).expect("helm ran");
+    assert!(
+        called.starts_with("rollback shop 2 --namespace prod"),
+        "{called}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_crash_loop_fails_the_restart_fast_and_heals_by_rollback_within_a_minute() {
+    coordination_engine::tls::install_default_provider();
+    let mock = crash_looping_release().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let app = attached(&mock, dir.path()).await;
+    let answer = trigger(&app, "prod", "deployment", "shop-web", "crash_loop").await;
+    let id = answer["workflow_id"].as_str().expect("id").to_string();
+
+    let workflow = heal_through_helm(&app, &mock, dir.path(), &id).await;
     let restart = step(&workflow, "rollout_restart");
     let rollback = step(&workflow, "rollback");
     let verifications = step(&workflow, "verify");
@@ -227,35 +265,12 @@ async fn a_helm_crash_loop_fails_the_restart_fast_and_heals_by_rollback_within_a
     assert_eq!(workflow["status"], "succeeded", "{workflow}");
     assert_eq!(restart[0]["channel"], "kubernetes", "{workflow}");
     assert_eq!(verifications.len(), 2, "{workflow}");
-    let evidence = verifications[0]["detail"].as_str().unwrap_or_default();
-    assert_eq!(verifications[0]["outcome"], "failed", "{workflow}");
-    assert!(
-        evidence.contains("the evidence is conclusive")
-            && evidence.contains(
-                "pod shop-web-r4-a of the new template: container web is in CrashLoopBackOff"
-            ),
-        "{evidence}"
-    );
-    assert!(
-        !evidence.contains("shop-web-r3-a"),
-        "the old template's pod is not the evidence: {evidence}"
-    );
+    assert_the_evidence_is_the_new_pods_crash_loop(&workflow, verifications[0]);
     assert!(
         checkpoint < chrono::TimeDelta::seconds(30),
         "the restart's checkpoint ends on the evidence, not at its 120 s timeout: {checkpoint}"
     );
-    assert_eq!(rollback[0]["channel"], "helm");
-    assert!(
-        rollback[0]["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("rolled back Helm release prod/shop to revision 2")),
-        "{workflow}"
-    );
-    let called = std::fs::read_to_string(dir.path().join("helm-called")).expect("helm ran");
-    assert!(
-        called.starts_with("rollback shop 2 --namespace prod"),
-        "{called}"
-    );
+    assert_rolled_back_with_the_helm_cli(&workflow, rollback[0], dir.path());
     assert_eq!(verifications[1]["outcome"], "passed", "{workflow}");
     assert!(
         verifications[1]["detail"]

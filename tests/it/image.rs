@@ -220,6 +220,66 @@ fn the_image_starts_serving_on_its_exposed_ports_with_its_own_settings() {
     );
 }
 
+/// The https and metrics containerPorts, and PORT/METRICS_PORT, are the image's EXPOSE.
+fn assert_ports_are_the_exposed_ones(
+    values: &str,
+    docs: &[Value],
+    container: &Value,
+    image: &RuntimeStage,
+) {
+    let ports: BTreeSet<u16> = container["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .filter(|p| p["name"] == "https" || p["name"] == "metrics")
+        .map(|p| p["containerPort"].as_u64().expect("containerPort") as u16)
+        .collect();
+    assert_eq!(ports, image.expose, "{values}: containerPorts vs EXPOSE");
+    let by_env: BTreeSet<u16> = ["PORT", "METRICS_PORT"]
+        .iter()
+        .map(|name| env_value(docs, name).expect(name).parse().expect("a port"))
+        .collect();
+    assert_eq!(
+        by_env, image.expose,
+        "{values}: PORT/METRICS_PORT vs EXPOSE"
+    );
+}
+
+/// The root is read-only; each path the image declares for writes is on a writable mount.
+fn assert_writes_land_on_volumes(
+    values: &str,
+    container: &Value,
+    pod: &Value,
+    image: &RuntimeStage,
+) {
+    assert_eq!(
+        container["securityContext"]["readOnlyRootFilesystem"], true,
+        "{values}"
+    );
+    let mounts = container["volumeMounts"].as_array().expect("volumeMounts");
+    let volumes = pod["volumes"].as_array().expect("volumes");
+    for name in [
+        "DATA_DIR",
+        "HELM_CACHE_HOME",
+        "HELM_CONFIG_HOME",
+        "HELM_DATA_HOME",
+    ] {
+        let path = &image.env[name];
+        let mount = mount_of(mounts, path)
+            .unwrap_or_else(|| panic!("{values}: {name}={path} is on the read-only root"));
+        assert_ne!(mount["readOnly"], true, "{values}: {name}={path}");
+    }
+    let tmp = mount_of(mounts, "/tmp").expect("a volume on /tmp");
+    let tmp_volume = volumes
+        .iter()
+        .find(|v| v["name"] == tmp["name"])
+        .expect("the /tmp volume");
+    assert!(
+        tmp_volume["emptyDir"].is_object(),
+        "{values}: /tmp is an emptyDir"
+    );
+}
+
 #[test]
 fn the_chart_runs_the_image_with_the_paths_ports_and_user_it_declares() {
     let Some(helm) = find_binary("HELM_BIN", &["helm"]) else {
@@ -247,50 +307,13 @@ fn the_chart_runs_the_image_with_the_paths_ports_and_user_it_declares() {
             );
         }
 
-        let ports: BTreeSet<u16> = container["ports"]
-            .as_array()
-            .expect("ports")
-            .iter()
-            .filter(|p| p["name"] == "https" || p["name"] == "metrics")
-            .map(|p| p["containerPort"].as_u64().expect("containerPort") as u16)
-            .collect();
-        assert_eq!(ports, image.expose, "{values}: containerPorts vs EXPOSE");
-        let by_env: BTreeSet<u16> = ["PORT", "METRICS_PORT"]
-            .iter()
-            .map(|name| env_value(&docs, name).expect(name).parse().expect("a port"))
-            .collect();
-        assert_eq!(
-            by_env, image.expose,
-            "{values}: PORT/METRICS_PORT vs EXPOSE"
-        );
+        assert_ports_are_the_exposed_ones(values, &docs, container, &image);
 
         // A read-only root: whatever the engine and helm write is on a writable volume, and
         // helm's homes under /tmp are on an emptyDir.
-        let security = &container["securityContext"];
-        assert_eq!(security["readOnlyRootFilesystem"], true, "{values}");
-        let mounts = container["volumeMounts"].as_array().expect("volumeMounts");
-        let volumes = pod["volumes"].as_array().expect("volumes");
-        for name in [
-            "DATA_DIR",
-            "HELM_CACHE_HOME",
-            "HELM_CONFIG_HOME",
-            "HELM_DATA_HOME",
-        ] {
-            let path = &image.env[name];
-            let mount = mount_of(mounts, path)
-                .unwrap_or_else(|| panic!("{values}: {name}={path} is on the read-only root"));
-            assert_ne!(mount["readOnly"], true, "{values}: {name}={path}");
-        }
-        let tmp = mount_of(mounts, "/tmp").expect("a volume on /tmp");
-        let tmp_volume = volumes
-            .iter()
-            .find(|v| v["name"] == tmp["name"])
-            .expect("the /tmp volume");
-        assert!(
-            tmp_volume["emptyDir"].is_object(),
-            "{values}: /tmp is an emptyDir"
-        );
+        assert_writes_land_on_volumes(values, container, pod, &image);
 
+        let security = &container["securityContext"];
         // Non-root: Kubernetes runs the image's own user; OpenShift's SCC picks the UID (the
         // chart then leaves it unset and the data directory is a volume, writable by fsGroup).
         assert_eq!(security["runAsNonRoot"], true, "{values}");
