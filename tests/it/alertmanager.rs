@@ -146,27 +146,15 @@ async fn the_receiver_needs_the_token() {
     error_body(wrong).await;
 }
 
-#[tokio::test]
-async fn bad_notifications_get_the_right_4xx_and_store_nothing() {
-    let app = spawn_app().await;
+/// Each bad notification, by name: its body, the status it gets, and a word its error names.
+fn bad_notifications() -> Vec<(&'static str, Vec<u8>, u16, &'static str)> {
     let good = sample("alertmanager-sample.json");
-    let alert = good["alerts"][0].clone();
     let with = |f: &dyn Fn(&mut Value)| {
         let mut v = good.clone();
         f(&mut v);
         serde_json::to_vec(&v).expect("json")
     };
-    let mut many = good.clone();
-    many["alerts"] = Value::Array(
-        (0..10_000)
-            .map(|i| {
-                let mut a = alert.clone();
-                a["fingerprint"] = json!(format!("{i:016x}"));
-                a
-            })
-            .collect(),
-    );
-    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+    let mut cases = vec![
         ("not JSON", b"<alert/>".to_vec(), 400, "bad_request"),
         (
             "wrong version",
@@ -212,6 +200,25 @@ async fn bad_notifications_get_the_right_4xx_and_store_nothing() {
             422,
             "alerts[0].status",
         ),
+    ];
+    cases.extend(oversized_notifications(&good));
+    cases
+}
+
+/// Notifications over the limits: too many alerts, too many bytes.
+fn oversized_notifications(good: &Value) -> Vec<(&'static str, Vec<u8>, u16, &'static str)> {
+    let alert = good["alerts"][0].clone();
+    let mut many = good.clone();
+    many["alerts"] = Value::Array(
+        (0..10_000)
+            .map(|i| {
+                let mut a = alert.clone();
+                a["fingerprint"] = json!(format!("{i:016x}"));
+                a
+            })
+            .collect(),
+    );
+    vec![
         (
             "10 000 alerts",
             serde_json::to_vec(&many).expect("json"),
@@ -228,7 +235,13 @@ async fn bad_notifications_get_the_right_4xx_and_store_nothing() {
             413,
             "payload_too_large",
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn bad_notifications_get_the_right_4xx_and_store_nothing() {
+    let app = spawn_app().await;
+    let cases = bad_notifications();
     for (name, body, status, needle) in cases {
         let response = post_raw(&app, body).await;
         assert_eq!(response.status(), status, "{name}");

@@ -32,18 +32,23 @@ fn case_reviews() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Malformed reviews: every kind of error the parser and `validate` give, with their paths.
-fn malformed_reviews(good: &Value) -> Vec<(String, Vec<u8>)> {
-    let with = |f: &dyn Fn(&mut Value)| {
+/// Serializes `good` after `f` edits a copy.
+fn edited(good: &Value) -> impl Fn(&dyn Fn(&mut Value)) -> Vec<u8> + '_ {
+    move |f| {
         let mut v = good.clone();
         f(&mut v);
         serde_json::to_vec(&v).expect("json")
-    };
+    }
+}
+
+/// Malformed reviews: every kind of error the parser and `validate` give, with their paths.
+fn malformed_reviews(good: &Value) -> Vec<(String, Vec<u8>)> {
+    let with = edited(good);
     let mut trailing = serde_json::to_vec(good).expect("json");
     trailing.extend_from_slice(b" {}");
     let mut truncated = serde_json::to_vec(good).expect("json");
     truncated.truncate(truncated.len() / 2);
-    vec![
+    let mut cases = vec![
         ("empty body".into(), Vec::new()),
         ("not JSON".into(), b"kind: AdmissionReview".to_vec()),
         ("truncated".into(), truncated),
@@ -65,6 +70,15 @@ fn malformed_reviews(good: &Value) -> Vec<(String, Vec<u8>)> {
             }),
         ),
         ("null request".into(), with(&|v| v["request"] = Value::Null)),
+    ];
+    cases.extend(malformed_requests(good));
+    cases
+}
+
+/// Reviews whose `request` is malformed, and two well-formed oddities (escapes, unknown fields).
+fn malformed_requests(good: &Value) -> Vec<(String, Vec<u8>)> {
+    let with = edited(good);
+    vec![
         (
             "missing uid".into(),
             with(&|v| {
