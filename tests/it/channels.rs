@@ -61,31 +61,9 @@ async fn helm_cluster() -> MockApiServer {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_helm_release_is_rolled_back_to_its_last_good_revision_with_the_helm_cli() {
-    coordination_engine::tls::install_default_provider();
-    let mock = helm_cluster().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let helm = fake_helm(dir.path());
-    let app = attached(&mock, &helm).await;
-    let answer = trigger(&app, "prod", "deployment", "shop-web", "crash_loop").await;
-    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
-    // Neither the restart nor the rollback makes the (mock) Deployment available.
-    assert_eq!(workflow["status"], "escalated", "{workflow}");
-    let tried: Vec<&str> = workflow["escalation"]["tried"]
-        .as_array()
-        .expect("tried")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(
-        tried.iter().any(|t| t
-            .contains("rolled back Helm release prod/shop to revision 2 (shop-1.1.0, app 1.1)")
-            && t.contains("Happy Helming")
-            && t.contains("from revision 3")),
-        "{tried:?}"
-    );
-    let called = std::fs::read_to_string(dir.path().join("helm-called")).expect("helm ran");
+/// The fake helm was asked for the rollback, with the engine's kubeconfig.
+fn assert_helm_rolled_back_on_the_engines_cluster(app: &TestApp, dir: &Path) {
+    let called = std::fs::read_to_string(dir.join("helm-called")).expect("helm ran");
     let mut lines = called.lines();
     let args = lines.next().expect("args");
     assert!(
@@ -104,22 +82,9 @@ async fn a_helm_release_is_rolled_back_to_its_last_good_revision_with_the_helm_c
         ),
         "helm talks to the engine's cluster"
     );
-    let requests = mock.requests();
-    let listed = requests
-        .iter()
-        .find(|r| r.path == SECRETS)
-        .expect("release secrets read");
-    assert_eq!(
-        listed.query.get("labelSelector").map(String::as_str),
-        Some("owner=helm,name=shop")
-    );
-    assert_eq!(
-        writes(&requests),
-        vec![("PATCH".to_string(), SHOP.to_string())],
-        "the restart patches the Deployment; the rollback goes through helm, not a patch"
-    );
-    // Each step records what carried it: the PATCH above is the Kubernetes API's, the rollback
-    // the helm CLI's; the plan shows the same channels once Helm was detected.
+}
+
+fn assert_each_step_records_its_channel(workflow: &Value) {
     let carried: Vec<(String, String)> = workflow["steps"]
         .as_array()
         .expect("steps")
@@ -149,6 +114,50 @@ async fn a_helm_release_is_rolled_back_to_its_last_good_revision_with_the_helm_c
         })
         .collect();
     assert_eq!(planned, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_release_is_rolled_back_to_its_last_good_revision_with_the_helm_cli() {
+    coordination_engine::tls::install_default_provider();
+    let mock = helm_cluster().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let helm = fake_helm(dir.path());
+    let app = attached(&mock, &helm).await;
+    let answer = trigger(&app, "prod", "deployment", "shop-web", "crash_loop").await;
+    let workflow = finished_workflow(&app, answer["workflow_id"].as_str().expect("id")).await;
+    // Neither the restart nor the rollback makes the (mock) Deployment available.
+    assert_eq!(workflow["status"], "escalated", "{workflow}");
+    let tried: Vec<&str> = workflow["escalation"]["tried"]
+        .as_array()
+        .expect("tried")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tried.iter().any(|t| t
+            .contains("rolled back Helm release prod/shop to revision 2 (shop-1.1.0, app 1.1)")
+            && t.contains("Happy Helming")
+            && t.contains("from revision 3")),
+        "{tried:?}"
+    );
+    assert_helm_rolled_back_on_the_engines_cluster(&app, dir.path());
+    let requests = mock.requests();
+    let listed = requests
+        .iter()
+        .find(|r| r.path == SECRETS)
+        .expect("release secrets read");
+    assert_eq!(
+        listed.query.get("labelSelector").map(String::as_str),
+        Some("owner=helm,name=shop")
+    );
+    assert_eq!(
+        writes(&requests),
+        vec![("PATCH".to_string(), SHOP.to_string())],
+        "the restart patches the Deployment; the rollback goes through helm, not a patch"
+    );
+    // Each step records what carried it: the PATCH above is the Kubernetes API's, the rollback
+    // the helm CLI's; the plan shows the same channels once Helm was detected.
+    assert_each_step_records_its_channel(&workflow);
     mock.stop().await;
 }
 
