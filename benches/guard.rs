@@ -41,6 +41,35 @@ fn us(d: Duration) -> String {
 async fn main() {
     coordination_engine::tls::install_default_provider();
     let full = std::env::args().any(|a| a == "--bench");
+    let view = view_of_200_applications();
+    let body = serde_json::to_vec(&replicas_review()).expect("json");
+
+    let mut report = String::from("## Admission guard\n\n");
+    let iterations = if full { 200_000 } else { 1_000 };
+    in_process(&body, &view, iterations, &mut report);
+
+    // Over TLS, against the real binary in its own process: its RSS is the server's alone.
+    let server = ChildServer::start().await;
+    let idle_rss = server.status_kib("VmRSS");
+    let seconds = if full { 10 } else { 1 };
+    over_https(&server, body, seconds, &mut report).await;
+    let _ = writeln!(
+        report,
+        "\nThe server's memory (`/proc/<pid>/status` of the `coordination-engine serve` process): \
+         {:.1} MiB resident when idle after startup (VmRSS), {:.1} MiB at most under the runs \
+         above (VmHWM, the unpaced run being the heaviest).",
+        idle_rss as f64 / 1024.0,
+        server.status_kib("VmHWM") as f64 / 1024.0
+    );
+    print!("{report}");
+    if full {
+        common::write_section("guard", "cargo bench --bench guard", &report);
+    }
+}
+
+/// The default guard with 200 self-healing Applications (`shop` first), each ignoring
+/// `/spec/replicas` of Deployments.
+fn view_of_200_applications() -> GuardView {
     let settings = config::load(&Sources::default()).expect("defaults");
     let mut view = GuardView::new(GuardConfig::from_settings(&settings));
     for i in 0..200 {
@@ -64,16 +93,20 @@ async fn main() {
             },
         );
     }
-    let body = serde_json::to_vec(&replicas_review()).expect("json");
-    let parsed: AdmissionReview = serde_json::from_slice(&body).expect("review");
+    view
+}
+
+/// Times `review()` alone, then what the handler does per request; writes the paragraph and
+/// the step table.
+fn in_process(body: &[u8], view: &GuardView, iterations: usize, report: &mut String) {
+    let parsed: AdmissionReview = serde_json::from_slice(body).expect("review");
     let request = validate(&parsed).expect("valid").clone();
     let now = chrono::Utc::now();
 
-    let iterations = if full { 200_000 } else { 1_000 };
     let mut review_samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();
-        let decision = review(&request, &view, now);
+        let decision = review(&request, view, now);
         review_samples.push(started.elapsed());
         assert_eq!(decision.reason, "manual_change");
     }
@@ -82,17 +115,16 @@ async fn main() {
         let started = Instant::now();
         // As the webhook reads (one strict pass, the objects borrowed from the body), decides
         // (without the rule trace) and writes its answer.
-        let text = std::str::from_utf8(&body).expect("utf-8");
+        let text = std::str::from_utf8(body).expect("utf-8");
         let parsed = AdmissionReview::read_fast(text).expect("review");
         let request = validate(&parsed).expect("valid");
-        let decision = decide(request, &view, now);
+        let decision = decide(request, view, now);
         let mut encoded = Vec::with_capacity(256 + decision.message.len());
         coordination_engine::api::guard::response_for(request, &decision).write_json(&mut encoded);
         full_samples.push(started.elapsed());
         assert!(!encoded.is_empty());
     }
 
-    let mut report = String::from("## Admission guard\n\n");
     let _ = writeln!(
         report,
         "A real UPDATE review of a Deployment (object and oldObject, {} bytes) that changes the \
@@ -116,21 +148,14 @@ async fn main() {
         us(percentile(&mut full_samples, 0.5)),
         us(percentile(&mut full_samples, 0.99))
     );
+}
 
-    // Over TLS, against the real binary in its own process: its RSS is the server's alone.
-    let server = ChildServer::start().await;
-    let idle_rss = server.status_kib("VmRSS");
-    let (base, ca) = (&server.base, &server.ca);
-    let url = Arc::new(format!("{base}/webhooks/validate"));
+/// The webhook over HTTPS, paced then unpaced, for `seconds` each; writes the paragraph and
+/// the load table.
+async fn over_https(server: &ChildServer, body: Vec<u8>, seconds: u64, report: &mut String) {
+    let url = Arc::new(format!("{}/webhooks/validate", server.base));
     let body = Arc::new(body);
     let senders = 8;
-    let client = |_: usize| {
-        reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(ca).expect("pem")])
-            .http1_only()
-            .build()
-            .expect("client")
-    };
     let _ = writeln!(
         report,
         "Over HTTPS: {senders} clients, each on its own HTTP/1.1 keep-alive connection (like the API \
@@ -140,7 +165,6 @@ async fn main() {
         report,
         "| load | reviews | reviews/s | p50 | p99 | max |\n|---|---|---|---|---|---|"
     );
-    let seconds = if full { 10 } else { 1 };
     for (label, rate) in [
         ("paced at 1 000 reviews/s", Some(1000u64)),
         ("as fast as possible", None),
@@ -148,35 +172,12 @@ async fn main() {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
         let mut tasks = Vec::new();
-        for i in 0..senders {
-            let (client, url, body) = (client(i), url.clone(), body.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut samples = Vec::new();
-                let mut ticker = rate.map(|r| {
-                    let mut t = tokio::time::interval(Duration::from_micros(
-                        1_000_000 * senders as u64 / r,
-                    ));
-                    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                    t
-                });
-                while Instant::now() < deadline {
-                    if let Some(t) = ticker.as_mut() {
-                        t.tick().await;
-                    }
-                    let sent = Instant::now();
-                    let response = client
-                        .post(url.as_str())
-                        .header("content-type", "application/json")
-                        .body(body.as_ref().clone())
-                        .send()
-                        .await
-                        .expect("send");
-                    assert_eq!(response.status(), 200);
-                    response.bytes().await.expect("body");
-                    samples.push(sent.elapsed());
-                }
-                samples
-            }));
+        for _ in 0..senders {
+            let client = https_client(&server.ca);
+            let (url, body) = (url.clone(), body.clone());
+            tasks.push(tokio::spawn(send_until(
+                client, url, body, rate, senders, deadline,
+            )));
         }
         let mut samples = Vec::new();
         for task in tasks {
@@ -194,18 +195,50 @@ async fn main() {
             ms(max)
         );
     }
-    let _ = writeln!(
-        report,
-        "\nThe server's memory (`/proc/<pid>/status` of the `coordination-engine serve` process): \
-         {:.1} MiB resident when idle after startup (VmRSS), {:.1} MiB at most under the runs \
-         above (VmHWM, the unpaced run being the heaviest).",
-        idle_rss as f64 / 1024.0,
-        server.status_kib("VmHWM") as f64 / 1024.0
-    );
-    print!("{report}");
-    if full {
-        common::write_section("guard", "cargo bench --bench guard", &report);
+}
+
+/// One keep-alive HTTP/1.1 client trusting the server's CA.
+fn https_client(ca: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca).expect("pem")])
+        .http1_only()
+        .build()
+        .expect("client")
+}
+
+/// One sender: posts `body` until `deadline`, paced at its share (`rate / senders`) of `rate`
+/// when given; the time of each answer.
+async fn send_until(
+    client: reqwest::Client,
+    url: Arc<String>,
+    body: Arc<Vec<u8>>,
+    rate: Option<u64>,
+    senders: usize,
+    deadline: Instant,
+) -> Vec<Duration> {
+    let mut samples = Vec::new();
+    let mut ticker = rate.map(|r| {
+        let mut t = tokio::time::interval(Duration::from_micros(1_000_000 * senders as u64 / r));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        t
+    });
+    while Instant::now() < deadline {
+        if let Some(t) = ticker.as_mut() {
+            t.tick().await;
+        }
+        let sent = Instant::now();
+        let response = client
+            .post(url.as_str())
+            .header("content-type", "application/json")
+            .body(body.as_ref().clone())
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        response.bytes().await.expect("body");
+        samples.push(sent.elapsed());
     }
+    samples
 }
 
 /// `coordination-engine serve` (the binary cargo built for this benchmark) on a free port, with
